@@ -1,0 +1,84 @@
+"""Test losses: the family registry, named instances and :func:`make_problem`."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from optbench.problems.base import CostWeights, Problem, Smoothness
+from optbench.problems.oracle import Oracle
+from optbench.registry import PROBLEMS, unknown_name_message
+
+__all__ = [
+    "PROBLEMS",
+    "CostWeights",
+    "Oracle",
+    "Problem",
+    "Smoothness",
+    "family_parameters",
+    "list_problems",
+    "make_problem",
+]
+
+
+def _load_families() -> None:
+    # Importing a family module registers it.
+    from optbench.problems import least_squares, logistic, rosenbrock, softmax  # noqa: F401
+
+
+def family_parameters(family: str) -> dict[str, inspect.Parameter]:
+    """Constructor parameters of a registered family, by name."""
+    _load_families()
+    signature = inspect.signature(PROBLEMS.get(family).__init__)
+    return {name: p for name, p in signature.parameters.items() if name != "self"}
+
+
+def list_problems() -> list[str]:
+    """Registered family names followed by the catalog's named instances."""
+    from optbench.problems.catalog import catalog_names
+
+    _load_families()
+    return PROBLEMS.names() + catalog_names()
+
+
+def make_problem(name: str, **params: Any) -> Problem:
+    """Build a problem from a family name and parameters, or a named catalog instance.
+
+    Parameters
+    ----------
+    name : str
+        A family (``least_squares``, ``rosenbrock``, ``logistic``, ``softmax``) or a
+        named instance from the top-level ``problems/`` folder (``logistic_small``, …).
+    **params
+        Family parameters (see ``optbench list problems``). ``hess_max_dim`` raises
+        the size limit of the dense :meth:`~Problem.hess` for any problem.
+
+    Raises
+    ------
+    ValueError
+        Unknown name or parameter, or an invalid parameter value; the message names it.
+    """
+    from optbench.problems.catalog import catalog_names, load_instance
+
+    _load_families()
+    hess_max_dim = params.pop("hess_max_dim", None)
+    if name in PROBLEMS:
+        allowed = family_parameters(name)
+        for key in params:
+            if key not in allowed:
+                raise ValueError(unknown_name_message(f"parameter of {name}", key, list(allowed)))
+        problem = PROBLEMS.get(name)(**params)
+    elif name in catalog_names():
+        if params:
+            raise ValueError(
+                f"{name} is a named instance and takes no parameters (got {', '.join(params)}); "
+                "build the family with parameters instead"
+            )
+        problem = load_instance(name)
+    else:
+        raise ValueError(unknown_name_message("problem", name, list_problems()))
+    if hess_max_dim is not None:
+        if not isinstance(hess_max_dim, int) or hess_max_dim < 1:
+            raise ValueError(f"hess_max_dim: must be a positive integer, got {hess_max_dim!r}")
+        problem.hess_max_dim = hess_max_dim
+    return problem

@@ -1,0 +1,135 @@
+"""The :class:`Problem` interface every test loss implements.
+
+A problem is a smooth function :math:`f:\\mathbb{R}^n \\to \\mathbb{R}` with exact
+first and second derivatives. Problems hold no counters; counting and timing live in
+:class:`optbench.problems.oracle.Oracle`, the view that solvers receive.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+#: Largest dimension for which :meth:`Problem.hess` builds a dense matrix by default.
+HESS_MAX_DIM = 5_000
+
+
+@dataclass(frozen=True)
+class Smoothness:
+    """Curvature constants of a problem.
+
+    Attributes
+    ----------
+    L : float or None
+        An upper bound on the Lipschitz constant of the gradient (``None`` when unknown).
+    mu : float or None
+        A lower bound on the strong-convexity modulus (``0.0`` for convex, ``None`` when
+        unknown or nonconvex).
+    """
+
+    L: float | None = None
+    mu: float | None = None
+
+
+@dataclass(frozen=True)
+class CostWeights:
+    """Cost of each oracle call in gradient-equivalents.
+
+    The defaults follow DESIGN: a value costs 0.5, a gradient or a fused value and
+    gradient 1, a Hessian-vector product 1 and a dense Hessian ``dim / 2`` (``hess=None``).
+    A family may override them where its measured costs differ
+    (``benchmarks/kernels.py`` prints the measured ratios).
+    """
+
+    value: float = 0.5
+    grad: float = 1.0
+    value_and_grad: float = 1.0
+    hvp: float = 1.0
+    hess: float | None = None
+
+    def hess_cost(self, dim: int) -> float:
+        """Cost of one dense Hessian for a problem of dimension ``dim``."""
+        return dim / 2 if self.hess is None else self.hess
+
+
+class Problem(ABC):
+    """A smooth unconstrained minimization problem :math:`\\min_x f(x)`.
+
+    Subclasses set ``name``, ``dim``, ``x0``, ``f_star`` and ``params`` in their
+    constructor and implement :meth:`value_and_grad` and :meth:`hvp`; the rest have
+    defaults built from those two.
+
+    Attributes
+    ----------
+    name : str
+        Instance name (a catalog name, or the family name for ad-hoc instances).
+    dim : int
+        Number of variables ``n``.
+    x0 : ndarray of shape (n,)
+        Standard starting point.
+    f_star : float or None
+        Certified optimal value, or ``None`` when not known.
+    params : dict
+        The parameters the instance was built from (for display and hashing).
+    hess_max_dim : int
+        :meth:`hess` refuses to build a dense Hessian above this dimension.
+    """
+
+    #: Registry name of the family, set by ``PROBLEMS.register``.
+    registry_name: ClassVar[str] = ""
+    cost_weights: ClassVar[CostWeights] = CostWeights()
+
+    name: str
+    dim: int
+    x0: np.ndarray
+    f_star: float | None = None
+    params: dict[str, Any]
+    hess_max_dim: int = HESS_MAX_DIM
+
+    def value(self, x: np.ndarray) -> float:
+        """Objective value :math:`f(x)`."""
+        return self.value_and_grad(x)[0]
+
+    def grad(self, x: np.ndarray) -> np.ndarray:
+        """Gradient :math:`\\nabla f(x)`."""
+        return self.value_and_grad(x)[1]
+
+    @abstractmethod
+    def value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        """Value and gradient in one pass (data losses share ``X @ x``)."""
+
+    @abstractmethod
+    def hvp(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """Exact Hessian-vector product :math:`\\nabla^2 f(x)\\, v`."""
+
+    def hess(self, x: np.ndarray) -> np.ndarray:
+        """Dense Hessian :math:`\\nabla^2 f(x)`, built column by column from :meth:`hvp`.
+
+        Raises
+        ------
+        ValueError
+            If ``dim`` exceeds ``hess_max_dim`` (raise it with the ``hess_max_dim``
+            parameter of :func:`optbench.make_problem`).
+        """
+        self._check_hess_size()
+        eye = np.eye(self.dim)
+        H = np.column_stack([self.hvp(x, eye[:, j]) for j in range(self.dim)])
+        return 0.5 * (H + H.T)
+
+    def smoothness(self) -> Smoothness:
+        """Lipschitz constant of the gradient and strong-convexity modulus, if known."""
+        return Smoothness()
+
+    def _check_hess_size(self) -> None:
+        if self.dim > self.hess_max_dim:
+            raise ValueError(
+                f"hess: a dense Hessian of dim {self.dim} exceeds hess_max_dim="
+                f"{self.hess_max_dim}; use hvp, or pass hess_max_dim={self.dim} to "
+                "make_problem to allow it"
+            )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, dim={self.dim})"

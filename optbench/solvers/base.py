@@ -1,0 +1,100 @@
+"""The solver protocol: a frozen dataclass of hyper-parameters with ``init`` and ``step``.
+
+Solvers never loop to convergence and never decide ``converged``: the one loop, its
+stopping tests, budgets, timing and logging live in :mod:`optbench.run.runner`
+(the shape follows optimistix's init/step/terminate split).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, ClassVar
+
+import numpy as np
+
+from optbench.problems.oracle import Oracle
+
+
+class Status(str, Enum):
+    """Outcome of a run. Only the runner sets the terminal statuses other than FAILED."""
+
+    RUNNING = "running"
+    CONVERGED = "converged"
+    MAX_ITER = "max_iter"
+    MAX_COST = "max_cost"
+    MAX_TIME = "max_time"
+    DIVERGED = "diverged"
+    FAILED = "failed"
+    ERROR = "error"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass
+class State:
+    """What a solver carries from one step to the next.
+
+    Attributes
+    ----------
+    x : ndarray
+        Current iterate.
+    f, g : float, ndarray or None
+        Value and gradient at ``x`` when the solver has them (the runner then logs
+        them without re-evaluating).
+    step_size : float or None
+        The step length taken by the last step (line-search ``alpha``, trust radius, …).
+    status : Status
+        ``RUNNING`` while the solver can continue; ``FAILED`` (with ``message``) when it
+        cannot, e.g. a line search found no acceptable step.
+    message : str
+        Why the solver stopped, when it did.
+    """
+
+    x: np.ndarray
+    f: float | None = None
+    g: np.ndarray | None = None
+    step_size: float | None = None
+    status: Status = Status.RUNNING
+    message: str = ""
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def replace(self, **changes: Any) -> State:
+        """A copy of this state with ``changes`` applied."""
+        return dataclasses.replace(self, **changes)
+
+    def failed(self, message: str) -> State:
+        """A copy marked ``FAILED`` with ``message``."""
+        return dataclasses.replace(self, status=Status.FAILED, message=message)
+
+
+class Solver:
+    """Base class of solvers: subclasses are ``@dataclass(frozen=True)``.
+
+    The dataclass fields are the hyper-parameters; their defaults, types and the
+    class docstring's first line are what ``optbench list solvers`` shows. Subclasses
+    validate their fields in ``__post_init__`` and raise :class:`ValueError` naming
+    the field and the allowed values.
+    """
+
+    #: Registry name, set by ``SOLVERS.register``.
+    registry_name: ClassVar[str] = ""
+    #: Whether two runs from the same start give identical iterates and counts.
+    deterministic: ClassVar[bool] = True
+
+    def init(self, oracle: Oracle, x0: np.ndarray) -> State:
+        """Return the state at the starting point ``x0``."""
+        raise NotImplementedError
+
+    def step(self, oracle: Oracle, state: State) -> State:
+        """Take one iteration from ``state``; return the new state."""
+        raise NotImplementedError
+
+    def close(self, state: State) -> None:  # noqa: B027 - optional hook
+        """Release resources once the runner has stopped (default: nothing)."""
+
+    def params(self) -> dict[str, Any]:
+        """Hyper-parameters as a plain dict."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
