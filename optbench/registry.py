@@ -54,10 +54,7 @@ class Registry(Generic[T]):
             if name in self._entries and self._entries[name] is not entry:
                 raise ValueError(f"{self.kind} name {name!r} is already registered")
             self._entries[name] = entry
-            try:
-                entry.registry_name = name  # type: ignore[attr-defined]
-            except (AttributeError, TypeError):
-                pass
+            entry.registry_name = name  # type: ignore[attr-defined]
             return entry
 
         return decorator

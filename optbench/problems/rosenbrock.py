@@ -92,7 +92,8 @@ class Rosenbrock(Problem):
         self._check_hess_size()
         diagonal, coupling = self._hessian_bands(x)
         H = np.diag(diagonal)
-        lead = np.arange(0, self.dim - 1) if self.variant == "chained" else np.arange(0, self.dim, 2)
+        stride = 1 if self.variant == "chained" else 2
+        lead = np.arange(0, self.dim - 1, stride)
         H[lead, lead + 1] = coupling
         H[lead + 1, lead] = coupling
         return H

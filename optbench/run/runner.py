@@ -1,0 +1,309 @@
+"""The one iteration loop: init → step … → stop, with timing and logging.
+
+Every solver is driven by :func:`run_solver`. Stopping tests, budgets, non-finite
+detection, timing and trace logging are written here once; solvers only implement
+``init`` and ``step`` (:mod:`optbench.solvers.base`). Solver time is measured around
+``init`` and ``step`` only; logging happens outside the timed region and is never
+counted as oracle work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from time import perf_counter
+from typing import Any
+
+import numpy as np
+
+from optbench.problems.base import Problem
+from optbench.problems.oracle import Oracle
+from optbench.run.result import OptimizeResult, TargetHit, TraceRecorder, nan_if_none
+from optbench.solvers import make_solver
+from optbench.solvers.base import Solver, State, Status
+
+#: ``f`` above ``f0 + DIVERGENCE_FACTOR * (1 + |f0|)`` counts as diverged.
+DIVERGENCE_FACTOR = 1e12
+
+
+def _positive_or_none(name: str, value: float | None) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"{name}: must be a number > 0, got {value!r}")
+
+
+@dataclass(frozen=True)
+class StopCriteria:
+    """When the runner stops a run.
+
+    Attributes
+    ----------
+    gtol : float
+        Converged when :math:`\\|\\nabla f(x_k)\\|_2 \\le` ``gtol``.
+    f_gap_tol : float or None
+        Converged when :math:`f(x_k) - f^\\star \\le` ``f_gap_tol`` (only where f* is known).
+    max_iter : int
+        Budget of iterations (``step`` calls).
+    max_cost : float or None
+        Budget of oracle work in gradient-equivalents.
+    max_time : float or None
+        Budget of solver wall time in seconds (checked between steps).
+    """
+
+    gtol: float = 1e-8
+    f_gap_tol: float | None = None
+    max_iter: int = 1000
+    max_cost: float | None = None
+    max_time: float | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.gtol, bool) or not isinstance(self.gtol, (int, float)) or self.gtol < 0:
+            raise ValueError(f"gtol: must be a number >= 0, got {self.gtol!r}")
+        _positive_or_none("f_gap_tol", self.f_gap_tol)
+        _positive_or_none("max_cost", self.max_cost)
+        _positive_or_none("max_time", self.max_time)
+        if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, int):
+            raise ValueError(f"max_iter: must be an integer >= 0, got {self.max_iter!r}")
+        if self.max_iter < 0:
+            raise ValueError(f"max_iter: must be an integer >= 0, got {self.max_iter!r}")
+
+
+@dataclass(frozen=True)
+class LogPolicy:
+    """Which iterations get a trace row.
+
+    ``every=k`` logs every k-th iteration; ``geometric=r > 1`` logs iterations
+    :math:`0, 1, 2, \\dots` growing by a factor ``r`` so a long run keeps
+    :math:`O(\\log_r K)` rows. The first and the last iteration are always logged.
+    Stopping tests and targets use every iteration, logged or not.
+    """
+
+    every: int = 1
+    geometric: float | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.every, bool) or not isinstance(self.every, int) or self.every < 1:
+            raise ValueError(f"log.every: must be an integer >= 1, got {self.every!r}")
+        if self.geometric is not None and not (
+            isinstance(self.geometric, (int, float)) and self.geometric > 1
+        ):
+            raise ValueError(f"log.geometric: must be a number > 1, got {self.geometric!r}")
+
+    def next_after(self, k: int) -> int:
+        """The next iteration to log after logging iteration ``k``."""
+        if self.geometric is None:
+            return k + self.every
+        return max(k + 1, math.ceil(k * self.geometric))
+
+
+def _observe(problem: Problem, state: State) -> tuple[float, np.ndarray]:
+    """f and g at ``state.x``: the solver's own, else an uncounted, untimed evaluation."""
+    if state.f is not None and state.g is not None:
+        return float(state.f), state.g
+    return problem.value_and_grad(state.x)
+
+
+def run_solver(
+    problem: Problem,
+    solver: Solver,
+    stop: StopCriteria | None = None,
+    *,
+    x0: np.ndarray | None = None,
+    log: LogPolicy | None = None,
+    targets: Iterable[float] = (),
+) -> OptimizeResult:
+    """Run ``solver`` on ``problem`` until a stopping test or a budget ends it.
+
+    The tests are applied at every iterate :math:`x_k` in this order: non-finite
+    f or gradient, or :math:`f_k > f_0 + 10^{12}(1 + |f_0|)` → ``diverged``;
+    :math:`\\|g_k\\| \\le` gtol or :math:`f_k - f^\\star \\le` f_gap_tol →
+    ``converged``; a solver-reported failure → ``failed``; then the budgets
+    ``max_iter``, ``max_cost``, ``max_time``. An exception in the solver or the
+    problem ends the run as ``error`` with its message; it is never raised.
+
+    Where a solver's state lacks f or g at its iterate, the runner evaluates them on
+    the problem directly: that monitoring is neither counted nor timed.
+
+    Parameters
+    ----------
+    problem : Problem
+        The problem; a fresh :class:`Oracle` is made for this run.
+    solver : Solver
+        A solver instance.
+    stop : StopCriteria, optional
+        Stopping tests and budgets (defaults: gtol 1e-8, 1000 iterations).
+    x0 : ndarray, optional
+        Starting point (default ``problem.x0``).
+    log : LogPolicy, optional
+        Which iterations get a trace row (default: every one).
+    targets : iterable of float
+        Levels ε of ``f - f*`` whose first hit (iteration, cost, time) is recorded.
+    """
+    stop = stop or StopCriteria()
+    log = log or LogPolicy()
+    x_start = np.array(problem.x0 if x0 is None else x0, dtype=float)
+    if x_start.shape != (problem.dim,):
+        raise ValueError(f"x0: must have shape ({problem.dim},), got {x_start.shape}")
+    f_star = problem.f_star
+    pending_targets = (
+        sorted({float(t) for t in targets}, reverse=True) if f_star is not None else []
+    )
+    hits: dict[float, TargetHit] = {}
+    oracle = Oracle(problem)
+    recorder = TraceRecorder()
+    solver_time = 0.0
+    iteration = 0
+    next_log = 0
+    state = State(x=x_start)
+    f, grad_norm, f_gap, f_first = math.nan, math.nan, math.nan, None
+    status, message = Status.RUNNING, ""
+
+    try:
+        started = perf_counter()
+        state = solver.init(oracle, x_start)
+        solver_time += perf_counter() - started
+        while True:
+            f, g = _observe(problem, state)
+            grad_norm = float(np.sqrt(g @ g))
+            f_gap = f - f_star if f_star is not None else math.nan
+            f_first = f if f_first is None else f_first
+            while pending_targets and f_gap <= pending_targets[0]:
+                hits[pending_targets.pop(0)] = TargetHit(iteration, oracle.cost, solver_time)
+            status, message = _stop_reason(
+                stop, state, iteration, oracle, solver_time, f, f_first, grad_norm, f_gap
+            )
+            if iteration == next_log or status is not Status.RUNNING:
+                recorder.append(
+                    iter=iteration, time=solver_time, f=f, f_gap=f_gap, grad_norm=grad_norm,
+                    n_f=oracle.n_f, n_g=oracle.n_g, n_hvp=oracle.n_hvp, n_hess=oracle.n_hess,
+                    cost=oracle.cost, step_size=nan_if_none(state.step_size),
+                )  # fmt: skip
+                next_log = log.next_after(iteration)
+            if status is not Status.RUNNING:
+                break
+            started = perf_counter()
+            state = solver.step(oracle, state)
+            solver_time += perf_counter() - started
+            iteration += 1
+    except Exception as exc:  # noqa: BLE001 - a run that raises is recorded, not raised
+        status, message = Status.ERROR, f"{type(exc).__name__}: {exc}"
+    finally:
+        with contextlib.suppress(Exception):  # cleanup must not hide the run's outcome
+            solver.close(state)
+
+    return OptimizeResult(
+        problem=problem.name,
+        optimizer=solver.registry_name or type(solver).__name__,
+        x=state.x,
+        f=f,
+        grad_norm=grad_norm,
+        f_gap=f_gap,
+        status=str(status),
+        message=message,
+        iters=iteration,
+        n_f=oracle.n_f,
+        n_g=oracle.n_g,
+        n_hvp=oracle.n_hvp,
+        n_hess=oracle.n_hess,
+        cost=oracle.cost,
+        time=solver_time,
+        recorder=recorder,
+        targets=hits,
+    )
+
+
+def _stop_reason(
+    stop: StopCriteria,
+    state: State,
+    iteration: int,
+    oracle: Oracle,
+    solver_time: float,
+    f: float,
+    f_first: float,
+    grad_norm: float,
+    f_gap: float,
+) -> tuple[Status, str]:
+    """The status the run ends with at this iterate, or ``RUNNING``."""
+    if not (math.isfinite(f) and math.isfinite(grad_norm)):
+        return (
+            Status.DIVERGED,
+            f"non-finite f={f} or gradient norm={grad_norm} at iteration {iteration}",
+        )
+    if f > f_first + DIVERGENCE_FACTOR * (1.0 + abs(f_first)):
+        return (
+            Status.DIVERGED,
+            f"f={f:.3g} grew by more than 1e12 x (1 + |f0|) at iteration {iteration}",
+        )
+    if grad_norm <= stop.gtol:
+        return Status.CONVERGED, f"gradient norm {grad_norm:.3g} <= gtol {stop.gtol:g}"
+    if stop.f_gap_tol is not None and f_gap <= stop.f_gap_tol:
+        return Status.CONVERGED, f"f - f* = {f_gap:.3g} <= f_gap_tol {stop.f_gap_tol:g}"
+    if state.status is Status.FAILED:
+        return Status.FAILED, state.message or "solver failed"
+    if iteration >= stop.max_iter:
+        return Status.MAX_ITER, f"reached max_iter = {stop.max_iter}"
+    if stop.max_cost is not None and oracle.cost >= stop.max_cost:
+        return Status.MAX_COST, f"reached max_cost = {stop.max_cost:g} (cost {oracle.cost:g})"
+    if stop.max_time is not None and solver_time >= stop.max_time:
+        return Status.MAX_TIME, f"reached max_time = {stop.max_time:g} s"
+    return Status.RUNNING, ""
+
+
+def minimize(
+    problem: Problem,
+    solver: str | Solver,
+    *,
+    gtol: float = 1e-8,
+    f_gap_tol: float | None = None,
+    max_iter: int = 1000,
+    max_cost: float | None = None,
+    max_time: float | None = None,
+    x0: np.ndarray | None = None,
+    targets: Iterable[float] = (),
+    log: LogPolicy | dict[str, Any] | None = None,
+    **solver_params: Any,
+) -> OptimizeResult:
+    """Minimize ``problem`` with a solver; the Python front door to the runner.
+
+    Parameters
+    ----------
+    problem : Problem
+        E.g. from :func:`optbench.make_problem`.
+    solver : str or Solver
+        A registered solver name (see :func:`optbench.list_solvers`) or an instance.
+    gtol, f_gap_tol, max_iter, max_cost, max_time
+        Stopping tests and budgets, see :class:`StopCriteria`.
+    x0 : ndarray, optional
+        Starting point (default ``problem.x0``).
+    targets : iterable of float
+        Levels of ``f - f*`` whose first hit is recorded in ``result.targets``.
+    log : LogPolicy or dict, optional
+        Trace logging policy, e.g. ``{"geometric": 1.2}``.
+    **solver_params
+        Hyper-parameters of the solver.
+
+    Returns
+    -------
+    OptimizeResult
+        ``x, f, grad_norm, status, message, iters, n_f, n_g, n_hvp, n_hess, cost,
+        time`` and ``trace`` (a DataFrame, one row per logged iteration).
+
+    Examples
+    --------
+    >>> import optbench
+    >>> problem = optbench.make_problem("rosenbrock", dim=2)
+    >>> result = optbench.minimize(problem, "newton_cg", gtol=1e-8)
+    >>> result.status
+    'converged'
+    """
+    stop = StopCriteria(
+        gtol=gtol, f_gap_tol=f_gap_tol, max_iter=max_iter, max_cost=max_cost, max_time=max_time
+    )
+    if isinstance(log, dict):
+        log = LogPolicy(**log)
+    return run_solver(
+        problem, make_solver(solver, **solver_params), stop, x0=x0, log=log, targets=targets
+    )
