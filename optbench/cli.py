@@ -1,0 +1,180 @@
+"""The ``optbench`` command line: argument parsing only; the work is in library calls.
+
+Each sub-command has a ``_add_<name>_parser(subparsers)`` function that declares its
+arguments and a ``_cmd_<name>(args) -> int`` handler; :func:`build_parser` wires them
+via :data:`COMMANDS`. Bad input (argparse errors and the ``ValueError``,
+``FileNotFoundError`` or YAML errors raised by library code) becomes one line on
+stderr, ``optbench: error: <field>: <what is wrong>``, and exit code 2, never a
+traceback. numpy-heavy modules, pandas and matplotlib are imported inside the handlers
+so that ``optbench --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+from optbench.registry import unknown_name_message
+
+PROG = "optbench"
+
+
+class UsageError(Exception):
+    """Bad command-line input; its message is the one line shown to the user."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser that raises :class:`UsageError` instead of printing usage and exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        prefix = "the following arguments are required: "
+        if message.startswith(prefix):
+            message = f"{message[len(prefix) :]}: required (see {self.prog} --help)"
+        raise UsageError(message)
+
+
+def _fail(message: str) -> int:
+    """Print ``optbench: error: <message>`` as one line on stderr and return exit code 2."""
+    one_line = " ".join(str(message).split())
+    print(f"{PROG}: error: {one_line}", file=sys.stderr)
+    return 2
+
+
+def _parse_params(pairs: Sequence[str] | None) -> dict[str, Any]:
+    """``["key=value", ...]`` to a dict; values are parsed as YAML (numbers, bools, lists)."""
+    import yaml
+
+    params: dict[str, Any] = {}
+    for pair in pairs or ():
+        key, equals, text = pair.partition("=")
+        key = key.strip()
+        if not equals or not key:
+            raise UsageError(f"param: expected key=value, got {pair!r}")
+        if key in params:
+            raise UsageError(f"param: {key} given twice")
+        try:
+            params[key] = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise UsageError(f"param: {key}: cannot parse value {text!r} ({exc})") from None
+    return params
+
+
+# --- check ---------------------------------------------------------------------------
+
+
+def _add_check_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "check",
+        help="verify a problem's gradient, HVP and Hessian against finite differences",
+        description=(
+            "Compare the gradient with central differences of f, the Hessian-vector "
+            "product with central differences of gradients and the dense Hessian with the "
+            "HVP, for steps h from 1e-1 to 1e-12. Exit 0 when every check passes, 1 when "
+            "one fails, 2 on bad input."
+        ),
+    )
+    parser.add_argument("problem", help="a family (e.g. logistic) or a catalog instance")
+    parser.add_argument(
+        "--param",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a family parameter, value parsed as YAML (repeatable): --param dim=10",
+    )
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--x0", action="store_true", help="check at the starting point x0")
+    where.add_argument(
+        "--seed", type=int, default=0, help="check at a random point near x0 (default seed 0)"
+    )
+    parser.add_argument("--plot", metavar="FILE", help="save error against h (log-log) to FILE")
+    return parser
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from optbench.checks import check_derivatives
+    from optbench.problems import list_problems, make_problem
+
+    params = _parse_params(args.param)
+    names = list_problems()
+    if args.problem not in names:
+        return _fail("problem: " + unknown_name_message("problem", args.problem, names))
+    try:
+        problem = make_problem(args.problem, **params)
+    except ValueError as exc:
+        return _fail(f"{'param' if params else 'problem'}: {exc}")
+    result = check_derivatives(problem, x=problem.x0 if args.x0 else None, seed=args.seed)
+    print(result.to_text())
+    if args.plot:
+        try:
+            result.plot(args.plot)
+        except (ValueError, OSError) as exc:
+            return _fail(f"plot: cannot write {args.plot}: {exc}")
+        print(f"plot written to {args.plot}")
+    return 0 if result.passed else 1
+
+
+# --- wiring --------------------------------------------------------------------------
+
+#: Sub-command name -> (parser builder, handler). Add new sub-commands here.
+COMMANDS: dict[
+    str,
+    tuple[
+        Callable[[argparse._SubParsersAction], argparse.ArgumentParser],
+        Callable[[argparse.Namespace], int],
+    ],
+] = {
+    "check": (_add_check_parser, _cmd_check),
+}
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("optbench")
+    except PackageNotFoundError:  # running from a checkout that is not installed
+        from optbench import __version__
+
+        return __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``optbench`` argument parser with one sub-parser per entry of :data:`COMMANDS`."""
+    parser = _Parser(
+        prog=PROG,
+        description="Benchmark suite for smooth unconstrained optimization.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for add_parser, handler in COMMANDS.values():
+        add_parser(subparsers).set_defaults(handler=handler)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``optbench`` with ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
+        return _fail("command: " + unknown_name_message("command", argv[0], list(COMMANDS)))
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command is None:
+            return _fail(f"command: missing; allowed: {', '.join(COMMANDS)} (see {PROG} --help)")
+        return args.handler(args)
+    except UsageError as exc:
+        return _fail(str(exc))
+    except SystemExit as exc:  # --help and --version exit through argparse
+        return exc.code if isinstance(exc.code, int) else 0
+    except (ValueError, FileNotFoundError) as exc:
+        return _fail(str(exc))
+    except Exception as exc:
+        import yaml
+
+        if isinstance(exc, yaml.YAMLError):
+            return _fail(str(exc))
+        raise
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
