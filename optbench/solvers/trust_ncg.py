@@ -1,0 +1,173 @@
+r"""Trust-region Newton-CG: Steihaug's CG inside the radius update of N&W Alg 4.1.
+
+Each iteration solves the trust-region subproblem approximately with
+:func:`~optbench.solvers.steihaug.steihaug_cg` on Hessian-vector products, then
+compares the actual with the predicted reduction (Nocedal & Wright, *Numerical
+Optimization*, 2nd ed., Alg 4.1 and Alg 7.2).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from optbench.problems.oracle import Oracle
+from optbench.registry import SOLVERS
+from optbench.solvers.base import Solver, State
+from optbench.solvers.steihaug import steihaug_cg
+from optbench.solvers.truncated_cg import forcing_term, validate_cg_options
+
+
+@dataclass
+class TrustRegionState(State):
+    """State of :class:`TrustNCG`: the iterate, f and g there, and the trust radius.
+
+    ``radius`` is the radius :math:`\\Delta_{k+1}` the next subproblem will use;
+    ``step_size`` is the length of the step taken, :math:`\\|x_{k+1} - x_k\\|_2`
+    (0 after a rejected step).
+    """
+
+    radius: float = 1.0
+    last_accepted: bool = True
+
+
+@SOLVERS.register("trust_ncg")
+@dataclass(frozen=True)
+class TrustNCG(Solver):
+    r"""Trust-region Newton-CG: CG-Steihaug steps, radius update of N&W Alg 4.1.
+
+    Iteration :math:`k` computes :math:`p_k` by CG-Steihaug (N&W Alg 7.2) with residual
+    tolerance :math:`\eta_k \|g_k\|_2` (forcing term as in ``newton_cg``), then
+
+    .. math::
+        \rho_k = \frac{f(x_k) - f(x_k + p_k)}{m_k(0) - m_k(p_k)}, \qquad
+        \Delta_{k+1} = \begin{cases}
+            \tfrac14 \|p_k\|_2 & \rho_k < \tfrac14 \\
+            \min(2\Delta_k, \Delta_{\max}) & \rho_k > \tfrac34,\ \|p_k\|_2 = \Delta_k \\
+            \Delta_k & \text{otherwise,}
+        \end{cases}
+
+    and :math:`x_{k+1} = x_k + p_k` if :math:`\rho_k > \eta`, else :math:`x_k`.
+    The shrink uses :math:`\tfrac14\|p_k\|_2` instead of N&W's :math:`\tfrac14\Delta_k`
+    (they are equal when the step is on the boundary): after an interior step is
+    rejected, :math:`\tfrac14\Delta_k` could still contain the same step and repeat it.
+
+    Work per iteration: the CG products, then f at the trial point. The trial point
+    is evaluated fused (value and gradient, cost 1) when the previous trial was
+    accepted, and value-only (cost 0.5, plus a gradient of cost 1 on acceptance)
+    after a rejection, when another rejection is more likely: fusing pays when the
+    acceptance probability exceeds 1/2. An accepted point is never evaluated again.
+    A rejected step is still one iteration of the runner (x, f and g unchanged, the
+    radius smaller, ``step_size = 0``). A non-finite trial value counts as a
+    rejection.
+
+    Parameters
+    ----------
+    initial_radius : float
+        :math:`\Delta_0 > 0`.
+    max_radius : float
+        :math:`\Delta_{\max} \ge \Delta_0`.
+    eta : float
+        Acceptance threshold :math:`\eta \in [0, 1/4)`.
+    forcing : {"sqrt", "linear", "constant"}
+        Forcing rule of the CG residual test, see
+        :func:`~optbench.solvers.truncated_cg.forcing_term`.
+    forcing_constant : float
+        :math:`\eta_k` for ``forcing="constant"``, in (0, 1).
+    max_cg_iter : int or None
+        Cap on CG iterations per subproblem; ``None`` means the dimension ``n``
+        (CG's finite termination in exact arithmetic).
+    curvature_tol : float
+        :math:`\tau` of the scale-invariant curvature test
+        :math:`d^\top H d \le \tau \|d\|_2 \|Hd\|_2`.
+    """
+
+    initial_radius: float = 1.0
+    max_radius: float = 1e10
+    eta: float = 0.15
+    forcing: str = "sqrt"
+    forcing_constant: float = 0.1
+    max_cg_iter: int | None = None
+    curvature_tol: float = 1e-12
+
+    def __post_init__(self) -> None:
+        for name in ("initial_radius", "max_radius"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ValueError(f"{name}: must be a number > 0, got {value!r}")
+            if not math.isfinite(value):
+                raise ValueError(f"{name}: must be finite, got {value!r}")
+        if self.initial_radius > self.max_radius:
+            raise ValueError(
+                f"initial_radius: must be <= max_radius={self.max_radius!r}, "
+                f"got {self.initial_radius!r}"
+            )
+        if (
+            isinstance(self.eta, bool)
+            or not isinstance(self.eta, (int, float))
+            or not 0 <= self.eta < 0.25
+        ):
+            raise ValueError(f"eta: must be a number in [0, 0.25), got {self.eta!r}")
+        validate_cg_options(
+            self.forcing, self.forcing_constant, self.max_cg_iter, self.curvature_tol
+        )
+
+    def init(self, oracle: Oracle, x0: np.ndarray) -> TrustRegionState:
+        x = np.array(x0, dtype=float, copy=True)
+        f, g = oracle.value_and_grad(x)
+        return TrustRegionState(x=x, f=f, g=g, radius=float(self.initial_radius))
+
+    def step(self, oracle: Oracle, state: TrustRegionState) -> TrustRegionState:  # type: ignore[override]
+        x, f, g, radius = state.x, state.f, state.g, state.radius
+        grad_norm = float(np.linalg.norm(g))
+        eta_k = forcing_term(self.forcing, grad_norm / math.sqrt(g.size), self.forcing_constant)
+        sub = steihaug_cg(
+            lambda v: oracle.hvp(x, v),
+            g,
+            radius,
+            tolerance=eta_k * grad_norm,
+            max_iter=self.max_cg_iter or g.size,
+            curvature_tol=self.curvature_tol,
+        )
+        info = {"cg_iters": sub.iterations, "cg_reason": sub.reason, "radius": radius}
+        if sub.reason == "non_finite":
+            return state.replace(info=info).failed("trust_ncg: non-finite Hessian-vector product")
+        if not sub.predicted_reduction > 0:
+            return state.replace(info=info).failed(
+                f"trust_ncg: the model predicts no decrease ({sub.predicted_reduction:.3g}) "
+                f"at gradient norm {grad_norm:.3g}"
+            )
+        trial = x + sub.step
+        if state.last_accepted:
+            f_trial, g_trial = oracle.value_and_grad(trial)
+        else:
+            f_trial, g_trial = oracle.value(trial), None
+        rho = (f - f_trial) / sub.predicted_reduction if math.isfinite(f_trial) else -math.inf
+        step_norm = float(np.linalg.norm(sub.step))
+        if rho < 0.25:
+            radius = 0.25 * step_norm
+        elif rho > 0.75 and sub.hits_boundary:
+            radius = min(2.0 * radius, self.max_radius)
+        accepted = rho > self.eta
+        info.update(rho=rho, accepted=accepted)
+        if not accepted:
+            new_state = state.replace(step_size=0.0, radius=radius, last_accepted=False, info=info)
+            if radius <= np.finfo(float).eps * (1.0 + float(np.linalg.norm(x))):
+                return new_state.failed(
+                    f"trust_ncg: trust radius {radius:.3g} fell below machine precision "
+                    f"relative to |x| (last rho={rho:.3g})"
+                )
+            return new_state
+        if g_trial is None:
+            g_trial = oracle.grad(trial)
+        return TrustRegionState(
+            x=trial,
+            f=f_trial,
+            g=g_trial,
+            step_size=step_norm,
+            radius=radius,
+            last_accepted=True,
+            info=info,
+        )
