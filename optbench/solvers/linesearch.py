@@ -1,0 +1,590 @@
+r"""Line searches on a scalar function :math:`\phi(\alpha) = f(x + \alpha d)`.
+
+Two searches, both functions of a callable ``phi`` so they can be tested on scalar
+functions and reused by any solver:
+
+* :func:`armijo_backtracking` — N&W Alg. 3.1, optionally with the safeguarded
+  quadratic/cubic interpolation of N&W §3.5.
+* :func:`strong_wolfe` — N&W Alg. 3.5 (bracketing) and Alg. 3.6 (zoom), with cubic
+  (N&W eq. 3.59) or quadratic interpolation and safeguards.
+
+``phi`` contract
+----------------
+``strong_wolfe`` needs ``phi(alpha) -> (value, slope)`` with
+:math:`\text{slope} = \phi'(\alpha) = \nabla f(x + \alpha d)^\top d`.
+``armijo_backtracking`` accepts either ``phi(alpha) -> value`` (a float: only values
+are needed) or the same ``(value, slope)`` callable (a tuple: the slope is passed
+through to the result). On a counted oracle a fused value-and-gradient costs 1
+gradient-equivalent, a value 0.5 plus 1 for the gradient still needed at the accepted
+point, so the fused form is no dearer whenever at most two trials are needed — the
+common case for gradient descent with step growth and for Newton — and it leaves
+the gradient at the accepted point in hand. :class:`Ray` builds both forms on an
+:class:`~optbench.problems.oracle.Oracle` and remembers the last evaluation, so a
+solver gets :math:`f` and :math:`\nabla f` at the accepted point without evaluating
+them again.
+
+Failures never raise: a non-descent direction, non-finite values everywhere tried,
+exhausted evaluations or a bracket that collapsed give ``success=False`` and a
+``reason``. Invalid constants (``c1``, ``c2``, ``shrink``, …) are programming errors
+and raise :class:`ValueError`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from optbench.problems.oracle import Oracle
+
+#: Interpolated trial steps are kept this fraction of the bracket width away from its ends.
+SAFEGUARD_MARGIN = 0.1
+#: Zoom bisects when two interpolated trials did not shrink the bracket below this factor.
+BISECTION_TRIGGER = 0.66
+#: Values closer than this relative difference are treated as equal (rounding noise).
+VALUE_ROUNDING = 16 * float(np.finfo(float).eps)
+
+
+@dataclass(frozen=True)
+class LineSearchResult:
+    r"""Outcome of a line search.
+
+    Attributes
+    ----------
+    step_size : float
+        The accepted :math:`\alpha` on success. On failure the trial with the lowest
+        finite value below :math:`\phi(0)`, or ``0.0`` if there was none.
+    value : float
+        :math:`\phi` at ``step_size``.
+    slope : float or None
+        :math:`\phi'` at ``step_size`` when known (``None`` for a value-only ``phi``).
+    evaluations : int
+        Number of calls of ``phi``.
+    success : bool
+        Whether the requested conditions hold at ``step_size``.
+    reason : str
+        Why the search stopped, in words (used as the solver's failure message).
+    """
+
+    step_size: float
+    value: float
+    slope: float | None
+    evaluations: int
+    success: bool
+    reason: str
+
+
+def check_line_search_constants(
+    c1: float, c2: float | None = None, shrink: float | None = None, prefix: str = ""
+) -> None:
+    r"""Validate line-search constants; raise ``ValueError`` naming the field.
+
+    Requires :math:`0 < c_1 < 1`, :math:`c_1 < c_2 < 1` and :math:`0 < \text{shrink} < 1`.
+    ``prefix`` is prepended to the field names in the message (e.g. ``"line_search."``).
+    """
+    if not _is_number(c1) or not 0.0 < c1 < 1.0:
+        raise ValueError(f"{prefix}c1: must be a number in (0, 1); got {c1!r}")
+    if c2 is not None and (not _is_number(c2) or not c1 < c2 < 1.0):
+        raise ValueError(f"{prefix}c2: must be a number in (c1, 1) = ({c1:g}, 1); got {c2!r}")
+    if shrink is not None and (not _is_number(shrink) or not 0.0 < shrink < 1.0):
+        raise ValueError(f"{prefix}shrink: must be a number in (0, 1); got {shrink!r}")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def _check_budget(initial_step: float, max_evals: int, max_step: float | None = None) -> None:
+    if not _is_number(initial_step) or not initial_step > 0 or not math.isfinite(initial_step):
+        raise ValueError(f"initial_step: must be a finite number > 0; got {initial_step!r}")
+    if isinstance(max_evals, bool) or not isinstance(max_evals, (int, np.integer)) or max_evals < 1:
+        raise ValueError(f"max_evals: must be an integer >= 1; got {max_evals!r}")
+    if max_step is not None and (not _is_number(max_step) or not max_step > 0):
+        raise ValueError(f"max_step: must be a number > 0; got {max_step!r}")
+
+
+def _not_descent(value0: float, slope0: float) -> LineSearchResult | None:
+    """The failure result when the search cannot start, else ``None``."""
+    if not (math.isfinite(value0) and math.isfinite(slope0)):
+        reason = f"non-finite value {value0} or slope {slope0} at step 0"
+    elif slope0 >= 0.0:
+        reason = f"not a descent direction (slope at step 0 is {slope0:.3g} >= 0)"
+    else:
+        return None
+    return LineSearchResult(0.0, value0, slope0, 0, False, reason)
+
+
+class _Best:
+    """The lowest finite trial value below ``phi(0)``, reported on failure."""
+
+    def __init__(self, value0: float, slope0: float) -> None:
+        self.step_size, self.value, self.slope = 0.0, value0, slope0
+
+    def update(self, step_size: float, value: float, slope: float | None) -> None:
+        if math.isfinite(value) and value < self.value:
+            self.step_size, self.value, self.slope = step_size, value, slope
+
+    def failure(self, evaluations: int, reason: str) -> LineSearchResult:
+        return LineSearchResult(self.step_size, self.value, self.slope, evaluations, False, reason)
+
+
+def _split(out: float | tuple[float, float]) -> tuple[float, float | None]:
+    """``(value, slope)`` from a value-only or a value-and-slope ``phi``."""
+    if isinstance(out, tuple):
+        return float(out[0]), float(out[1])
+    return float(out), None
+
+
+def armijo_backtracking(
+    phi: Callable[[float], float] | Callable[[float], tuple[float, float]],
+    value0: float,
+    slope0: float,
+    initial_step: float = 1.0,
+    c1: float = 1e-4,
+    shrink: float = 0.5,
+    max_evals: int = 50,
+    interpolate: bool = False,
+) -> LineSearchResult:
+    r"""Backtracking line search for the sufficient-decrease (Armijo) condition.
+
+    N&W Alg. 3.1: starting from :math:`\alpha = \alpha_0` (``initial_step``), accept the
+    first :math:`\alpha` with
+
+    .. math:: \phi(\alpha) \le \phi(0) + c_1\, \alpha\, \phi'(0)     \qquad \text{(N&W 3.6a)}
+
+    and otherwise set :math:`\alpha \leftarrow \rho\,\alpha` (:math:`\rho` = ``shrink``).
+    With ``interpolate=True`` the next trial is instead the minimizer of the quadratic
+    through :math:`\phi(0), \phi'(0), \phi(\alpha)` (first backtrack) or of the cubic
+    through :math:`\phi(0), \phi'(0)` and the last two values (N&W §3.5, eqs. 3.57-3.58),
+    safeguarded into :math:`[0.1\,\alpha, 0.5\,\alpha]`; :math:`\rho\alpha` is used
+    whenever the interpolant has no usable minimizer. A non-finite trial value counts
+    as a failed Armijo test, so the search backs away from overflow.
+
+    Parameters
+    ----------
+    phi : callable
+        ``phi(alpha) -> value`` or ``phi(alpha) -> (value, slope)``.
+    value0, slope0 : float
+        :math:`\phi(0)` and :math:`\phi'(0)`; ``slope0 < 0`` is required.
+    initial_step : float
+        First trial :math:`\alpha_0 > 0`.
+    c1 : float
+        Sufficient-decrease constant in (0, 1).
+    shrink : float
+        Backtracking factor :math:`\rho` in (0, 1).
+    max_evals : int
+        Largest number of calls of ``phi``.
+    interpolate : bool
+        Use safeguarded interpolation instead of the fixed factor.
+
+    Returns
+    -------
+    LineSearchResult
+        ``success=False`` for a non-descent direction or when ``max_evals`` trials all
+        fail the test.
+    """
+    check_line_search_constants(c1, shrink=shrink)
+    _check_budget(initial_step, max_evals)
+    not_started = _not_descent(value0, slope0)
+    if not_started is not None:
+        return not_started
+    best = _Best(value0, slope0)
+    step_size = float(initial_step)
+    previous: tuple[float, float] | None = None  # (alpha, value) of the trial before
+    for evaluations in range(1, max_evals + 1):
+        value, slope = _split(phi(step_size))
+        if math.isfinite(value) and value <= value0 + c1 * step_size * slope0:
+            return LineSearchResult(
+                step_size, value, slope, evaluations, True, "Armijo condition satisfied"
+            )
+        best.update(step_size, value, slope)
+        next_step = shrink * step_size
+        if interpolate and math.isfinite(value):
+            candidate = _backtrack_interpolant(value0, slope0, step_size, value, previous)
+            if candidate is not None:
+                next_step = min(max(candidate, 0.1 * step_size), 0.5 * step_size)
+            previous = (step_size, value)
+        step_size = next_step
+    return best.failure(
+        max_evals,
+        f"no step satisfying the Armijo condition (c1={c1:g}) after {max_evals} "
+        f"evaluations; last step tried {step_size / shrink:.3g}",
+    )
+
+
+def _backtrack_interpolant(
+    value0: float,
+    slope0: float,
+    step_size: float,
+    value: float,
+    previous: tuple[float, float] | None,
+) -> float | None:
+    """Minimizer of the N&W §3.5 quadratic (3.57) or cubic (3.58) interpolant, if any."""
+    if previous is None or not math.isfinite(previous[1]):
+        curvature = value - value0 - slope0 * step_size
+        if curvature <= 0.0:
+            return None
+        return -slope0 * step_size**2 / (2.0 * curvature)
+    a0, f0 = previous
+    a1, f1 = step_size, value
+    r1 = f1 - value0 - slope0 * a1
+    r0 = f0 - value0 - slope0 * a0
+    denominator = a0**2 * a1**2 * (a1 - a0)
+    if denominator == 0.0:
+        return None
+    a = (a0**2 * r1 - a1**2 * r0) / denominator
+    b = (-(a0**3) * r1 + a1**3 * r0) / denominator
+    if a == 0.0:
+        return -slope0 / (2.0 * b) if b > 0.0 else None
+    discriminant = b * b - 3.0 * a * slope0
+    if discriminant < 0.0:
+        return None
+    candidate = (-b + math.sqrt(discriminant)) / (3.0 * a)
+    return candidate if math.isfinite(candidate) and candidate > 0.0 else None
+
+
+def cubic_minimizer(
+    a: float, value_a: float, slope_a: float, b: float, value_b: float, slope_b: float
+) -> float | None:
+    r"""Minimizer of the cubic Hermite interpolant of two points (N&W eq. 3.59).
+
+    .. math::
+        \alpha = b - (b - a)\,\frac{\phi'(b) + d_2 - d_1}{\phi'(b) - \phi'(a) + 2 d_2},
+        \quad d_1 = \phi'(a) + \phi'(b) - 3\,\frac{\phi(a) - \phi(b)}{a - b},
+        \quad d_2 = \operatorname{sign}(b - a)\sqrt{d_1^2 - \phi'(a)\phi'(b)} .
+
+    Returns ``None`` when the cubic has no local minimizer or the data are not finite.
+    """
+    if a == b:
+        return None
+    d1 = slope_a + slope_b - 3.0 * (value_a - value_b) / (a - b)
+    radicand = d1 * d1 - slope_a * slope_b
+    if not math.isfinite(radicand) or radicand < 0.0:
+        return None
+    d2 = math.copysign(math.sqrt(radicand), b - a)
+    denominator = slope_b - slope_a + 2.0 * d2
+    if denominator == 0.0:
+        return None
+    candidate = b - (b - a) * (slope_b + d2 - d1) / denominator
+    return candidate if math.isfinite(candidate) else None
+
+
+def quadratic_minimizer(
+    a: float, value_a: float, slope_a: float, b: float, value_b: float
+) -> float | None:
+    r"""Minimizer of the quadratic through :math:`\phi(a), \phi'(a), \phi(b)`, if convex.
+
+    .. math:: \alpha = a - \frac{\phi'(a)\,(b - a)^2}{2\,[\phi(b) - \phi(a) - \phi'(a)(b - a)]}
+    """
+    curvature = value_b - value_a - slope_a * (b - a)
+    if not math.isfinite(curvature) or curvature <= 0.0:
+        return None
+    candidate = a - slope_a * (b - a) ** 2 / (2.0 * curvature)
+    return candidate if math.isfinite(candidate) else None
+
+
+@dataclass(frozen=True)
+class _Trial:
+    """One evaluated point of the search: :math:`(\\alpha, \\phi(\\alpha), \\phi'(\\alpha))`."""
+
+    step_size: float
+    value: float
+    slope: float
+
+    @property
+    def finite(self) -> bool:
+        return math.isfinite(self.value) and math.isfinite(self.slope)
+
+
+def strong_wolfe(
+    phi: Callable[[float], tuple[float, float]],
+    value0: float,
+    slope0: float,
+    initial_step: float = 1.0,
+    c1: float = 1e-4,
+    c2: float = 0.9,
+    max_step: float = 1e10,
+    max_evals: int = 50,
+) -> LineSearchResult:
+    r"""Line search for the strong Wolfe conditions (N&W Alg. 3.5 and 3.6).
+
+    Finds :math:`\alpha > 0` with
+
+    .. math::
+        \phi(\alpha) \le \phi(0) + c_1\,\alpha\,\phi'(0), \qquad
+        |\phi'(\alpha)| \le -c_2\,\phi'(0)               \qquad \text{(N&W 3.7)}
+
+    *Bracketing* (Alg. 3.5) tries :math:`\alpha_1` = ``initial_step`` and extrapolates
+    until a trial fails sufficient decrease, does not improve on the previous trial, or
+    has :math:`\phi' \ge 0`; the next trial is the minimizer of the cubic through the
+    last two trials (N&W eq. 3.59) kept in
+    :math:`[\alpha_i + \Delta, \alpha_i + 4\Delta]`, :math:`\Delta = \alpha_i - \alpha_{i-1}`,
+    and capped at ``max_step``. *Zoom* (Alg. 3.6) then shrinks the bracket
+    :math:`[\alpha_{lo}, \alpha_{hi}]` with the cubic interpolant of its ends, falling
+    back to the quadratic through :math:`\phi(\alpha_{lo}), \phi'(\alpha_{lo}),
+    \phi(\alpha_{hi})`, then to bisection, whenever the candidate is not at least 10 %
+    of the bracket width inside it. A non-finite trial counts as failing sufficient
+    decrease, so the search backs away from overflow.
+
+    Parameters
+    ----------
+    phi : callable
+        ``phi(alpha) -> (value, slope)``.
+    value0, slope0 : float
+        :math:`\phi(0)` and :math:`\phi'(0)`; ``slope0 < 0`` is required.
+    initial_step : float
+        First trial :math:`\alpha_1 > 0` (clipped to ``max_step``).
+    c1, c2 : float
+        Constants with :math:`0 < c_1 < c_2 < 1`.
+    max_step : float
+        Largest step tried; reaching it with :math:`\phi'` still below
+        :math:`c_2\phi'(0)` is a failure (the function may be unbounded below).
+    max_evals : int
+        Largest number of calls of ``phi``.
+
+    Returns
+    -------
+    LineSearchResult
+        ``success=False`` for a non-descent direction, when ``max_step`` is reached,
+        when ``max_evals`` run out, or when the bracket shrinks to rounding level.
+
+    Notes
+    -----
+    The step accepted on success is always the last one evaluated, so a caller that
+    remembers its last evaluation (:class:`Ray`) has :math:`f` and :math:`\nabla f`
+    there already.
+    """
+    check_line_search_constants(c1, c2=c2)
+    _check_budget(initial_step, max_evals, max_step)
+    not_started = _not_descent(value0, slope0)
+    if not_started is not None:
+        return not_started
+    search = _WolfeSearch(phi, value0, slope0, c1, c2, max_evals)
+    previous = _Trial(0.0, value0, slope0)
+    step_size = min(float(initial_step), float(max_step))
+    while search.evaluations < max_evals:
+        trial = search.evaluate(step_size)
+        if (
+            not trial.finite
+            or not search.sufficient_decrease(trial)
+            or (previous.step_size > 0.0 and trial.value >= previous.value)
+        ):
+            return search.zoom(low=previous, high=trial)
+        if search.curvature_holds(trial):
+            return search.success(trial)
+        if trial.slope >= 0.0:
+            return search.zoom(low=trial, high=previous)
+        if step_size >= max_step:
+            return search.failure(
+                f"reached max_step={max_step:g} with the slope still {trial.slope:.3g} < "
+                f"c2 * slope0 = {c2 * slope0:.3g}; f may be unbounded below along the direction"
+            )
+        step_size = min(_extrapolate(previous, trial), float(max_step))
+        previous = trial
+    return search.failure(search.exhausted_reason())
+
+
+def _extrapolate(previous: _Trial, current: _Trial) -> float:
+    """Next bracketing trial: safeguarded cubic extrapolation beyond ``current``."""
+    delta = current.step_size - previous.step_size
+    lower, upper = current.step_size + delta, current.step_size + 4.0 * delta
+    candidate = cubic_minimizer(
+        previous.step_size,
+        previous.value,
+        previous.slope,
+        current.step_size,
+        current.value,
+        current.slope,
+    )
+    if candidate is None:
+        return upper
+    return min(max(candidate, lower), upper)
+
+
+class _WolfeSearch:
+    """Shared bookkeeping of :func:`strong_wolfe`: evaluations, tests, zoom."""
+
+    def __init__(
+        self,
+        phi: Callable[[float], tuple[float, float]],
+        value0: float,
+        slope0: float,
+        c1: float,
+        c2: float,
+        max_evals: int,
+    ) -> None:
+        self.phi = phi
+        self.value0, self.slope0 = value0, slope0
+        self.c1, self.c2 = c1, c2
+        self.max_evals = max_evals
+        self.evaluations = 0
+        self.non_finite = 0
+        self.best = _Best(value0, slope0)
+
+    def evaluate(self, step_size: float) -> _Trial:
+        value, slope = self.phi(step_size)
+        self.evaluations += 1
+        trial = _Trial(step_size, float(value), float(slope))
+        if trial.finite:
+            self.best.update(step_size, trial.value, trial.slope)
+        else:
+            self.non_finite += 1
+        return trial
+
+    def sufficient_decrease(self, trial: _Trial) -> bool:
+        return trial.value <= self.value0 + self.c1 * trial.step_size * self.slope0
+
+    def curvature_holds(self, trial: _Trial) -> bool:
+        return abs(trial.slope) <= -self.c2 * self.slope0
+
+    def success(self, trial: _Trial) -> LineSearchResult:
+        return LineSearchResult(
+            trial.step_size,
+            trial.value,
+            trial.slope,
+            self.evaluations,
+            True,
+            "strong Wolfe conditions satisfied",
+        )
+
+    def failure(self, reason: str) -> LineSearchResult:
+        if self.non_finite:
+            reason += f" ({self.non_finite} of {self.evaluations} trials gave non-finite values)"
+        return self.best.failure(self.evaluations, reason)
+
+    def exhausted_reason(self) -> str:
+        return (
+            f"no step satisfying the strong Wolfe conditions (c1={self.c1:g}, "
+            f"c2={self.c2:g}) after {self.evaluations} evaluations"
+        )
+
+    def zoom(self, low: _Trial, high: _Trial) -> LineSearchResult:
+        """N&W Alg. 3.6: ``low`` satisfies sufficient decrease and has the lowest value;
+        the minimizer sought lies between ``low`` and ``high``. Bisects whenever the
+        bracket did not shrink to ``BISECTION_TRIGGER`` of its width two trials ago."""
+        widths: list[float] = []
+        while self.evaluations < self.max_evals:
+            left, right = sorted((low.step_size, high.step_size))
+            if right - left <= 4.0 * np.finfo(float).eps * right:
+                return self.failure(
+                    f"zoom: the bracket [{left:.17g}, {right:.17g}] shrank to rounding level "
+                    f"after {self.evaluations} evaluations without satisfying the strong "
+                    f"Wolfe conditions (c1={self.c1:g}, c2={self.c2:g})"
+                )
+            if len(widths) >= 2 and right - left > BISECTION_TRIGGER * widths[-2]:
+                trial = self.evaluate(0.5 * (left + right))
+            else:
+                trial = self.evaluate(_zoom_trial(low, high, left, right))
+            widths.append(right - left)
+            if (
+                not trial.finite
+                or not self.sufficient_decrease(trial)
+                or (trial.value >= low.value and not _indistinguishable(trial.value, low.value))
+            ):
+                high = trial
+                continue
+            if self.curvature_holds(trial):
+                return self.success(trial)
+            if trial.slope * (high.step_size - low.step_size) >= 0.0:
+                high = low
+            low = trial
+        return self.failure(self.exhausted_reason())
+
+
+def _indistinguishable(value_a: float, value_b: float) -> bool:
+    """Whether two values differ by no more than rounding (then only slopes are informative)."""
+    return abs(value_a - value_b) <= VALUE_ROUNDING * max(abs(value_a), abs(value_b))
+
+
+def _zoom_trial(low: _Trial, high: _Trial, left: float, right: float) -> float:
+    """Interpolated trial inside the bracket, clamped 10 % of its width from the ends.
+
+    The secant on the slopes when the two values agree to rounding (their difference
+    is noise), else the cubic of both ends, else the quadratic from ``low``; bisection
+    when none of them has a minimizer inside the bracket.
+    """
+    candidate = None
+    if high.finite and _indistinguishable(low.value, high.value):
+        if low.slope != high.slope:
+            candidate = low.step_size - low.slope * (high.step_size - low.step_size) / (
+                high.slope - low.slope
+            )
+    elif high.finite:
+        candidate = cubic_minimizer(
+            low.step_size, low.value, low.slope, high.step_size, high.value, high.slope
+        )
+    if candidate is None and math.isfinite(high.value):
+        candidate = quadratic_minimizer(
+            low.step_size, low.value, low.slope, high.step_size, high.value
+        )
+    if candidate is None or not left <= candidate <= right:
+        return 0.5 * (left + right)
+    margin = SAFEGUARD_MARGIN * (right - left)
+    return min(max(candidate, left + margin), right - margin)
+
+
+class Ray:
+    r"""The restriction :math:`\phi(\alpha) = f(x + \alpha d)` of a counted oracle.
+
+    Every evaluation goes through the oracle (so it is counted); the last one is
+    remembered so that :meth:`point` returns :math:`x + \alpha d`, :math:`f` and
+    :math:`\nabla f` at the accepted step without evaluating them again.
+
+    Parameters
+    ----------
+    oracle : Oracle
+        The counted oracle.
+    x : ndarray
+        Base point.
+    direction : ndarray
+        Search direction :math:`d`.
+
+    Examples
+    --------
+    >>> ray = Ray(oracle, x, -g)                                       # doctest: +SKIP
+    >>> result = strong_wolfe(ray.value_and_slope, f, -(g @ g))        # doctest: +SKIP
+    >>> x_new, f_new, g_new = ray.point(result.step_size)              # doctest: +SKIP
+    """
+
+    def __init__(self, oracle: Oracle, x: np.ndarray, direction: np.ndarray) -> None:
+        self.oracle = oracle
+        self.x = x
+        self.direction = direction
+        self._last_step: float | None = None
+        self._last_point: np.ndarray | None = None
+        self._last_value = math.nan
+        self._last_grad: np.ndarray | None = None
+
+    def value_and_slope(self, step_size: float) -> tuple[float, float]:
+        r""":math:`(\phi(\alpha), \phi'(\alpha))` from one fused value-and-gradient."""
+        point = self.x + step_size * self.direction
+        value, grad = self.oracle.value_and_grad(point)
+        self._remember(step_size, point, value, grad)
+        return float(value), float(grad @ self.direction)
+
+    def value(self, step_size: float) -> float:
+        r""":math:`\phi(\alpha)` from one value evaluation."""
+        point = self.x + step_size * self.direction
+        value = self.oracle.value(point)
+        self._remember(step_size, point, value, None)
+        return float(value)
+
+    def point(self, step_size: float) -> tuple[np.ndarray, float, np.ndarray]:
+        r"""``(x + alpha d, f, grad f)`` there: remembered if it was the last evaluation
+        with a gradient, otherwise evaluated (and counted) now."""
+        if step_size != self._last_step or self._last_grad is None:
+            point = self.x + step_size * self.direction
+            value, grad = self.oracle.value_and_grad(point)
+            self._remember(step_size, point, value, grad)
+        assert self._last_point is not None and self._last_grad is not None
+        return self._last_point, float(self._last_value), self._last_grad
+
+    def _remember(
+        self, step_size: float, point: np.ndarray, value: float, grad: np.ndarray | None
+    ) -> None:
+        self._last_step = step_size
+        self._last_point = point
+        self._last_value = value
+        self._last_grad = grad
