@@ -1,0 +1,119 @@
+r"""Line-search Newton-CG (Nocedal & Wright, *Numerical Optimization*, 2nd ed., Alg 7.1).
+
+A truncated-CG direction on Hessian-vector products
+(:func:`~optbench.solvers.truncated_cg.truncated_cg`) followed by a strong Wolfe line
+search (:func:`~optbench.solvers.linesearch.strong_wolfe`, N&W Alg 3.5/3.6) that
+tries the Newton step :math:`\alpha = 1` first.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from optbench.problems.oracle import Oracle
+from optbench.registry import SOLVERS
+from optbench.solvers.base import Solver, State
+from optbench.solvers.linesearch import Ray, check_line_search_constants, strong_wolfe
+from optbench.solvers.truncated_cg import forcing_term, truncated_cg, validate_cg_options
+
+
+@SOLVERS.register("newton_cg")
+@dataclass(frozen=True)
+class NewtonCG(Solver):
+    r"""Line-search Newton-CG (N&W Alg 7.1): truncated CG on HVPs, then strong Wolfe.
+
+    Iteration :math:`k` runs CG on :math:`\nabla^2 f(x_k)\, p = -g_k` from 0 until
+
+    .. math:: \|r_j\|_2 \le \eta_k \|g_k\|_2, \qquad
+              \eta_k = \min\bigl(0.5, \sqrt{\gamma_k}\bigr) \text{ (sqrt)},\;
+              \min(0.5, \gamma_k) \text{ (linear)} \text{ or } c \text{ (constant)},
+
+    with :math:`\gamma_k = \|g_k\|_2/\sqrt{n}` (N&W eq 7.3 with the RMS norm, see
+    :func:`~optbench.solvers.truncated_cg.forcing_term`), or until a CG direction has
+    non-positive curvature, :math:`d^\top H d \le \tau \|d\|_2 \|Hd\|_2` (then
+    :math:`p_k = -g_k` at the first CG iteration, the last CG iterate otherwise), or
+    until ``max_cg_iter`` iterations. Then
+
+    .. math:: x_{k+1} = x_k + \alpha_k p_k
+
+    with :math:`\alpha_k` satisfying the strong Wolfe conditions (:math:`c_1, c_2`),
+    :math:`\alpha = 1` tried first. Every trial of the line search is one fused
+    value-and-gradient; the accepted one is the last evaluated, so f and g at
+    :math:`x_{k+1}` are never evaluated again.
+
+    All tests are invariant under scaling of f and under stacking identical
+    independent blocks, so iteration and oracle counts on a separable problem do
+    not depend on the number of blocks.
+
+    Parameters
+    ----------
+    forcing : {"sqrt", "linear", "constant"}
+        Forcing rule of the CG residual test (superlinear, quadratic, linear rate).
+    forcing_constant : float
+        :math:`\eta_k` for ``forcing="constant"``, in (0, 1).
+    max_cg_iter : int or None
+        Cap on CG iterations (HVPs) per outer iteration; ``None`` means the dimension
+        ``n`` (CG's finite termination in exact arithmetic).
+    curvature_tol : float
+        :math:`\tau` of the scale-invariant curvature test, in [0, 1).
+    c1, c2 : float
+        Strong Wolfe constants, :math:`0 < c_1 < c_2 < 1`.
+    max_line_search_evals : int
+        Cap on line-search evaluations per iteration.
+    """
+
+    forcing: str = "sqrt"
+    forcing_constant: float = 0.1
+    max_cg_iter: int | None = None
+    curvature_tol: float = 1e-12
+    c1: float = 1e-4
+    c2: float = 0.9
+    max_line_search_evals: int = 50
+
+    def __post_init__(self) -> None:
+        validate_cg_options(
+            self.forcing, self.forcing_constant, self.max_cg_iter, self.curvature_tol
+        )
+        check_line_search_constants(self.c1, c2=self.c2)
+        evals = self.max_line_search_evals
+        if isinstance(evals, bool) or not isinstance(evals, int) or evals < 1:
+            raise ValueError(f"max_line_search_evals: must be an integer >= 1, got {evals!r}")
+
+    def init(self, oracle: Oracle, x0: np.ndarray) -> State:
+        x = np.array(x0, dtype=float, copy=True)
+        f, g = oracle.value_and_grad(x)
+        return State(x=x, f=f, g=g)
+
+    def step(self, oracle: Oracle, state: State) -> State:
+        x, f, g = state.x, state.f, state.g
+        grad_norm = float(np.linalg.norm(g))
+        eta_k = forcing_term(self.forcing, grad_norm / math.sqrt(g.size), self.forcing_constant)
+        cg = truncated_cg(
+            lambda v: oracle.hvp(x, v),
+            g,
+            tolerance=eta_k * grad_norm,
+            max_iter=self.max_cg_iter or g.size,
+            curvature_tol=self.curvature_tol,
+        )
+        info = {"cg_iters": cg.iterations, "cg_reason": cg.reason}
+        if cg.reason == "non_finite":
+            return state.replace(info=info).failed("newton_cg: non-finite Hessian-vector product")
+        slope0 = float(g @ cg.direction)
+        ray = Ray(oracle, x, cg.direction)
+        search = strong_wolfe(
+            ray.value_and_slope,
+            f,
+            slope0,
+            initial_step=1.0,
+            c1=self.c1,
+            c2=self.c2,
+            max_evals=self.max_line_search_evals,
+        )
+        info["line_search_evals"] = search.evaluations
+        if not search.success:
+            return state.replace(info=info).failed(f"newton_cg: line search: {search.reason}")
+        x_new, f_new, g_new = ray.point(search.step_size)
+        return State(x=x_new, f=f_new, g=g_new, step_size=search.step_size, info=info)
