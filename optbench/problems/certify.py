@@ -1,0 +1,277 @@
+r"""Certified reference optima :math:`f^*`, computed from scratch and cached per instance.
+
+:func:`certify` solves a problem to :math:`\|\nabla f(x)\| \le` ``gtol`` and returns a
+:class:`Certificate`. It dispatches, in order, to
+
+1. the family's ``_certify(self) -> Certificate`` hook when it has one (least squares:
+   an exact solve);
+2. an analytic optimum when the instance exposes ``x_star`` (Rosenbrock: :math:`f^*=0`
+   at the ones vector), checked by evaluating :math:`f` and :math:`\nabla f` there;
+3. a damped Newton method written here (this module must not import ``optbench.solvers``):
+   the Newton direction from a Cholesky factorization of the dense Hessian when
+   ``dim`` is small, else from conjugate gradients on Hessian-vector products with the
+   forcing term :math:`\eta_k = \min(0.1, \|\nabla f_k\|)` (Nocedal & Wright, 2nd ed.,
+   Algorithm 7.1 with the quadratic-rate choice of Theorem 7.2); the step length by
+   Armijo backtracking (Algorithm 3.1). This suits the convex data losses.
+
+:func:`cached_f_star` memoizes certificates in a module-level dict keyed by
+:func:`cache_key`, a hash of (family, params) and, for user data, of the data bytes.
+Families inherit :class:`LazyFStar` to get a lazy ``f_star`` property with a setter (a
+catalog sets a stored value without recomputing).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.linalg
+
+from optbench.problems.base import Problem
+
+#: Newton uses a dense Cholesky factorization of the Hessian up to this dimension.
+CHOLESKY_MAX_DIM = 500
+#: Armijo sufficient-decrease constant ``c1`` (Nocedal & Wright, eq. 3.4).
+ARMIJO_C1 = 1e-4
+
+_CERTIFICATES: dict[str, Certificate] = {}
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """How a reference optimum was established.
+
+    Attributes
+    ----------
+    f_star : float
+        The optimal value (the value at ``x_star``).
+    x_star : ndarray or None
+        The minimizer found, when one is.
+    grad_norm : float
+        :math:`\\|\\nabla f(x^*)\\|_2` as evaluated at ``x_star``.
+    method : str
+        ``"analytic"``, ``"cholesky"``, ``"lsqr"``, ``"newton-cholesky"``, ``"newton-cg"``, …
+    iters : int
+        Iterations of the method (0 for analytic and direct solves).
+    """
+
+    f_star: float
+    x_star: np.ndarray | None
+    grad_norm: float
+    method: str
+    iters: int
+
+
+def certify(problem: Problem, gtol: float = 1e-10, max_iter: int = 100) -> Certificate:
+    """Compute the optimal value of ``problem`` from scratch.
+
+    Parameters
+    ----------
+    problem : Problem
+        The instance to solve (never its cached ``f_star``).
+    gtol : float
+        Required gradient norm at the returned point.
+    max_iter : int
+        Newton iteration limit.
+
+    Raises
+    ------
+    ValueError
+        If ``gtol`` or ``max_iter`` is invalid.
+    RuntimeError
+        If the method ends with :math:`\\|\\nabla f\\| >` ``gtol`` (the message says why).
+    """
+    if not (isinstance(gtol, (int, float)) and gtol > 0):
+        raise ValueError(f"gtol: must be > 0, got {gtol!r}")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
+        raise ValueError(f"max_iter: must be a positive integer, got {max_iter!r}")
+    hook = getattr(problem, "_certify", None)
+    if hook is not None:
+        certificate = hook()
+    elif getattr(problem, "x_star", None) is not None:
+        x_star = np.asarray(problem.x_star, dtype=np.float64)
+        value, gradient = problem.value_and_grad(x_star)
+        certificate = Certificate(
+            float(value), x_star, float(np.linalg.norm(gradient)), "analytic", 0
+        )
+    else:
+        certificate = newton_certificate(problem, gtol, max_iter)
+    if not certificate.grad_norm <= gtol:
+        raise RuntimeError(
+            f"certify: {certificate.method} ended at gradient norm {certificate.grad_norm:.3e}"
+            f" > gtol={gtol:g} after {certificate.iters} iterations for {problem!r}"
+        )
+    return certificate
+
+
+def newton_certificate(problem: Problem, gtol: float, max_iter: int = 100) -> Certificate:
+    r"""Damped Newton from ``problem.x0`` until :math:`\|\nabla f\| \le` ``gtol``.
+
+    The iteration is :math:`x_{k+1} = x_k + \alpha_k p_k` with
+    :math:`\nabla^2 f(x_k)\, p_k = -\nabla f(x_k)` (solved by Cholesky for
+    ``dim <= CHOLESKY_MAX_DIM``, else by CG to relative residual
+    :math:`\min(0.1, \|\nabla f_k\|)`) and :math:`\alpha_k` the first of
+    :math:`1, 1/2, 1/4, \dots` meeting the Armijo condition (N&W Alg. 3.1). Near the
+    optimum, where decreases fall below the rounding of :math:`f`, a step is also
+    accepted when it reduces the gradient norm.
+    """
+    use_cholesky = problem.dim <= min(CHOLESKY_MAX_DIM, problem.hess_max_dim)
+    x = np.array(problem.x0, dtype=np.float64, copy=True)
+    value, gradient = problem.value_and_grad(x)
+    grad_norm = float(np.linalg.norm(gradient))
+    used_cg = not use_cholesky
+    for iteration in range(max_iter + 1):
+        if grad_norm <= gtol or iteration == max_iter:
+            break
+        direction = None
+        if use_cholesky:
+            direction = _cholesky_direction(problem, x, gradient)
+        if direction is None:
+            used_cg = True
+            direction = _cg_direction(problem, x, gradient, min(0.1, grad_norm) * grad_norm)
+        step = _armijo_step(problem, x, value, gradient, grad_norm, direction)
+        if step is None:
+            break
+        x, value, gradient = step
+        grad_norm = float(np.linalg.norm(gradient))
+    method = "newton-cg" if used_cg else "newton-cholesky"
+    return Certificate(float(value), x, grad_norm, method, iteration)
+
+
+def _cholesky_direction(problem: Problem, x: np.ndarray, gradient: np.ndarray) -> np.ndarray | None:
+    """Solve :math:`H p = -g` by Cholesky; None if :math:`H` is not numerically SPD."""
+    try:
+        factor = scipy.linalg.cho_factor(problem.hess(x), lower=True, check_finite=False)
+    except (scipy.linalg.LinAlgError, ValueError):
+        return None
+    return -scipy.linalg.cho_solve(factor, gradient, check_finite=False)
+
+
+def _cg_direction(
+    problem: Problem, x: np.ndarray, gradient: np.ndarray, tolerance: float
+) -> np.ndarray:
+    """Conjugate gradients on :math:`H p = -g` from :math:`p = 0` (N&W Alg. 5.2 and 7.1).
+
+    Stops when the residual norm is at most ``tolerance``, or on non-positive curvature
+    (returning the steepest-descent direction if that happens at the first iteration).
+    """
+    direction = np.zeros_like(gradient)
+    residual = gradient.copy()  # residual of H p + g at p = 0
+    search = -residual
+    residual_sq = float(residual @ residual)
+    for _ in range(max(2 * problem.dim, 100)):
+        curvature_vector = problem.hvp(x, search)
+        curvature = float(search @ curvature_vector)
+        if curvature <= 0:
+            return -gradient if not direction.any() else direction
+        alpha = residual_sq / curvature
+        direction += alpha * search
+        residual += alpha * curvature_vector
+        new_residual_sq = float(residual @ residual)
+        if np.sqrt(new_residual_sq) <= tolerance:
+            break
+        search *= new_residual_sq / residual_sq
+        search -= residual
+        residual_sq = new_residual_sq
+    return direction
+
+
+def _armijo_step(
+    problem: Problem,
+    x: np.ndarray,
+    value: float,
+    gradient: np.ndarray,
+    grad_norm: float,
+    direction: np.ndarray,
+) -> tuple[np.ndarray, float, np.ndarray] | None:
+    """Backtracking line search (N&W Alg. 3.1); None when no step is acceptable."""
+    slope = float(gradient @ direction)
+    if not slope < 0:
+        direction, slope = -gradient, -grad_norm * grad_norm
+    rounding = 8 * np.finfo(np.float64).eps * max(abs(value), 1.0)
+    step_size = 1.0
+    while step_size > 1e-20:
+        candidate = x + step_size * direction
+        new_value, new_gradient = problem.value_and_grad(candidate)
+        if np.isfinite(new_value):
+            if new_value <= value + ARMIJO_C1 * step_size * slope:
+                return candidate, float(new_value), new_gradient
+            if new_value <= value + rounding and (np.linalg.norm(new_gradient) < grad_norm):
+                return candidate, float(new_value), new_gradient
+        step_size *= 0.5
+    return None
+
+
+# --------------------------------------------------------------------------- caching
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    return repr(value)
+
+
+def cache_key(problem: Problem) -> str:
+    """Hash of (family, params) plus, for user data, the data bytes.
+
+    Families built from user data define ``_data_digest() -> str | None``
+    (:func:`optbench.problems.data.data_digest`); synthetic instances are fully
+    determined by their params (including ``seed``).
+    """
+    digest_of_data = getattr(problem, "_data_digest", None)
+    payload = {
+        "family": getattr(problem, "registry_name", "") or type(problem).__name__,
+        "params": getattr(problem, "params", {}),
+        "data": digest_of_data() if digest_of_data is not None else None,
+    }
+    text = json.dumps(payload, sort_keys=True, default=_json_default)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def cached_certificate(problem: Problem) -> Certificate:
+    """The certificate of ``problem``, computed on first request and then reused."""
+    key = cache_key(problem)
+    certificate = _CERTIFICATES.get(key)
+    if certificate is None:
+        certificate = certify(problem)
+        _CERTIFICATES[key] = certificate
+    return certificate
+
+
+def cached_f_star(problem: Problem) -> float:
+    """``cached_certificate(problem).f_star``: certified once per (family, params, data)."""
+    return cached_certificate(problem).f_star
+
+
+def clear_f_star_cache() -> None:
+    """Forget every cached certificate (tests; after mutating data in place)."""
+    _CERTIFICATES.clear()
+
+
+class LazyFStar:
+    """Mixin giving a family a lazy, cached, settable ``f_star``.
+
+    Reading ``f_star`` certifies on first access (:func:`cached_f_star`); these are
+    pure functions of the data, so caching changes time only. Assigning a float (a
+    catalog's stored value) overrides it for this instance without recomputing;
+    assigning None restores the lazy value.
+    """
+
+    _f_star_override: float | None = None
+
+    @property
+    def f_star(self) -> float:
+        if self._f_star_override is not None:
+            return self._f_star_override
+        return cached_f_star(self)  # type: ignore[arg-type]
+
+    @f_star.setter
+    def f_star(self, value: float | None) -> None:
+        if value is not None:
+            value = float(value)
+            if not np.isfinite(value):
+                raise ValueError(f"f_star: must be a finite number or None, got {value!r}")
+        self._f_star_override = value

@@ -1,0 +1,327 @@
+r"""L2-regularized binary logistic regression.
+
+With labels :math:`y_i \in \{-1, +1\}`, margins :math:`m_i = y_i (x_i^\top w + c)`
+(:math:`c` the optional intercept, 0 without ``fit_intercept``) and
+:math:`\sigma(t) = 1/(1+e^{-t})`,
+
+.. math::
+    f(w, c) &= \frac1n \sum_{i=1}^n \log\bigl(1 + e^{-m_i}\bigr) + \frac{\lambda}{2}\|w\|^2, \\
+    \nabla_w f &= X^\top r + \lambda w, \quad \partial_c f = \textstyle\sum_i r_i, \qquad
+    r_i = -\frac{y_i}{n}\,\sigma(-m_i), \\
+    \nabla^2 f\, v &= \tilde X^\top \bigl(D\, \tilde X v\bigr) + \lambda v_w, \qquad
+    D = \operatorname{diag}\bigl(\sigma(m_i)\,\sigma(-m_i)/n\bigr),
+
+where :math:`\tilde X = [X, \mathbf 1]` with an intercept (the intercept is not
+regularized and :math:`\tilde X` is never formed: the ones column is handled apart).
+
+Numerics: with :math:`e_i = e^{-|m_i|} \in (0, 1]` and :math:`t_i = 1/(1+e_i)`,
+:math:`\log(1+e^{-m_i}) = \max(-m_i, 0) + \log(1+e_i)` (what ``np.logaddexp(0, -m)``
+evaluates), :math:`\sigma(-m_i)` is :math:`t_i` for :math:`m_i<0` and :math:`e_i t_i`
+otherwise, and :math:`\sigma(m_i)\sigma(-m_i) = e_i t_i^2`. No exponential of a positive
+number is taken, so value, gradient and HVP are finite for any finite margins.
+
+Speed: ``value_and_grad`` is one ``X @ w`` and one ``X.T @ r`` (for CSR, scipy computes
+the latter as a CSC matvec on the same arrays); :meth:`Logistic.hvp` reuses the
+curvature weights of the last ``value_and_grad`` at the same point (a
+:class:`~optbench.problems.data.PointMemo`), so it is one ``X @ v`` and one ``X.T @ q``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from optbench.problems.base import Problem, Smoothness
+from optbench.problems.certify import LazyFStar
+from optbench.problems.data import (
+    PointMemo,
+    as_design_matrix,
+    check_nonnegative,
+    check_point,
+    check_positive_int,
+    check_rows,
+    check_seed,
+    data_digest,
+    gram_extreme_eigenvalues,
+    logistic_data,
+    row_blocks,
+)
+from optbench.registry import PROBLEMS
+
+_SYNTHETIC_DEFAULTS = {
+    "n_samples": 1000,
+    "n_features": 20,
+    "rho": 0.0,
+    "density": None,
+    "seed": 0,
+}
+
+
+def binary_labels(y: Any, X: Any) -> np.ndarray:
+    """Labels as a float64 array of -1.0 / +1.0; accepts {-1, +1} or {0, 1}.
+
+    Raises
+    ------
+    ValueError
+        Wrong length, or values outside both label sets.
+    """
+    y = check_rows("y", y, X)
+    values = np.unique(y)
+    if np.isin(values, (-1, 1)).all():
+        return y.astype(np.float64)
+    if np.isin(values, (0, 1)).all():
+        return np.where(y == 1, 1.0, -1.0)
+    shown = ", ".join(str(v) for v in values[:5])
+    raise ValueError(f"y: logistic labels must be in {{-1, +1}} or {{0, 1}}, got values {shown}")
+
+
+@PROBLEMS.register("logistic")
+class Logistic(LazyFStar, Problem):
+    """Binary logistic regression, mean log-loss plus :math:`(l_2/2)\\|w\\|^2`.
+
+    ``x`` is ``w`` (length ``n_features``), followed by the intercept when
+    ``fit_intercept``. Give user data ``X`` and ``y``, or leave them None for synthetic
+    data (:func:`optbench.problems.data.logistic_data`).
+
+    Parameters
+    ----------
+    X : ndarray or scipy.sparse matrix of shape (n, d), optional
+        Features. A float64 ndarray or CSR matrix is kept by reference (never copied; do
+        not modify it afterwards); other sparse formats are converted to CSR once.
+    y : array_like of shape (n,), optional
+        Labels in {-1, +1} or {0, 1}; required with ``X``.
+    n_samples, n_features : int
+        Synthetic size (only without ``X``).
+    rho : float
+        AR(1) correlation of synthetic dense features, in (-1, 1).
+    density : float or None
+        Fraction of non-zeros of synthetic CSR features, in (0, 1]; None for dense
+        features. Sparse features are uncorrelated (``rho`` must be 0).
+    l2 : float
+        Ridge penalty :math:`\\lambda \\ge 0` on ``w`` (never on the intercept).
+    fit_intercept : bool
+        Append an unregularized intercept as the last coordinate of ``x``.
+    seed : int
+        Seed of the synthetic data.
+    """
+
+    def __init__(
+        self,
+        X: Any = None,
+        y: Any = None,
+        n_samples: int = 1000,
+        n_features: int = 20,
+        rho: float = 0.0,
+        density: float | None = None,
+        l2: float = 1e-3,
+        fit_intercept: bool = False,
+        seed: int = 0,
+    ) -> None:
+        self.l2 = check_nonnegative("l2", l2)
+        if not isinstance(fit_intercept, (bool, np.bool_)):
+            raise ValueError(f"fit_intercept: must be True or False, got {fit_intercept!r}")
+        self.fit_intercept = bool(fit_intercept)
+        synthetic = {
+            "n_samples": n_samples,
+            "n_features": n_features,
+            "rho": rho,
+            "density": density,
+            "seed": seed,
+        }
+        if X is None:
+            if y is not None:
+                raise ValueError("y: given without X; pass both X and y, or neither")
+            self.params = self._synthetic_params(**synthetic)
+            self.X, labels, self.w_true = logistic_data(
+                self.params["n_samples"],
+                self.params["n_features"],
+                self.params["rho"],
+                self.params["density"],
+                self.params["seed"],
+            )
+            self._user_data = False
+        else:
+            for key, value in synthetic.items():
+                if value != _SYNTHETIC_DEFAULTS[key]:
+                    raise ValueError(f"{key}: only for synthetic data; omit it when X is given")
+            if y is None:
+                raise ValueError("y: required when X is given")
+            self.X = as_design_matrix(X, "X")
+            labels = binary_labels(y, self.X)
+            self.w_true = None
+            self.params = {}
+            self._user_data = True
+        self.params.update(l2=self.l2, fit_intercept=self.fit_intercept)
+        self.y = labels
+        self.n_samples, self.n_features = self.X.shape
+        self._XT = self.X.T  # a transposed view (CSC for CSR): no copy
+        self._residual_scale = labels * (-1.0 / self.n_samples)
+        self.dim = self.n_features + int(self.fit_intercept)
+        self.name = "logistic"
+        self.x0 = np.zeros(self.dim)
+        self._memo = PointMemo()
+        self._smoothness: Smoothness | None = None
+        self._digest: str | None = None
+
+    @staticmethod
+    def _synthetic_params(
+        n_samples: Any, n_features: Any, rho: Any, density: Any, seed: Any
+    ) -> dict[str, Any]:
+        n_samples = check_positive_int("n_samples", n_samples)
+        n_features = check_positive_int("n_features", n_features)
+        if isinstance(rho, bool) or not isinstance(rho, (int, float, np.number)):
+            raise ValueError(f"rho: must be a number in (-1, 1), got {rho!r}")
+        if not -1 < rho < 1:
+            raise ValueError(f"rho: must be in (-1, 1), got {rho!r}")
+        if density is not None:
+            if isinstance(density, bool) or not isinstance(density, (int, float, np.number)):
+                raise ValueError(f"density: must be a number in (0, 1] or None, got {density!r}")
+            if not 0 < density <= 1:
+                raise ValueError(f"density: must be in (0, 1] or None, got {density!r}")
+            if rho != 0:
+                raise ValueError(
+                    f"rho: sparse features (density={density}) are uncorrelated; "
+                    f"rho must be 0, got {rho!r}"
+                )
+            density = float(density)
+        return {
+            "n_samples": n_samples,
+            "n_features": n_features,
+            "rho": float(rho),
+            "density": density,
+            "seed": check_seed(seed),
+        }
+
+    # ----------------------------------------------------------------- kernels
+
+    def _split(self, x: np.ndarray) -> tuple[np.ndarray, float]:
+        """``(w, intercept)`` views of ``x`` (intercept 0.0 without ``fit_intercept``)."""
+        if self.fit_intercept:
+            return x[: self.n_features], float(x[-1])
+        return x, 0.0
+
+    def _margins(self, x: np.ndarray) -> np.ndarray:
+        """:math:`m = y \\odot (Xw + c)`, a fresh array."""
+        weights, intercept = self._split(x)
+        margins = self.X @ weights
+        if intercept:
+            margins += intercept
+        margins *= self.y
+        return margins
+
+    def _back_project(self, r: np.ndarray, v_weights: np.ndarray) -> np.ndarray:
+        """:math:`[X^\\top r + \\lambda v_w;\\ \\sum_i r_i]` (the last entry with intercept)."""
+        product = self._XT @ r
+        if self.l2:
+            product += self.l2 * v_weights
+        if not self.fit_intercept:
+            return product
+        out = np.empty(self.dim)
+        out[: self.n_features] = product
+        out[-1] = r.sum()
+        return out
+
+    def _penalty(self, weights: np.ndarray) -> float:
+        return 0.5 * self.l2 * float(weights @ weights) if self.l2 else 0.0
+
+    def value(self, x: np.ndarray) -> float:
+        x = check_point(x, self.dim)
+        margins = self._margins(x)
+        np.negative(margins, out=margins)
+        loss = float(np.logaddexp(0.0, margins, out=margins).sum()) / self.n_samples
+        return loss + self._penalty(self._split(x)[0])
+
+    def value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        x = check_point(x, self.dim)
+        margins = self._margins(x)
+        negative = margins < 0
+        exp_neg_abs = np.abs(margins)
+        np.negative(exp_neg_abs, out=exp_neg_abs)
+        np.exp(exp_neg_abs, out=exp_neg_abs)  # e = exp(-|m|) in (0, 1]
+        loss_sum = float(np.log1p(exp_neg_abs).sum()) - float(margins.sum(where=negative))
+        sigmoid_abs = exp_neg_abs + 1.0
+        np.reciprocal(sigmoid_abs, out=sigmoid_abs)  # t = 1/(1+e) = sigma(|m|)
+        residual = exp_neg_abs * sigmoid_abs  # sigma(-|m|)
+        np.copyto(residual, sigmoid_abs, where=negative)  # now sigma(-m)
+        residual *= self._residual_scale  # r = -y sigma(-m) / n
+        self._memo.put(x, [exp_neg_abs, sigmoid_abs, None])
+        weights = self._split(x)[0]
+        value = loss_sum / self.n_samples + self._penalty(weights)
+        return value, self._back_project(residual, weights)
+
+    def _curvature_weights(self, x: np.ndarray) -> np.ndarray:
+        """:math:`\\sigma(m_i)\\sigma(-m_i)/n`, from the memo when ``x`` matches."""
+        entry = self._memo.get(x)
+        if entry is None:
+            exp_neg_abs = np.abs(self._margins(x))
+            np.negative(exp_neg_abs, out=exp_neg_abs)
+            np.exp(exp_neg_abs, out=exp_neg_abs)
+            sigmoid_abs = exp_neg_abs + 1.0
+            np.reciprocal(sigmoid_abs, out=sigmoid_abs)
+            entry = [exp_neg_abs, sigmoid_abs, None]
+            self._memo.put(x, entry)
+        if entry[2] is None:
+            exp_neg_abs, sigmoid_abs = entry[0], entry[1]
+            curvature = exp_neg_abs * sigmoid_abs
+            curvature *= sigmoid_abs
+            curvature *= 1.0 / self.n_samples
+            entry[2] = curvature
+        return entry[2]
+
+    def hvp(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
+        x = check_point(x, self.dim)
+        v = check_point(v, self.dim, "v")
+        curvature = self._curvature_weights(x)
+        v_weights, v_intercept = self._split(v)
+        product = self.X @ v_weights
+        if v_intercept:
+            product += v_intercept
+        product *= curvature
+        return self._back_project(product, v_weights)
+
+    def hess(self, x: np.ndarray) -> np.ndarray:
+        """Dense :math:`\\tilde X^\\top D \\tilde X + \\lambda I_w`, assembled by row blocks.
+
+        Refuses above ``hess_max_dim``. Temporary memory is one block of rows (about
+        16 MB), never a copy of ``X``.
+        """
+        x = check_point(x, self.dim)
+        self._check_hess_size()
+        curvature = self._curvature_weights(x)
+        d = self.n_features
+        H = np.zeros((self.dim, self.dim))
+        start = 0
+        for block in row_blocks(self.X):
+            stop = start + block.shape[0]
+            weighted = block * curvature[start:stop, None]
+            H[:d, :d] += block.T @ weighted
+            if self.fit_intercept:
+                H[:d, d] += weighted.sum(axis=0)
+            start = stop
+        if self.fit_intercept:
+            H[d, :d] = H[:d, d]
+            H[d, d] = curvature.sum()
+        H[np.arange(d), np.arange(d)] += self.l2
+        return H
+
+    def smoothness(self) -> Smoothness:
+        r"""Bounds :math:`L = \lambda_{\max}(\tilde X^\top \tilde X)/(4n) + \lambda`, :math:`\mu`.
+
+        :math:`\sigma(m)\sigma(-m) \le 1/4` gives :math:`L`; :math:`\mu = \lambda` is the
+        ridge curvature (0 with ``fit_intercept``, whose direction is unregularized).
+        Computed once and cached (a pure function of the data); see
+        :func:`optbench.problems.data.gram_extreme_eigenvalues`.
+        """
+        if self._smoothness is None:
+            lambda_max, _ = gram_extreme_eigenvalues(
+                self.X, with_ones_column=self.fit_intercept, want_min=False
+            )
+            mu = 0.0 if self.fit_intercept else self.l2
+            self._smoothness = Smoothness(L=lambda_max / (4 * self.n_samples) + self.l2, mu=mu)
+        return self._smoothness
+
+    def _data_digest(self) -> str | None:
+        if self._user_data and self._digest is None:
+            self._digest = data_digest(self.X, self.y)
+        return self._digest
