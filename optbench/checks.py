@@ -3,8 +3,10 @@ r"""Derivative checks: gradient, Hessian-vector product and Hessian vs finite di
 For a sweep of steps :math:`h` from ``1e-1`` down to ``1e-12`` (Nocedal & Wright,
 Numerical Optimization, 2nd ed., §8.1) the check records the relative error of the
 gradient against central differences of :math:`f` along a random unit direction
-:math:`u`, :math:`\nabla f(x)^\top u \approx (f(x + hu) - f(x - hu)) / 2h` (and along
-every coordinate axis when ``dim <= coord_max_dim``), and of the Hessian-vector product
+:math:`u`, :math:`\nabla f(x)^\top u \approx (f(x + hu) - f(x - hu)) / 2h`, relative to
+:math:`\|\nabla f(x)\|` (a gradient error of relative size :math:`\delta` shows as about
+:math:`\delta/\sqrt{n}`, so every coordinate is also checked when ``dim <= coord_max_dim``),
+and of the Hessian-vector product
 against central differences of gradients,
 :math:`\nabla^2 f(x) v \approx (\nabla f(x + hv) - \nabla f(x - hv)) / 2h`. The error first
 falls with :math:`h` (truncation, :math:`O(h^2)`), then rises (round-off,
