@@ -1,0 +1,168 @@
+"""Truncated CG (the inner loop) and line-search Newton-CG (N&W Alg 7.1)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from optbench.problems.base import Problem
+from optbench.problems.oracle import Oracle
+from optbench.problems.rosenbrock import Rosenbrock
+from optbench.run.runner import minimize
+from optbench.solvers.newton_cg import NewtonCG
+from optbench.solvers.truncated_cg import forcing_term, truncated_cg
+
+
+class Quadratic(Problem):
+    """f(x) = 1/2 x'Ax + b'x with a dense symmetric A (test-local)."""
+
+    def __init__(self, matrix: np.ndarray, linear: np.ndarray) -> None:
+        self.matrix, self.linear = matrix, linear
+        self.dim = len(linear)
+        self.name = "quadratic"
+        self.x0 = np.zeros(self.dim)
+        self.params = {}
+
+    def value_and_grad(self, x):
+        ax = self.matrix @ x
+        return float(0.5 * x @ ax + self.linear @ x), ax + self.linear
+
+    def hvp(self, x, v):
+        return self.matrix @ v
+
+
+def matrix_with_eigenvalues(eigenvalues, seed=0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    basis, _ = np.linalg.qr(rng.standard_normal((len(eigenvalues), len(eigenvalues))))
+    return (basis * np.asarray(eigenvalues, dtype=float)) @ basis.T
+
+
+def test_inner_cg_with_three_distinct_eigenvalues_takes_three_hvps():
+    eigenvalues = [1.0] * 5 + [4.0] * 4 + [25.0] * 3
+    problem = Quadratic(matrix_with_eigenvalues(eigenvalues), np.ones(12))
+    oracle = Oracle(problem)
+    g = problem.grad(problem.x0)
+    result = truncated_cg(
+        lambda v: oracle.hvp(problem.x0, v), g, tolerance=1e-10 * np.linalg.norm(g), max_iter=12
+    )
+    assert oracle.n_hvp == 3
+    assert result.iterations == 3
+    assert result.reason == "residual"
+    np.testing.assert_allclose(problem.matrix @ result.direction, -g, atol=1e-9)
+
+
+def test_inner_cg_on_negative_curvature_first_iteration_returns_steepest_descent():
+    matrix = np.diag([-1.0, 2.0, 3.0])
+    g = np.array([1.0, 0.0, 0.0])
+    result = truncated_cg(lambda v: matrix @ v, g, tolerance=1e-12, max_iter=3)
+    assert result.reason == "negative_curvature"
+    assert result.iterations == 1
+    np.testing.assert_array_equal(result.direction, -g)
+
+
+def test_inner_cg_on_later_negative_curvature_returns_last_iterate():
+    matrix = np.diag([1.0, -1.0])
+    g = np.array([1.0, 0.5])  # d0 = -g has curvature 1 - 0.25 > 0, d1 has negative curvature
+    result = truncated_cg(lambda v: matrix @ v, g, tolerance=1e-12, max_iter=5)
+    assert result.reason == "negative_curvature"
+    assert result.iterations == 2
+    alpha = (g @ g) / (g @ matrix @ g)
+    np.testing.assert_allclose(result.direction, -alpha * g)
+    assert g @ result.direction < 0
+
+
+def test_inner_cg_respects_the_iteration_cap():
+    problem = Quadratic(matrix_with_eigenvalues(np.linspace(1.0, 100.0, 20)), np.ones(20))
+    result = truncated_cg(lambda v: problem.matrix @ v, np.ones(20), tolerance=1e-14, max_iter=4)
+    assert result.reason == "max_iter"
+    assert result.iterations == 4
+
+
+def test_curvature_test_is_scale_invariant():
+    matrix = np.diag([1e-3, 1.0])
+    g = np.array([1.0, 1.0])
+    plain = truncated_cg(lambda v: matrix @ v, g, tolerance=1e-12, max_iter=5)
+    scaled = truncated_cg(lambda v: 1e-20 * (matrix @ v), 1e-20 * g, tolerance=1e-32, max_iter=5)
+    assert plain.reason == scaled.reason == "residual"
+    np.testing.assert_allclose(scaled.direction, plain.direction, rtol=1e-10)
+
+
+@pytest.mark.parametrize(
+    ("rule", "grad_rms", "expected"),
+    [("sqrt", 1e-4, 1e-2), ("sqrt", 4.0, 0.5), ("linear", 1e-4, 1e-4), ("constant", 7.0, 0.3)],
+)
+def test_forcing_terms(rule, grad_rms, expected):
+    assert forcing_term(rule, grad_rms, 0.3) == pytest.approx(expected)
+
+
+def test_newton_cg_solves_rosenbrock_2d():
+    result = minimize(Rosenbrock(2), NewtonCG(), gtol=1e-8, max_iter=100)
+    assert result.status == "converged"
+    assert result.grad_norm <= 1e-8
+    assert result.iters <= 100
+    np.testing.assert_allclose(result.x, [1.0, 1.0], atol=1e-7)
+
+
+def test_newton_cg_counts_do_not_depend_on_the_number_of_identical_blocks():
+    # ||g||_2 of m identical blocks is sqrt(m) times a block's, so the runner's gtol on
+    # the 2-norm is scaled the same way: each run stops on the same per-block test.
+    runs = {}
+    for dim in (2, 100, 10000):
+        gtol = 1e-8 * math.sqrt(dim / 2)
+        result = minimize(Rosenbrock(dim, "extended"), NewtonCG(), gtol=gtol, max_iter=200)
+        assert result.status == "converged"
+        runs[dim] = (result.iters, result.n_f, result.n_g, result.n_hvp, result.n_hess)
+    assert runs[2] == runs[100] == runs[10000]
+
+
+def test_newton_cg_evaluates_each_line_search_trial_once_and_nothing_else():
+    solver, oracle = NewtonCG(), Oracle(Rosenbrock(2))
+    state = solver.init(oracle, np.array([-1.2, 1.0]))
+    evaluations = cg_iters = 0
+    for _ in range(20):
+        state = solver.step(oracle, state)
+        evaluations += state.info["line_search_evals"]
+        cg_iters += state.info["cg_iters"]
+        f, g = oracle.problem.value_and_grad(state.x)
+        assert state.f == f
+        np.testing.assert_array_equal(state.g, g)
+    assert oracle.n_f == oracle.n_g == 1 + evaluations
+    assert oracle.n_hvp == cg_iters
+
+
+def test_newton_cg_takes_the_exact_newton_step_on_a_quadratic():
+    problem = Quadratic(matrix_with_eigenvalues([1.0, 2.0, 3.0, 10.0]), np.arange(4.0))
+    result = minimize(problem, NewtonCG(forcing="constant", forcing_constant=1e-12), gtol=1e-10)
+    assert result.status == "converged"
+    assert result.iters == 1
+    assert result.n_hvp == 4
+
+
+def test_newton_cg_reports_a_line_search_failure_as_failed():
+    class Unbounded(Quadratic):
+        pass
+
+    problem = Unbounded(np.zeros((3, 3)), np.ones(3))  # f = sum(x): no minimizer
+    result = minimize(problem, NewtonCG(), gtol=1e-8, max_iter=10)
+    assert result.status == "failed"
+    assert "line search" in result.message
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"forcing": "cubic"}, "forcing"),
+        ({"forcing_constant": 1.0}, "forcing_constant"),
+        ({"max_cg_iter": 0}, "max_cg_iter"),
+        ({"max_cg_iter": 2.5}, "max_cg_iter"),
+        ({"curvature_tol": -1.0}, "curvature_tol"),
+        ({"c1": 0.0}, "c1"),
+        ({"c1": 0.5, "c2": 0.4}, "c2"),
+        ({"max_line_search_evals": 0}, "max_line_search_evals"),
+    ],
+)
+def test_invalid_hyper_parameters_name_the_field(params, field):
+    with pytest.raises(ValueError, match=f"^{field}:"):
+        NewtonCG(**params)
