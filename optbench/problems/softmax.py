@@ -1,0 +1,274 @@
+r"""L2-regularized multinomial logistic (softmax) regression.
+
+With weights :math:`W \in \mathbb{R}^{d\times K}` (``x`` is ``W`` flattened row-major,
+``W = x.reshape(d, K)``), logits :math:`Z = XW`, probabilities
+:math:`P_{ik} = e^{Z_{ik}} / \sum_j e^{Z_{ij}}` and one-hot labels :math:`Y`,
+
+.. math::
+    f(W) &= \frac1n \sum_{i=1}^n \Bigl(\log \sum_k e^{Z_{ik}} - Z_{i y_i}\Bigr)
+            + \frac{\lambda}{2}\|W\|_F^2, \\
+    \nabla f &= \tfrac1n X^\top (P - Y) + \lambda W, \\
+    \nabla^2 f[V] &= \tfrac1n X^\top \bigl(P \odot (U - (P \odot U)\mathbf 1 \mathbf 1^\top)\bigr)
+                    + \lambda V, \qquad U = XV,
+
+i.e. :math:`\nabla^2 f = \frac1n\sum_i x_i x_i^\top \otimes (\operatorname{diag}(p_i) -
+p_i p_i^\top) + \lambda I` in the row-major flattening. The log-sum-exp is shifted by
+the row maximum, so no exponential of a positive number is taken and everything is
+finite for any finite logits.
+
+Speed: ``value_and_grad`` is one ``X @ W`` and one ``X.T @ R``; :meth:`Softmax.hvp`
+reuses the probabilities :math:`P` of the last ``value_and_grad`` at the same point (a
+:class:`~optbench.problems.data.PointMemo`), so it is one ``X @ V`` and one ``X.T @ R``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from optbench.problems.base import Problem, Smoothness
+from optbench.problems.certify import LazyFStar
+from optbench.problems.data import (
+    PointMemo,
+    as_design_matrix,
+    check_nonnegative,
+    check_point,
+    check_positive_int,
+    check_rows,
+    check_seed,
+    data_digest,
+    gram_extreme_eigenvalues,
+    row_blocks,
+    softmax_data,
+)
+from optbench.registry import PROBLEMS
+
+#: Number of classes of synthetic data when ``n_classes`` is None.
+DEFAULT_SYNTHETIC_CLASSES = 5
+
+_SYNTHETIC_DEFAULTS = {"n_samples": 1000, "n_features": 20, "seed": 0}
+
+
+def class_labels(y: Any, X: Any, n_classes: int | None) -> tuple[np.ndarray, int]:
+    """Labels as an integer array in ``0..K-1`` and the number of classes ``K``.
+
+    ``K`` is ``n_classes`` when given, else ``max(y) + 1``.
+
+    Raises
+    ------
+    ValueError
+        Wrong length, non-integer or negative labels, labels ``>= n_classes``, or fewer
+        than two classes.
+    """
+    y = check_rows("y", y, X)
+    if y.dtype == bool or not (
+        np.issubdtype(y.dtype, np.integer)
+        or (np.issubdtype(y.dtype, np.floating) and np.array_equal(y, np.round(y)))
+    ):
+        raise ValueError(f"y: softmax labels must be integers 0..K-1, got dtype {y.dtype}")
+    labels = y.astype(np.intp)
+    smallest, largest = int(labels.min()), int(labels.max())
+    if smallest < 0:
+        raise ValueError(f"y: softmax labels must be integers 0..K-1, got {smallest}")
+    if n_classes is None:
+        n_classes = largest + 1
+    elif largest >= n_classes:
+        raise ValueError(
+            f"y: softmax labels must be in 0..{n_classes - 1} (n_classes={n_classes}), "
+            f"got {largest}"
+        )
+    if n_classes < 2:
+        raise ValueError(f"y: softmax needs at least 2 classes, got {n_classes}")
+    return labels, n_classes
+
+
+@PROBLEMS.register("softmax")
+class Softmax(LazyFStar, Problem):
+    """Multinomial cross-entropy over ``K`` classes plus :math:`(l_2/2)\\|W\\|_F^2`.
+
+    Give user data ``X`` and ``y``, or leave them None for synthetic data
+    (:func:`optbench.problems.data.softmax_data`).
+
+    Parameters
+    ----------
+    X : ndarray or scipy.sparse matrix of shape (n, d), optional
+        Features. A float64 ndarray or CSR matrix is kept by reference (never copied; do
+        not modify it afterwards); other sparse formats are converted to CSR once.
+    y : array_like of int, shape (n,), optional
+        Labels in ``0..K-1``; required with ``X``.
+    n_samples, n_features : int
+        Synthetic size (only without ``X``).
+    n_classes : int or None
+        ``K``. None means 5 for synthetic data and ``max(y) + 1`` for user data.
+    l2 : float
+        Ridge penalty :math:`\\lambda \\ge 0`.
+    seed : int
+        Seed of the synthetic data.
+    """
+
+    def __init__(
+        self,
+        X: Any = None,
+        y: Any = None,
+        n_samples: int = 1000,
+        n_features: int = 20,
+        n_classes: int | None = None,
+        l2: float = 1e-3,
+        seed: int = 0,
+    ) -> None:
+        self.l2 = check_nonnegative("l2", l2)
+        if n_classes is not None:
+            n_classes = check_positive_int("n_classes", n_classes)
+            if n_classes < 2:
+                raise ValueError(f"n_classes: must be >= 2, got {n_classes}")
+        if X is None:
+            if y is not None:
+                raise ValueError("y: given without X; pass both X and y, or neither")
+            n_samples = check_positive_int("n_samples", n_samples)
+            n_features = check_positive_int("n_features", n_features)
+            seed = check_seed(seed)
+            if n_classes is None:
+                n_classes = DEFAULT_SYNTHETIC_CLASSES
+            self.X, labels, self.W_true = softmax_data(n_samples, n_features, n_classes, seed)
+            self.params = {
+                "n_samples": n_samples,
+                "n_features": n_features,
+                "n_classes": n_classes,
+                "seed": seed,
+            }
+            self._user_data = False
+        else:
+            synthetic = {"n_samples": n_samples, "n_features": n_features, "seed": seed}
+            for key, value in synthetic.items():
+                if value != _SYNTHETIC_DEFAULTS[key]:
+                    raise ValueError(f"{key}: only for synthetic data; omit it when X is given")
+            if y is None:
+                raise ValueError("y: required when X is given")
+            self.X = as_design_matrix(X, "X")
+            labels, n_classes = class_labels(y, self.X, n_classes)
+            self.W_true = None
+            self.params = {"n_classes": n_classes}
+            self._user_data = True
+        self.params["l2"] = self.l2
+        self.y = labels
+        self.n_samples, self.n_features = self.X.shape
+        self.n_classes = n_classes
+        self._XT = self.X.T  # a transposed view (CSC for CSR): no copy
+        self._label_positions = np.arange(self.n_samples) * n_classes + labels
+        self.dim = self.n_features * n_classes
+        self.name = "softmax"
+        self.x0 = np.zeros(self.dim)
+        self._memo = PointMemo()
+        self._smoothness: Smoothness | None = None
+        self._digest: str | None = None
+
+    # ----------------------------------------------------------------- kernels
+
+    def _matrix(self, x: np.ndarray, name: str = "x") -> np.ndarray:
+        """``x`` checked and viewed as the ``d × K`` weight matrix."""
+        return check_point(x, self.dim, name).reshape(self.n_features, self.n_classes)
+
+    def _probabilities(self, logits: np.ndarray) -> tuple[np.ndarray, float]:
+        """Turn ``logits`` (overwritten) into :math:`P`; also return the loss sum.
+
+        :math:`\\sum_i \\log\\sum_k e^{Z_{ik}} - Z_{iy_i}`, with the log-sum-exp shifted by
+        the row maximum :math:`s_i`: :math:`s_i + \\log\\sum_k e^{Z_{ik} - s_i}`.
+        """
+        shift = logits.max(axis=1)
+        label_logits_sum = float(logits.reshape(-1)[self._label_positions].sum())
+        logits -= shift[:, None]
+        np.exp(logits, out=logits)
+        normalizer = logits.sum(axis=1)
+        loss_sum = float(np.log(normalizer).sum()) + float(shift.sum()) - label_logits_sum
+        np.reciprocal(normalizer, out=normalizer)
+        logits *= normalizer[:, None]
+        return logits, loss_sum
+
+    def _penalty(self, x: np.ndarray) -> float:
+        return 0.5 * self.l2 * float(x @ x) if self.l2 else 0.0
+
+    def value(self, x: np.ndarray) -> float:
+        W = self._matrix(x)
+        _, loss_sum = self._probabilities(self.X @ W)
+        return loss_sum / self.n_samples + self._penalty(x)
+
+    def value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        W = self._matrix(x)
+        probabilities, loss_sum = self._probabilities(self.X @ W)
+        self._memo.put(x, probabilities)
+        residual = probabilities.copy()  # P - Y, keeping P for the HVP
+        residual.reshape(-1)[self._label_positions] -= 1.0
+        gradient = self._XT @ residual
+        gradient *= 1.0 / self.n_samples
+        if self.l2:
+            gradient += self.l2 * W
+        return loss_sum / self.n_samples + self._penalty(x), gradient.reshape(-1)
+
+    def _probabilities_at(self, x: np.ndarray) -> np.ndarray:
+        """:math:`P` at ``x``, from the memo when the last evaluation was at ``x``."""
+        probabilities = self._memo.get(x)
+        if probabilities is None:
+            probabilities, _ = self._probabilities(self.X @ self._matrix(x))
+            self._memo.put(x, probabilities)
+        return probabilities
+
+    def hvp(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
+        x = check_point(x, self.dim)
+        V = self._matrix(v, "v")
+        probabilities = self._probabilities_at(x)
+        directional = self.X @ V  # U = X V
+        row_means = np.einsum("ik,ik->i", probabilities, directional)
+        directional -= row_means[:, None]
+        directional *= probabilities  # P ⊙ (U - (P ⊙ U) 1 1ᵀ)
+        out = self._XT @ directional
+        out *= 1.0 / self.n_samples
+        if self.l2:
+            out += self.l2 * V
+        return out.reshape(-1)
+
+    def hess(self, x: np.ndarray) -> np.ndarray:
+        r"""Dense Hessian, assembled by row blocks.
+
+        :math:`\nabla^2 f = \frac1n\sum_i x_i x_i^\top \otimes (\operatorname{diag}(p_i)
+        - p_i p_i^\top) + \lambda I`.
+
+        With :math:`q_i = x_i \otimes p_i`, the sum is
+        :math:`\sum_k G_k \otimes e_k e_k^\top - \sum_i q_i q_i^\top` where
+        :math:`G_k = X^\top \operatorname{diag}(P_{:k}) X`. Refuses above
+        ``hess_max_dim``; temporary memory is bounded by one block (about 16 MB).
+        """
+        x = check_point(x, self.dim)
+        self._check_hess_size()
+        probabilities = self._probabilities_at(x)
+        d, K = self.n_features, self.n_classes
+        H = np.zeros((self.dim, self.dim))
+        start = 0
+        for block in row_blocks(self.X, max_entries=max(1, (1 << 21) // K)):
+            stop = start + block.shape[0]
+            block_probabilities = probabilities[start:stop]
+            outer = (block[:, :, None] * block_probabilities[:, None, :]).reshape(-1, d * K)
+            H -= outer.T @ outer
+            for k in range(K):
+                H[k::K, k::K] += block.T @ (block * block_probabilities[:, k, None])
+            start = stop
+        H *= 1.0 / self.n_samples
+        H[np.diag_indices_from(H)] += self.l2
+        return H
+
+    def smoothness(self) -> Smoothness:
+        r"""Bounds :math:`L = \lambda_{\max}(X^\top X)/(2n) + \lambda` and :math:`\mu = \lambda`.
+
+        :math:`\lambda_{\max}(\operatorname{diag}(p) - pp^\top) \le 1/2` (Gershgorin:
+        row :math:`k` sums to :math:`2p_k(1-p_k)`) gives :math:`L`. Computed once and
+        cached (a pure function of the data).
+        """
+        if self._smoothness is None:
+            lambda_max, _ = gram_extreme_eigenvalues(self.X, want_min=False)
+            self._smoothness = Smoothness(L=lambda_max / (2 * self.n_samples) + self.l2, mu=self.l2)
+        return self._smoothness
+
+    def _data_digest(self) -> str | None:
+        if self._user_data and self._digest is None:
+            self._digest = data_digest(self.X, self.y)
+        return self._digest
