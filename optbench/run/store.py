@@ -1,0 +1,480 @@
+"""The results directory: atomic per-run writes, resume, merged tables, :func:`load`.
+
+Layout of ``results/<name>/`` (DESIGN "Results")::
+
+    config.yaml         the resolved config
+    runs.csv            one row per RunSpec, in spec order, with its parameters
+    environment.json    versions, CPU, BLAS and thread settings, git revision
+    runs/<run_id>.parquet, runs/<run_id>.json
+                        one finished run: its trace, then its summary row
+    summary.csv         merged summary rows, spec order   (rebuilt by finalize)
+    traces.parquet      merged trace rows, spec order     (rebuilt by finalize)
+    plots/, report.md   written by optbench.analysis
+
+Every file is written to a temporary file in the same directory and renamed over
+its target (:func:`os.replace` is atomic), so a crash or Ctrl-C never leaves a
+half-written file; a run counts as finished once its ``.json`` exists (written after
+its ``.parquet``). Files are not fsync'ed: a power loss may lose recent runs.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from optbench.run.executor import (
+    STORED_TRACE_COLUMNS,
+    SUMMARY_KEY_COLUMNS,
+    SUMMARY_RESULT_COLUMNS,
+    TARGET_METRICS,
+    RunRecord,
+    parameter_columns,
+)
+from optbench.run.spec import RunSpec
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+#: Files and directories that make a directory a results directory.
+RESULT_FILES = ("config.yaml", "runs.csv", "environment.json", "summary.csv", "traces.parquet")
+RESULT_DIRS = ("runs", "plots")
+GENERATED_FILES = ("report.md",)
+#: Columns of ``runs.csv`` that define a run's settings (compared on resume).
+SPEC_SETTING_COLUMNS = ("stop", "targets", "log")
+_TARGET_COLUMN = re.compile(rf"^({'|'.join(TARGET_METRICS)})_to_")
+_TEMP_PREFIX = ".tmp-"
+
+
+def not_results_dir_message(path: Path | str) -> str:
+    """The one-line refusal for a directory that holds no results."""
+    return f"{path}: not an optbench results directory (no summary.csv / runs/)"
+
+
+def is_results_dir(path: Path | str) -> bool:
+    """Whether ``path`` holds merged results or per-run results with their ``runs.csv``."""
+    path = Path(path)
+    return (path / "summary.csv").is_file() or (
+        (path / "runs").is_dir() and (path / "runs.csv").is_file()
+    )
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Write ``path`` via ``write(temporary_path)`` then rename it over ``path``.
+
+    The temporary file is in the same directory (so the rename is atomic) and is
+    removed if ``write`` fails.
+    """
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=_TEMP_PREFIX, suffix=".part")
+    os.close(handle)
+    temporary = Path(name)
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (UTF-8)."""
+    atomic_write(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    return str(value)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=_json_default)
+
+
+def spec_row(spec: RunSpec) -> dict[str, Any]:
+    """One ``runs.csv`` row: the run's identity, parameters and settings.
+
+    Problem and solver parameters are also kept as JSON text (``problem_params``,
+    ``solver_params``) so a row describes its run exactly; ``stop``, ``targets`` and
+    ``log`` are JSON too.
+    """
+    return {
+        "run_id": spec.run_id,
+        "problem": spec.problem.label,
+        "problem_name": spec.problem.name,
+        "problem_params": _dumps(spec.problem.params),
+        "optimizer": spec.solver,
+        "solver_label": spec.solver_label,
+        **parameter_columns(spec.solver_params),
+        "solver_params": _dumps(spec.solver_params),
+        "seed": spec.seed,
+        "stop": _dumps(dataclasses.asdict(spec.stop)),
+        "targets": _dumps([float(t) for t in spec.targets]),
+        "log": _dumps(dataclasses.asdict(spec.log)),
+    }
+
+
+def summary_column_order(columns: Iterable[str]) -> list[str]:
+    """Summary columns in DESIGN order: keys, solver parameters, results, targets.
+
+    Parameters and targets keep their order of first appearance in ``columns``.
+    """
+    columns = list(dict.fromkeys(columns))
+    fixed = {*SUMMARY_KEY_COLUMNS, *SUMMARY_RESULT_COLUMNS}
+    params = [c for c in columns if c not in fixed and not _TARGET_COLUMN.match(c)]
+    targets = [c for c in columns if c not in fixed and _TARGET_COLUMN.match(c)]
+    return [*SUMMARY_KEY_COLUMNS, *params, *SUMMARY_RESULT_COLUMNS, *targets]
+
+
+def trace_schema() -> pa.Schema:
+    """Arrow schema of the stored trace columns."""
+    import pyarrow as pa
+
+    types = {"run_id": pa.string(), "problem": pa.string(), "optimizer": pa.string()}
+    integers = {"iter", "n_f", "n_g", "n_hvp", "n_hess"}
+    return pa.schema(
+        [
+            (name, types.get(name, pa.int64() if name in integers else pa.float64()))
+            for name in STORED_TRACE_COLUMNS
+        ]
+    )
+
+
+class ResultStore:
+    """Reads and writes one results directory (see the module docstring).
+
+    Parameters
+    ----------
+    path : path-like
+        The results directory, e.g. ``results/quickstart``.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.runs_dir = self.path / "runs"
+
+    # --- starting ---------------------------------------------------------------------
+
+    def holds_results(self) -> bool:
+        """Whether the directory has any file or directory this store would write."""
+        names = (*RESULT_FILES, *RESULT_DIRS, *GENERATED_FILES)
+        return any((self.path / name).exists() for name in names)
+
+    def create(
+        self,
+        config: dict[str, Any],
+        specs: Sequence[RunSpec],
+        force: bool = False,
+        environment: dict[str, Any] | None = None,
+    ) -> None:
+        """Start a new results directory for ``specs``.
+
+        Parameters
+        ----------
+        config : dict
+            The resolved config, written to ``config.yaml``.
+        specs : sequence of RunSpec
+            The expanded runs, in order (written to ``runs.csv``).
+        force : bool
+            Delete the results already in the directory (only the files and folders
+            listed in the module docstring; anything else is left alone).
+        environment : dict, optional
+            Written to ``environment.json``.
+
+        Raises
+        ------
+        ValueError
+            The directory already holds results and ``force`` is false, or two
+            specs are the same run.
+        """
+        import yaml
+
+        _check_unique(specs)
+        if self.holds_results():
+            if not force:
+                raise ValueError(
+                    f"{self.path}: already holds results; use --resume to continue them "
+                    "or --force to overwrite them"
+                )
+            self._remove_results()
+        self.path.mkdir(parents=True, exist_ok=True)
+        text = yaml.safe_dump(config, sort_keys=False, default_flow_style=None)
+        atomic_write_text(self.path / "config.yaml", text)
+        self._write_environment(environment or {})
+        self._write_runs_csv(specs)
+        self.runs_dir.mkdir()
+
+    def _remove_results(self) -> None:
+        for name in (*RESULT_FILES, *GENERATED_FILES):
+            (self.path / name).unlink(missing_ok=True)
+        for name in RESULT_DIRS:
+            if (self.path / name).is_dir():
+                shutil.rmtree(self.path / name)
+
+    def _write_environment(self, environment: dict[str, Any]) -> None:
+        text = json.dumps(environment, indent=2, default=_json_default) + "\n"
+        atomic_write_text(self.path / "environment.json", text)
+
+    def _write_runs_csv(self, specs: Sequence[RunSpec]) -> None:
+        import pandas as pd
+
+        rows = [spec_row(spec) for spec in specs]
+        columns = list(dict.fromkeys(name for row in rows for name in row))
+        columns = ["run_id", *(c for c in columns if c not in ("run_id", *SPEC_SETTING_COLUMNS))]
+        frame = pd.DataFrame(rows, columns=[*columns, *SPEC_SETTING_COLUMNS])
+        atomic_write(self.path / "runs.csv", lambda tmp: frame.to_csv(tmp, index=False))
+
+    def open_existing(
+        self, specs: Sequence[RunSpec], environment: dict[str, Any] | None = None
+    ) -> None:
+        """Reopen a results directory to resume it with ``specs``.
+
+        Leftover temporary files of an interrupted session are removed, and
+        ``environment`` (if given) is appended to ``environment.json`` under
+        ``"resumed"``.
+
+        Raises
+        ------
+        ValueError
+            The directory is not a results directory, or ``specs`` are not the runs it
+            was created for (the message names the difference).
+        """
+        if not is_results_dir(self.path) or not (self.path / "runs.csv").is_file():
+            raise ValueError(not_results_dir_message(self.path))
+        _check_unique(specs)
+        self._check_same_runs(specs)
+        self.runs_dir.mkdir(exist_ok=True)
+        for leftover in self.runs_dir.glob(f"{_TEMP_PREFIX}*"):
+            leftover.unlink(missing_ok=True)
+        if environment is not None:
+            stored = self._read_json(self.path / "environment.json")
+            stored.setdefault("resumed", []).append(environment)
+            self._write_environment(stored)
+
+    def _check_same_runs(self, specs: Sequence[RunSpec]) -> None:
+        stored = {row["run_id"]: row for row in self._read_runs_csv()}
+        wanted = {spec.run_id: (spec, spec_row(spec)) for spec in specs}
+        missing = [wanted[i][0] for i in wanted if i not in stored]
+        extra = [stored[i] for i in stored if i not in wanted]
+        if missing or extra:
+            parts = []
+            if missing:
+                parts.append(f"{len(missing)} run(s) of the config are not in it, e.g. "
+                             + _describe_spec(missing[0]))  # fmt: skip
+            if extra:
+                row = extra[0]
+                parts.append(
+                    f"{len(extra)} of its run(s) are not in the config, e.g. {row['solver_label']}"
+                    f" on {row['problem']} seed {row['seed']}"
+                )
+            raise ValueError(
+                f"{self.path}: cannot resume, the config has different runs: "
+                + "; ".join(parts)
+                + " (use --force to start over, or another --out)"
+            )
+        for run_id, (spec, row) in wanted.items():
+            for setting in SPEC_SETTING_COLUMNS:
+                if stored[run_id][setting] != row[setting]:
+                    raise ValueError(
+                        f"{self.path}: cannot resume, {setting} differs for "
+                        f"{_describe_spec(spec)}: stored {stored[run_id][setting]}, "
+                        f"config {row[setting]} (use --force to start over, or another --out)"
+                    )
+
+    def _read_runs_csv(self) -> list[dict[str, str]]:
+        with open(self.path / "runs.csv", newline="", encoding="utf-8") as handle:
+            return list(csv.DictReader(handle))
+
+    @staticmethod
+    def _read_json(path: Path) -> dict[str, Any]:
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+    # --- during the runs --------------------------------------------------------------
+
+    def completed_run_ids(self) -> set[str]:
+        """Ids of the runs whose results are on disk."""
+        if not self.runs_dir.is_dir():
+            return set()
+        return {
+            path.stem
+            for path in self.runs_dir.glob("*.json")
+            if not path.name.startswith(_TEMP_PREFIX) and path.with_suffix(".parquet").is_file()
+        }
+
+    def write_record(self, record: RunRecord) -> None:
+        """Write one finished run: its trace, then its summary row (both atomically)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pydict(record.trace, schema=trace_schema())
+        atomic_write(
+            self.runs_dir / f"{record.run_id}.parquet",
+            lambda temporary: pq.write_table(table, temporary),
+        )
+        atomic_write_text(
+            self.runs_dir / f"{record.run_id}.json",
+            json.dumps(record.summary, default=_json_default) + "\n",
+        )
+
+    # --- merging ----------------------------------------------------------------------
+
+    def ordered_completed_ids(self) -> list[str]:
+        """Completed run ids in spec order (the order of ``runs.csv``)."""
+        completed = self.completed_run_ids()
+        return [row["run_id"] for row in self._read_runs_csv() if row["run_id"] in completed]
+
+    def merged_summary(self) -> pd.DataFrame:
+        """Summary rows of the completed runs, spec order, DESIGN column order."""
+        import pandas as pd
+
+        rows = [
+            self._read_json(self.runs_dir / f"{run_id}.json")
+            for run_id in self.ordered_completed_ids()
+        ]
+        columns = summary_column_order(name for row in rows for name in row)
+        return pd.DataFrame(rows, columns=columns)
+
+    def merged_traces(self) -> pa.Table:
+        """Trace rows of the completed runs, spec order, as an Arrow table."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        schema = trace_schema()
+        tables = [
+            pq.read_table(self.runs_dir / f"{run_id}.parquet", schema=schema)
+            for run_id in self.ordered_completed_ids()
+        ]
+        return pa.concat_tables(tables) if tables else schema.empty_table()
+
+    def finalize(self) -> None:
+        """Rebuild ``summary.csv`` and ``traces.parquet`` from the per-run files."""
+        import pyarrow.parquet as pq
+
+        summary = self.merged_summary()
+        atomic_write(self.path / "summary.csv", lambda tmp: summary.to_csv(tmp, index=False))
+        traces = self.merged_traces()
+        atomic_write(self.path / "traces.parquet", lambda tmp: pq.write_table(traces, tmp))
+
+
+def _check_unique(specs: Sequence[RunSpec]) -> None:
+    seen: set[str] = set()
+    for spec in specs:
+        if spec.run_id in seen:
+            raise ValueError(f"the config lists the same run twice: {_describe_spec(spec)}")
+        seen.add(spec.run_id)
+
+
+def _describe_spec(spec: RunSpec) -> str:
+    return f"{spec.solver_label} on {spec.problem.label} seed {spec.seed}"
+
+
+class Results:
+    """The contents of a results directory, loaded on first access.
+
+    Attributes
+    ----------
+    path : Path
+        The directory.
+    summary : DataFrame
+        One row per finished run (``summary.csv``), spec order.
+    traces : DataFrame
+        One row per logged iteration (``traces.parquet``).
+    runs : DataFrame
+        One row per planned run (``runs.csv``).
+    config, environment : dict
+        ``config.yaml`` and ``environment.json``.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._store = ResultStore(self.path)
+
+    def __repr__(self) -> str:
+        return f"Results({str(self.path)!r})"
+
+    @cached_property
+    def config(self) -> dict[str, Any]:
+        """The resolved config (``config.yaml``)."""
+        import yaml
+
+        path = self.path / "config.yaml"
+        return yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+    @cached_property
+    def environment(self) -> dict[str, Any]:
+        """The recorded environment (``environment.json``)."""
+        return ResultStore._read_json(self.path / "environment.json")
+
+    @cached_property
+    def summary(self) -> pd.DataFrame:
+        """One row per finished run; merged from ``runs/`` if ``summary.csv`` is missing."""
+        import pandas as pd
+
+        path = self.path / "summary.csv"
+        if path.is_file():
+            frame = pd.read_csv(path, dtype={"run_id": str})
+        else:
+            frame = self._store.merged_summary()
+        if "message" in frame:
+            frame["message"] = frame["message"].fillna("").astype(str)
+        return frame
+
+    @cached_property
+    def traces(self) -> pd.DataFrame:
+        """One row per logged iteration; merged from ``runs/`` if the file is missing."""
+        import pandas as pd
+
+        path = self.path / "traces.parquet"
+        if path.is_file():
+            return pd.read_parquet(path)
+        return self._store.merged_traces().to_pandas()
+
+    @cached_property
+    def runs(self) -> pd.DataFrame:
+        """One row per planned run with its parameters (``runs.csv``)."""
+        import pandas as pd
+
+        path = self.path / "runs.csv"
+        if path.is_file():
+            return pd.read_csv(path, dtype={"run_id": str})
+        return self.summary[["run_id"]].copy()
+
+    @property
+    def complete(self) -> bool:
+        """Whether every planned run has a summary row."""
+        return set(self.runs["run_id"]) <= set(self.summary["run_id"])
+
+    def plot(self, **kwargs: Any) -> Any:
+        """Draw the standard figures (:func:`optbench.analysis.plots.plot_results`)."""
+        from optbench.analysis.plots import plot_results
+
+        return plot_results(self, **kwargs)
+
+    def report(self) -> Any:
+        """Write ``report.md`` (:func:`optbench.analysis.report.write_report`)."""
+        from optbench.analysis.report import write_report
+
+        return write_report(self)
+
+
+def load(path: Path | str) -> Results:
+    """Open a results directory.
+
+    Raises
+    ------
+    ValueError
+        ``path`` is not an optbench results directory.
+    """
+    path = Path(path)
+    if not is_results_dir(path):
+        raise ValueError(not_results_dir_message(path))
+    return Results(path)
