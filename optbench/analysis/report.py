@@ -1,0 +1,293 @@
+"""The markdown report of a results directory (``report.md``, ``optbench report DIR``).
+
+The report is the concatenation of the sections produced by the builders in
+:data:`SECTION_BUILDERS`, in order. Each builder takes a :class:`ReportContext`
+and returns markdown (or ``""`` to add nothing). Other analyses add their own
+sections by inserting a builder, e.g. profile tables before the status summary::
+
+    SECTION_BUILDERS.insert(SECTION_BUILDERS.index(statuses_section), profiles_section)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import pandas as pd
+
+from optbench.analysis.tables import (
+    BAD_STATUSES,
+    METRICS,
+    STATUSES,
+    TARGET_METRICS,
+    ResultsFrames,
+    aggregate_summary,
+    best_settings,
+    format_spread,
+    format_table,
+    results_frames,
+    summary_targets,
+    target_column,
+)
+
+#: Column titles of the final-state table, in order.
+METRIC_TITLES = {
+    "iters": "iters",
+    "n_f": "n_f",
+    "n_g": "n_g",
+    "n_hvp": "n_hvp",
+    "n_hess": "n_hess",
+    "cost": "cost (grad. eval.)",
+    "time": "time (s)",
+    "f_gap_final": "final f − f*",
+    "grad_norm_final": "final ‖∇f‖",
+}
+TARGET_TITLES = {
+    "iters": "Iterations",
+    "cost": "Cost (gradient evaluations)",
+    "time": "Time (s)",
+}
+#: Longest message shown in the status summary (the rest is cut with "…").
+MAX_MESSAGE_LENGTH = 160
+
+LEGEND = (
+    "Cells: median over seeds [min–max]; one number when all seeds agree. "
+    "Fixed-target cells: a run that never reached ε counts as ∞; the median is shown "
+    "only when more than half of the seeds reached ε, else “— (k/n)” with the number "
+    "k that did. **Bold**: the best setting of a swept solver (least median cost to "
+    "the tightest target reached by any of its settings)."
+)
+
+
+@dataclass
+class ReportContext:
+    """What section builders see: the results, their aggregate, targets and best settings."""
+
+    results: ResultsFrames
+    targets: list[float]
+    table: pd.DataFrame
+    best: pd.DataFrame
+    environment: Mapping[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_results(cls, results: Any) -> ReportContext:
+        """Aggregate ``results`` (a ``Results``, :class:`ResultsFrames` or summary)."""
+        frames = results_frames(results)
+        targets = summary_targets(frames.summary)
+        return cls(
+            results=frames,
+            targets=targets,
+            table=aggregate_summary(frames.summary, targets),
+            best=best_settings(frames.summary, targets),
+            environment=getattr(results, "environment", None) or _read_environment(frames.path),
+        )
+
+
+def _read_environment(path: Any) -> Mapping[str, Any] | None:
+    if path is None:
+        return None
+    file = Path(path) / "environment.json"
+    try:
+        return json.loads(file.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _config_name(context: ReportContext) -> str:
+    config = context.results.config or {}
+    if config.get("name"):
+        return str(config["name"])
+    return Path(context.results.path).name if context.results.path is not None else "results"
+
+
+def _inline(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={_inline(v)}" for k, v in value.items() if v is not None)
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_inline(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def header_section(context: ReportContext) -> str:
+    """Title, what was run (counts, stop criteria, targets) and the environment."""
+    summary = context.results.summary
+    config = context.results.config or {}
+    lines = [f"# optbench report: {_config_name(context)}", ""]
+    n_configs = summary[["problem", "solver_label"]].drop_duplicates().shape[0]
+    lines.append(
+        f"- runs: {len(summary)} ({summary['problem'].nunique()} problems, "
+        f"{summary['solver_label'].nunique()} solver configurations, "
+        f"{n_configs} problem × configuration pairs, seeds "
+        f"{_inline(sorted(pd.unique(summary['seed']).tolist()))})"
+    )
+    if "stop" in config:
+        lines.append(f"- stop: {_inline(config['stop'])}")
+    targets = context.targets or config.get("targets")
+    targets_text = ", ".join(f"{eps:.0e}" for eps in targets) if targets else "none"
+    lines.append(f"- targets ε of f − f*: {targets_text}")
+    if context.results.path is not None:
+        lines.append(f"- results: `{context.results.path}`")
+    lines.append(f"- environment: {environment_line(context.environment)}")
+    lines += ["", LEGEND]
+    return "\n".join(lines)
+
+
+def environment_line(environment: Mapping[str, Any] | None) -> str:
+    """``environment.json`` as one line (its scalar entries and one level of nesting)."""
+    if not environment:
+        return "not recorded"
+    parts = []
+    for key, value in environment.items():
+        if isinstance(value, Mapping):
+            inner = ", ".join(
+                f"{k}={v}" for k, v in value.items() if isinstance(v, (str, int, float))
+            )
+            parts.append(f"{key} ({inner})" if inner else key)
+        elif isinstance(value, (list, tuple)):
+            parts.append(f"{key} {len(value)}")
+        elif value is not None:
+            parts.append(f"{key} {value}")
+    return " · ".join(parts)
+
+
+def _configuration_cell(row: Mapping[str, Any], best_labels: set[str]) -> str:
+    label = str(row["solver_label"])
+    return f"**{label}**" if label in best_labels else label
+
+
+def problem_tables(context: ReportContext, problem: str) -> str:
+    """The final-state table and the fixed-target tables of one problem."""
+    table = context.table[context.table["problem"] == problem]
+    best_labels = set(context.best.loc[context.best["problem"] == problem, "solver_label"])
+    solvers = [_configuration_cell(row, best_labels) for row in table.to_dict("records")]
+    final = {"solver": solvers, "status": table["status"].tolist()}
+    for metric in METRICS:
+        final[METRIC_TITLES[metric]] = [
+            format_spread(row[metric], row[f"{metric}_min"], row[f"{metric}_max"])
+            for row in table.to_dict("records")
+        ]
+    parts = [format_table(pd.DataFrame(final))]
+    f_star_known = table["f_gap_final"].notna().any()
+    if not f_star_known:
+        parts.insert(0, "f* is unknown for this problem: no f − f* and no fixed targets.")
+        return "\n\n".join(parts)
+    for metric in TARGET_METRICS:
+        cells: dict[str, list[str]] = {"solver": solvers}
+        for eps in context.targets:
+            column = target_column(metric, eps)
+            cells[f"ε = {eps:.0e}"] = [
+                format_spread(
+                    row[column],
+                    row[f"{column}_min"],
+                    row[f"{column}_max"],
+                    f"{row[f'{column}_reached']}/{row['n_runs']}",
+                )
+                for row in table.to_dict("records")
+            ]
+        if context.targets:
+            parts.append(f"{TARGET_TITLES[metric]} to reach f − f* ≤ ε:")
+            parts.append(format_table(pd.DataFrame(cells)))
+    return "\n\n".join(parts)
+
+
+def problems_section(context: ReportContext) -> str:
+    """One subsection per problem with its tables."""
+    sections = ["## Results by problem"]
+    for problem in pd.unique(context.table["problem"]):
+        sections.append(f"### {problem}\n\n{problem_tables(context, problem)}")
+    return "\n\n".join(sections)
+
+
+def _message(text: Any) -> str:
+    if text is None or (isinstance(text, float) and math.isnan(text)):
+        return ""
+    first = str(text).strip().splitlines()[0] if str(text).strip() else ""
+    if len(first) > MAX_MESSAGE_LENGTH:
+        first = first[: MAX_MESSAGE_LENGTH - 1] + "…"
+    return first
+
+
+def statuses_section(context: ReportContext) -> str:
+    """Counts of every status, and each diverged, failed or error run with its message."""
+    summary = context.results.summary
+    counts = summary["status"].value_counts()
+    order = [s for s in STATUSES if s in counts] + sorted(set(counts.index) - set(STATUSES))
+    lines = ["## Statuses", "", ", ".join(f"{s}: {counts[s]}" for s in order)]
+    bad = summary[summary["status"].isin(BAD_STATUSES)]
+    if bad.empty:
+        lines += ["", "No run diverged, failed or raised an error."]
+        return "\n".join(lines)
+    rows = pd.DataFrame(
+        {
+            "problem": bad["problem"].astype(str),
+            "solver": bad["solver_label"].astype(str),
+            "seed": bad["seed"],
+            "status": bad["status"].astype(str),
+            "message": [_message(m) for m in bad["message"]],
+            "run_id": bad["run_id"].astype(str),
+        }
+    )
+    lines += ["", "Runs that diverged, failed or raised an error:", "", format_table(rows)]
+    return "\n".join(lines)
+
+
+#: The report's sections, in order; insert builders here to extend the report.
+SECTION_BUILDERS: list[Callable[[ReportContext], str]] = [
+    header_section,
+    problems_section,
+    statuses_section,
+]
+
+
+def build_report(results: Any) -> str:
+    """The markdown report of ``results``.
+
+    Parameters
+    ----------
+    results : Results or ResultsFrames or DataFrame
+        A loaded results directory (``optbench.load``), or its summary DataFrame.
+
+    Returns
+    -------
+    str
+        Markdown: every section of :data:`SECTION_BUILDERS`, separated by blank lines.
+    """
+    context = ReportContext.from_results(results)
+    sections = (builder(context) for builder in SECTION_BUILDERS)
+    return "\n\n".join(s for s in sections if s) + "\n"
+
+
+def write_report(results: Any, path: str | Path | None = None) -> Path:
+    """Write :func:`build_report` to ``path`` (default ``<results dir>/report.md``).
+
+    The file is written to a temporary name and renamed, never left half-written.
+
+    Raises
+    ------
+    ValueError
+        If ``path`` is not given and ``results`` has no ``path``.
+    """
+    if path is None:
+        base = results_frames(results).path
+        if base is None:
+            raise ValueError("write_report: results have no directory; pass path=")
+        path = Path(base) / "report.md"
+    path = Path(path)
+    text = build_report(results)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def print_report(results: Any, file: TextIO | None = None) -> None:
+    """Print the markdown report to ``file`` (default standard output)."""
+    print(build_report(results), end="", file=file or sys.stdout)

@@ -1,0 +1,180 @@
+"""Colours, line styles, axis labels and file names shared by every optbench figure.
+
+A solver *family* (see :func:`optbench.analysis.tables.solver_family`) keeps one
+colour in every figure of every results directory: the families known from the
+solver registry get fixed colours in :data:`FAMILY_ORDER`; any other family gets a
+colour from :data:`FALLBACK_PALETTE` chosen by a stable hash of its name (SHA-256,
+not Python's salted ``hash``), so it is the same in every process.
+
+This module imports neither matplotlib nor pandas at import time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+#: Families in registry order, each with its fixed colour. scipy baselines are
+#: separate families (one per ``method``) and are drawn dashed.
+FAMILY_COLORS: dict[str, str] = {
+    "gd": "#1f77b4",
+    "nesterov": "#17becf",
+    "newton": "#d62728",
+    "newton_cg": "#ff7f0e",
+    "trust_ncg": "#9467bd",
+    "scipy[method=L-BFGS-B]": "#2ca02c",
+    "scipy[method=BFGS]": "#bcbd22",
+    "scipy[method=CG]": "#7f7f7f",
+    "scipy[method=Newton-CG]": "#8c564b",
+    "scipy[method=trust-ncg]": "#e377c2",
+    "scipy[method=trust-krylov]": "#393b79",
+    "scipy[method=trust-exact]": "#637939",
+}
+
+#: Known families in display order (tables and legends list families in this order).
+FAMILY_ORDER: tuple[str, ...] = tuple(FAMILY_COLORS)
+
+#: Colours for families not in :data:`FAMILY_COLORS`, none of them used above.
+FALLBACK_PALETTE: tuple[str, ...] = (
+    "#843c39",
+    "#5254a3",
+    "#8ca252",
+    "#bd9e39",
+    "#7b4173",
+    "#3182bd",
+    "#e6550d",
+    "#31a354",
+)
+
+#: Axis titles for the x quantities of convergence plots (with units).
+X_LABELS: dict[str, str] = {
+    "iter": "iterations",
+    "cost": "cost (gradient evaluations)",
+    "time": "time (s)",
+}
+
+#: Axis title of suboptimality, and of the gradient norm used where f* is unknown.
+F_GAP_LABEL = r"$f - f^\star$"
+GRAD_NORM_LABEL = r"$\|\nabla f\|$ (f* unknown)"
+
+#: Alpha and line width of the best (solid) and the other (faded) settings of a sweep.
+BEST_ALPHA, BEST_WIDTH = 1.0, 1.8
+FADED_ALPHA, FADED_WIDTH = 0.25, 0.8
+#: Alpha of the min–max band across seeds.
+BAND_ALPHA = 0.15
+
+#: Figure dots per inch for raster formats.
+DPI = 130
+
+#: Longest file stem written; longer stems are cut and suffixed with a hash.
+MAX_STEM_LENGTH = 100
+
+
+def family_rank(family: str) -> tuple[int, str]:
+    """Sort key putting known families in registry order, then others by name."""
+    if family in FAMILY_COLORS:
+        return (FAMILY_ORDER.index(family), "")
+    return (len(FAMILY_ORDER), family)
+
+
+def family_color(family: str) -> str:
+    """The colour of a solver family, the same in every figure and process.
+
+    Parameters
+    ----------
+    family : str
+        A family name such as ``"gd"`` or ``"scipy[method=L-BFGS-B]"``.
+
+    Returns
+    -------
+    str
+        A hex colour.
+    """
+    if family in FAMILY_COLORS:
+        return FAMILY_COLORS[family]
+    digest = hashlib.sha256(family.encode()).digest()
+    return FALLBACK_PALETTE[digest[0] % len(FALLBACK_PALETTE)]
+
+
+def family_linestyle(family: str) -> str:
+    """``"--"`` for scipy baselines, ``"-"`` for optbench's own solvers."""
+    return "--" if family.startswith("scipy") else "-"
+
+
+def safe_filename(label: str) -> str:
+    """A file-system-safe stem derived from a problem or solver label.
+
+    ``rosenbrock[dim=100,variant=chained]`` → ``rosenbrock_dim-100_variant-chained``.
+    Only letters, digits, ``.``, ``-`` and ``_`` are kept; stems longer than
+    :data:`MAX_STEM_LENGTH` are cut and end with 8 hex digits of the label's hash so
+    that distinct long labels stay distinct.
+
+    Parameters
+    ----------
+    label : str
+        Any label.
+
+    Returns
+    -------
+    str
+        A non-empty stem without path separators.
+    """
+    stem = label.replace("=", "-")
+    stem = re.sub(r"[^A-Za-z0-9.\-]+", "_", stem).strip("._-") or "unnamed"
+    if len(stem) > MAX_STEM_LENGTH:
+        digest = hashlib.sha256(label.encode()).hexdigest()[:8]
+        stem = f"{stem[: MAX_STEM_LENGTH - 9]}_{digest}"
+    return stem
+
+
+def unique_stems(labels: list[str]) -> dict[str, str]:
+    """Map each label to a safe stem, adding a hash where two labels collide.
+
+    Parameters
+    ----------
+    labels : list of str
+        Distinct labels (e.g. problem labels).
+
+    Returns
+    -------
+    dict
+        ``label -> stem``, all stems distinct.
+    """
+    stems = {label: safe_filename(label) for label in labels}
+    counts: dict[str, int] = {}
+    for stem in stems.values():
+        counts[stem] = counts.get(stem, 0) + 1
+    for label, stem in stems.items():
+        if counts[stem] > 1:
+            stems[label] = f"{stem}_{hashlib.sha256(label.encode()).hexdigest()[:8]}"
+    return stems
+
+
+def new_figure(width: float, height: float) -> Figure:
+    """A matplotlib :class:`~matplotlib.figure.Figure` not registered with pyplot.
+
+    Figures built this way hold no global state (nothing to close, nothing leaks)
+    and render with the Agg canvas whatever the interactive backend is.
+    """
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def save_figure(fig: Figure, path: Path) -> Path:
+    """Write ``fig`` to ``path`` (format from the suffix) atomically and return the path.
+
+    The figure is drawn to a temporary file next to ``path`` and renamed, so an
+    interrupted call never leaves a truncated image.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fig.savefig(tmp, format=path.suffix.lstrip("."), dpi=DPI, bbox_inches="tight")
+    tmp.replace(path)
+    return path
