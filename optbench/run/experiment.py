@@ -1,0 +1,140 @@
+"""Run an experiment config end to end: the work behind ``optbench run`` and Python.
+
+:func:`run_experiment` loads and expands the config, creates (or resumes) the results
+directory, executes the runs with every record written as soon as it is back, merges
+the tables, draws the plots and returns the :class:`~optbench.run.store.Results`.
+:func:`exit_code` is the command's exit status for those results.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from optbench.run.environment import collect_environment
+from optbench.run.executor import execute
+from optbench.run.store import Results, ResultStore, load
+
+if TYPE_CHECKING:
+    from optbench.run.config import ExperimentConfig
+
+#: Parent of the default output directory ``results/<name>/`` (relative to the cwd).
+DEFAULT_RESULTS_ROOT = Path("results")
+
+
+def default_output(config: ExperimentConfig) -> Path:
+    """``results/<name>/`` relative to the current directory."""
+    return DEFAULT_RESULTS_ROOT / config.name
+
+
+def run_experiment(
+    config_or_path: str | Path | dict[str, Any] | ExperimentConfig,
+    out: str | Path | None = None,
+    jobs: int | None = None,
+    resume: bool = False,
+    force: bool = False,
+    progress: bool = True,
+    plot: bool = True,
+    blas_threads: int | None = 1,
+) -> Results:
+    """Run every run of an experiment config and write its results directory.
+
+    Parameters
+    ----------
+    config_or_path : path, dict or ExperimentConfig
+        A YAML config file or the config itself (see :mod:`optbench.run.config`).
+    out : path, optional
+        The results directory (default ``results/<name>/`` in the current directory).
+    jobs : int, optional
+        Worker processes (default: the config's ``jobs``); more than one runs in
+        joblib processes.
+    resume : bool
+        Continue an interrupted experiment in ``out``: only runs without results
+        are executed. The directory must hold the same runs (same problems, solver
+        configurations, seeds, stopping tests, targets and logging). A missing or
+        empty ``out`` starts afresh.
+    force : bool
+        Replace the results already in ``out``.
+    progress : bool
+        Show a progress bar on stderr (only when stderr is a terminal).
+    plot : bool
+        Draw the standard figures into ``out/plots/`` at the end.
+    blas_threads : int or None
+        BLAS threads per worker during runs (``None``: not limited).
+
+    Returns
+    -------
+    Results
+        The results directory, loaded lazily.
+
+    Raises
+    ------
+    ConfigError
+        The config is invalid (one line naming the path and the rule).
+    ValueError
+        ``out`` already holds results (without ``resume`` or ``force``), is not a
+        results directory (with ``resume``), or holds a different experiment.
+    """
+    from optbench.run.config import expand, load_config
+
+    if resume and force:
+        raise ValueError(
+            "resume and force exclude each other: resume keeps results, force deletes them"
+        )
+    config = load_config(config_or_path)
+    specs = expand(config)
+    out = default_output(config) if out is None else Path(out)
+    jobs = config.jobs if jobs is None else jobs
+    environment = collect_environment(blas_threads)
+    store = ResultStore(out)
+    if resume and out.is_dir() and any(out.iterdir()):
+        store.open_existing(specs, environment)
+    else:
+        store.create(config.model_dump(mode="json"), specs, force=force, environment=environment)
+    completed = store.completed_run_ids()
+    pending = [spec for spec in specs if spec.run_id not in completed]
+    backend, options = _backend(config, jobs)
+    try:
+        execute(
+            pending,
+            store.write_record,
+            jobs=jobs,
+            backend=backend,
+            progress=progress,
+            blas_threads=blas_threads,
+            backend_options=options,
+        )
+    finally:
+        store.finalize()
+    results = load(out)
+    if plot:
+        _plot(results)
+    return results
+
+
+def _backend(config: ExperimentConfig, jobs: int) -> tuple[str | None, dict[str, Any]]:
+    """The executor backend and its options; ``jobs > 1`` overrides a ``serial`` config."""
+    backend = config.executor.backend
+    if backend == "serial" and jobs != 1:
+        backend = None
+    options = {"address": config.executor.address} if backend == "dask" else {}
+    return backend, options
+
+
+def _plot(results: Results) -> None:
+    import warnings
+
+    try:
+        from optbench.analysis.plots import plot_results
+    except ImportError as exc:  # analysis/plots.py has not landed yet
+        warnings.warn(f"plots skipped: {exc}", stacklevel=3)
+        return
+    plot_results(results)
+
+
+def exit_code(results: Results) -> int:
+    """The exit status of ``optbench run``: 0 when every run completed whatever its
+    status, 1 when a run ended in ``error`` or a planned run has no result."""
+    summary = results.summary
+    errored = bool((summary["status"] == "error").any()) if len(summary) else False
+    return 1 if errored or not results.complete else 0
