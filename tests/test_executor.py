@@ -1,0 +1,203 @@
+"""The executor: run records, errors as records, per-worker problem cache, backends."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pytest
+
+from optbench.registry import SOLVERS
+from optbench.run import executor
+from optbench.run.executor import (
+    STORED_TRACE_COLUMNS,
+    SUMMARY_RESULT_COLUMNS,
+    execute,
+    execute_run,
+    execute_spec,
+    plan_tasks,
+    run_task,
+    target_column,
+)
+from optbench.run.runner import StopCriteria
+from optbench.run.spec import ProblemSpec, RunSpec
+from optbench.solvers.base import Solver, State
+
+ROSENBROCK_2 = ProblemSpec("rosenbrock", {"dim": 2})
+ROSENBROCK_4 = ProblemSpec("rosenbrock", {"dim": 4})
+TARGETS = (1e-2, 1e-6)
+
+
+def make_spec(problem=ROSENBROCK_2, solver="gd", params=None, seed=0, max_iter=30) -> RunSpec:
+    params = {"step_size": 1e-3} if params is None and solver == "gd" else params or {}
+    return RunSpec(problem, solver, params, seed, StopCriteria(max_iter=max_iter), TARGETS)
+
+
+@dataclass(frozen=True)
+class RaisesInStep(Solver):
+    """Test solver: a gradient step, then an exception at step ``fail_at``."""
+
+    fail_at: int = 2
+
+    def init(self, oracle, x0):
+        f, g = oracle.value_and_grad(x0)
+        return State(x=x0, f=f, g=g, info={"k": 0})
+
+    def step(self, oracle, state):
+        if state.info["k"] + 1 == self.fail_at:
+            raise RuntimeError("planted failure")
+        x = state.x - 1e-3 * state.g
+        f, g = oracle.value_and_grad(x)
+        return State(x=x, f=f, g=g, info={"k": state.info["k"] + 1})
+
+
+@pytest.fixture
+def raising_solver():
+    """Register ``raises_in_step`` for one test only (other tests iterate the registry)."""
+    SOLVERS.register("raises_in_step")(RaisesInStep)
+    yield "raises_in_step"
+    SOLVERS._entries.pop("raises_in_step")
+
+
+def test_target_column_names_round_trip_the_level():
+    assert target_column("cost", 1e-4) == "cost_to_1e-04"
+    assert target_column("iters", 1e-8) == "iters_to_1e-08"
+    assert target_column("time", 1.5e-3) == "time_to_1.5e-03"
+    assert target_column("iters", 1.5e-3) != target_column("iters", 2e-3)
+    with pytest.raises(ValueError, match="did you mean 'cost'"):
+        target_column("costs", 1e-4)
+
+
+def test_execute_run_summary_and_trace():
+    spec = make_spec(solver="newton", params={}, max_iter=100)
+    problem = spec.problem.build()
+    record = execute_run(spec, problem)
+    summary = record.summary
+    assert record.run_id == spec.run_id == summary["run_id"]
+    assert list(summary)[:4] == ["run_id", "problem", "optimizer", "solver_label"]
+    assert list(summary)[4 : 4 + len(SUMMARY_RESULT_COLUMNS)] == list(SUMMARY_RESULT_COLUMNS)
+    assert summary["status"] == "converged"
+    assert summary["dim"] == 2
+    assert summary["f0"] == pytest.approx(problem.value(problem.x0))
+    assert summary["problem"] == "rosenbrock[dim=2]"
+    for eps in TARGETS:
+        iters = summary[target_column("iters", eps)]
+        assert 0 < iters <= summary["iters"]
+        assert 0 < summary[target_column("cost", eps)] <= summary["cost"]
+    assert (
+        summary[target_column("iters", 1e-2)] <= summary[target_column("iters", 1e-6)]
+    )  # a tighter target is reached later
+    trace = record.trace
+    assert tuple(trace) == STORED_TRACE_COLUMNS
+    assert len(trace["iter"]) == summary["iters"] + 1
+    assert set(trace["run_id"]) == {spec.run_id}
+    assert trace["f"][-1] == summary["f_final"]
+
+
+def test_solver_parameters_become_columns_and_never_reached_targets_are_nan():
+    record = execute_spec(make_spec(params={"step_size": 1e-4}, max_iter=5))
+    assert record.summary["step_size"] == 1e-4
+    assert record.summary["status"] == "max_iter"
+    assert math.isnan(record.summary[target_column("time", 1e-6)])
+
+
+def test_errors_become_records(raising_solver):
+    unknown_solver = execute_spec(make_spec(solver="no_such_solver", params={}))
+    bad_param = execute_spec(make_spec(params={"step_size": 1e-3, "lr": 1.0}))
+    bad_problem = execute_spec(make_spec(problem=ProblemSpec("rosenbrock", {"dim": 1})))
+    raising = execute_spec(make_spec(solver=raising_solver, params={"fail_at": 3}))
+    for record, words in [
+        (unknown_solver, ["building solver", "no_such_solver"]),
+        (bad_param, ["building solver", "'lr'"]),
+        (bad_problem, ["building problem rosenbrock[dim=1]", "dim"]),
+        (raising, ["RuntimeError", "planted failure"]),
+    ]:
+        assert record.status == "error"
+        for word in words:
+            assert word in record.summary["message"]
+    assert raising.summary["iters"] == 2  # the steps before the failure are kept
+    assert len(raising.trace["iter"]) == 3
+    assert math.isnan(bad_problem.summary["dim"])
+    assert bad_problem.trace["iter"] == []
+
+
+def test_problem_built_once_per_process(monkeypatch):
+    builds = []
+    original = ProblemSpec.build
+
+    def counting_build(self):
+        builds.append(self.label)
+        return original(self)
+
+    monkeypatch.setattr(ProblemSpec, "build", counting_build)
+    executor.clear_problem_cache()
+    specs = [make_spec(problem, seed=seed) for problem in (ROSENBROCK_2, ROSENBROCK_4)
+             for seed in (0, 1, 2)]  # fmt: skip
+    records = []
+    execute(specs, records.append, progress=False)
+    assert sorted(builds) == ["rosenbrock[dim=2]", "rosenbrock[dim=4]"]
+    assert [r.run_id for r in records] == [s.run_id for s in specs]
+
+
+def test_problem_cache_is_bounded(monkeypatch):
+    monkeypatch.setattr(executor, "PROBLEM_CACHE_SIZE", 2)
+    executor.clear_problem_cache()
+    for dim in (2, 3, 4, 5):
+        executor.cached_problem(ProblemSpec("rosenbrock", {"dim": dim}))
+    assert len(executor._problem_cache) == 2
+    assert executor.cached_problem(ProblemSpec("rosenbrock", {"dim": 5})).dim == 5
+    executor.clear_problem_cache()
+
+
+def test_plan_tasks_keeps_runs_of_one_instance_together():
+    specs = [
+        make_spec(problem, seed=seed)
+        for seed in range(5)
+        for problem in (ROSENBROCK_2, ROSENBROCK_4)
+    ]  # interleaved problems
+    tasks = plan_tasks(specs, jobs=2)
+    assert sorted(s.run_id for t in tasks for s in t) == sorted(s.run_id for s in specs)
+    for task in tasks:
+        assert len({s.problem.key() for s in task}) == 1
+    assert len(tasks) > 2  # several tasks per worker, for load balance
+
+
+def test_run_task_pins_blas_threads(monkeypatch):
+    from threadpoolctl import threadpool_info
+
+    def blas_threads(spec):
+        return {info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"}
+
+    monkeypatch.setattr(executor, "execute_spec", blas_threads)
+    assert run_task([make_spec()], blas_threads=1) == [{1}]
+
+
+def without_time(summary: dict) -> dict:
+    return {k: v for k, v in summary.items() if k != "time" and not k.startswith("time_to_")}
+
+
+def test_joblib_gives_the_serial_records():
+    specs = [
+        make_spec(problem, solver, params, seed)
+        for problem in (ROSENBROCK_2, ROSENBROCK_4)
+        for solver, params in [("gd", {"step_size": 1e-3}), ("newton", {}), ("nope", {})]
+        for seed in (0, 1)
+    ]
+    serial, parallel = {}, {}
+    execute(specs, lambda r: serial.setdefault(r.run_id, r), jobs=1, progress=False)
+    execute(specs, lambda r: parallel.setdefault(r.run_id, r), jobs=2, progress=False)
+    assert serial.keys() == parallel.keys() == {s.run_id for s in specs}
+    for run_id, record in serial.items():
+        other = parallel[run_id]
+        assert without_time(record.summary) == pytest.approx(
+            without_time(other.summary), nan_ok=True
+        )
+        assert record.trace["f"] == other.trace["f"]
+    assert sum(r.status == "error" for r in parallel.values()) == 4
+
+
+def test_execute_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="jobs"):
+        execute([make_spec()], print, jobs=0)
+    with pytest.raises(ValueError, match="did you mean 'joblib'"):
+        execute([make_spec()], print, backend="jobib")
