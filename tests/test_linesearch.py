@@ -359,3 +359,35 @@ def test_ray_evaluates_the_gradient_after_a_value_only_search():
     assert (oracle.n_f, oracle.n_g) == (2 + result.evaluations, 2)
     assert f_new == result.value
     assert g_new.shape == (2,)
+
+
+# --- values at rounding level: slopes decide (approximate Armijo, Hager & Zhang 2005)
+
+
+def flat_valued(alpha):
+    """φ(α) = 1 + 1e-20 (α² - 2α): every value rounds to 1.0, the slopes are exact."""
+    return 1.0 + 1e-20 * (alpha**2 - 2.0 * alpha), 1e-20 * (2.0 * alpha - 2.0)
+
+
+def test_values_at_rounding_level_are_decided_by_slopes():
+    assert flat_valued(1.0)[0] == flat_valued(0.0)[0] == 1.0
+    wolfe = strong_wolfe(flat_valued, 1.0, -2e-20)
+    armijo = armijo_backtracking(flat_valued, 1.0, -2e-20)
+    for result in (wolfe, armijo):
+        assert result.success, result.reason
+        assert result.step_size == 1.0 and result.evaluations == 1
+    # Too long a step is still rejected: φ'(3) = 4e-20 > (1 - 2 c1) |φ'(0)|.
+    long = armijo_backtracking(flat_valued, 1.0, -2e-20, initial_step=3.0)
+    assert long.success and long.step_size == 1.5
+
+
+def test_value_only_armijo_cannot_see_below_rounding():
+    result = armijo_backtracking(lambda a: flat_valued(a)[0], 1.0, -2e-20, max_evals=10)
+    assert not result.success
+
+
+def test_a_measurable_but_insufficient_decrease_is_still_rejected():
+    # mt1 from α = 1000: φ fell by 1e-3 only, far less than c1 α |φ'(0)| = 0.05.
+    result = armijo_backtracking(mt1, *mt1(0.0), initial_step=1000.0)
+    assert result.success and result.step_size < 1000.0
+    assert_armijo(mt1, result, 1e-4)

@@ -43,8 +43,9 @@ from optbench.problems.oracle import Oracle
 SAFEGUARD_MARGIN = 0.1
 #: Zoom bisects when two interpolated trials did not shrink the bracket below this factor.
 BISECTION_TRIGGER = 0.66
-#: Values closer than this relative difference are treated as equal (rounding noise).
-VALUE_ROUNDING = 16 * float(np.finfo(float).eps)
+#: Values whose relative difference is below this are treated as equal (rounding noise);
+#: decisions between them rely on slopes (see :func:`sufficient_decrease`).
+VALUE_NOISE = 1e-12
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,34 @@ class _Best:
         return LineSearchResult(self.step_size, self.value, self.slope, evaluations, False, reason)
 
 
+def sufficient_decrease(
+    step_size: float, value: float, slope: float | None, value0: float, slope0: float, c1: float
+) -> bool:
+    r"""The Armijo test, with a slope-based fallback where values are rounding noise.
+
+    Accepts when :math:`\phi(\alpha) - \phi(0) \le c_1 \alpha \phi'(0)` (N&W 3.6a, tested
+    as a difference so that a decrease below the rounding of :math:`\phi(0)` is not
+    mistaken for one), or,
+    when the slope is known, :math:`|\phi(\alpha) - \phi(0)| \le \epsilon_f` and
+    :math:`\phi'(\alpha) \le (2c_1 - 1)\,\phi'(0)` with
+    :math:`\epsilon_f` = ``VALUE_NOISE`` :math:`\cdot |\phi(0)|` — the first approximate
+    Wolfe condition of Hager & Zhang (2005, SIAM J. Optim. 16(1), 170-192), which is
+    the Armijo test of the quadratic through :math:`\phi'(0), \phi'(\alpha)`. Near a
+    minimizer with :math:`f^\star \ne 0` the predicted decrease falls below the rounding
+    of :math:`f`; values then cannot confirm it, and without the fallback a search
+    would fail or accept whichever tiny step happened to round downwards.
+    """
+    if not math.isfinite(value):
+        return False
+    if value - value0 <= c1 * step_size * slope0:  # a difference: no rounding of value0 + ...
+        return True
+    return (
+        slope is not None
+        and _indistinguishable(value, value0)
+        and slope <= (2.0 * c1 - 1.0) * slope0
+    )
+
+
 def _split(out: float | tuple[float, float]) -> tuple[float, float | None]:
     """``(value, slope)`` from a value-only or a value-and-slope ``phi``."""
     if isinstance(out, tuple):
@@ -195,7 +224,7 @@ def armijo_backtracking(
     previous: tuple[float, float] | None = None  # (alpha, value) of the trial before
     for evaluations in range(1, max_evals + 1):
         value, slope = _split(phi(step_size))
-        if math.isfinite(value) and value <= value0 + c1 * step_size * slope0:
+        if sufficient_decrease(step_size, value, slope, value0, slope0, c1):
             return LineSearchResult(
                 step_size, value, slope, evaluations, True, "Armijo condition satisfied"
             )
@@ -369,7 +398,7 @@ def strong_wolfe(
         if (
             not trial.finite
             or not search.sufficient_decrease(trial)
-            or (previous.step_size > 0.0 and trial.value >= previous.value)
+            or (previous.step_size > 0.0 and _worse(trial.value, previous.value))
         ):
             return search.zoom(low=previous, high=trial)
         if search.curvature_holds(trial):
@@ -434,7 +463,9 @@ class _WolfeSearch:
         return trial
 
     def sufficient_decrease(self, trial: _Trial) -> bool:
-        return trial.value <= self.value0 + self.c1 * trial.step_size * self.slope0
+        return sufficient_decrease(
+            trial.step_size, trial.value, trial.slope, self.value0, self.slope0, self.c1
+        )
 
     def curvature_holds(self, trial: _Trial) -> bool:
         return abs(trial.slope) <= -self.c2 * self.slope0
@@ -481,7 +512,7 @@ class _WolfeSearch:
             if (
                 not trial.finite
                 or not self.sufficient_decrease(trial)
-                or (trial.value >= low.value and not _indistinguishable(trial.value, low.value))
+                or _worse(trial.value, low.value)
             ):
                 high = trial
                 continue
@@ -495,7 +526,12 @@ class _WolfeSearch:
 
 def _indistinguishable(value_a: float, value_b: float) -> bool:
     """Whether two values differ by no more than rounding (then only slopes are informative)."""
-    return abs(value_a - value_b) <= VALUE_ROUNDING * max(abs(value_a), abs(value_b))
+    return abs(value_a - value_b) <= VALUE_NOISE * max(abs(value_a), abs(value_b))
+
+
+def _worse(value: float, reference: float) -> bool:
+    """``value >= reference`` by more than rounding noise."""
+    return value >= reference and not _indistinguishable(value, reference)
 
 
 def _zoom_trial(low: _Trial, high: _Trial, left: float, right: float) -> float:
