@@ -1,0 +1,392 @@
+r"""Performance profiles, data profiles, runtime ECDFs and tuned envelopes.
+
+All measures start from a *hit table* (:func:`optbench.analysis.targets.fixed_target_table`):
+one row per (run, target) with ``reached`` and the iterations, cost, time and oracle
+calls at the first hit (censored at the run's budget when not reached).
+
+Problem instances
+    A problem instance is a ``(problem, seed)`` pair. Seeds start from different
+    points, so each is an instance in its own right, as Dolan & Moré (2002) treat every
+    instance as a problem; taking the median over seeds would hide failures on some
+    starts and is not done.
+Failures
+    A run that did not reach the target (any status) has :math:`t_{p,s} = \infty`, and
+    so does a solver with no run on an instance. An instance no solver solved stays in
+    the denominator: every curve then tops out below 1, which is the honest reading.
+
+Sources: Dolan & Moré, *Benchmarking optimization software with performance
+profiles*, Math. Program. 91:201–213 (2002); Moré & Wild, *Benchmarking
+derivative-free optimization algorithms*, SIAM J. Optim. 20(1):172–191 (2009);
+Hansen et al., *COCO: a platform for comparing continuous optimizers in a black-box
+setting*, Optim. Methods Softw. 36(1):114–144 (2021), for runtime ECDFs over
+(problem, target) pairs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from optbench.analysis.targets import fixed_target_table
+
+INSTANCE = ["problem", "seed"]
+#: Work measures a profile can use; ``calls`` = n_f + n_g + n_hvp + n_hess.
+WORK_METRICS = ("iters", "cost", "time", "calls")
+#: Data-profile units: (dim + 1) oracle calls (Moré & Wild) or one gradient-equivalent.
+DATA_PROFILE_UNITS = ("dim+1", "cost")
+#: Suffix of the virtual solver made by :func:`tuned_envelope`.
+TUNED_SUFFIX = " (tuned)"
+
+
+def as_hit_table(
+    data: pd.DataFrame,
+    targets: Sequence[float] | None = None,
+    *,
+    traces: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """A hit table from a hit table (returned, restricted to ``targets``) or a summary."""
+    if "reached" not in data:
+        return fixed_target_table(data, traces, targets)
+    if targets is None:
+        return data
+    wanted = np.asarray(sorted(set(map(float, targets))), dtype=float)
+    keep = np.isclose(data["target"].to_numpy(dtype=float)[:, None], wanted, rtol=1e-9).any(1)
+    missing = [t for t in wanted if not np.isclose(data["target"], t, rtol=1e-9).any()]
+    if missing:
+        raise ValueError(f"targets not in the table: {', '.join(f'{t:g}' for t in missing)}")
+    return data[keep]
+
+
+def select_target(table: pd.DataFrame, target: float | None) -> pd.DataFrame:
+    """The rows of one target; ``target=None`` is allowed when the table has only one."""
+    available = sorted(pd.unique(table["target"]), reverse=True)
+    if target is None:
+        if len(available) != 1:
+            listed = ", ".join(f"{t:g}" for t in available)
+            raise ValueError(f"several targets in the table ({listed}): pass target=")
+        return table
+    rows = table[np.isclose(table["target"], float(target), rtol=1e-9)]
+    if rows.empty:
+        listed = ", ".join(f"{t:g}" for t in available)
+        raise ValueError(f"target {target:g} not in the table (have {listed})")
+    return rows
+
+
+def work_matrix(rows: pd.DataFrame, work: pd.Series, keys: list[str]) -> pd.DataFrame:
+    """Instances × solvers matrix of work to the target, ``inf`` where not reached.
+
+    Parameters
+    ----------
+    rows : DataFrame
+        Hit-table rows with the ``keys`` columns, ``solver_label`` and ``reached``.
+    work : Series
+        The work measure of each row (aligned with ``rows``).
+    keys : list of str
+        Columns identifying an instance (e.g. ``["problem", "seed"]``).
+    """
+    duplicated = rows.duplicated([*keys, "solver_label"])
+    if duplicated.any():
+        first = rows[duplicated].iloc[0]
+        where = ", ".join(f"{k}={first[k]}" for k in keys)
+        raise ValueError(f"several runs of {first['solver_label']} at {where}")
+    reached = rows["reached"].to_numpy(dtype=bool)
+    values = work.to_numpy(dtype=float)
+    if np.isnan(values[reached]).any():
+        raise ValueError("a reached target has no value of the work measure")
+    t = np.where(reached, values, np.inf)
+    frame = rows[[*keys, "solver_label"]].assign(t=t)
+    matrix = frame.pivot(index=keys, columns="solver_label", values="t")
+    return matrix.fillna(np.inf)
+
+
+def performance_ratios(
+    table: pd.DataFrame, metric: str = "cost", target: float | None = None
+) -> pd.DataFrame:
+    r"""Dolan–Moré ratios :math:`r_{p,s} = t_{p,s} / \min_{s'} t_{p,s'}` per instance.
+
+    Ties at the minimum all get :math:`r = 1`. Failures get :math:`r = \infty`. An
+    instance whose least work is 0 (the target already held at the start point)
+    gives :math:`r = 1` to every solver that reached it.
+
+    Parameters
+    ----------
+    table : DataFrame
+        A hit table (:func:`~optbench.analysis.targets.fixed_target_table`).
+    metric : {"iters", "cost", "time", "calls"}
+        The work :math:`t_{p,s}` to the target.
+    target : float, optional
+        Which target (needed when the table has several).
+
+    Returns
+    -------
+    DataFrame
+        Index ``(problem, seed)``, one column per ``solver_label``.
+    """
+    if metric not in WORK_METRICS:
+        raise ValueError(f"metric: must be one of {', '.join(WORK_METRICS)}, got {metric!r}")
+    rows = select_target(table, target)
+    times = work_matrix(rows, rows[metric], INSTANCE)
+    best = times.min(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = times.div(best, axis=0)
+    trivial = (best == 0).to_numpy()
+    ratios.iloc[trivial] = np.where(np.isfinite(times.iloc[trivial]), 1.0, np.inf)
+    return ratios.fillna(np.inf)
+
+
+def _fractions(matrix: pd.DataFrame, grid: np.ndarray, name: str) -> pd.DataFrame:
+    """Long frame ``solver_label, <name>, fraction``: share of rows with value ≤ grid."""
+    values = matrix.to_numpy(dtype=float)
+    total = values.shape[0]
+    parts = []
+    for column, label in enumerate(matrix.columns):
+        ordered = np.sort(values[:, column])
+        counts = np.searchsorted(ordered, grid, side="right")
+        parts.append(
+            pd.DataFrame({"solver_label": label, name: grid, "fraction": counts / max(total, 1)})
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+def _step_grid(values: np.ndarray, start: float, given: Sequence[float] | None) -> np.ndarray:
+    """The points where a step curve changes, from ``start``, plus one point beyond."""
+    if given is not None:
+        return np.asarray(sorted(float(v) for v in given), dtype=float)
+    finite = values[np.isfinite(values)]
+    points = np.unique(np.concatenate([[start], finite[finite >= start]]))
+    return np.append(points, points[-1] * 2.0 if points[-1] > 0 else 1.0)
+
+
+def performance_profile(
+    table: pd.DataFrame,
+    metric: str = "cost",
+    taus: Sequence[float] | None = None,
+    *,
+    target: float | None = None,
+) -> pd.DataFrame:
+    r"""Performance profile :math:`\rho_s(\tau) = |\{p : r_{p,s} \le \tau\}| / |P|`.
+
+    Dolan & Moré (2002), eq. (1)–(2). :math:`P` is the set of ``(problem, seed)``
+    instances in the table, including those no solver solved.
+
+    Parameters
+    ----------
+    table : DataFrame
+        A hit table.
+    metric : {"iters", "cost", "time", "calls"}
+        Work to the target.
+    taus : sequence of float, optional
+        Where to evaluate :math:`\rho_s`. Default: every distinct finite ratio and 1
+        (where the step curve changes) plus twice the largest.
+    target : float, optional
+        Which target (needed when the table has several).
+
+    Returns
+    -------
+    DataFrame
+        Columns ``solver_label, tau, fraction``.
+    """
+    ratios = performance_ratios(table, metric, target)
+    grid = _step_grid(ratios.to_numpy(dtype=float).ravel(), 1.0, taus)
+    return _fractions(ratios, grid, "tau")
+
+
+def data_profile(
+    data: pd.DataFrame,
+    tau: float = 1e-3,
+    unit: str = "dim+1",
+    kappas: Sequence[float] | None = None,
+    *,
+    summary: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    r"""Data profile :math:`d_s(\kappa)`: share of instances solved within κ units of work.
+
+    Moré & Wild (2009), eq. (2.7):
+    :math:`d_s(\kappa) = |\{p : t_{p,s} / u_p \le \kappa\}| / |P|`, an instance being
+    solved when :math:`f(x_0) - f(x) \ge (1 - \tau)(f(x_0) - f_L)` (eq. 2.2). Here
+    :math:`f_L = f^\star` where certified, else the best value any run reached.
+
+    Parameters
+    ----------
+    data : DataFrame
+        Traces (then ``summary`` gives labels, seeds and ``dim``) or a hit table for
+        target ``tau`` (e.g. ``fixed_target_table(summary, traces, [tau],
+        test="relative")``).
+    tau : float
+        Moré & Wild's tolerance τ.
+    unit : {"dim+1", "cost"}
+        ``"dim+1"``: :math:`u_p = n_p + 1` oracle calls, a call being any of
+        :math:`f, \nabla f, \nabla^2 f\,v, \nabla^2 f` (``n_f + n_g + n_hvp + n_hess``;
+        a fused value-and-gradient counts two), Moré & Wild's simplex-gradient unit.
+        ``"cost"``: one gradient-equivalent of oracle cost.
+    kappas : sequence of float, optional
+        Budgets κ. Default: where the step curve changes, plus one point beyond.
+    summary : DataFrame, optional
+        The results summary, when ``data`` are traces.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``solver_label, kappa, fraction``.
+
+    Notes
+    -----
+    From a sparse (geometric) trace the first logged hit is used, so the work is an
+    upper bound and the curve a lower bound of the exact one.
+    """
+    if unit not in DATA_PROFILE_UNITS:
+        raise ValueError(f"unit: must be one of {', '.join(DATA_PROFILE_UNITS)}, got {unit!r}")
+    relative = "reached" not in data
+    table = fixed_target_table(summary, data, [tau], test="relative") if relative else data
+    rows = select_target(table, tau)
+    if unit == "dim+1":
+        if rows["dim"].isna().any():
+            raise ValueError("unit 'dim+1' needs the problem dimension: pass the summary")
+        work = rows["calls"] / (rows["dim"] + 1.0)
+    else:
+        work = rows["cost"]
+    matrix = work_matrix(rows, work, INSTANCE)
+    grid = _step_grid(matrix.to_numpy(dtype=float).ravel(), 0.0, kappas)
+    return _fractions(matrix, grid, "kappa")
+
+
+def runtime_ecdf(
+    table: pd.DataFrame,
+    metric: str = "cost",
+    budgets: Sequence[float] | None = None,
+) -> pd.DataFrame:
+    """Runtime ECDF over all (instance, target) pairs, in the manner of COCO.
+
+    For each solver, the fraction of ``(problem, seed, target)`` pairs whose target
+    was reached within each budget of work (Hansen et al., COCO, "runtime
+    distributions"). Pairs never reached count in the denominator, so one curve
+    summarizes a whole suite at every accuracy; plot it against log10 of the budget.
+
+    Parameters
+    ----------
+    table : DataFrame
+        A hit table with one or more targets.
+    metric : {"iters", "cost", "time", "calls"}
+        The work measure.
+    budgets : sequence of float, optional
+        Default: every distinct finite work value plus one point beyond.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``solver_label, budget, fraction``.
+    """
+    if metric not in WORK_METRICS:
+        raise ValueError(f"metric: must be one of {', '.join(WORK_METRICS)}, got {metric!r}")
+    matrix = work_matrix(table, table[metric], [*INSTANCE, "target"])
+    grid = _step_grid(matrix.to_numpy(dtype=float).ravel(), 0.0, budgets)
+    return _fractions(matrix, grid, "budget")
+
+
+def swept_families(table: pd.DataFrame) -> list[str]:
+    """Families with more than one setting (``solver_label``) in the table."""
+    settings = table.groupby("family")["solver_label"].nunique()
+    return sorted(settings[settings > 1].index)
+
+
+def tuned_envelope(
+    data: pd.DataFrame,
+    targets: Sequence[float] | None = None,
+    *,
+    traces: pd.DataFrame | None = None,
+    metric: str = "cost",
+) -> pd.DataFrame:
+    """One "tuned" virtual solver per swept family: its best setting per problem and target.
+
+    For each problem, target and swept family the setting is chosen that reached the
+    target on the most seeds, then had the least median ``metric`` over those seeds
+    (ties: the first label in sort order). The same setting is used on every seed of
+    the problem: tuning is per problem, never per start point. The virtual solver's
+    rows are that setting's rows, relabelled ``"<family> (tuned)"``, so adding it to
+    a profile leaves the other solvers' ratios unchanged.
+
+    Parameters
+    ----------
+    data : DataFrame
+        A hit table, or a summary (then ``fixed_target_table(data, traces, targets)``).
+    targets : sequence of float, optional
+        Targets to keep (default: all).
+    traces : DataFrame, optional
+        Traces, when ``data`` is a summary without ``*_to_*`` columns.
+    metric : {"iters", "cost", "time", "calls"}
+        What "least work" means.
+
+    Returns
+    -------
+    DataFrame
+        Hit-table rows plus ``tuned_setting`` (the chosen ``solver_label``).
+    """
+    if metric not in WORK_METRICS:
+        raise ValueError(f"metric: must be one of {', '.join(WORK_METRICS)}, got {metric!r}")
+    table = as_hit_table(data, targets, traces=traces)
+    table = table[table["family"].isin(swept_families(table))]
+    if table.empty:
+        return table.assign(tuned_setting=pd.Series(dtype=object))
+    keys = ["problem", "target", "family"]
+    score = (
+        table.assign(work=table[metric].where(table["reached"]))
+        .groupby([*keys, "solver_label"])
+        .agg(failures=("reached", lambda r: int((~r.astype(bool)).sum())), work=("work", "median"))
+        .reset_index()
+        .assign(work=lambda s: s["work"].fillna(np.inf))
+        .sort_values([*keys, "failures", "work", "solver_label"], kind="stable")
+    )
+    chosen = score.groupby(keys, sort=False).head(1)[[*keys, "solver_label"]]
+    rows = table.merge(chosen, on=[*keys, "solver_label"])
+    return rows.assign(
+        tuned_setting=rows["solver_label"], solver_label=rows["family"] + TUNED_SUFFIX
+    ).reset_index(drop=True)
+
+
+def sweep_success_fraction(
+    data: pd.DataFrame,
+    targets: Sequence[float] | None = None,
+    *,
+    traces: pd.DataFrame | None = None,
+    per_problem: bool = False,
+) -> pd.DataFrame:
+    """Fraction of the settings of each swept family that reach each target.
+
+    Counted over runs: for one seed this is the share of sweep settings that reached
+    the target; over several seeds, the share of (setting, seed) runs. A robust
+    family keeps a high fraction down to small targets; a fragile one (a step size
+    that must be tuned) drops early.
+
+    Parameters
+    ----------
+    data : DataFrame
+        A hit table or a summary.
+    targets : sequence of float, optional
+        Targets to keep (default: all).
+    traces : DataFrame, optional
+        Traces, when ``data`` is a summary without ``*_to_*`` columns.
+    per_problem : bool
+        One row per problem too (default: pooled over all problems).
+
+    Returns
+    -------
+    DataFrame
+        Columns ``[problem,] family, target, n_settings, n_runs, fraction``.
+    """
+    table = as_hit_table(data, targets, traces=traces)
+    table = table[table["family"].isin(swept_families(table))]
+    keys = (["problem"] if per_problem else []) + ["family", "target"]
+    result = (
+        table.groupby(keys)
+        .agg(
+            n_settings=("solver_label", "nunique"),
+            n_runs=("reached", "size"),
+            fraction=("reached", "mean"),
+        )
+        .reset_index()
+    )
+    return result.sort_values(keys, ascending=[True] * (len(keys) - 1) + [False]).reset_index(
+        drop=True
+    )
