@@ -90,11 +90,11 @@ def test_curvature_test_is_scale_invariant():
 
 
 @pytest.mark.parametrize(
-    ("rule", "grad_rms", "expected"),
+    ("rule", "grad_ratio", "expected"),
     [("sqrt", 1e-4, 1e-2), ("sqrt", 4.0, 0.5), ("linear", 1e-4, 1e-4), ("constant", 7.0, 0.3)],
 )
-def test_forcing_terms(rule, grad_rms, expected):
-    assert forcing_term(rule, grad_rms, 0.3) == pytest.approx(expected)
+def test_forcing_terms(rule, grad_ratio, expected):
+    assert forcing_term(rule, grad_ratio, 0.3) == pytest.approx(expected)
 
 
 def test_newton_cg_solves_rosenbrock_2d():
@@ -115,6 +115,33 @@ def test_newton_cg_counts_do_not_depend_on_the_number_of_identical_blocks():
         assert result.status == "converged"
         runs[dim] = (result.iters, result.n_f, result.n_g, result.n_hvp, result.n_hess)
     assert runs[2] == runs[100] == runs[10000]
+
+
+class Scaled(Problem):
+    """c * f for a wrapped problem (test-local)."""
+
+    def __init__(self, problem: Problem, scale: float) -> None:
+        self.problem, self.scale = problem, scale
+        self.dim, self.x0, self.name, self.params = problem.dim, problem.x0, "scaled", {}
+
+    def value_and_grad(self, x):
+        value, grad = self.problem.value_and_grad(x)
+        return self.scale * value, self.scale * grad
+
+    def hvp(self, x, v):
+        return self.scale * self.problem.hvp(x, v)
+
+
+@pytest.mark.parametrize("forcing", ["sqrt", "linear", "constant"])
+def test_newton_cg_counts_do_not_depend_on_the_scale_of_f(forcing):
+    scale = 2.0**-30  # a power of two: scaling is exact in floating point
+    plain = minimize(Rosenbrock(10), NewtonCG(forcing=forcing), gtol=1e-8, max_iter=500)
+    scaled = minimize(
+        Scaled(Rosenbrock(10), scale), NewtonCG(forcing=forcing), gtol=scale * 1e-8, max_iter=500
+    )
+    assert plain.status == scaled.status == "converged"
+    assert (plain.iters, plain.n_f, plain.n_hvp) == (scaled.iters, scaled.n_f, scaled.n_hvp)
+    np.testing.assert_array_equal(plain.x, scaled.x)
 
 
 def test_newton_cg_evaluates_each_line_search_trial_once_and_nothing_else():

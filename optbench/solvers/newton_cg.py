@@ -17,7 +17,21 @@ from optbench.problems.oracle import Oracle
 from optbench.registry import SOLVERS
 from optbench.solvers.base import Solver, State
 from optbench.solvers.linesearch import Ray, check_line_search_constants, strong_wolfe
-from optbench.solvers.truncated_cg import forcing_term, truncated_cg, validate_cg_options
+from optbench.solvers.truncated_cg import (
+    cg_iteration_cap,
+    forcing_term,
+    relative_grad_norm,
+    truncated_cg,
+    validate_cg_options,
+)
+
+
+@dataclass
+class NewtonCGState(State):
+    """State of :class:`NewtonCG`: the iterate, f and g there, and :math:`\\|g_0\\|_2`
+    (the forcing term's scale)."""
+
+    initial_grad_norm: float = math.nan
 
 
 @SOLVERS.register("newton_cg")
@@ -31,7 +45,8 @@ class NewtonCG(Solver):
               \eta_k = \min\bigl(0.5, \sqrt{\gamma_k}\bigr) \text{ (sqrt)},\;
               \min(0.5, \gamma_k) \text{ (linear)} \text{ or } c \text{ (constant)},
 
-    with :math:`\gamma_k = \|g_k\|_2/\sqrt{n}` (N&W eq 7.3 with the RMS norm, see
+    with :math:`\gamma_k = \|g_k\|_2 / \|g_0\|_2` (N&W eq 7.3 with the gradient
+    measured relative to the start, see
     :func:`~optbench.solvers.truncated_cg.forcing_term`), or until a CG direction has
     non-positive curvature, :math:`d^\top H d \le \tau \|d\|_2 \|Hd\|_2` (then
     :math:`p_k = -g_k` at the first CG iteration, the last CG iterate otherwise), or
@@ -55,8 +70,8 @@ class NewtonCG(Solver):
     forcing_constant : float
         :math:`\eta_k` for ``forcing="constant"``, in (0, 1).
     max_cg_iter : int or None
-        Cap on CG iterations (HVPs) per outer iteration; ``None`` means the dimension
-        ``n`` (CG's finite termination in exact arithmetic).
+        Cap on CG iterations (HVPs) per outer iteration; ``None`` means ``20 n``
+        (:func:`~optbench.solvers.truncated_cg.cg_iteration_cap`).
     curvature_tol : float
         :math:`\tau` of the scale-invariant curvature test, in [0, 1).
     c1, c2 : float
@@ -82,20 +97,21 @@ class NewtonCG(Solver):
         if isinstance(evals, bool) or not isinstance(evals, int) or evals < 1:
             raise ValueError(f"max_line_search_evals: must be an integer >= 1, got {evals!r}")
 
-    def init(self, oracle: Oracle, x0: np.ndarray) -> State:
+    def init(self, oracle: Oracle, x0: np.ndarray) -> NewtonCGState:
         x = np.array(x0, dtype=float, copy=True)
         f, g = oracle.value_and_grad(x)
-        return State(x=x, f=f, g=g)
+        return NewtonCGState(x=x, f=f, g=g, initial_grad_norm=float(np.linalg.norm(g)))
 
-    def step(self, oracle: Oracle, state: State) -> State:
+    def step(self, oracle: Oracle, state: NewtonCGState) -> NewtonCGState:  # type: ignore[override]
         x, f, g = state.x, state.f, state.g
         grad_norm = float(np.linalg.norm(g))
-        eta_k = forcing_term(self.forcing, grad_norm / math.sqrt(g.size), self.forcing_constant)
+        ratio = relative_grad_norm(grad_norm, state.initial_grad_norm)
+        eta_k = forcing_term(self.forcing, ratio, self.forcing_constant)
         cg = truncated_cg(
             lambda v: oracle.hvp(x, v),
             g,
             tolerance=eta_k * grad_norm,
-            max_iter=self.max_cg_iter or g.size,
+            max_iter=cg_iteration_cap(self.max_cg_iter, g.size),
             curvature_tol=self.curvature_tol,
         )
         info = {"cg_iters": cg.iterations, "cg_reason": cg.reason}
@@ -116,4 +132,4 @@ class NewtonCG(Solver):
         if not search.success:
             return state.replace(info=info).failed(f"newton_cg: line search: {search.reason}")
         x_new, f_new, g_new = ray.point(search.step_size)
-        return State(x=x_new, f=f_new, g=g_new, step_size=search.step_size, info=info)
+        return state.replace(x=x_new, f=f_new, g=g_new, step_size=search.step_size, info=info)

@@ -20,11 +20,14 @@ import numpy as np
 #: Forcing rules for the inner residual test :math:`\|r\|_2 \le \eta_k \|g\|_2`.
 FORCING_RULES = ("sqrt", "linear", "constant")
 
+#: ``max_cg_iter=None`` caps CG at this many iterations per variable.
+DEFAULT_CG_CAP_PER_DIM = 20
+
 #: Why an inner CG run stopped.
 CG_REASONS = ("residual", "negative_curvature", "max_iter", "non_finite")
 
 
-def forcing_term(rule: str, grad_rms: float, constant: float) -> float:
+def forcing_term(rule: str, grad_ratio: float, constant: float) -> float:
     r"""The forcing term :math:`\eta_k` of the inner residual test.
 
     .. math::
@@ -33,30 +36,36 @@ def forcing_term(rule: str, grad_rms: float, constant: float) -> float:
             \min(0.5, \gamma_k) & \text{linear (quadratic rate, N\&W Thm 7.2)} \\
             c & \text{constant (linear rate)}
         \end{cases}
-        \qquad \gamma_k = \|\nabla f(x_k)\|_2 / \sqrt{n} .
+        \qquad \gamma_k = \frac{\|\nabla f(x_k)\|_2}{\|\nabla f(x_0)\|_2} .
 
-    :math:`\gamma_k` is the root-mean-square gradient entry rather than the 2-norm:
-    any norm gives the rates of N&W Thm 7.2, and this one makes the inner accuracy
-    independent of how many identical copies of a problem are stacked (the 2-norm
-    grows like :math:`\sqrt{n}`), so iteration and oracle counts do not drift with the
-    dimension on separable problems.
+    N&W use :math:`\gamma_k = \|\nabla f(x_k)\|` itself; any :math:`\gamma_k`
+    proportional to it gives the same rates (N&W Thm 7.2). Measuring the gradient
+    relative to the start makes :math:`\eta_k` dimensionless: it does not change when
+    f is multiplied by a constant, nor when identical independent blocks are stacked
+    (the 2-norm of the gradient grows like the square root of their number), so
+    iteration and oracle counts on a separable problem do not depend on its size.
 
     Parameters
     ----------
     rule : {"sqrt", "linear", "constant"}
         Which forcing sequence.
-    grad_rms : float
-        :math:`\|\nabla f(x_k)\|_2 / \sqrt{n}`.
+    grad_ratio : float
+        :math:`\gamma_k = \|\nabla f(x_k)\|_2 / \|\nabla f(x_0)\|_2`.
     constant : float
         :math:`c`, used by ``"constant"`` only.
     """
     if rule == "sqrt":
-        return min(0.5, math.sqrt(grad_rms))
+        return min(0.5, math.sqrt(grad_ratio))
     if rule == "linear":
-        return min(0.5, grad_rms)
+        return min(0.5, grad_ratio)
     if rule == "constant":
         return constant
     raise ValueError(f"forcing: must be one of {', '.join(FORCING_RULES)}, got {rule!r}")
+
+
+def relative_grad_norm(grad_norm: float, initial_grad_norm: float) -> float:
+    r""":math:`\|g_k\|_2 / \|g_0\|_2`, and 0 when the start is already stationary."""
+    return grad_norm / initial_grad_norm if initial_grad_norm > 0 else 0.0
 
 
 def has_nonpositive_curvature(
@@ -74,6 +83,16 @@ def has_nonpositive_curvature(
     :math:`Hd = 0` counts as non-positive.
     """
     return curvature <= curvature_tol * direction_norm * hvp_norm
+
+
+def cg_iteration_cap(max_cg_iter: int | None, dim: int) -> int:
+    """The CG iteration cap: ``max_cg_iter``, or ``20 * dim`` when it is ``None``.
+
+    CG terminates in ``dim`` iterations only in exact arithmetic; on ill-conditioned
+    Hessians rounding delays it, so the default leaves room (as scipy's Newton-CG
+    does) and the forcing term or the curvature test ends the run first.
+    """
+    return max_cg_iter if max_cg_iter is not None else DEFAULT_CG_CAP_PER_DIM * dim
 
 
 def validate_cg_options(

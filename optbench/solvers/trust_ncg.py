@@ -17,7 +17,12 @@ from optbench.problems.oracle import Oracle
 from optbench.registry import SOLVERS
 from optbench.solvers.base import Solver, State
 from optbench.solvers.steihaug import steihaug_cg
-from optbench.solvers.truncated_cg import forcing_term, validate_cg_options
+from optbench.solvers.truncated_cg import (
+    cg_iteration_cap,
+    forcing_term,
+    relative_grad_norm,
+    validate_cg_options,
+)
 
 
 @dataclass
@@ -31,6 +36,7 @@ class TrustRegionState(State):
 
     radius: float = 1.0
     last_accepted: bool = True
+    initial_grad_norm: float = math.nan
 
 
 @SOLVERS.register("trust_ncg")
@@ -77,8 +83,8 @@ class TrustNCG(Solver):
     forcing_constant : float
         :math:`\eta_k` for ``forcing="constant"``, in (0, 1).
     max_cg_iter : int or None
-        Cap on CG iterations per subproblem; ``None`` means the dimension ``n``
-        (CG's finite termination in exact arithmetic).
+        Cap on CG iterations per subproblem; ``None`` means ``20 n``
+        (:func:`~optbench.solvers.truncated_cg.cg_iteration_cap`).
     curvature_tol : float
         :math:`\tau` of the scale-invariant curvature test
         :math:`d^\top H d \le \tau \|d\|_2 \|Hd\|_2`.
@@ -117,18 +123,25 @@ class TrustNCG(Solver):
     def init(self, oracle: Oracle, x0: np.ndarray) -> TrustRegionState:
         x = np.array(x0, dtype=float, copy=True)
         f, g = oracle.value_and_grad(x)
-        return TrustRegionState(x=x, f=f, g=g, radius=float(self.initial_radius))
+        return TrustRegionState(
+            x=x,
+            f=f,
+            g=g,
+            radius=float(self.initial_radius),
+            initial_grad_norm=float(np.linalg.norm(g)),
+        )
 
     def step(self, oracle: Oracle, state: TrustRegionState) -> TrustRegionState:  # type: ignore[override]
         x, f, g, radius = state.x, state.f, state.g, state.radius
         grad_norm = float(np.linalg.norm(g))
-        eta_k = forcing_term(self.forcing, grad_norm / math.sqrt(g.size), self.forcing_constant)
+        ratio = relative_grad_norm(grad_norm, state.initial_grad_norm)
+        eta_k = forcing_term(self.forcing, ratio, self.forcing_constant)
         sub = steihaug_cg(
             lambda v: oracle.hvp(x, v),
             g,
             radius,
             tolerance=eta_k * grad_norm,
-            max_iter=self.max_cg_iter or g.size,
+            max_iter=cg_iteration_cap(self.max_cg_iter, g.size),
             curvature_tol=self.curvature_tol,
         )
         info = {"cg_iters": sub.iterations, "cg_reason": sub.reason, "radius": radius}
@@ -162,7 +175,7 @@ class TrustNCG(Solver):
             return new_state
         if g_trial is None:
             g_trial = oracle.grad(trial)
-        return TrustRegionState(
+        return state.replace(
             x=trial,
             f=f_trial,
             g=g_trial,
