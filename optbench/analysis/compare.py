@@ -1,0 +1,442 @@
+r"""Convergence regression checks: compare a new results directory with a baseline.
+
+Runs are matched by ``run_id`` when both sides have it (it hashes exactly the
+problem, its parameters, the solver, its parameters and the seed), otherwise by
+``(problem, solver_label, seed)``. Every run must match: a run on one side only
+makes the two incomparable (:class:`IncomparableError`).
+
+A matched run *regresses* when any of these holds:
+
+``status``
+    The baseline converged and the new run did not (converged → anything else).
+``iters_to_ε``, ``cost_to_ε``
+    The baseline reached target ε and the new run did not, or needed more:
+    :math:`n > b\,(1 + \mathrm{rtol})`. Iterations and oracle cost are deterministic
+    counts, so the default tolerance is 0: any increase is a regression. Both are
+    always checked (more cost at equal iterations means more oracle calls per
+    iteration, e.g. a worse line search).
+``iters``, ``cost``
+    The same test on the totals of runs that converged on both sides: the work to
+    reach the stopping test, itself a target.
+``f_gap_final``, ``grad_norm_final``
+    The final :math:`f - f^\star` (where f* is known) or :math:`\|\nabla f\|` got
+    worse by more than a factor :data:`ACCURACY_FACTOR` (10) *and* is above
+    :data:`ACCURACY_FLOOR` (1e-12): a change in the last digits of a converged run
+    is rounding, an order of magnitude is not. A non-finite new value where the
+    baseline was finite always regresses.
+``time``, ``time_to_ε``
+    Wall time is noisy: its ratio new / baseline is always shown, and fails only with
+    ``metric="time"`` beyond ``rtol`` (default 25%).
+
+``metric`` selects which tolerance ``rtol`` sets: ``"iters"`` and ``"cost"`` (the two
+counts, both checked with ``rtol``, default 0), or ``"time"`` (then the counts are
+checked exactly and time with ``rtol``, default 0.25).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from optbench.analysis.targets import summary_targets, target_column
+
+#: Files that make a baseline (no traces, no plots).
+SUMMARY_FILES = ("summary.csv", "runs.csv", "config.yaml", "environment.json")
+COMPARE_METRICS = ("iters", "cost", "time")
+DEFAULT_RTOL = {"iters": 0.0, "cost": 0.0, "time": 0.25}
+#: Final accuracy regresses when more than this factor worse …
+ACCURACY_FACTOR = 10.0
+#: … and above this absolute level.
+ACCURACY_FLOOR = 1e-12
+#: Relative slack on counts for float noise in ``cost`` (far below one oracle call).
+COUNT_SLACK = 1e-12
+#: Runs listed by name in an :class:`IncomparableError` before "… and N more".
+MAX_LISTED = 5
+KEY_COLUMNS = ("problem", "solver_label", "seed")
+REGRESSION_COLUMNS = [
+    "run_id", "problem", "solver_label", "seed", "measure", "baseline", "new", "ratio",
+    "time_ratio", "reason",
+]  # fmt: skip
+
+SummarySource = str | os.PathLike | pd.DataFrame
+
+
+class IncomparableError(ValueError):
+    """The two results cannot be compared (missing, or runs that do not match)."""
+
+
+def load_summary(source: SummarySource, role: str = "results") -> pd.DataFrame:
+    """A summary table from a results directory (``summary.csv``) or a DataFrame.
+
+    ``runs.csv``, when present, fills key columns the summary lacks.
+
+    Raises
+    ------
+    IncomparableError
+        The directory or its ``summary.csv`` does not exist.
+    """
+    if isinstance(source, pd.DataFrame):
+        return source.copy()
+    path = Path(source)
+    summary_path = path / "summary.csv"
+    if not path.is_dir():
+        raise IncomparableError(f"{role} {path}: no such results directory")
+    if not summary_path.is_file():
+        raise IncomparableError(f"{role} {path}: no summary.csv (not a results directory)")
+    text_columns = {c: str for c in ("run_id", "problem", "solver_label", "status", "message")}
+    summary = pd.read_csv(summary_path, dtype=text_columns)
+    runs_path = path / "runs.csv"
+    if runs_path.is_file() and "run_id" in summary:
+        runs = pd.read_csv(runs_path, dtype={"run_id": str})
+        extra = [c for c in ("solver_label", "seed") if c in runs and c not in summary]
+        if extra:
+            summary = summary.merge(runs[["run_id", *extra]], on="run_id", how="left")
+    return summary
+
+
+@dataclass
+class Comparison:
+    """The outcome of :func:`compare_results`.
+
+    Attributes
+    ----------
+    matched : DataFrame
+        One row per matched run: keys, ``status_baseline``, ``status_new``,
+        ``time_baseline``, ``time_new``, ``time_ratio``.
+    regressions : DataFrame
+        One row per (run, failing measure), columns :data:`REGRESSION_COLUMNS`.
+    metric : str
+        The metric the tolerance applies to.
+    rtol : float
+        The tolerance used.
+    """
+
+    matched: pd.DataFrame
+    regressions: pd.DataFrame
+    metric: str
+    rtol: float
+
+    @property
+    def exit_code(self) -> int:
+        """0 when nothing regressed, 1 otherwise."""
+        return 1 if len(self.regressions) else 0
+
+    def table(self) -> str:
+        """A headline and, when there are regressions, a markdown table of them."""
+        n_runs = len(self.matched)
+        ratios = self.matched["time_ratio"].to_numpy(dtype=float)
+        ratios = ratios[np.isfinite(ratios)]
+        timing = (
+            f"time new/baseline: median {np.median(ratios):.2f}, "
+            f"min {ratios.min():.2f}, max {ratios.max():.2f}"
+            if ratios.size
+            else "time new/baseline: n/a"
+        )
+        settings = f"metric {self.metric}, rtol {self.rtol:g}"
+        if not len(self.regressions):
+            return f"No regressions in {n_runs} runs ({settings}); {timing}."
+        n_bad = self.regressions["run_id"].nunique()
+        lines = [
+            f"{len(self.regressions)} regressions in {n_bad} of {n_runs} runs ({settings}); "
+            f"{timing}.",
+            "",
+            "| problem | solver | seed | measure | baseline | new | ratio | time ratio | why |",
+            "|---|---|---|---|---:|---:|---:|---:|---|",
+        ]
+        for row in self.regressions.itertuples(index=False):
+            lines.append(
+                f"| {row.problem} | {row.solver_label} | {row.seed} | {row.measure} | "
+                f"{_fmt(row.baseline)} | {_fmt(row.new)} | {_fmt(row.ratio)} | "
+                f"{_fmt(row.time_ratio)} | {row.reason} |"
+            )
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.table()
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "–"
+    return f"{value:.4g}" if isinstance(value, (float, np.floating)) else str(value)
+
+
+def _describe(rows: pd.DataFrame) -> list[str]:
+    described = []
+    for row in rows.itertuples(index=False):
+        fields = row._asdict()
+        name = f"{fields.get('solver_label', '?')} on {fields.get('problem', '?')}"
+        if "seed" in fields:
+            name += f" seed {fields['seed']}"
+        described.append(name)
+    return described
+
+
+def _unmatched_message(only_new: pd.DataFrame, only_base: pd.DataFrame) -> str:
+    parts = []
+    for rows, where in ((only_new, "only in new"), (only_base, "only in baseline")):
+        if len(rows):
+            names = _describe(rows)
+            listed = ", ".join(names[:MAX_LISTED])
+            more = f", … and {len(names) - MAX_LISTED} more" if len(names) > MAX_LISTED else ""
+            parts.append(f"{len(names)} {where}: {listed}{more}")
+    return "unmatched runs: " + "; ".join(parts)
+
+
+def match_runs(new: pd.DataFrame, baseline: pd.DataFrame) -> pd.DataFrame:
+    """Join the two summaries run by run (suffixes ``_new`` and ``_baseline``).
+
+    Raises
+    ------
+    IncomparableError
+        Missing key columns, duplicated runs, or runs on one side only.
+    """
+    if "run_id" in new and "run_id" in baseline:
+        keys = ["run_id"]
+    else:
+        keys = list(KEY_COLUMNS)
+        for side, frame in (("new", new), ("baseline", baseline)):
+            missing = [k for k in keys if k not in frame]
+            if missing:
+                raise IncomparableError(f"{side}: cannot match runs, missing {missing}")
+    for side, frame in (("new", new), ("baseline", baseline)):
+        if frame.empty:
+            raise IncomparableError(f"{side}: no runs")
+        duplicated = frame[frame.duplicated(keys, keep=False)]
+        if len(duplicated):
+            names = ", ".join(_describe(duplicated)[:MAX_LISTED])
+            raise IncomparableError(f"{side}: runs appear more than once: {names}")
+    joined = new.merge(
+        baseline, on=keys, how="outer", suffixes=("_new", "_baseline"), indicator=True
+    )
+    if (joined["_merge"] != "both").any():
+        new_keys = new.set_index(keys).index
+        base_keys = baseline.set_index(keys).index
+        only_new = new[~new_keys.isin(base_keys)]
+        only_base = baseline[~base_keys.isin(new_keys)]
+        raise IncomparableError(_unmatched_message(only_new, only_base))
+    joined = joined.drop(columns="_merge")
+    for key in ("run_id", *KEY_COLUMNS):
+        if key not in joined:
+            source = next(
+                (f"{key}_{s}" for s in ("new", "baseline") if f"{key}_{s}" in joined), None
+            )
+            joined[key] = joined[source] if source else ""
+    return joined
+
+
+def _column(joined: pd.DataFrame, name: str, side: str) -> np.ndarray:
+    column = f"{name}_{side}"
+    if column not in joined:
+        return np.full(len(joined), np.nan)
+    return pd.to_numeric(joined[column], errors="coerce").to_numpy(dtype=float)
+
+
+def _ratio(new: np.ndarray, base: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(base > 0, new / base, np.nan)
+
+
+def _work_regressions(
+    joined: pd.DataFrame, measure: str, rtol: float, only: np.ndarray | None = None
+) -> list[pd.DataFrame]:
+    """Rows where ``measure`` was reached in the baseline and is missing or larger now."""
+    base, new = _column(joined, measure, "baseline"), _column(joined, measure, "new")
+    lost = np.isfinite(base) & ~np.isfinite(new)
+    grew = np.isfinite(base) & np.isfinite(new) & (new > base * (1 + rtol) + COUNT_SLACK * base)
+    if only is not None:
+        lost, grew = lost & only, grew & only
+    found = []
+    if lost.any():
+        found.append(_rows(joined, lost, measure, base, new, "target no longer reached"))
+    if grew.any():
+        reason = f"grew by more than {rtol:.0%}" if rtol else "grew"
+        found.append(_rows(joined, grew, measure, base, new, reason))
+    return found
+
+
+def _rows(
+    joined: pd.DataFrame,
+    mask: np.ndarray,
+    measure: str,
+    base: Iterable[object],
+    new: Iterable[object],
+    reason: str | list[str],
+) -> pd.DataFrame:
+    base_values = np.asarray(base, dtype=object)[mask]
+    new_values = np.asarray(new, dtype=object)[mask]
+    numeric = all(isinstance(v, (int, float, np.number)) for v in (*base_values, *new_values))
+    ratio = (
+        _ratio(new_values.astype(float), base_values.astype(float))
+        if numeric
+        else np.full(int(mask.sum()), np.nan)
+    )
+    return pd.DataFrame(
+        {
+            "run_id": joined["run_id"].to_numpy()[mask],
+            "problem": joined["problem"].to_numpy()[mask],
+            "solver_label": joined["solver_label"].to_numpy()[mask],
+            "seed": joined["seed"].to_numpy()[mask],
+            "measure": measure,
+            "baseline": base_values,
+            "new": new_values,
+            "ratio": ratio,
+            "time_ratio": joined["time_ratio"].to_numpy()[mask],
+            "reason": np.asarray(reason, dtype=object)[mask]
+            if isinstance(reason, list)
+            else reason,
+        }
+    )
+
+
+def _accuracy_regressions(joined: pd.DataFrame, measure: str) -> list[pd.DataFrame]:
+    base, new = _column(joined, measure, "baseline"), _column(joined, measure, "new")
+    known = np.isfinite(base)
+    with np.errstate(invalid="ignore"):
+        worse = known & (
+            ~np.isfinite(new) | (new > np.maximum(ACCURACY_FACTOR * base, ACCURACY_FLOOR))
+        )
+    if not worse.any():
+        return []
+    reason = f"more than {ACCURACY_FACTOR:g}x worse and above {ACCURACY_FLOOR:g}"
+    return [_rows(joined, worse, measure, base, new, reason)]
+
+
+def _status_regressions(joined: pd.DataFrame) -> list[pd.DataFrame]:
+    base = joined["status_baseline"].astype(str).to_numpy()
+    new = joined["status_new"].astype(str).to_numpy()
+    worse = (base == "converged") & (new != "converged")
+    if not worse.any():
+        return []
+    messages = (
+        joined["message_new"].fillna("").astype(str).to_numpy()
+        if "message_new" in joined
+        else np.full(len(joined), "")
+    )
+    reasons = [
+        f"converged → {s}" + (f": {m}" if m else "") for s, m in zip(new, messages, strict=True)
+    ]
+    return [_rows(joined, worse, "status", base, new, reasons)]
+
+
+def compare_results(
+    new: SummarySource,
+    baseline: SummarySource,
+    metric: str = "iters",
+    rtol: float | None = None,
+) -> Comparison:
+    """Compare a new results directory (or summary) with a baseline, run by run.
+
+    Parameters
+    ----------
+    new, baseline : path or DataFrame
+        Results directories (``summary.csv`` is read with pandas) or summary tables.
+    metric : {"iters", "cost", "time"}
+        What ``rtol`` applies to (module docstring); ``"time"`` makes time fail.
+    rtol : float, optional
+        Relative tolerance; default 0 for ``iters`` and ``cost``, 0.25 for ``time``.
+
+    Returns
+    -------
+    Comparison
+        ``.regressions``, ``.table()``, ``.exit_code``.
+
+    Raises
+    ------
+    IncomparableError
+        A directory is missing or not a results directory; runs do not match one to
+        one (they are listed); the baseline has targets the new results lack.
+    ValueError
+        An unknown ``metric`` or a negative ``rtol``.
+    """
+    if metric not in COMPARE_METRICS:
+        raise ValueError(f"metric: must be one of {', '.join(COMPARE_METRICS)}, got {metric!r}")
+    rtol = DEFAULT_RTOL[metric] if rtol is None else float(rtol)
+    if not rtol >= 0:
+        raise ValueError(f"rtol: must be >= 0, got {rtol!r}")
+    new_summary = load_summary(new, "new")
+    base_summary = load_summary(baseline, "baseline")
+    base_targets = summary_targets(base_summary.columns)
+    lacking = [c for c in base_summary.columns if summary_targets([c]) and c not in new_summary]
+    if lacking:
+        raise IncomparableError(f"new results lack the baseline's columns {', '.join(lacking)}")
+    joined = match_runs(new_summary, base_summary)
+    joined["time_ratio"] = _ratio(
+        _column(joined, "time", "new"), _column(joined, "time", "baseline")
+    )
+    count_rtol = rtol if metric != "time" else 0.0
+    found = _status_regressions(joined)
+    converged_both = (joined["status_baseline"].astype(str) == "converged").to_numpy() & (
+        joined["status_new"].astype(str) == "converged"
+    ).to_numpy()
+    count_metrics = ("iters", "cost") if metric != "cost" else ("cost", "iters")
+    for name in count_metrics:
+        for target in base_targets:
+            found += _work_regressions(joined, target_column(name, target), count_rtol)
+        found += _work_regressions(joined, name, count_rtol, only=converged_both)
+    for name in ("f_gap_final", "grad_norm_final"):
+        found += _accuracy_regressions(joined, name)
+    if metric == "time":
+        for target in base_targets:
+            found += _work_regressions(joined, target_column("time", target), rtol)
+        found += _work_regressions(joined, "time", rtol)
+    regressions = (
+        pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=REGRESSION_COLUMNS)
+    )
+    matched = pd.DataFrame(
+        {
+            "run_id": joined["run_id"],
+            "problem": joined["problem"],
+            "solver_label": joined["solver_label"],
+            "seed": joined["seed"],
+            "status_baseline": joined["status_baseline"],
+            "status_new": joined["status_new"],
+            "time_baseline": _column(joined, "time", "baseline"),
+            "time_new": _column(joined, "time", "new"),
+            "time_ratio": joined["time_ratio"],
+        }
+    )
+    return Comparison(matched=matched, regressions=regressions, metric=metric, rtol=rtol)
+
+
+def update_baseline(new_dir: str | os.PathLike, baseline_dir: str | os.PathLike) -> list[Path]:
+    """Make ``new_dir`` the baseline: copy its summary files (no traces, no plots).
+
+    Copies those of :data:`SUMMARY_FILES` that ``new_dir`` has, each atomically
+    (temporary file, then rename), and removes from ``baseline_dir`` any of them that
+    ``new_dir`` lacks, so no stale file stays next to the new summary. Other files in
+    ``baseline_dir`` are left alone.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+
+    Raises
+    ------
+    IncomparableError
+        ``new_dir`` is not a results directory (no ``summary.csv``).
+    """
+    source, target = Path(new_dir), Path(baseline_dir)
+    if not (source / "summary.csv").is_file():
+        raise IncomparableError(f"new {source}: no summary.csv (not a results directory)")
+    target.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in SUMMARY_FILES:
+        destination = target / name
+        if (source / name).is_file():
+            temporary = target / f".{name}.tmp"
+            shutil.copyfile(source / name, temporary)
+            temporary.replace(destination)
+            written.append(destination)
+        elif destination.exists():
+            destination.unlink()
+    return written

@@ -1,0 +1,196 @@
+"""``compare_results`` and ``update_baseline`` on hand-made results directories."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from optbench.analysis.compare import (
+    IncomparableError,
+    compare_results,
+    update_baseline,
+)
+
+
+def summary() -> pd.DataFrame:
+    """Three runs: gd on rosenbrock (max_iter), newton_cg on rosenbrock seeds 0 and 1."""
+    return pd.DataFrame(
+        {
+            "run_id": ["0a1b2c3d4e5f", "111111111111", "1e5000000000"],
+            "problem": ["rosenbrock_2d"] * 3,
+            "optimizer": ["gd", "newton_cg", "newton_cg"],
+            "solver_label": ["gd[step_size=0.001]", "newton_cg", "newton_cg"],
+            "step_size": [0.001, math.nan, math.nan],
+            "seed": [0, 0, 1],
+            "status": ["max_iter", "converged", "converged"],
+            "message": ["reached max_iter = 500", "gradient norm small", "gradient norm small"],
+            "iters": [500, 21, 24],
+            "n_f": [501, 40, 45],
+            "n_g": [501, 40, 45],
+            "n_hvp": [0, 90, 101],
+            "n_hess": [0, 0, 0],
+            "cost": [501.0, 130.0, 146.0],
+            "time": [0.05, 0.004, 0.005],
+            "f_final": [0.3, 1e-20, 2e-19],
+            "f_gap_final": [0.3, 1e-20, 2e-19],
+            "grad_norm_final": [0.5, 3e-10, 8e-10],
+            "dim": [2, 2, 2],
+            "f0": [24.2, 24.2, 30.1],
+            "iters_to_1e-04": [math.nan, 15, 17],
+            "cost_to_1e-04": [math.nan, 90.0, 101.5],
+            "time_to_1e-04": [math.nan, 0.003, 0.0035],
+        }
+    )
+
+
+def write(directory, frame: pd.DataFrame, extra: bool = True):
+    directory.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(directory / "summary.csv", index=False)
+    if extra:
+        frame[["run_id", "problem", "solver_label", "seed"]].to_csv(
+            directory / "runs.csv", index=False
+        )
+        (directory / "config.yaml").write_text("name: quickstart\ntargets: [1.0e-4]\n")
+        (directory / "environment.json").write_text("{}")
+        (directory / "traces.parquet").write_bytes(b"not copied")
+        (directory / "plots").mkdir(exist_ok=True)
+    return directory
+
+
+def test_identical_directories_exit_0(tmp_path):
+    new, base = write(tmp_path / "new", summary()), write(tmp_path / "base", summary())
+    comparison = compare_results(new, base)
+    assert comparison.exit_code == 0
+    assert comparison.regressions.empty
+    assert len(comparison.matched) == 3
+    assert comparison.table().startswith("No regressions in 3 runs")
+    # run ids made only of digits (or like "1e5…") stay strings, not numbers.
+    assert set(comparison.matched["run_id"]) == set(summary()["run_id"])
+
+
+def test_fewer_iterations_in_baseline_is_a_regression(tmp_path):
+    baseline = summary()
+    baseline.loc[2, "iters_to_1e-04"] = 16  # the new run needs 17
+    comparison = compare_results(
+        write(tmp_path / "new", summary()), write(tmp_path / "base", baseline)
+    )
+    assert comparison.exit_code == 1
+    regressions = comparison.regressions
+    assert regressions[["run_id", "measure", "baseline", "new"]].values.tolist() == [
+        ["1e5000000000", "iters_to_1e-04", 16, 17]
+    ]
+    text = comparison.table()
+    assert "1 regressions in 1 of 3 runs" in text
+    assert "| rosenbrock_2d | newton_cg | 1 | iters_to_1e-04 | 16 | 17 |" in text
+
+
+def test_tolerance_on_counts():
+    baseline = summary()
+    baseline.loc[1, ["cost_to_1e-04", "cost"]] = [85.0, 120.0]  # new: 90, 130 (+6%, +8%)
+    assert compare_results(summary(), baseline, metric="cost").exit_code == 1
+    assert compare_results(summary(), baseline, metric="cost", rtol=0.1).exit_code == 0
+    found = compare_results(summary(), baseline, metric="cost", rtol=0.07).regressions
+    assert found["measure"].tolist() == ["cost"]
+
+
+def test_status_converged_to_max_iter():
+    new = summary()
+    new.loc[1, ["status", "message"]] = ["max_iter", "reached max_iter = 20"]
+    comparison = compare_results(new, summary())
+    status = comparison.regressions.query("measure == 'status'")
+    assert status[["run_id", "baseline", "new"]].values.tolist() == [
+        ["111111111111", "converged", "max_iter"]
+    ]
+    assert "converged → max_iter: reached max_iter = 20" in status["reason"].iloc[0]
+    assert comparison.exit_code == 1
+    # The other way round (max_iter → converged) is an improvement, not a regression.
+    assert compare_results(summary(), new).regressions.query("measure == 'status'").empty
+
+
+def test_target_lost_and_final_accuracy():
+    new = summary()
+    new.loc[2, ["iters_to_1e-04", "cost_to_1e-04", "time_to_1e-04"]] = math.nan
+    new.loc[0, "f_gap_final"] = 0.31  # 0.3 → 0.31: not 10x worse
+    new.loc[1, "grad_norm_final"] = 5e-9  # 3e-10 → 5e-9: > 10x and above 1e-12
+    new.loc[2, "f_gap_final"] = 1e-13  # 2e-19 → 1e-13: > 10x but below 1e-12
+    found = compare_results(new, summary()).regressions
+    assert sorted(zip(found["run_id"], found["measure"], strict=True)) == [
+        ("111111111111", "grad_norm_final"),
+        ("1e5000000000", "cost_to_1e-04"),
+        ("1e5000000000", "iters_to_1e-04"),
+    ]
+    assert set(found.query("measure == 'iters_to_1e-04'")["reason"]) == {"target no longer reached"}
+
+
+def test_time_fails_only_with_metric_time():
+    new = summary()
+    new["time"] = summary()["time"] * 2
+    comparison = compare_results(new, summary())
+    assert comparison.exit_code == 0
+    assert comparison.matched["time_ratio"].tolist() == pytest.approx([2.0, 2.0, 2.0])
+    assert "median 2.00" in comparison.table()
+    timed = compare_results(new, summary(), metric="time")
+    assert timed.exit_code == 1 and set(timed.regressions["measure"]) == {"time"}
+    assert compare_results(new, summary(), metric="time", rtol=1.5).exit_code == 0
+
+
+def test_matching_by_label_and_seed_without_run_ids():
+    new = summary().drop(columns="run_id")
+    base = summary().drop(columns="run_id")
+    base.loc[1, "iters"] = 20
+    found = compare_results(new, base).regressions
+    assert found[["solver_label", "seed", "measure"]].values.tolist() == [["newton_cg", 0, "iters"]]
+
+
+def test_unmatched_runs_are_incomparable(tmp_path):
+    new = summary()
+    new.loc[2, "run_id"] = "ffffffffffff"
+    new.loc[2, "seed"] = 7
+    with pytest.raises(IncomparableError) as error:
+        compare_results(new, summary())
+    message = str(error.value)
+    assert "\n" not in message
+    assert "1 only in new: newton_cg on rosenbrock_2d seed 7" in message
+    assert "1 only in baseline: newton_cg on rosenbrock_2d seed 1" in message
+
+
+def test_unmatched_list_is_truncated():
+    many = pd.concat([summary()] * 4, ignore_index=True)
+    many["run_id"] = [f"id{i}" for i in range(len(many))]
+    many["seed"] = range(len(many))
+    with pytest.raises(IncomparableError, match=r"9 only in new: .*… and 4 more"):
+        compare_results(many, many.iloc[:3])
+
+
+def test_missing_directories_are_incomparable(tmp_path):
+    base = write(tmp_path / "base", summary())
+    with pytest.raises(IncomparableError, match="no such results directory"):
+        compare_results(tmp_path / "absent", base)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(IncomparableError, match="no summary.csv"):
+        compare_results(base, tmp_path / "empty")
+    with pytest.raises(IncomparableError, match="lack the baseline's columns iters_to_1e-04$"):
+        compare_results(summary().drop(columns="iters_to_1e-04"), base)
+
+
+def test_update_baseline_copies_summary_files_only(tmp_path):
+    new = write(tmp_path / "new", summary())
+    base = tmp_path / "baselines" / "quickstart"
+    base.mkdir(parents=True)
+    (base / "environment.json").write_text("stale")
+    (base / "README").write_text("kept")
+    (new / "environment.json").unlink()
+    written = update_baseline(new, base)
+    assert sorted(p.name for p in written) == ["config.yaml", "runs.csv", "summary.csv"]
+    assert sorted(p.name for p in base.iterdir()) == [
+        "README",
+        "config.yaml",
+        "runs.csv",
+        "summary.csv",
+    ]
+    assert (base / "summary.csv").read_bytes() == (new / "summary.csv").read_bytes()
+    assert compare_results(new, base).exit_code == 0
+    with pytest.raises(IncomparableError):
+        update_baseline(tmp_path / "absent", base)
