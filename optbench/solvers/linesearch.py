@@ -44,7 +44,7 @@ SAFEGUARD_MARGIN = 0.1
 #: Zoom bisects when two interpolated trials did not shrink the bracket below this factor.
 BISECTION_TRIGGER = 0.66
 #: Values whose relative difference is below this are treated as equal (rounding noise);
-#: decisions between them rely on slopes (see :func:`sufficient_decrease`).
+#: decisions between them rely on slopes (see :class:`SufficientDecrease`).
 VALUE_NOISE = 1e-12
 
 
@@ -131,32 +131,43 @@ class _Best:
         return LineSearchResult(self.step_size, self.value, self.slope, evaluations, False, reason)
 
 
-def sufficient_decrease(
-    step_size: float, value: float, slope: float | None, value0: float, slope0: float, c1: float
-) -> bool:
-    r"""The Armijo test, with a slope-based fallback where values are rounding noise.
+@dataclass(frozen=True)
+class SufficientDecrease:
+    r"""The Armijo test of one search, with a slope-based form where values are noise.
 
-    Accepts when :math:`\phi(\alpha) - \phi(0) \le c_1 \alpha \phi'(0)` (N&W 3.6a, tested
-    as a difference so that a decrease below the rounding of :math:`\phi(0)` is not
-    mistaken for one), or,
-    when the slope is known, :math:`|\phi(\alpha) - \phi(0)| \le \epsilon_f` and
-    :math:`\phi'(\alpha) \le (2c_1 - 1)\,\phi'(0)` with
-    :math:`\epsilon_f` = ``VALUE_NOISE`` :math:`\cdot |\phi(0)|` — the first approximate
-    Wolfe condition of Hager & Zhang (2005, SIAM J. Optim. 16(1), 170-192), which is
-    the Armijo test of the quadratic through :math:`\phi'(0), \phi'(\alpha)`. Near a
-    minimizer with :math:`f^\star \ne 0` the predicted decrease falls below the rounding
-    of :math:`f`; values then cannot confirm it, and without the fallback a search
-    would fail or accept whichever tiny step happened to round downwards.
+    Normally a trial passes when :math:`\phi(\alpha) - \phi(0) \le c_1 \alpha \phi'(0)`
+    (N&W 3.6a; tested as a difference so that a decrease below the rounding of
+    :math:`\phi(0)` is not mistaken for one).
+
+    Near a minimizer with :math:`f^\star \ne 0` the decrease predicted by the slope,
+    :math:`\alpha|\phi'(0)|`, falls below the rounding noise
+    :math:`\epsilon_f` = ``VALUE_NOISE`` :math:`\cdot|\phi(0)|` of the values, which then
+    cannot confirm any decrease: a value test would fail, or accept whichever step
+    happened to round downwards. When that holds for the search's first trial (and for
+    the trial itself), and the slope is known, a trial passes instead when its value
+    fell by more than :math:`\epsilon_f`, or stayed within :math:`\epsilon_f` with
+    :math:`\phi'(\alpha) \le (2c_1 - 1)\,\phi'(0)` — the first approximate Wolfe
+    condition of Hager & Zhang (2005, SIAM J. Optim. 16(1), 170-192): the Armijo test
+    of the quadratic with slopes :math:`\phi'(0), \phi'(\alpha)`. Deciding the form from
+    the first trial means backtracking never reaches the slope-based form by shrinking
+    the step, so it cannot accept a tiny step along a direction that does not descend.
     """
-    if not math.isfinite(value):
-        return False
-    if value - value0 <= c1 * step_size * slope0:  # a difference: no rounding of value0 + ...
-        return True
-    return (
-        slope is not None
-        and _indistinguishable(value, value0)
-        and slope <= (2.0 * c1 - 1.0) * slope0
-    )
+
+    value0: float
+    slope0: float
+    c1: float
+    initial_step: float
+
+    def __call__(self, step_size: float, value: float, slope: float | None = None) -> bool:
+        if not math.isfinite(value):
+            return False
+        change = value - self.value0
+        noise = VALUE_NOISE * abs(self.value0)
+        if slope is None or -self.slope0 * max(step_size, self.initial_step) > noise:
+            return change <= self.c1 * step_size * self.slope0
+        if change < -noise:  # a decrease beyond noise exceeds the required one
+            return True
+        return abs(change) <= noise and slope <= (2.0 * self.c1 - 1.0) * self.slope0
 
 
 def _split(out: float | tuple[float, float]) -> tuple[float, float | None]:
@@ -221,10 +232,11 @@ def armijo_backtracking(
         return not_started
     best = _Best(value0, slope0)
     step_size = float(initial_step)
+    sufficient_decrease = SufficientDecrease(value0, slope0, c1, step_size)
     previous: tuple[float, float] | None = None  # (alpha, value) of the trial before
     for evaluations in range(1, max_evals + 1):
         value, slope = _split(phi(step_size))
-        if sufficient_decrease(step_size, value, slope, value0, slope0, c1):
+        if sufficient_decrease(step_size, value, slope):
             return LineSearchResult(
                 step_size, value, slope, evaluations, True, "Armijo condition satisfied"
             )
@@ -390,9 +402,9 @@ def strong_wolfe(
     not_started = _not_descent(value0, slope0)
     if not_started is not None:
         return not_started
-    search = _WolfeSearch(phi, value0, slope0, c1, c2, max_evals)
-    previous = _Trial(0.0, value0, slope0)
     step_size = min(float(initial_step), float(max_step))
+    search = _WolfeSearch(phi, SufficientDecrease(value0, slope0, c1, step_size), c2, max_evals)
+    previous = _Trial(0.0, value0, slope0)
     while search.evaluations < max_evals:
         trial = search.evaluate(step_size)
         if (
@@ -438,19 +450,17 @@ class _WolfeSearch:
     def __init__(
         self,
         phi: Callable[[float], tuple[float, float]],
-        value0: float,
-        slope0: float,
-        c1: float,
+        decrease: SufficientDecrease,
         c2: float,
         max_evals: int,
     ) -> None:
         self.phi = phi
-        self.value0, self.slope0 = value0, slope0
-        self.c1, self.c2 = c1, c2
+        self.decrease = decrease
+        self.slope0, self.c1, self.c2 = decrease.slope0, decrease.c1, c2
         self.max_evals = max_evals
         self.evaluations = 0
         self.non_finite = 0
-        self.best = _Best(value0, slope0)
+        self.best = _Best(decrease.value0, decrease.slope0)
 
     def evaluate(self, step_size: float) -> _Trial:
         value, slope = self.phi(step_size)
@@ -463,9 +473,7 @@ class _WolfeSearch:
         return trial
 
     def sufficient_decrease(self, trial: _Trial) -> bool:
-        return sufficient_decrease(
-            trial.step_size, trial.value, trial.slope, self.value0, self.slope0, self.c1
-        )
+        return self.decrease(trial.step_size, trial.value, trial.slope)
 
     def curvature_holds(self, trial: _Trial) -> bool:
         return abs(trial.slope) <= -self.c2 * self.slope0
