@@ -1,0 +1,167 @@
+r"""Gradient descent with a fixed step, the step :math:`1/L`, or Armijo backtracking.
+
+.. math:: x_{k+1} = x_k - \alpha_k \nabla f(x_k)
+
+* a number :math:`\alpha`: the same step every iteration, exactly one fused
+  value-and-gradient per iteration (at the new iterate);
+* ``"1/L"``: :math:`\alpha = 1/L` with :math:`L` from the problem's
+  :meth:`~optbench.problems.base.Problem.smoothness`; on an :math:`L`-smooth,
+  :math:`\mu`-strongly convex function
+  :math:`f_k - f^\star \le (1 - \mu/L)^k (f_0 - f^\star)` (Polyak 1963; Karimi, Nutini
+  & Schmidt 2016, Thm. 1), and with the number :math:`2/(L + \mu)`,
+  :math:`\|x_k - x^\star\| \le ((\kappa - 1)/(\kappa + 1))^k \|x_0 - x^\star\|`,
+  :math:`\kappa = L/\mu` (Nesterov 2004, Thm. 2.1.15);
+* ``"armijo"``: backtracking line search, N&W Alg. 3.1, with
+  :math:`c_1 = 10^{-4}` and halving; the first trial of iteration :math:`k+1` is
+  ``growth`` × the step accepted at iteration :math:`k` (×2 by default), so the step
+  can grow back after a short one and a step that fits is found with about one
+  backtrack per iteration. Each trial is one fused value-and-gradient, so the accepted
+  point's gradient is in hand.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from optbench.problems.oracle import Oracle
+from optbench.registry import SOLVERS
+from optbench.solvers.base import Solver, State
+from optbench.solvers.linesearch import Ray, armijo_backtracking, check_line_search_constants
+
+STEP_RULES = ("1/L", "armijo")
+
+
+def resolve_step_size(step_size: float | str, oracle: Oracle) -> float:
+    """The numeric step of a fixed-step rule: the number itself or :math:`1/L`.
+
+    Raises
+    ------
+    ValueError
+        For ``"1/L"`` when the problem does not provide a finite ``L > 0``: a
+        configuration error, raised from ``init`` (the runner records it as ``error``).
+    """
+    if step_size != "1/L":
+        return float(step_size)
+    lipschitz = oracle.smoothness().L
+    if lipschitz is None or not math.isfinite(lipschitz) or lipschitz <= 0:
+        raise ValueError(
+            f"step_size: '1/L' needs the Lipschitz constant L of the gradient, which "
+            f"problem {oracle.problem.name!r} does not provide (smoothness().L = {lipschitz}); "
+            "give a number or use 'armijo'"
+        )
+    return 1.0 / lipschitz
+
+
+def check_step_size(step_size: object, allowed: tuple[str, ...]) -> None:
+    """Raise ``ValueError`` unless ``step_size`` is a finite number > 0 or in ``allowed``."""
+    if isinstance(step_size, str):
+        ok = step_size in allowed
+    else:
+        ok = (
+            isinstance(step_size, (int, float, np.integer, np.floating))
+            and not isinstance(step_size, bool)
+            and math.isfinite(step_size)
+            and step_size > 0
+        )
+    if not ok:
+        names = " or ".join(repr(name) for name in allowed)
+        raise ValueError(f"step_size: must be a number > 0, {names}; got {step_size!r}")
+
+
+@dataclass
+class GradientDescentState(State):
+    """State of :class:`GradientDescent`.
+
+    Attributes
+    ----------
+    next_step : float
+        The fixed step, or (Armijo) the first trial step of the next iteration.
+    """
+
+    next_step: float = 1.0
+
+
+@SOLVERS.register("gd")
+@dataclass(frozen=True)
+class GradientDescent(Solver):
+    r"""Gradient descent: fixed step, 1/L, or Armijo backtracking (N&W Alg. 3.1).
+
+    Parameters
+    ----------
+    step_size : float or {"1/L", "armijo"}
+        A fixed step > 0, :math:`1/L` from the problem, or a backtracking line search.
+    c1 : float
+        Armijo sufficient-decrease constant in (0, 1) (``"armijo"`` only).
+    shrink : float
+        Backtracking factor in (0, 1) (``"armijo"`` only).
+    growth : float
+        The first trial step of an iteration is ``growth`` times the previously
+        accepted step; ``>= 1`` (``"armijo"`` only; 1 never lets the step grow).
+    initial_step : float
+        First trial step of the first iteration (``"armijo"`` only).
+    """
+
+    step_size: float | str = "armijo"
+    c1: float = 1e-4
+    shrink: float = 0.5
+    growth: float = 2.0
+    initial_step: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_step_size(self.step_size, STEP_RULES)
+        check_line_search_constants(self.c1, shrink=self.shrink)
+        if not _finite_at_least(self.growth, 1.0):
+            raise ValueError(f"growth: must be a number >= 1; got {self.growth!r}")
+        if not _finite_at_least(self.initial_step, 0.0) or self.initial_step == 0:
+            raise ValueError(f"initial_step: must be a number > 0; got {self.initial_step!r}")
+
+    def init(self, oracle: Oracle, x0: np.ndarray) -> GradientDescentState:
+        """Evaluate f and g at ``x0``; resolve the step (``"1/L"`` may raise ValueError)."""
+        if self.step_size == "armijo":
+            next_step = float(self.initial_step)
+        else:
+            next_step = resolve_step_size(self.step_size, oracle)
+        value, grad = oracle.value_and_grad(x0)
+        return GradientDescentState(x=x0, f=value, g=grad, next_step=next_step)
+
+    def step(self, oracle: Oracle, state: GradientDescentState) -> GradientDescentState:
+        r"""One step :math:`x_{k+1} = x_k - \alpha_k \nabla f(x_k)`."""
+        if self.step_size != "armijo":
+            step_size = state.next_step
+            x = state.x - step_size * state.g
+            value, grad = oracle.value_and_grad(x)
+            return state.replace(x=x, f=value, g=grad, step_size=step_size)
+        slope = -float(state.g @ state.g)
+        if slope == 0.0:
+            return state.failed("gradient is exactly zero: no descent direction")
+        ray = Ray(oracle, state.x, -state.g)
+        search = armijo_backtracking(
+            ray.value_and_slope,
+            state.f,
+            slope,
+            initial_step=state.next_step,
+            c1=self.c1,
+            shrink=self.shrink,
+        )
+        if not search.success:
+            return state.failed(f"line search: {search.reason}")
+        x, value, grad = ray.point(search.step_size)
+        return state.replace(
+            x=x,
+            f=value,
+            g=grad,
+            step_size=search.step_size,
+            next_step=self.growth * search.step_size,
+        )
+
+
+def _finite_at_least(value: object, lower: float) -> bool:
+    return (
+        isinstance(value, (int, float, np.integer, np.floating))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= lower
+    )
