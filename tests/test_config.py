@@ -372,3 +372,39 @@ def test_shipped_config_loads_and_expands(path):
     specs = expand(loaded)
     assert loaded.name == path.stem
     assert len(specs) == len({spec.run_id for spec in specs}) > 0
+
+
+def test_the_resolved_config_loads_again_to_the_same_runs():
+    loaded = load_config(
+        config(
+            problems=["rosenbrock_2d", {"family": "rosenbrock", "params": {"dim": [2, 6]}}],
+            solvers=[{"name": "gd", "params": {"step_size": {"logspace": [-3, -1, 3]}}}],
+            seeds=[0, 4],
+        )
+    )
+    again = load_config(yaml.safe_load(yaml.safe_dump(loaded.model_dump(mode="json"))))
+    assert [s.run_id for s in expand(again)] == [s.run_id for s in expand(loaded)]
+
+
+class EvenSizeFamily:
+    """A fake family whose cheap ``check_params`` rejects odd sizes."""
+
+    def __init__(self, size: int = 2) -> None:
+        raise AssertionError("config validation must not build problems")
+
+    @classmethod
+    def check_params(cls, size: int = 2) -> None:
+        if size % 2:
+            raise ValueError(f"size: must be even, got {size}")
+
+
+def test_a_family_check_params_hook_validates_without_building(monkeypatch):
+    from optbench.problems import list_problems
+    from optbench.registry import PROBLEMS
+
+    list_problems()  # load the real families before adding the fake one
+    monkeypatch.setitem(PROBLEMS._entries, "even_test", EvenSizeFamily)
+    good = {"family": "even_test", "params": {"size": [2, 4]}}
+    assert len(expand(load_config(config(problems=[good])))) == 2
+    with pytest.raises(ConfigError, match=r"^problems\[0\]\.params\.size: must be even, got 3$"):
+        load_config(config(problems=[{"family": "even_test", "params": {"size": [2, 3]}}]))

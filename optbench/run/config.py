@@ -529,12 +529,12 @@ def _check_family_params(family: str, params: dict[str, Any], path: str) -> None
 @functools.cache
 def _annotated_types(cls: type) -> dict[str, tuple[str, TypeAdapter]]:
     """Per parameter of a family class: the annotation's text and a strict validator."""
+    signature = inspect.signature(cls.__init__).parameters
     try:
         hints = typing.get_type_hints(cls.__init__)
     except Exception:  # noqa: BLE001 - unresolvable annotations: names are still checked
         hints = {}
-    hints = {**hints, **COMMON_PROBLEM_PARAMETERS}
-    signature = inspect.signature(cls.__init__).parameters
+    hints = {**{k: v for k, v in hints.items() if k in signature}, **COMMON_PROBLEM_PARAMETERS}
     settings = ConfigDict(strict=True, arbitrary_types_allowed=True)
     types = {}
     for name, hint in hints.items():
