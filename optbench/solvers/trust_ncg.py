@@ -69,6 +69,12 @@ class TrustNCG(Solver):
     radius smaller, ``step_size = 0``). A non-finite trial value counts as a
     rejection.
 
+    The radius is a length in x, so unlike ``newton_cg`` the iterates depend on the
+    scale of x (and on stacking identical blocks, which lengthens steps by the
+    square root of their number). ``initial_radius = 1`` is scipy's default;
+    ``max_radius = 1e10`` leaves the radius effectively unbounded, since it only
+    grows after boundary steps the model predicted well (:math:`\rho_k > 3/4`).
+
     Parameters
     ----------
     initial_radius : float
