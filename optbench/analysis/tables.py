@@ -251,8 +251,9 @@ def aggregate_summary(
     -------
     DataFrame
         Columns ``problem, family, solver_label, <params>, n_runs, n_converged,
-        status`` (e.g. ``"converged 3/3"``); for every metric ``m`` of
-        :data:`METRICS`: ``m`` (median), ``m_min``, ``m_max``; for every target
+        n_bad`` (diverged, failed or error), ``status`` (e.g. ``"converged 3/3"``);
+        for every metric ``m`` of :data:`METRICS`: ``m`` (median), ``m_min``,
+        ``m_max``; for every target
         column ``c`` (``iters_to_1e-04``, ...): ``c``, ``c_min``, ``c_max`` and
         ``c_reached`` (see the censoring rule in the module docstring).
 
@@ -276,6 +277,7 @@ def aggregate_summary(
         row = dict(config)
         row["n_runs"] = len(runs)
         row["n_converged"] = int((runs["status"] == "converged").sum())
+        row["n_bad"] = int(runs["status"].isin(BAD_STATUSES).sum())
         row["status"] = status_counts(runs["status"])
         for metric in METRICS:
             values = pd.to_numeric(runs[metric], errors="coerce").to_numpy(dtype=float)

@@ -1,0 +1,192 @@
+"""Convergence figures: seed envelopes, files written, formats, names, styles."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pytest
+from test_analysis_tables import PROBLEMS, make_results
+
+from optbench.analysis import style
+from optbench.analysis.plots import (
+    draw_convergence,
+    figure_name,
+    plot_results,
+    plot_step_size_sensitivity,
+    seed_envelope,
+)
+from optbench.analysis.tables import ResultsFrames
+
+MAGIC = {"png": b"\x89PNG\r\n\x1a\n", "pdf": b"%PDF", "svg": b"<?xml"}
+
+
+def _only(results: ResultsFrames, problems: list[str], path) -> ResultsFrames:
+    summary = results.summary[results.summary["problem"].isin(problems)]
+    traces = results.traces[results.traces["problem"].isin(problems)]
+    return ResultsFrames(summary=summary.reset_index(drop=True), traces=traces, path=path)
+
+
+def test_seed_envelope_median_band_and_carry_forward():
+    runs = [
+        (np.array([0.0, 1.0, 2.0]), np.array([1.0, 1e-2, 1e-4])),
+        (np.array([0.0, 1.0]), np.array([1.0, 1e-1])),  # stops at x = 1
+        (np.array([0.0, 2.0, 4.0]), np.array([10.0, 1e-2, 1e-6])),
+    ]
+    grid, median, low, high = seed_envelope(runs)
+    assert grid.tolist() == [0.0, 1.0, 2.0, 4.0]
+    # x = 1: the third seed is interpolated in log10 y between 10 and 1e-2 -> 10**-0.5
+    assert median[1] == pytest.approx(1e-1)
+    assert low[1] == pytest.approx(1e-2)
+    assert high[1] == pytest.approx(10**-0.5)
+    # x = 4: the first two seeds carry their last values 1e-4 and 1e-1
+    assert median[3] == pytest.approx(1e-4)
+    assert low[3] == pytest.approx(1e-6)
+    assert high[3] == pytest.approx(1e-1)
+
+
+def test_seed_envelope_diverged_seeds():
+    x = np.array([0.0, 1.0, 2.0])
+    fine = (x, np.array([1.0, 0.1, 0.01]))
+    diverged = (x, np.array([1.0, 1e6, np.inf]))
+    _, median, _, high = seed_envelope([fine, diverged, (x, np.array([1.0, 1e3, np.nan]))])
+    assert math.isnan(median[2])  # most seeds diverged: no median
+    _, median, low, high = seed_envelope([fine, fine, diverged])
+    assert median[2] == pytest.approx(0.01)
+    assert high[2] == math.inf
+    assert low[2] == pytest.approx(0.01)
+
+
+def test_seed_envelope_thins_long_grids():
+    x = np.arange(5000.0)
+    grid, median, _, _ = seed_envelope([(x, np.exp(-x / 500)), (x[:3000], np.exp(-x[:3000] / 400))])
+    assert grid.size <= 402
+    assert grid[0] == 0 and grid[-1] == 4999 and 2999 in grid
+    assert np.all(np.diff(median) <= 1e-12)
+
+
+@pytest.mark.parametrize("x", ["iter", "cost", "time"])
+def test_plot_results_writes_png_files(tmp_path, x):
+    results = make_results(tmp_path)
+    written = plot_results(results, x=x)
+    stems = style.unique_stems(list(PROBLEMS))
+    expected = {tmp_path / "plots" / figure_name("convergence_grid", "", x, "png")}
+    for problem in PROBLEMS:
+        expected.add(tmp_path / "plots" / figure_name("convergence", stems[problem], x, "png"))
+        expected.add(tmp_path / "plots" / figure_name("sensitivity", stems[problem], x, "png"))
+    assert set(written) == expected
+    assert len(written) == len(expected)
+    for path in written:
+        assert path.read_bytes()[:8] == MAGIC["png"], path
+    assert (tmp_path / "plots" / f"convergence_grid{'' if x == 'iter' else '_' + x}.png").exists()
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == sorted(
+        p.name for p in written
+    )  # no temporary files left behind
+
+
+@pytest.mark.parametrize("fmt", ["pdf", "svg"])
+def test_plot_results_other_formats(tmp_path, fmt):
+    results = _only(make_results(), ["quadratic[dim=10]"], tmp_path)
+    out = tmp_path / "figures"
+    written = plot_results(results, x="cost", fmt=fmt, out_dir=out)
+    assert len(written) == 3
+    for path in written:
+        assert path.parent == out and path.suffix == f".{fmt}"
+        assert path.read_bytes().lstrip()[: len(MAGIC[fmt])] == MAGIC[fmt]
+
+
+def test_sensitivity_only_where_step_size_is_swept(tmp_path):
+    results = make_results(tmp_path)
+    summary = results.summary
+    keep = (summary["optimizer"] != "gd") | (summary["step_size"] == 0.1)
+    kept = ResultsFrames(
+        summary=summary[keep].reset_index(drop=True),
+        traces=results.traces[results.traces["run_id"].isin(summary.loc[keep, "run_id"])],
+        path=tmp_path,
+    )
+    two_problems = list(PROBLEMS)[1:]  # one with f* known, one without
+    names = {p.name for p in plot_results(_only(kept, two_problems, tmp_path))}
+    assert len(names) == len(two_problems) + 1
+    assert not any(name.startswith("sensitivity_") for name in names)
+    only_newton = summary[summary["optimizer"] == "newton_cg"]
+    assert plot_step_size_sensitivity(only_newton, "quadratic[dim=10]", tmp_path / "s.png") is None
+    assert not (tmp_path / "s.png").exists()
+    swept = plot_step_size_sensitivity(summary, "quadratic[dim=10]", tmp_path / "s.png")
+    assert swept == tmp_path / "s.png" and swept.read_bytes()[:8] == MAGIC["png"]
+
+
+def test_best_setting_solid_others_faded():
+    from matplotlib.figure import Figure
+
+    results = make_results()
+    ax = Figure().subplots()
+    families = draw_convergence(ax, results.traces, results.summary, "quadratic[dim=10]", "iter")
+    assert families == {"gd", "newton_cg", "scipy[method=L-BFGS-B]", "scipy[method=BFGS]"}
+    alphas = {line.get_label(): line.get_alpha() for line in ax.get_lines()}
+    assert alphas["gd[step_size=0.1] (best of 3)"] == style.BEST_ALPHA
+    assert alphas["gd: 2 other settings"] == style.FADED_ALPHA
+    assert alphas["gd[step_size=1]"] == style.FADED_ALPHA
+    assert alphas["newton_cg[forcing=sqrt]"] == style.BEST_ALPHA
+    colors = {line.get_label(): line.get_color() for line in ax.get_lines()}
+    assert colors["gd: 2 other settings"] == style.family_color("gd")
+    assert ax.get_yscale() == "log" and ax.get_xlabel() == "iterations"
+    unknown = Figure().subplots()
+    draw_convergence(unknown, results.traces, results.summary, "logistic_unknown_fstar", "time")
+    assert "f* unknown" in unknown.get_ylabel()
+    assert unknown.get_xlabel() == "time (s)"
+
+
+def test_safe_and_unique_filenames(tmp_path):
+    assert style.safe_filename("rosenbrock[dim=100,variant=chained]") == (
+        "rosenbrock_dim-100_variant-chained"
+    )
+    for label in ["../../etc/passwd", "a b/c:d*e?", "", "x" * 500, "ümlaut[p=1]"]:
+        stem = style.safe_filename(label)
+        assert stem and len(stem) <= style.MAX_STEM_LENGTH
+        assert all(c.isascii() and (c.isalnum() or c in "._-") for c in stem)
+        assert not stem.startswith(".")
+    stems = style.unique_stems(["a[b=1]", "a_b-1", "c"])
+    assert len(set(stems.values())) == 3
+    assert stems["c"] == "c"
+    results = make_results(tmp_path)
+    summary, traces = results.summary.copy(), results.traces.copy()
+    summary["problem"] = summary["problem"].replace({"quadratic[dim=10]": "quad/ratic: 10"})
+    traces["problem"] = traces["problem"].replace({"quadratic[dim=10]": "quad/ratic: 10"})
+    subset = ResultsFrames(summary=summary, traces=traces, path=tmp_path)
+    written = plot_results(_only(subset, ["quad/ratic: 10"], tmp_path))
+    assert {p.name for p in written} == {
+        "convergence_quad_ratic_10.png",
+        "sensitivity_quad_ratic_10.png",
+        "convergence_grid.png",
+    }
+    assert all(p.parent == tmp_path / "plots" for p in written)
+
+
+def test_family_colours_are_fixed_and_stable():
+    known = [style.family_color(f) for f in style.FAMILY_ORDER]
+    assert len(set(known)) == len(known)
+    assert style.family_color("gd") == style.FAMILY_COLORS["gd"]
+    other = style.family_color("my_solver")
+    assert other in style.FALLBACK_PALETTE and other == style.family_color("my_solver")
+    assert not set(style.FALLBACK_PALETTE) & set(known)
+    assert style.family_linestyle("scipy[method=CG]") == "--"
+    assert style.family_linestyle("newton") == "-"
+
+
+def test_bad_arguments_and_no_figure_leak(tmp_path):
+    import matplotlib.pyplot as plt
+
+    results = _only(make_results(), ["quadratic[dim=10]"], tmp_path)
+    with pytest.raises(ValueError, match="x: must be one of"):
+        plot_results(results, x="seconds")
+    with pytest.raises(ValueError, match="format: must be one of"):
+        plot_results(results, fmt="jpg")
+    with pytest.raises(ValueError, match="out_dir"):
+        plot_results(ResultsFrames(summary=results.summary, traces=results.traces))
+    before = plt.get_fignums()
+    plot_results(results)
+    assert plt.get_fignums() == before
