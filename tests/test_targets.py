@@ -12,8 +12,6 @@ from optbench.analysis.targets import (
     fixed_target_table,
     reference_values,
     run_table,
-    summary_targets,
-    target_column,
 )
 
 
@@ -90,12 +88,6 @@ def results():
     summary["cost_to_1e-02"] = [3.0, math.nan, math.nan, math.nan]
     summary["time_to_1e-02"] = [0.2, math.nan, math.nan, math.nan]
     return summary, traces
-
-
-def test_target_column_names_round_trip():
-    assert target_column("iters", 1e-4) == "iters_to_1e-04"
-    columns = ["run_id", "iters_to_1e-04", "cost_to_1e-02", "time_to_1e-08", "iters"]
-    assert summary_targets(columns) == [1e-2, 1e-4, 1e-8]
 
 
 def test_reference_values_certified_and_best_found(results):

@@ -36,6 +36,7 @@ checked exactly and time with ``rtol``, default 0.25).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -44,7 +45,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from optbench.analysis.targets import summary_targets, target_column
+from optbench.analysis.tables import summary_targets, target_column
 
 #: Files that make a baseline (no traces, no plots).
 SUMMARY_FILES = ("summary.csv", "runs.csv", "config.yaml", "environment.json")
@@ -59,6 +60,7 @@ COUNT_SLACK = 1e-12
 #: Runs listed by name in an :class:`IncomparableError` before "… and N more".
 MAX_LISTED = 5
 KEY_COLUMNS = ("problem", "solver_label", "seed")
+_TARGET_COLUMN = re.compile(r"^(iters|cost|time)_to_")
 REGRESSION_COLUMNS = [
     "run_id", "problem", "solver_label", "seed", "measure", "baseline", "new", "ratio",
     "time_ratio", "reason",
@@ -364,8 +366,12 @@ def compare_results(
         raise ValueError(f"rtol: must be >= 0, got {rtol!r}")
     new_summary = load_summary(new, "new")
     base_summary = load_summary(baseline, "baseline")
-    base_targets = summary_targets(base_summary.columns)
-    lacking = [c for c in base_summary.columns if summary_targets([c]) and c not in new_summary]
+    base_targets = summary_targets(base_summary)
+    lacking = [
+        column
+        for column in base_summary.columns
+        if _TARGET_COLUMN.match(str(column)) and column not in new_summary
+    ]
     if lacking:
         raise IncomparableError(f"new results lack the baseline's columns {', '.join(lacking)}")
     joined = match_runs(new_summary, base_summary)

@@ -38,11 +38,12 @@ so each seed is a separate instance in the sense of Dolan & Moré (2002).
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+
+from optbench.analysis.tables import family_key, summary_targets, target_column
 
 #: The fixed-target metrics and their summary column prefix.
 METRICS = ("iters", "cost", "time")
@@ -67,47 +68,6 @@ HIT_COLUMNS = (
     "time",
     "calls",
 )
-
-_TARGET_COLUMN = re.compile(r"^(iters|cost|time)_to_(.+)$")
-
-
-def target_column(metric: str, target: float) -> str:
-    """The summary column of ``metric`` to ``target``, e.g. ``iters_to_1e-04``."""
-    return f"{metric}_to_{target:.0e}"
-
-
-def summary_targets(columns: Iterable[str]) -> list[float]:
-    """Targets that have ``*_to_*`` columns in a summary, largest (easiest) first.
-
-    Parameters
-    ----------
-    columns : iterable of str
-        Column names of a summary table.
-
-    Returns
-    -------
-    list of float
-        Distinct target levels, in decreasing order.
-    """
-    found: set[float] = set()
-    for column in columns:
-        match = _TARGET_COLUMN.match(str(column))
-        if match:
-            try:
-                found.add(float(match.group(2)))
-            except ValueError:
-                continue
-    return sorted(found, reverse=True)
-
-
-def solver_family(optimizer: str, method: object = None) -> str:
-    """The family of a solver: its registry name, or ``scipy[method=M]`` for scipy.
-
-    Each scipy method is a solver of its own, not a setting of one ``scipy`` family.
-    """
-    if optimizer == "scipy" and isinstance(method, str) and method:
-        return f"scipy[method={method}]"
-    return str(optimizer)
 
 
 def run_table(summary: pd.DataFrame | None, traces: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -138,8 +98,7 @@ def run_table(summary: pd.DataFrame | None, traces: pd.DataFrame | None = None) 
         runs["seed"] = 0
     if "optimizer" not in runs:
         raise ValueError("summary: missing column 'optimizer'")
-    methods = runs["method"] if "method" in runs else pd.Series(None, index=runs.index)
-    runs["family"] = [solver_family(o, m) for o, m in zip(runs["optimizer"], methods, strict=True)]
+    runs["family"] = family_key(runs)
     if "solver_label" not in runs:
         runs["solver_label"] = runs["family"]
     for column in ("dim", "f0", "f_final", "f_gap_final", "iters", "cost", "time"):
@@ -270,7 +229,7 @@ def fixed_target_table(
         raise ValueError(f"test: must be 'absolute' or 'relative', got {test!r}")
     runs = run_table(summary, traces)
     if targets is None:
-        targets = summary_targets(summary.columns) if summary is not None else []
+        targets = summary_targets(summary) if summary is not None else []
     targets = sorted({float(t) for t in targets}, reverse=True)
     if not targets:
         raise ValueError("no targets: pass targets= or a summary with *_to_* columns")
