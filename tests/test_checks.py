@@ -2,53 +2,56 @@
 
 from __future__ import annotations
 
-import importlib
-
 import numpy as np
 import pytest
+import scipy.sparse
 
 from optbench.checks import DEFAULT_STEPS, check_derivatives
+from optbench.problems import list_problems
 from optbench.problems.rosenbrock import Rosenbrock
 from optbench.registry import PROBLEMS
 
-# Families expected by the Foundation issue. A module that does not exist yet is skipped
-# (by name) instead of breaking collection; every module that exists is registered.
-FAMILY_MODULES = ("least_squares", "logistic", "rosenbrock", "softmax")
-MISSING_FAMILIES = []
-for _module in FAMILY_MODULES:
-    try:
-        importlib.import_module(f"optbench.problems.{_module}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"optbench.problems.{_module}":
-            raise
-        MISSING_FAMILIES.append(_module)
+list_problems()  # imports every family module, which registers it
+FOUNDATION_FAMILIES = {"least_squares", "logistic", "rosenbrock", "softmax"}
+
+_rng = np.random.default_rng(3)
+SPARSE_X = scipy.sparse.random(90, 12, density=0.2, format="csr", random_state=_rng)
 
 # Small instances so the whole file runs in seconds. Each registered family is checked
 # with its defaults plus these variants; a family missing here runs with defaults only.
 VARIANTS = {
-    "least_squares": [{"n_samples": 60, "n_features": 8, "cond": 100.0, "l2": 1e-3}],
+    "least_squares": [
+        {"n_samples": 60, "n_features": 8, "cond": 100.0, "l2": 1e-3},
+        {"A": SPARSE_X, "b": _rng.standard_normal(90), "l2": 1e-2},
+    ],
     "logistic": [
         {"n_samples": 80, "n_features": 6, "l2": 1e-3},
         {"n_samples": 80, "n_features": 6, "rho": 0.5, "fit_intercept": True, "l2": 1e-2},
         {"n_samples": 200, "n_features": 60, "density": 0.1, "l2": 1e-3},
+        {"X": SPARSE_X, "y": _rng.choice([0, 1], 90), "l2": 1e-3, "fit_intercept": True},
     ],
     "rosenbrock": [{"dim": 7, "variant": "chained"}, {"dim": 8, "variant": "extended"}],
-    "softmax": [{"n_samples": 80, "n_features": 5, "n_classes": 4, "l2": 1e-3}],
+    "softmax": [
+        {"n_samples": 80, "n_features": 5, "n_classes": 4, "l2": 1e-3},
+        {"X": SPARSE_X, "y": _rng.integers(0, 3, 90), "l2": 1e-3},
+    ],
 }
 
 
 def _cases() -> list:
     cases = []
-    for family in sorted(set(PROBLEMS.names()) | set(MISSING_FAMILIES)):
+    for family in sorted(PROBLEMS.names()):
         for index, params in enumerate([{}, *VARIANTS.get(family, [])]):
             cases.append(pytest.param(family, params, id=f"{family}-{index}"))
     return cases
 
 
 def _build(family: str, params: dict):
-    if family in MISSING_FAMILIES:
-        pytest.skip(f"family module optbench.problems.{family} does not exist yet")
     return PROBLEMS.get(family)(**params)
+
+
+def test_the_foundation_families_are_registered() -> None:
+    assert FOUNDATION_FAMILIES.issubset(PROBLEMS.names())
 
 
 @pytest.mark.parametrize(("family", "params"), _cases())
