@@ -215,14 +215,8 @@ class DerivativeCheck:
             errors = np.array([getattr(row, name) for row in self.table], dtype=float)
             shown = np.clip(errors, 1e-17, None)  # log axes cannot show exact zeros
             (line,) = axes.loglog(steps, shown, marker=".", label=CHECK_LABELS[name])
-            axes.loglog(
-                [outcome.best_step],
-                [max(outcome.error, 1e-17)],
-                "o",
-                markersize=11,
-                markerfacecolor="none",
-                color=line.get_color(),
-            )
+            circle = {"markersize": 11, "markerfacecolor": "none", "color": line.get_color()}
+            axes.loglog([outcome.best_step], [max(outcome.error, 1e-17)], "o", **circle)
         axes.axhline(
             self.outcome("gradient").tolerance, color="grey", linestyle="--", label="tolerance"
         )
@@ -297,6 +291,9 @@ def check_derivatives(
     for name, value in (("rtol", rtol), ("exact_rtol", exact_rtol)):
         if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
             raise ValueError(f"{name}: must be a positive number, got {value!r}")
+    for name, value in (("coord_max_dim", coord_max_dim), ("hess_max_dim", hess_max_dim)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise ValueError(f"{name}: must be an integer >= 0, got {value!r}")
     rng = np.random.default_rng(seed)
     x, point = _check_point(problem, x, seed, rng)
     u, v, w = (_unit(rng.standard_normal(problem.dim)) for _ in range(3))

@@ -193,6 +193,8 @@ def test_table_text_marks_the_best_step_of_each_column() -> None:
         ({"steps": [1e-3, -1e-4]}, "steps:"),
         ({"rtol": 0.0}, "rtol:"),
         ({"exact_rtol": -1.0}, "exact_rtol:"),
+        ({"coord_max_dim": 2.5}, "coord_max_dim:"),
+        ({"hess_max_dim": -1}, "hess_max_dim:"),
     ],
 )
 def test_invalid_arguments_raise_value_error_naming_them(kwargs, field) -> None:
