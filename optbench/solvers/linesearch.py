@@ -1,32 +1,22 @@
 r"""Line searches on a scalar function :math:`\phi(\alpha) = f(x + \alpha d)`.
 
-Two searches, both functions of a callable ``phi`` so they can be tested on scalar
-functions and reused by any solver:
+* :func:`armijo_backtracking`: N&W Alg. 3.1, optionally with safeguarded interpolation;
+* :func:`strong_wolfe`: N&W Alg. 3.5 (bracketing) and Alg. 3.6 (zoom).
 
-* :func:`armijo_backtracking` — N&W Alg. 3.1, optionally with the safeguarded
-  quadratic/cubic interpolation of N&W §3.5.
-* :func:`strong_wolfe` — N&W Alg. 3.5 (bracketing) and Alg. 3.6 (zoom), with cubic
-  (N&W eq. 3.59) or quadratic interpolation and safeguards.
+``strong_wolfe`` needs ``phi(alpha) -> (value, slope)``, :math:`\text{slope} =
+\phi'(\alpha) = \nabla f(x + \alpha d)^\top d`. ``armijo_backtracking`` takes that
+callable or a value-only ``phi(alpha) -> value``. On a counted oracle a fused
+value-and-gradient costs 1, a value 0.5 plus 1 for the gradient still needed at the
+accepted point, so the fused form is no dearer when at most two trials are needed (the
+usual case for Newton and for gradient descent with step growth), and it keeps slopes
+for the rounding-level test of :class:`SufficientDecrease`. :class:`Ray` builds both
+forms on an :class:`~optbench.problems.oracle.Oracle` and remembers the last
+evaluation, so a solver gets :math:`f` and :math:`\nabla f` at the accepted step
+without evaluating them again.
 
-``phi`` contract
-----------------
-``strong_wolfe`` needs ``phi(alpha) -> (value, slope)`` with
-:math:`\text{slope} = \phi'(\alpha) = \nabla f(x + \alpha d)^\top d`.
-``armijo_backtracking`` accepts either ``phi(alpha) -> value`` (a float: only values
-are needed) or the same ``(value, slope)`` callable (a tuple: the slope is passed
-through to the result). On a counted oracle a fused value-and-gradient costs 1
-gradient-equivalent, a value 0.5 plus 1 for the gradient still needed at the accepted
-point, so the fused form is no dearer whenever at most two trials are needed — the
-common case for gradient descent with step growth and for Newton — and it leaves
-the gradient at the accepted point in hand. :class:`Ray` builds both forms on an
-:class:`~optbench.problems.oracle.Oracle` and remembers the last evaluation, so a
-solver gets :math:`f` and :math:`\nabla f` at the accepted point without evaluating
-them again.
-
-Failures never raise: a non-descent direction, non-finite values everywhere tried,
-exhausted evaluations or a bracket that collapsed give ``success=False`` and a
-``reason``. Invalid constants (``c1``, ``c2``, ``shrink``, …) are programming errors
-and raise :class:`ValueError`.
+Failures never raise: a non-descent direction, exhausted evaluations, ``max_step``
+reached or a bracket shrunk to rounding level give ``success=False`` and a ``reason``.
+Invalid constants (``c1``, ``c2``, ``shrink``, …) are programming errors: ValueError.
 """
 
 from __future__ import annotations
@@ -194,13 +184,14 @@ def armijo_backtracking(
 
     .. math:: \phi(\alpha) \le \phi(0) + c_1\, \alpha\, \phi'(0)     \qquad \text{(N&W 3.6a)}
 
-    and otherwise set :math:`\alpha \leftarrow \rho\,\alpha` (:math:`\rho` = ``shrink``).
-    With ``interpolate=True`` the next trial is instead the minimizer of the quadratic
-    through :math:`\phi(0), \phi'(0), \phi(\alpha)` (first backtrack) or of the cubic
-    through :math:`\phi(0), \phi'(0)` and the last two values (N&W §3.5, eqs. 3.57-3.58),
-    safeguarded into :math:`[0.1\,\alpha, 0.5\,\alpha]`; :math:`\rho\alpha` is used
-    whenever the interpolant has no usable minimizer. A non-finite trial value counts
-    as a failed Armijo test, so the search backs away from overflow.
+    (see :class:`SufficientDecrease` for values at rounding level) and otherwise set
+    :math:`\alpha \leftarrow \rho\,\alpha` (:math:`\rho` = ``shrink``). With
+    ``interpolate=True`` the next trial is instead the minimizer of the cubic through
+    :math:`\phi(0), \phi'(0), \phi(\alpha), \phi'(\alpha)` (N&W eq. 3.59) when the slope
+    is known, else of the quadratic through :math:`\phi(0), \phi'(0), \phi(\alpha)` (N&W
+    eq. 3.57), kept in :math:`[0.1\,\alpha, 0.5\,\alpha]`; :math:`\rho\alpha` is used when
+    the interpolant has no minimizer. A non-finite trial value counts as a failed test,
+    so the search backs away from overflow.
 
     Parameters
     ----------
@@ -233,7 +224,6 @@ def armijo_backtracking(
     best = _Best(value0, slope0)
     step_size = float(initial_step)
     sufficient_decrease = SufficientDecrease(value0, slope0, c1, step_size)
-    previous: tuple[float, float] | None = None  # (alpha, value) of the trial before
     for evaluations in range(1, max_evals + 1):
         value, slope = _split(phi(step_size))
         if sufficient_decrease(step_size, value, slope):
@@ -243,47 +233,18 @@ def armijo_backtracking(
         best.update(step_size, value, slope)
         next_step = shrink * step_size
         if interpolate and math.isfinite(value):
-            candidate = _backtrack_interpolant(value0, slope0, step_size, value, previous)
+            if slope is not None and math.isfinite(slope):
+                candidate = cubic_minimizer(0.0, value0, slope0, step_size, value, slope)
+            else:
+                candidate = quadratic_minimizer(0.0, value0, slope0, step_size, value)
             if candidate is not None:
                 next_step = min(max(candidate, 0.1 * step_size), 0.5 * step_size)
-            previous = (step_size, value)
         step_size = next_step
     return best.failure(
         max_evals,
         f"no step satisfying the Armijo condition (c1={c1:g}) after {max_evals} "
         f"evaluations; last step tried {step_size / shrink:.3g}",
     )
-
-
-def _backtrack_interpolant(
-    value0: float,
-    slope0: float,
-    step_size: float,
-    value: float,
-    previous: tuple[float, float] | None,
-) -> float | None:
-    """Minimizer of the N&W §3.5 quadratic (3.57) or cubic (3.58) interpolant, if any."""
-    if previous is None or not math.isfinite(previous[1]):
-        curvature = value - value0 - slope0 * step_size
-        if curvature <= 0.0:
-            return None
-        return -slope0 * step_size**2 / (2.0 * curvature)
-    a0, f0 = previous
-    a1, f1 = step_size, value
-    r1 = f1 - value0 - slope0 * a1
-    r0 = f0 - value0 - slope0 * a0
-    denominator = a0**2 * a1**2 * (a1 - a0)
-    if denominator == 0.0:
-        return None
-    a = (a0**2 * r1 - a1**2 * r0) / denominator
-    b = (-(a0**3) * r1 + a1**3 * r0) / denominator
-    if a == 0.0:
-        return -slope0 / (2.0 * b) if b > 0.0 else None
-    discriminant = b * b - 3.0 * a * slope0
-    if discriminant < 0.0:
-        return None
-    candidate = (-b + math.sqrt(discriminant)) / (3.0 * a)
-    return candidate if math.isfinite(candidate) and candidate > 0.0 else None
 
 
 def cubic_minimizer(
@@ -363,11 +324,13 @@ def strong_wolfe(
     last two trials (N&W eq. 3.59) kept in
     :math:`[\alpha_i + \Delta, \alpha_i + 4\Delta]`, :math:`\Delta = \alpha_i - \alpha_{i-1}`,
     and capped at ``max_step``. *Zoom* (Alg. 3.6) then shrinks the bracket
-    :math:`[\alpha_{lo}, \alpha_{hi}]` with the cubic interpolant of its ends, falling
-    back to the quadratic through :math:`\phi(\alpha_{lo}), \phi'(\alpha_{lo}),
-    \phi(\alpha_{hi})`, then to bisection, whenever the candidate is not at least 10 %
-    of the bracket width inside it. A non-finite trial counts as failing sufficient
-    decrease, so the search backs away from overflow.
+    :math:`[\alpha_{lo}, \alpha_{hi}]`: each trial minimizes the cubic interpolant of its
+    ends (the secant of the slopes when the two values agree to rounding; the quadratic
+    through :math:`\phi(\alpha_{lo}), \phi'(\alpha_{lo}), \phi(\alpha_{hi})` when the
+    cubic has no minimizer), kept 10 % of the width away from the ends; it bisects when
+    no interpolant has a minimizer in the bracket, or when two trials did not shrink the
+    bracket below 0.66 of its width (the rule of Moré & Thuente 1994). A non-finite
+    trial counts as failing sufficient decrease, so the search backs away from overflow.
 
     Parameters
     ----------
@@ -596,39 +559,28 @@ class Ray:
         self.oracle = oracle
         self.x = x
         self.direction = direction
-        self._last_step: float | None = None
-        self._last_point: np.ndarray | None = None
-        self._last_value = math.nan
-        self._last_grad: np.ndarray | None = None
+        # (alpha, x + alpha d, f, grad f or None) of the last evaluation
+        self._last: tuple[float, np.ndarray, float, np.ndarray | None] | None = None
 
     def value_and_slope(self, step_size: float) -> tuple[float, float]:
         r""":math:`(\phi(\alpha), \phi'(\alpha))` from one fused value-and-gradient."""
         point = self.x + step_size * self.direction
         value, grad = self.oracle.value_and_grad(point)
-        self._remember(step_size, point, value, grad)
+        self._last = (step_size, point, value, grad)
         return float(value), float(grad @ self.direction)
 
     def value(self, step_size: float) -> float:
         r""":math:`\phi(\alpha)` from one value evaluation."""
         point = self.x + step_size * self.direction
         value = self.oracle.value(point)
-        self._remember(step_size, point, value, None)
+        self._last = (step_size, point, value, None)
         return float(value)
 
     def point(self, step_size: float) -> tuple[np.ndarray, float, np.ndarray]:
-        r"""``(x + alpha d, f, grad f)`` there: remembered if it was the last evaluation
-        with a gradient, otherwise evaluated (and counted) now."""
-        if step_size != self._last_step or self._last_grad is None:
-            point = self.x + step_size * self.direction
-            value, grad = self.oracle.value_and_grad(point)
-            self._remember(step_size, point, value, grad)
-        assert self._last_point is not None and self._last_grad is not None
-        return self._last_point, float(self._last_value), self._last_grad
-
-    def _remember(
-        self, step_size: float, point: np.ndarray, value: float, grad: np.ndarray | None
-    ) -> None:
-        self._last_step = step_size
-        self._last_point = point
-        self._last_value = value
-        self._last_grad = grad
+        r"""``(x + alpha d, f, grad f)``: remembered if ``alpha`` was the last evaluation
+        and had a gradient, otherwise evaluated (and counted) now."""
+        if self._last is None or self._last[0] != step_size or self._last[3] is None:
+            self.value_and_slope(step_size)
+        assert self._last is not None and self._last[3] is not None
+        _, point, value, grad = self._last
+        return point, float(value), grad
