@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse
+import scipy.special
 
 from optbench.problems import data
 from optbench.problems.least_squares import LeastSquares
@@ -109,6 +110,27 @@ def test_extreme_point_is_finite_and_gradient_still_exact(problem):
     assert np.isfinite(problem.hvp(x, v)).all()
     estimate = central_difference_gradient(problem.value, x, step=1e-7)
     assert relative_error(gradient, estimate) < 1e-5
+
+
+@pytest.mark.parametrize("intercept", [False, True])
+def test_logistic_value_equals_the_logaddexp_formula(intercept):
+    problem = build("logistic", "dense", 0.05, intercept)
+    for x in random_points(problem) + [extreme_point(problem)]:
+        weights = x[: problem.n_features]
+        margins = problem.y * (problem.X @ weights + (x[-1] if intercept else 0.0))
+        expected = np.logaddexp(0.0, -margins).mean() + 0.025 * weights @ weights
+        assert problem.value(x) == pytest.approx(expected, rel=1e-14)
+        assert problem.value_and_grad(x)[0] == pytest.approx(expected, rel=1e-14)
+
+
+def test_softmax_value_equals_the_logsumexp_formula():
+    problem = build("softmax", "csr", 0.05)
+    for x in random_points(problem) + [extreme_point(problem)]:
+        logits = problem.X @ x.reshape(problem.n_features, problem.n_classes)
+        losses = scipy.special.logsumexp(logits, axis=1) - logits[np.arange(N_SAMPLES), problem.y]
+        expected = losses.mean() + 0.025 * x @ x
+        assert problem.value(x) == pytest.approx(expected, rel=1e-14)
+        assert problem.value_and_grad(x)[0] == pytest.approx(expected, rel=1e-14)
 
 
 def test_hvp_matches_differences_of_gradients(problem):

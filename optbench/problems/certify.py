@@ -42,7 +42,7 @@ _CERTIFICATES: dict[str, Certificate] = {}
 
 @dataclass(frozen=True)
 class Certificate:
-    """How a reference optimum was established.
+    r"""How a reference optimum was established.
 
     Attributes
     ----------
@@ -51,7 +51,7 @@ class Certificate:
     x_star : ndarray or None
         The minimizer found, when one is.
     grad_norm : float
-        :math:`\\|\\nabla f(x^*)\\|_2` as evaluated at ``x_star``.
+        :math:`\|\nabla f(x^*)\|_2` as evaluated at ``x_star``.
     method : str
         ``"analytic"``, ``"cholesky"``, ``"lsqr"``, ``"newton-cholesky"``, ``"newton-cg"``, …
     iters : int
@@ -66,7 +66,7 @@ class Certificate:
 
 
 def certify(problem: Problem, gtol: float = 1e-10, max_iter: int = 100) -> Certificate:
-    """Compute the optimal value of ``problem`` from scratch.
+    r"""Compute the optimal value of ``problem`` from scratch.
 
     Parameters
     ----------
@@ -82,7 +82,7 @@ def certify(problem: Problem, gtol: float = 1e-10, max_iter: int = 100) -> Certi
     ValueError
         If ``gtol`` or ``max_iter`` is invalid.
     RuntimeError
-        If the method ends with :math:`\\|\\nabla f\\| >` ``gtol`` (the message says why).
+        If the method ends with :math:`\|\nabla f\| >` ``gtol`` (the message says why).
     """
     if not (isinstance(gtol, (int, float)) and gtol > 0):
         raise ValueError(f"gtol: must be > 0, got {gtol!r}")

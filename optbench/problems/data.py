@@ -240,10 +240,10 @@ def softmax_data(
 
 
 def row_blocks(X: Matrix, max_entries: int = 1 << 21) -> Iterator[np.ndarray]:
-    """Dense consecutive row blocks of ``X`` of at most ``max_entries`` entries each.
+    r"""Dense consecutive row blocks of ``X`` of at most ``max_entries`` entries each.
 
     Dense ``X`` yields views (no copy); CSR ``X`` yields densified slices. Used to build
-    weighted Gram matrices :math:`X^\\top D X` with bounded temporary memory.
+    weighted Gram matrices :math:`X^\top D X` with bounded temporary memory.
     """
     n_rows, n_columns = X.shape
     step = max(1, max_entries // max(n_columns, 1))
@@ -253,7 +253,7 @@ def row_blocks(X: Matrix, max_entries: int = 1 << 21) -> Iterator[np.ndarray]:
 
 
 def gram(X: Matrix) -> np.ndarray:
-    """Dense :math:`X^\\top X` (``d × d``) without copying ``X``."""
+    r"""Dense :math:`X^\top X` (``d × d``) without copying ``X``."""
     product = X.T @ X
     return product.toarray() if scipy.sparse.issparse(product) else np.asarray(product)
 

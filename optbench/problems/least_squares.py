@@ -168,7 +168,7 @@ class LeastSquares(LazyFStar, Problem):
         return out
 
     def hess(self, x: np.ndarray) -> np.ndarray:
-        """Dense :math:`A^\\top A/n + \\lambda I`, formed directly (one Gram product)."""
+        r"""Dense :math:`A^\top A/n + \lambda I`, formed directly (one Gram product)."""
         check_point(x, self.dim)
         self._check_hess_size()
         H = gram(self.A)

@@ -26,6 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import scipy.sparse
 
 from optbench.problems.base import Problem, Smoothness
 from optbench.problems.certify import LazyFStar
@@ -85,7 +86,7 @@ def class_labels(y: Any, X: Any, n_classes: int | None) -> tuple[np.ndarray, int
 
 @PROBLEMS.register("softmax")
 class Softmax(LazyFStar, Problem):
-    """Multinomial cross-entropy over ``K`` classes plus :math:`(l_2/2)\\|W\\|_F^2`.
+    r"""Multinomial cross-entropy over ``K`` classes plus :math:`(l_2/2)\|W\|_F^2`.
 
     Give user data ``X`` and ``y``, or leave them None for synthetic data
     (:func:`optbench.problems.data.softmax_data`).
@@ -102,7 +103,7 @@ class Softmax(LazyFStar, Problem):
     n_classes : int or None
         ``K``. None means 5 for synthetic data and ``max(y) + 1`` for user data.
     l2 : float
-        Ridge penalty :math:`\\lambda \\ge 0`.
+        Ridge penalty :math:`\lambda \ge 0`.
     seed : int
         Seed of the synthetic data.
     """
@@ -155,7 +156,9 @@ class Softmax(LazyFStar, Problem):
         self.n_samples, self.n_features = self.X.shape
         self.n_classes = n_classes
         self._XT = self.X.T  # a transposed view (CSC for CSR): no copy
-        self._label_positions = np.arange(self.n_samples) * n_classes + labels
+        # Flat positions of (y_i, i) in class-major (K × n) arrays.
+        self._label_positions = labels * self.n_samples + np.arange(self.n_samples)
+        self._sparse = scipy.sparse.issparse(self.X)
         self.dim = self.n_features * n_classes
         self.name = "softmax"
         self.x0 = np.zeros(self.dim)
@@ -169,20 +172,42 @@ class Softmax(LazyFStar, Problem):
         """``x`` checked and viewed as the ``d × K`` weight matrix."""
         return check_point(x, self.dim, name).reshape(self.n_features, self.n_classes)
 
-    def _probabilities(self, logits: np.ndarray) -> tuple[np.ndarray, float]:
-        """Turn ``logits`` (overwritten) into :math:`P`; also return the loss sum.
+    def _class_major_product(self, W: np.ndarray) -> np.ndarray:
+        r""":math:`(XW)^\top`, a fresh C-contiguous ``K × n`` array.
 
-        :math:`\\sum_i \\log\\sum_k e^{Z_{ik}} - Z_{iy_i}`, with the log-sum-exp shifted by
-        the row maximum :math:`s_i`: :math:`s_i + \\log\\sum_k e^{Z_{ik} - s_i}`.
+        Class-major layout keeps the per-sample reductions over the ``K`` classes on
+        long contiguous rows (numpy reduces a short last axis slowly). Dense ``X``: one
+        GEMM :math:`W^\top X^\top` writes it directly; CSR ``X``: ``X @ W`` then a
+        transposed copy of the ``n × K`` result.
         """
-        shift = logits.max(axis=1)
+        if self._sparse:
+            return np.ascontiguousarray((self.X @ W).T)
+        return W.T @ self._XT
+
+    def _back_project(self, class_major: np.ndarray, V: np.ndarray) -> np.ndarray:
+        r""":math:`X^\top R / n + \lambda V` flattened row-major, for ``R`` given as ``R^T``."""
+        # CSR: a CSC matvec on X's arrays, (d, K); dense: a (K, d) GEMM viewed as (d, K).
+        product = self._XT @ class_major.T if self._sparse else (class_major @ self.X).T
+        out = product.reshape(-1) if product.flags.c_contiguous else product.ravel()
+        out *= 1.0 / self.n_samples
+        if self.l2:
+            out += self.l2 * V.reshape(-1)
+        return out
+
+    def _probabilities(self, logits: np.ndarray) -> tuple[np.ndarray, float]:
+        r"""Turn class-major ``logits`` (overwritten) into :math:`P^\top`; return the loss sum.
+
+        :math:`\sum_i \log\sum_k e^{Z_{ik}} - Z_{iy_i}`, with the log-sum-exp shifted by
+        the sample maximum :math:`s_i`: :math:`s_i + \log\sum_k e^{Z_{ik} - s_i}`.
+        """
+        shift = logits.max(axis=0)
         label_logits_sum = float(logits.reshape(-1)[self._label_positions].sum())
-        logits -= shift[:, None]
+        logits -= shift
         np.exp(logits, out=logits)
-        normalizer = logits.sum(axis=1)
+        normalizer = logits.sum(axis=0)
         loss_sum = float(np.log(normalizer).sum()) + float(shift.sum()) - label_logits_sum
         np.reciprocal(normalizer, out=normalizer)
-        logits *= normalizer[:, None]
+        logits *= normalizer
         return logits, loss_sum
 
     def _penalty(self, x: np.ndarray) -> float:
@@ -190,26 +215,23 @@ class Softmax(LazyFStar, Problem):
 
     def value(self, x: np.ndarray) -> float:
         W = self._matrix(x)
-        _, loss_sum = self._probabilities(self.X @ W)
+        _, loss_sum = self._probabilities(self._class_major_product(W))
         return loss_sum / self.n_samples + self._penalty(x)
 
     def value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         W = self._matrix(x)
-        probabilities, loss_sum = self._probabilities(self.X @ W)
+        probabilities, loss_sum = self._probabilities(self._class_major_product(W))
         self._memo.put(x, probabilities)
-        residual = probabilities.copy()  # P - Y, keeping P for the HVP
+        residual = probabilities.copy()  # (P - Y)^T, keeping P for the HVP
         residual.reshape(-1)[self._label_positions] -= 1.0
-        gradient = self._XT @ residual
-        gradient *= 1.0 / self.n_samples
-        if self.l2:
-            gradient += self.l2 * W
-        return loss_sum / self.n_samples + self._penalty(x), gradient.reshape(-1)
+        value = loss_sum / self.n_samples + self._penalty(x)
+        return value, self._back_project(residual, W)
 
     def _probabilities_at(self, x: np.ndarray) -> np.ndarray:
-        """:math:`P` at ``x``, from the memo when the last evaluation was at ``x``."""
+        r""":math:`P^\top` (``K × n``) at ``x``, from the memo when it was computed at ``x``."""
         probabilities = self._memo.get(x)
         if probabilities is None:
-            probabilities, _ = self._probabilities(self.X @ self._matrix(x))
+            probabilities, _ = self._probabilities(self._class_major_product(self._matrix(x)))
             self._memo.put(x, probabilities)
         return probabilities
 
@@ -217,15 +239,11 @@ class Softmax(LazyFStar, Problem):
         x = check_point(x, self.dim)
         V = self._matrix(v, "v")
         probabilities = self._probabilities_at(x)
-        directional = self.X @ V  # U = X V
-        row_means = np.einsum("ik,ik->i", probabilities, directional)
-        directional -= row_means[:, None]
-        directional *= probabilities  # P ⊙ (U - (P ⊙ U) 1 1ᵀ)
-        out = self._XT @ directional
-        out *= 1.0 / self.n_samples
-        if self.l2:
-            out += self.l2 * V
-        return out.reshape(-1)
+        directional = self._class_major_product(V)  # U^T, U = X V
+        weighted_means = (probabilities * directional).sum(axis=0)  # (P ⊙ U) 1
+        directional -= weighted_means
+        directional *= probabilities  # P ⊙ (U - (P ⊙ U) 1 1ᵀ), class-major
+        return self._back_project(directional, V)
 
     def hess(self, x: np.ndarray) -> np.ndarray:
         r"""Dense Hessian, assembled by row blocks.
@@ -240,7 +258,7 @@ class Softmax(LazyFStar, Problem):
         """
         x = check_point(x, self.dim)
         self._check_hess_size()
-        probabilities = self._probabilities_at(x)
+        probabilities = self._probabilities_at(x).T  # (n, K) view
         d, K = self.n_features, self.n_classes
         H = np.zeros((self.dim, self.dim))
         start = 0
