@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 import scipy.sparse
@@ -241,6 +243,21 @@ def test_memo_changes_time_not_results(family):
     point[0] += 1.0  # mutating the caller's array must not return stale weights
     fresh = build(family, "dense", 0.05, family == "logistic").hvp(point, v)
     np.testing.assert_array_equal(problem.hvp(point, v), fresh)
+
+
+@pytest.mark.parametrize("storage", ["dense", "csr"])
+@pytest.mark.parametrize("family", ["least_squares", "logistic", "softmax"])
+def test_pickled_problems_hold_one_copy_of_the_data_and_agree(family, storage):
+    problem = build(family, storage, 0.05, family == "logistic")
+    x = random_points(problem)[0]
+    problem.value_and_grad(x)
+    clone = pickle.loads(pickle.dumps(problem))
+    v = np.ones(problem.dim)
+    np.testing.assert_array_equal(clone.hvp(x, v), problem.hvp(x, v))
+    assert clone.value_and_grad(x)[0] == problem.value_and_grad(x)[0]
+    if family != "least_squares":
+        data_of = (lambda m: m.data) if storage == "csr" else (lambda m: m)
+        assert np.shares_memory(data_of(clone._XT), data_of(clone.X))
 
 
 # --------------------------------------------------------------------------- validation

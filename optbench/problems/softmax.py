@@ -166,6 +166,18 @@ class Softmax(LazyFStar, Problem):
         self._smoothness: Smoothness | None = None
         self._digest: str | None = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without the transposed view (it would be serialized as a second copy
+        of ``X``) and without the memo; both are rebuilt on unpickling."""
+        state = self.__dict__.copy()
+        del state["_XT"]
+        state["_memo"] = PointMemo()
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._XT = self.X.T
+
     # ----------------------------------------------------------------- kernels
 
     def _matrix(self, x: np.ndarray, name: str = "x") -> np.ndarray:
