@@ -116,14 +116,11 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 # --- wiring --------------------------------------------------------------------------
 
-#: Sub-command name -> (parser builder, handler). Add new sub-commands here.
-COMMANDS: dict[
-    str,
-    tuple[
-        Callable[[argparse._SubParsersAction], argparse.ArgumentParser],
-        Callable[[argparse.Namespace], int],
-    ],
-] = {
+ParserBuilder = Callable[[argparse._SubParsersAction], argparse.ArgumentParser]
+Handler = Callable[[argparse.Namespace], int]
+
+#: Sub-command name -> (function adding its sub-parser, handler). Add new sub-commands here.
+COMMANDS: dict[str, tuple[ParserBuilder, Handler]] = {
     "check": (_add_check_parser, _cmd_check),
 }
 
