@@ -126,7 +126,7 @@ class SufficientDecrease:
     r"""The Armijo test of one search, with a slope-based form where values are noise.
 
     Normally a trial passes when :math:`\phi(\alpha) - \phi(0) \le c_1 \alpha \phi'(0)`
-    (N&W 3.6a; tested as a difference so that a decrease below the rounding of
+    (N&W eq. 3.4; tested as a difference so that a decrease below the rounding of
     :math:`\phi(0)` is not mistaken for one).
 
     Near a minimizer with :math:`f^\star \ne 0` the decrease predicted by the slope,
@@ -182,7 +182,7 @@ def armijo_backtracking(
     N&W Alg. 3.1: starting from :math:`\alpha = \alpha_0` (``initial_step``), accept the
     first :math:`\alpha` with
 
-    .. math:: \phi(\alpha) \le \phi(0) + c_1\, \alpha\, \phi'(0)     \qquad \text{(N&W 3.6a)}
+    .. math:: \phi(\alpha) \le \phi(0) + c_1\, \alpha\, \phi'(0)     \qquad \text{(N&W eq. 3.4)}
 
     (see :class:`SufficientDecrease` for values at rounding level) and otherwise set
     :math:`\alpha \leftarrow \rho\,\alpha` (:math:`\rho` = ``shrink``). With
