@@ -6,8 +6,9 @@ over a queue, and the worker blocks in the callback until the runner asks for th
 next iterate (then it returns and scipy continues) or stops (then the callback
 raises a private exception that ends ``scipy.optimize.minimize``). Exactly one of
 the two threads runs at any time, so the time the runner measures around ``step``
-is scipy's own work plus the thread hand-off (two queue operations per iteration,
-tens of microseconds).
+is scipy's own work plus the thread hand-off (two queue operations and two thread
+switches per iteration: about 70-80 microseconds measured on chained Rosenbrock,
+dim 100, with BFGS and trust-ncg).
 
 scipy evaluates through the counted :class:`~optbench.problems.oracle.Oracle`:
 ``fun = oracle.value_and_grad`` with ``jac=True``, ``hessp = oracle.hvp`` and, for
