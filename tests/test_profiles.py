@@ -268,3 +268,127 @@ def test_sweep_success_fraction(sweep):
     per_problem = sweep_success_fraction(sweep, per_problem=True).set_index("problem")
     assert per_problem.loc["p", "fraction"] == pytest.approx(4 / 6)
     assert per_problem.loc["q", "fraction"] == pytest.approx(1 / 3)
+
+
+def test_failures_never_count_even_at_infinite_tau(table):
+    profile = performance_profile(table, "cost", taus=[math.inf])
+    # Solved fractions: A 3/4, B 3/4, C 2/4 (p3 unsolved by all).
+    assert [profile_at(profile, s, math.inf) for s in "ABC"] == [0.75, 0.75, 0.5]
+
+
+def suite_traces() -> pd.DataFrame:
+    """quad: f* = 0 certified, dim 2; blackbox: f* unknown, dim 3 (f_L = 2, best found)."""
+    return pd.DataFrame(
+        trace("n_quad", "quad", "newton", [1.0, 1e-4, 1e-9], [1, 2, 3], f_star=0.0)
+        + trace("g1_quad", "quad", "gd", [1.0, 0.5, 0.05, 5e-3, 5e-4], [1, 2, 3, 4, 5], 0.0)
+        + trace("g2_quad", "quad", "gd", [1.0, 2.0, 4.0], [1, 2, 3], f_star=0.0)
+        + trace("n_bb", "blackbox", "newton", [10.0, 2.5, 2.0], [1, 2, 3])
+        + trace("g1_bb", "blackbox", "gd", [10.0, 6.0, 2.05, 2.0001], [1, 2, 3, 4])
+        + trace("g2_bb", "blackbox", "gd", [10.0, 20.0], [1, 2])
+    )
+
+
+def suite_summary(traces: pd.DataFrame) -> pd.DataFrame:
+    first = traces.groupby("run_id", sort=False).head(1).set_index("run_id")
+    last = traces.groupby("run_id", sort=False).tail(1).set_index("run_id")
+    labels = {"n": "newton", "g1": "gd[step_size=0.1]", "g2": "gd[step_size=1]"}
+    summary = pd.DataFrame(
+        {
+            "run_id": last.index,
+            "problem": last["problem"].to_numpy(),
+            "optimizer": last["optimizer"].to_numpy(),
+            "solver_label": [labels[r.split("_")[0]] for r in last.index],
+            "step_size": [{"g1": 0.1, "g2": 1.0}.get(r.split("_")[0]) for r in last.index],
+            "seed": 0,
+            "status": ["converged", "max_iter", "diverged", "converged", "max_iter", "diverged"],
+            "message": "",
+            "iters": last["iter"].to_numpy(),
+            "n_f": last["n_f"].to_numpy(),
+            "n_g": last["n_g"].to_numpy(),
+            "n_hvp": 0,
+            "n_hess": 0,
+            "cost": last["cost"].to_numpy(),
+            "time": 0.0,
+            "f_final": last["f"].to_numpy(),
+            "f_gap_final": last["f_gap"].to_numpy(),
+            "grad_norm_final": 1.0,
+            "dim": last["problem"].map({"quad": 2, "blackbox": 3}).to_numpy(),
+            "f0": first["f"].to_numpy(),
+        }
+    )
+    # The runner's columns (f* known on quad only): newton hits 1e-2 at iteration 1,
+    # 1e-6 at 2; gd[0.1] hits 1e-2 at 3 (f = 5e-3) and never 1e-6.
+    for metric, newton, gd in (("iters", (1, 2), (3, None)), ("cost", (2.0, 3.0), (4.0, None))):
+        for k, target in enumerate(("1e-02", "1e-06")):
+            column = [newton[k], gd[k], None, None, None, None]
+            summary[f"{metric}_to_{target}"] = pd.array(column, dtype="Float64").astype(float)
+    for target in ("1e-02", "1e-06"):
+        summary[f"time_to_{target}"] = summary[f"iters_to_{target}"] * 0.0
+    return summary
+
+
+@pytest.fixture
+def results_dir(tmp_path):
+    traces = suite_traces()
+    suite_summary(traces).to_csv(tmp_path / "summary.csv", index=False)
+    traces.to_parquet(tmp_path / "traces.parquet")
+    (tmp_path / "config.yaml").write_text("name: suite\ntargets: [1.0e-2, 1.0e-6]\n")
+    return tmp_path
+
+
+def test_profile_tables(results_dir):
+    from optbench.analysis.profile_plots import profile_tables
+
+    text = profile_tables(results_dir)
+    assert "Over 2 problem instances" in text
+    assert "f* unknown for blackbox" in text
+    # Tightest target reached: 1e-6, by newton only (quad at cost 3; blackbox f - 2 <=
+    # 1e-6 * 8 at iteration 2).
+    assert "### Performance profile: cost to ε = 1e-06" in text
+    assert "| newton | 1 | 1 | 1 | 1 | 1 |" in text
+    assert "| gd (tuned) | 0 | 0 | 0 | 0 | 0 |" in text
+    # Fractions reaching 1e-2 and 1e-6: gd[0.1] reaches 1e-2 on both (blackbox:
+    # 2.05 - 2 <= 0.08), never 1e-6; the tuned gd is gd[0.1] here.
+    assert "| gd (tuned) | 1 | 0 |" in text
+    assert "| gd[step_size=1] | 0 | 0 |" in text
+    # Data profile, tau = 1e-3 (kappa = 1, 10, 100, 1000): newton at 4 calls / 3 on
+    # quad and 6 / 4 on blackbox; gd[0.1] at 10 / 3 and 8 / 4. Both > 1, < 10.
+    assert "| newton | 0 | 1 | 1 | 1 |" in text
+    assert "| gd[step_size=0.1] | 0 | 1 | 1 | 1 |" in text
+
+
+@pytest.mark.parametrize(
+    ("kind", "x", "name"),
+    [
+        ("profile", None, "performance_profile.png"),
+        ("profile", "iter", "performance_profile_iters.png"),
+        ("data-profile", None, "data_profile.png"),
+        ("ecdf", "cost", "ecdf.png"),
+        ("sensitivity", None, "sensitivity_fraction.png"),
+    ],
+)
+def test_plot_profiles_writes_png(results_dir, kind, x, name):
+    from optbench.analysis.profile_plots import plot_profiles
+
+    written = plot_profiles(results_dir, kind, x=x)
+    assert written == [results_dir / "plots" / name]
+    assert written[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_profiles_refuses_bad_arguments(results_dir):
+    from optbench.analysis.profile_plots import plot_profiles
+
+    with pytest.raises(ValueError, match="kind"):
+        plot_profiles(results_dir, "histogram")
+    with pytest.raises(ValueError, match="x: must be 'dim"):
+        plot_profiles(results_dir, "data-profile", x="time")
+    with pytest.raises(ValueError, match="format"):
+        plot_profiles(results_dir, "ecdf", fmt="jpg")
+    from optbench.analysis.tables import ResultsFrames
+
+    newton = ResultsFrames(
+        summary=pd.read_csv(results_dir / "summary.csv").query("optimizer == 'newton'"),
+        traces=pd.read_parquet(results_dir / "traces.parquet"),
+        path=results_dir,
+    )
+    assert plot_profiles(newton, "sensitivity") == []  # nothing swept, no figure

@@ -137,12 +137,13 @@ def performance_ratios(
 
 
 def _fractions(matrix: pd.DataFrame, grid: np.ndarray, name: str) -> pd.DataFrame:
-    """Long frame ``solver_label, <name>, fraction``: share of rows with value ≤ grid."""
+    """Long frame ``solver_label, <name>, fraction``: share of rows with finite value ≤ grid."""
     values = matrix.to_numpy(dtype=float)
     total = values.shape[0]
     parts = []
     for column, label in enumerate(matrix.columns):
         ordered = np.sort(values[:, column])
+        ordered = ordered[np.isfinite(ordered)]  # failures never count, even at inf
         counts = np.searchsorted(ordered, grid, side="right")
         parts.append(
             pd.DataFrame({"solver_label": label, name: grid, "fraction": counts / max(total, 1)})
