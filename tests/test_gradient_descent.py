@@ -94,6 +94,16 @@ def test_gd_armijo_reaches_tolerance_on_least_squares(least_squares):
     assert result.n_f <= 2.5 * result.iters
 
 
+@pytest.mark.parametrize("multiple", ["0.5", "1", "1.5", "1e-05"])
+def test_gd_step_size_as_a_multiple_of_one_over_L(least_squares, multiple):
+    problem, _ = least_squares
+    step_size = float(multiple) / problem.smoothness().L
+    relative = minimize(problem, GradientDescent(step_size=f"{multiple}/L"), max_iter=20)
+    absolute = minimize(problem, GradientDescent(step_size=step_size), max_iter=20)
+    assert relative.trace["step_size"].iloc[-1] == step_size
+    np.testing.assert_array_equal(relative.x, absolute.x)
+
+
 def test_gd_one_over_L_needs_a_known_L():
     problem = Rosenbrock(dim=2)
     with pytest.raises(ValueError, match=r"^step_size: '1/L' needs the Lipschitz constant"):
@@ -218,6 +228,10 @@ def test_nesterov_strongly_convex_momentum_needs_mu():
         ("step_size", {"step_size": 0}),
         ("step_size", {"step_size": math.inf}),
         ("step_size", {"step_size": "1/l"}),
+        ("step_size", {"step_size": "-1/L"}),
+        ("step_size", {"step_size": "0/L"}),
+        ("step_size", {"step_size": "nan/L"}),
+        ("step_size", {"step_size": "/L"}),
         ("step_size", {"step_size": True}),
         ("c1", {"c1": 0.0}),
         ("c1", {"c1": 1.0}),
@@ -234,7 +248,10 @@ def test_gd_rejects_invalid_hyper_parameters(field, params):
 def test_gd_step_size_message_lists_the_allowed_values():
     with pytest.raises(ValueError) as error:
         GradientDescent(step_size=-0.1)
-    assert str(error.value) == "step_size: must be a number > 0, '1/L' or 'armijo'; got -0.1"
+    assert str(error.value) == (
+        "step_size: must be a number > 0, 'c/L' with a number c > 0 (e.g. '1/L'), "
+        "or 'armijo'; got -0.1"
+    )
 
 
 @pytest.mark.parametrize(

@@ -1,14 +1,14 @@
-r"""Gradient descent with a fixed step, the step :math:`1/L`, or Armijo backtracking.
+r"""Gradient descent with a fixed step, a multiple of :math:`1/L`, or Armijo backtracking.
 
 .. math:: x_{k+1} = x_k - \alpha_k \nabla f(x_k)
 
 * a number :math:`\alpha`: the same step every iteration, exactly one fused
   value-and-gradient per iteration (at the new iterate);
-* ``"1/L"``: :math:`\alpha = 1/L` with :math:`L` from the problem's
-  :meth:`~optbench.problems.base.Problem.smoothness`; on an :math:`L`-smooth,
-  :math:`\mu`-strongly convex function
-  :math:`f_k - f^\star \le (1 - \mu/L)^k (f_0 - f^\star)` (Polyak 1963; Karimi, Nutini
-  & Schmidt 2016, Thm. 1), and with the number :math:`2/(L + \mu)`,
+* ``"1/L"`` (or ``"c/L"``, any number :math:`c > 0`): :math:`\alpha = c/L` with
+  :math:`L` from the problem's :meth:`~optbench.problems.base.Problem.smoothness`.
+  With :math:`\alpha = 1/L` on an :math:`L`-smooth, :math:`\mu`-strongly convex
+  function :math:`f_k - f^\star \le (1 - \mu/L)^k (f_0 - f^\star)` (Polyak 1963;
+  Karimi, Nutini & Schmidt 2016, Thm. 1); with the number :math:`2/(L + \mu)`,
   :math:`\|x_k - x^\star\| \le ((\kappa - 1)/(\kappa + 1))^k \|x_0 - x^\star\|`,
   :math:`\kappa = L/\mu` (Nesterov 2004, Thm. 2.1.15);
 * ``"armijo"``: backtracking line search, N&W Alg. 3.1, with
@@ -31,34 +31,24 @@ from optbench.registry import SOLVERS
 from optbench.solvers.base import Solver, State
 from optbench.solvers.linesearch import Ray, armijo_backtracking, check_line_search_constants
 
-STEP_RULES = ("1/L", "armijo")
+
+def inverse_lipschitz_multiple(step_size: object) -> float | None:
+    """``c`` of a step size ``"c/L"`` (``c`` a finite number > 0, e.g. ``"1/L"``,
+    ``"0.5/L"``, ``"1e-05/L"``), else ``None``."""
+    if not isinstance(step_size, str) or not step_size.endswith("/L"):
+        return None
+    try:
+        multiple = float(step_size[:-2])
+    except ValueError:
+        return None
+    return multiple if math.isfinite(multiple) and multiple > 0 else None
 
 
-def resolve_step_size(step_size: float | str, oracle: Oracle) -> float:
-    """The numeric step of a fixed-step rule: the number itself or :math:`1/L`.
-
-    Raises
-    ------
-    ValueError
-        For ``"1/L"`` when the problem does not provide a finite ``L > 0``: a
-        configuration error, raised from ``init`` (the runner records it as ``error``).
-    """
-    if step_size != "1/L":
-        return float(step_size)
-    lipschitz = oracle.smoothness().L
-    if lipschitz is None or not math.isfinite(lipschitz) or lipschitz <= 0:
-        raise ValueError(
-            f"step_size: '1/L' needs the Lipschitz constant L of the gradient, which "
-            f"problem {oracle.problem.name!r} does not provide (smoothness().L = {lipschitz}); "
-            "give a number or use 'armijo'"
-        )
-    return 1.0 / lipschitz
-
-
-def check_step_size(step_size: object, allowed: tuple[str, ...]) -> None:
-    """Raise ``ValueError`` unless ``step_size`` is a finite number > 0 or in ``allowed``."""
+def check_step_size(step_size: object, keywords: tuple[str, ...] = ()) -> None:
+    """Raise ``ValueError`` unless ``step_size`` is a finite number > 0, ``"c/L"`` with a
+    number ``c > 0``, or one of ``keywords``."""
     if isinstance(step_size, str):
-        ok = step_size in allowed
+        ok = step_size in keywords or inverse_lipschitz_multiple(step_size) is not None
     else:
         ok = (
             isinstance(step_size, (int, float, np.integer, np.floating))
@@ -67,8 +57,33 @@ def check_step_size(step_size: object, allowed: tuple[str, ...]) -> None:
             and step_size > 0
         )
     if not ok:
-        names = " or ".join(repr(name) for name in allowed)
-        raise ValueError(f"step_size: must be a number > 0, {names}; got {step_size!r}")
+        allowed = "".join(f", or {name!r}" for name in keywords)
+        raise ValueError(
+            f"step_size: must be a number > 0, 'c/L' with a number c > 0 (e.g. '1/L')"
+            f"{allowed}; got {step_size!r}"
+        )
+
+
+def resolve_step_size(step_size: float | str, oracle: Oracle) -> float:
+    """The numeric step of a fixed-step rule: the number itself, or :math:`c/L`.
+
+    Raises
+    ------
+    ValueError
+        For ``"c/L"`` when the problem does not provide a finite ``L > 0``: a
+        configuration error, raised from ``init`` (the runner records it as ``error``).
+    """
+    multiple = inverse_lipschitz_multiple(step_size)
+    if multiple is None:
+        return float(step_size)
+    lipschitz = oracle.smoothness().L
+    if lipschitz is None or not math.isfinite(lipschitz) or lipschitz <= 0:
+        raise ValueError(
+            f"step_size: {step_size!r} needs the Lipschitz constant L of the gradient, which "
+            f"problem {oracle.problem.name!r} does not provide (smoothness().L = {lipschitz}); "
+            "give a number or use 'armijo'"
+        )
+    return multiple / lipschitz
 
 
 @dataclass
@@ -91,8 +106,10 @@ class GradientDescent(Solver):
 
     Parameters
     ----------
-    step_size : float or {"1/L", "armijo"}
-        A fixed step > 0, :math:`1/L` from the problem, or a backtracking line search.
+    step_size : float, "c/L" or "armijo"
+        A fixed step > 0; :math:`c/L` with :math:`L` from the problem (``"1/L"``,
+        ``"0.5/L"``, … for step-size sweeps relative to :math:`1/L`); or a backtracking
+        line search.
     c1 : float
         Armijo sufficient-decrease constant in (0, 1) (``"armijo"`` only).
     shrink : float
@@ -111,7 +128,7 @@ class GradientDescent(Solver):
     initial_step: float = 1.0
 
     def __post_init__(self) -> None:
-        check_step_size(self.step_size, STEP_RULES)
+        check_step_size(self.step_size, ("armijo",))
         check_line_search_constants(self.c1, shrink=self.shrink)
         if not _finite_at_least(self.growth, 1.0):
             raise ValueError(f"growth: must be a number >= 1; got {self.growth!r}")

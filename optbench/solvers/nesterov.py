@@ -85,8 +85,9 @@ class Nesterov(Solver):
 
     Parameters
     ----------
-    step_size : float or "1/L"
-        The step :math:`h`: a number > 0, or :math:`1/L` from the problem.
+    step_size : float or "c/L"
+        The step :math:`h`: a number > 0, or :math:`c/L` with :math:`L` from the problem
+        (``"1/L"``, ``"0.5/L"``, …).
     momentum : {"auto", "convex", "strongly_convex"}
         ``"strongly_convex"`` uses the constant :math:`\beta` from :math:`\mu > 0` (an
         error if the problem does not provide it), ``"convex"`` the :math:`t_k`
@@ -100,7 +101,7 @@ class Nesterov(Solver):
     restart: str = "none"
 
     def __post_init__(self) -> None:
-        check_step_size(self.step_size, ("1/L",))
+        check_step_size(self.step_size)
         if self.momentum not in MOMENTUM_RULES:
             raise ValueError(
                 f"momentum: must be one of {', '.join(MOMENTUM_RULES)}; got {self.momentum!r}"
@@ -116,7 +117,7 @@ class Nesterov(Solver):
         Raises
         ------
         ValueError
-            ``step_size="1/L"`` without a known L, or ``momentum="strongly_convex"``
+            ``step_size="c/L"`` without a known L, or ``momentum="strongly_convex"``
             without a known :math:`\\mu > 0` (configuration errors).
         """
         fixed_step = resolve_step_size(self.step_size, oracle)
