@@ -242,21 +242,6 @@ def _swept_groups(summary: pd.DataFrame, problem: str) -> list[tuple[str, pd.Dat
     return sorted(groups, key=lambda g: (style.family_rank(g[1]["family"].iloc[0]), g[0]))
 
 
-def _mark_top(ax: Axes, xs: Sequence[float], marker: str, color: str) -> None:
-    if len(xs):
-        ax.scatter(
-            xs,
-            [0.96] * len(xs),
-            marker=marker,
-            s=60,
-            color=color,
-            facecolors="none" if marker == "^" else color,
-            transform=ax.get_xaxis_transform(),
-            clip_on=False,
-            zorder=5,
-        )
-
-
 def plot_step_size_sensitivity(summary: pd.DataFrame, problem: str, path: Path) -> Path | None:
     """Final accuracy and iterations to target against step size, log-log.
 
@@ -288,9 +273,9 @@ def plot_step_size_sensitivity(summary: pd.DataFrame, problem: str, path: Path) 
         bad = group["n_bad"] * 2 > group["n_runs"]
         for ax, column in ((left, final), (right, work)):
             seen[ax] += _draw_sweep(ax, group[~bad], column, color, name)
-            _mark_top(ax, group.loc[bad, SENSITIVITY_PARAM].tolist(), "x", color)
+            style.mark_top(ax, group.loc[bad, SENSITIVITY_PARAM].tolist(), "x", color)
         censored = group[~bad & group[work].isna()]
-        _mark_top(right, censored[SENSITIVITY_PARAM].tolist(), "^", color)
+        style.mark_top(right, censored[SENSITIVITY_PARAM].tolist(), "^", color)
     steps = table[SENSITIVITY_PARAM].astype(float)
     left.set_xlim(steps.min() / 1.5, steps.max() * 1.5)
     for ax in (left, right):
@@ -301,7 +286,7 @@ def plot_step_size_sensitivity(summary: pd.DataFrame, problem: str, path: Path) 
         if seen[ax]:
             # room above the data for the markers at the top of the axis
             ax.set_ylim(min(seen[ax]) / 3, max(seen[ax]) * 30)
-    _plain_log_ticks(right)
+    style.plain_log_ticks(right)
     left.set_ylabel(f"final {_y_label('f_gap' if f_known else 'grad_norm')}")
     right.set_ylabel(
         "iterations (until stop)" if eps is None else f"iterations to f − f* ≤ {eps:.0e}"
@@ -327,16 +312,6 @@ def _draw_sweep(ax: Axes, group: pd.DataFrame, column: str, color: str, name: st
     return values[np.isfinite(values)].tolist()
 
 
-def _plain_log_ticks(ax: Axes) -> None:
-    """Tick labels like ``150`` instead of ``1.5 × 10^2`` on a log y axis of counts."""
-    from matplotlib.ticker import FuncFormatter, NullFormatter
-
-    plain = FuncFormatter(lambda value, _: f"{value:g}")
-    low, high = ax.get_ylim()
-    ax.yaxis.set_major_formatter(plain)
-    ax.yaxis.set_minor_formatter(plain if low > 0 and high / low < 10 else NullFormatter())
-
-
 def _sensitivity_legend(fig: Any, ax: Axes) -> None:
     from matplotlib.lines import Line2D
 
@@ -354,13 +329,6 @@ def _sensitivity_legend(fig: Any, ax: Axes) -> None:
         ),
     ]
     fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4))
-
-
-def figure_name(kind: str, stem: str, x: str, fmt: str) -> str:
-    """File name of a figure: ``convergence_<stem>.png``, ``convergence_<stem>_cost.png``
-    (the x quantity is appended unless it is ``iter``), ``sensitivity_<stem>.png``."""
-    suffix = "" if x == "iter" or kind == "sensitivity" else f"_{x}"
-    return f"{kind}_{stem}{suffix}.{fmt}" if stem else f"{kind}{suffix}.{fmt}"
 
 
 def plot_convergence_grid(
@@ -445,13 +413,13 @@ def plot_results(
         if problem in traced:
             fig = style.new_figure(8.5, 4.5)
             draw_convergence(fig.subplots(), traces, summary, problem, x)
-            path = out_dir / figure_name("convergence", stems[problem], x, fmt)
+            path = out_dir / style.figure_name("convergence", stems[problem], x, fmt)
             written.append(style.save_figure(fig, path))
-        path = out_dir / figure_name("sensitivity", stems[problem], x, fmt)
+        path = out_dir / style.figure_name("sensitivity", stems[problem], x, fmt)
         if plot_step_size_sensitivity(summary, problem, path) is not None:
             written.append(path)
     with_traces = [p for p in problems if p in traced]
     if with_traces:
-        path = out_dir / figure_name("convergence_grid", "", x, fmt)
+        path = out_dir / style.figure_name("convergence_grid", "", x, fmt)
         written.append(plot_convergence_grid(traces, summary, with_traces, x, path))
     return written

@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 #: Families in registry order, each with its fixed colour. scipy baselines are
@@ -175,6 +178,39 @@ def save_figure(fig: Figure, path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, format=path.suffix.lstrip("."), dpi=DPI, bbox_inches="tight")
+    fig.savefig(tmp, format=path.suffix.lstrip("."), dpi=DPI)
     tmp.replace(path)
     return path
+
+
+def figure_name(kind: str, stem: str, x: str, fmt: str) -> str:
+    """File name of a figure: ``convergence_<stem>.png``, ``convergence_<stem>_cost.png``
+    (the x quantity is appended unless it is ``iter``), ``sensitivity_<stem>.png``."""
+    suffix = "" if x == "iter" or kind == "sensitivity" else f"_{x}"
+    return f"{kind}_{stem}{suffix}.{fmt}" if stem else f"{kind}{suffix}.{fmt}"
+
+
+def mark_top(ax: Axes, xs: Sequence[float], marker: str, color: str) -> None:
+    """Markers at the top of ``ax`` (x in data units), e.g. × for diverged settings."""
+    if len(xs):
+        ax.scatter(
+            xs,
+            [0.96] * len(xs),
+            marker=marker,
+            s=60,
+            color=color,
+            facecolors="none" if marker == "^" else color,
+            transform=ax.get_xaxis_transform(),
+            clip_on=False,
+            zorder=5,
+        )
+
+
+def plain_log_ticks(ax: Axes) -> None:
+    """Tick labels like ``150`` instead of ``1.5 × 10^2`` on a log y axis of counts."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    plain = FuncFormatter(lambda value, _: f"{value:g}")
+    low, high = ax.get_ylim()
+    ax.yaxis.set_major_formatter(plain)
+    ax.yaxis.set_minor_formatter(plain if low > 0 and high / low < 10 else NullFormatter())

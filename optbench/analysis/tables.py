@@ -55,20 +55,8 @@ TARGET_METRICS = ("iters", "cost", "time")
 
 #: Summary columns that are not solver or problem parameters.
 SUMMARY_COLUMNS = frozenset(
-    (
-        "run_id",
-        "problem",
-        "optimizer",
-        "solver_label",
-        "family",
-        "seed",
-        "status",
-        "message",
-        "f_final",
-        "dim",
-        "f0",
-        *METRICS,
-    )
+    ["run_id", "problem", "optimizer", "solver_label", "family", "seed", "status", "message"]
+    + ["f_final", "dim", "f0", *METRICS]
 )
 
 _TARGET_COLUMN = re.compile(r"^(iters|cost|time)_to_(.+)$")
