@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pandas as pd
 import pytest
@@ -107,6 +108,19 @@ def test_status_converged_to_max_iter():
     assert comparison.exit_code == 1
     # The other way round (max_iter → converged) is an improvement, not a regression.
     assert compare_results(summary(), new).regressions.query("measure == 'status'").empty
+
+
+def test_status_to_error_is_a_regression_and_the_table_stays_a_table():
+    new = summary()
+    new.loc[0, ["status", "message"]] = ["error", "ValueError: bad | input\nmore"]
+    comparison = compare_results(new, summary())
+    status = comparison.regressions.query("measure == 'status'")
+    assert status[["run_id", "baseline", "new"]].values.tolist() == [
+        ["0a1b2c3d4e5f", "max_iter", "error"]
+    ]
+    row = next(line for line in comparison.table().splitlines() if "max_iter → error" in line)
+    assert "ValueError: bad \\| input more" in row
+    assert len(re.findall(r"(?<!\\)\|", row)) == 10  # nine cells: the message's bar is escaped
 
 
 def test_target_lost_and_final_accuracy():

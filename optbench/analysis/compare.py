@@ -8,7 +8,8 @@ makes the two incomparable (:class:`IncomparableError`).
 A matched run *regresses* when any of these holds:
 
 ``status``
-    The baseline converged and the new run did not (converged → anything else).
+    The baseline converged and the new run did not (converged → anything else), or
+    the new run ended in ``error`` (an exception) where the baseline did not.
 ``iters_to_ε``, ``cost_to_ε``
     The baseline reached target ε and the new run did not, or needed more:
     :math:`n > b\,(1 + \mathrm{rtol})`. Iterations and oracle cost are deterministic
@@ -38,7 +39,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,7 +155,7 @@ class Comparison:
             lines.append(
                 f"| {row.problem} | {row.solver_label} | {row.seed} | {row.measure} | "
                 f"{_fmt(row.baseline)} | {_fmt(row.new)} | {_fmt(row.ratio)} | "
-                f"{_fmt(row.time_ratio)} | {row.reason} |"
+                f"{_fmt(row.time_ratio)} | {_fmt(row.reason)} |"
             )
         return "\n".join(lines)
 
@@ -163,9 +163,14 @@ class Comparison:
         return self.table()
 
 
+def _shorten(text: str, limit: int = 80) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _fmt(value: object) -> str:
     if isinstance(value, str):
-        return value
+        return value.replace("|", "\\|")
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return "–"
     return f"{value:.4g}" if isinstance(value, (float, np.floating)) else str(value)
@@ -269,18 +274,13 @@ def _rows(
     joined: pd.DataFrame,
     mask: np.ndarray,
     measure: str,
-    base: Iterable[object],
-    new: Iterable[object],
+    base: np.ndarray,
+    new: np.ndarray,
     reason: str | list[str],
 ) -> pd.DataFrame:
-    base_values = np.asarray(base, dtype=object)[mask]
-    new_values = np.asarray(new, dtype=object)[mask]
-    numeric = all(isinstance(v, (int, float, np.number)) for v in (*base_values, *new_values))
-    ratio = (
-        _ratio(new_values.astype(float), base_values.astype(float))
-        if numeric
-        else np.full(int(mask.sum()), np.nan)
-    )
+    base_values, new_values = base[mask], new[mask]
+    numeric = base.dtype.kind == "f" and new.dtype.kind == "f"
+    ratio = _ratio(new_values, base_values) if numeric else np.full(int(mask.sum()), np.nan)
     return pd.DataFrame(
         {
             "run_id": joined["run_id"].to_numpy()[mask],
@@ -315,7 +315,7 @@ def _accuracy_regressions(joined: pd.DataFrame, measure: str) -> list[pd.DataFra
 def _status_regressions(joined: pd.DataFrame) -> list[pd.DataFrame]:
     base = joined["status_baseline"].astype(str).to_numpy()
     new = joined["status_new"].astype(str).to_numpy()
-    worse = (base == "converged") & (new != "converged")
+    worse = ((base == "converged") & (new != "converged")) | ((base != "error") & (new == "error"))
     if not worse.any():
         return []
     messages = (
@@ -324,7 +324,8 @@ def _status_regressions(joined: pd.DataFrame) -> list[pd.DataFrame]:
         else np.full(len(joined), "")
     )
     reasons = [
-        f"converged → {s}" + (f": {m}" if m else "") for s, m in zip(new, messages, strict=True)
+        f"{b} → {s}" + (f": {_shorten(m)}" if m else "")
+        for b, s, m in zip(base, new, messages, strict=True)
     ]
     return [_rows(joined, worse, "status", base, new, reasons)]
 
@@ -397,18 +398,10 @@ def compare_results(
     regressions = (
         pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=REGRESSION_COLUMNS)
     )
-    matched = pd.DataFrame(
-        {
-            "run_id": joined["run_id"],
-            "problem": joined["problem"],
-            "solver_label": joined["solver_label"],
-            "seed": joined["seed"],
-            "status_baseline": joined["status_baseline"],
-            "status_new": joined["status_new"],
-            "time_baseline": _column(joined, "time", "baseline"),
-            "time_new": _column(joined, "time", "new"),
-            "time_ratio": joined["time_ratio"],
-        }
+    matched = joined[[*REGRESSION_COLUMNS[:4], "status_baseline", "status_new"]].assign(
+        time_baseline=_column(joined, "time", "baseline"),
+        time_new=_column(joined, "time", "new"),
+        time_ratio=joined["time_ratio"],
     )
     return Comparison(matched=matched, regressions=regressions, metric=metric, rtol=rtol)
 
