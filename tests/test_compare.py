@@ -210,24 +210,10 @@ def test_update_baseline_copies_summary_files_only(tmp_path):
         update_baseline(tmp_path / "absent", base)
 
 
-def solvers_or_skip(*names: str) -> None:
-    """Skip while the solver modules are not all in place (they are written in parallel)."""
-    import optbench
-
-    try:
-        available = optbench.list_solvers()
-    except ModuleNotFoundError as error:
-        pytest.skip(f"solver modules not all written yet: {error}")
-    missing = [name for name in names if name not in available]
-    if missing:
-        pytest.skip(f"solvers not registered yet: {', '.join(missing)}")
-
-
 def test_assert_converges_passes_on_rosenbrock():
     from optbench.problems.rosenbrock import Rosenbrock
     from optbench.testing import assert_converges
 
-    solvers_or_skip("newton_cg")
     result = assert_converges(Rosenbrock(dim=2), "newton_cg", gtol=1e-8, max_iter=200)
     assert result.status == "converged" and result.grad_norm <= 1e-8
 
@@ -236,7 +222,6 @@ def test_assert_converges_explains_a_failure():
     from optbench.problems.rosenbrock import Rosenbrock
     from optbench.testing import assert_converges
 
-    solvers_or_skip("gd")
     with pytest.raises(AssertionError) as error:
         assert_converges(Rosenbrock(dim=2), "gd", gtol=1e-8, max_iter=3, step_size=1e-3)
     message = str(error.value)
