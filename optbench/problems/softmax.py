@@ -198,9 +198,8 @@ class Softmax(LazyFStar, Problem):
 
     def _back_project(self, class_major: np.ndarray, V: np.ndarray) -> np.ndarray:
         r""":math:`X^\top R / n + \lambda V` flattened row-major, for ``R`` given as ``R^T``."""
-        # CSR: a CSC matvec on X's arrays, (d, K); dense: a (K, d) GEMM viewed as (d, K).
-        product = self._XT @ class_major.T if self._sparse else (class_major @ self.X).T
-        out = product.reshape(-1) if product.flags.c_contiguous else product.ravel()
+        # Dense: one GEMM; CSR: a CSC multi-vector product on X's own arrays.
+        out = (self._XT @ class_major.T).reshape(-1)  # (d, K), C-contiguous
         out *= 1.0 / self.n_samples
         if self.l2:
             out += self.l2 * V.reshape(-1)
