@@ -114,6 +114,180 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 0 if result.passed else 1
 
 
+# --- run -----------------------------------------------------------------------------
+
+
+def _add_run_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "run",
+        help="run every (problem x solver x parameters x seed) of a config",
+        description=(
+            "Expand CONFIG into runs, execute them (in parallel with --jobs), write each "
+            "finished run at once into the results directory, then the summary, traces, "
+            "plots and report.md. Exit 0 when every run completed (whatever its status), "
+            "1 when a run ended in 'error', 2 on bad input."
+        ),
+    )
+    parser.add_argument("config", help="an experiment config (YAML)")
+    parser.add_argument("--out", metavar="DIR", help="results directory (default results/<name>)")
+    parser.add_argument("--jobs", type=int, metavar="N", help="worker processes (default: config)")
+    parser.add_argument("--resume", action="store_true", help="run only the missing runs of DIR")
+    parser.add_argument("--force", action="store_true", help="replace results already in DIR")
+    parser.add_argument("--dry-run", action="store_true", help="print the runs and their count")
+    parser.add_argument("--no-plots", action="store_true", help="skip the figures")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar and no report")
+    return parser
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from optbench.run.config import describe, expand, load_config
+
+    if args.jobs is not None and args.jobs < 1:
+        return _fail(f"jobs: must be an integer >= 1, got {args.jobs}")
+    config = load_config(args.config)
+    if args.dry_run:
+        print(describe(expand(config)))
+        return 0
+    from optbench.analysis.report import print_report, write_report
+    from optbench.run.experiment import exit_code, run_experiment
+
+    results = run_experiment(
+        config,
+        out=args.out,
+        jobs=args.jobs,
+        resume=args.resume,
+        force=args.force,
+        progress=not args.quiet,
+        plot=not args.no_plots,
+    )
+    write_report(results)
+    if not args.quiet:
+        print_report(results)
+    print(f"results written to {results.path}")
+    return exit_code(results)
+
+
+# --- list ----------------------------------------------------------------------------
+
+
+def _add_list_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "list", help="list problems and solvers with their parameters and defaults"
+    )
+    parser.add_argument("kind", nargs="?", choices=("problems", "solvers"), help="what to list")
+    return parser
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from optbench.listing import describe
+
+    print(describe(args.kind))
+    return 0
+
+
+# --- report --------------------------------------------------------------------------
+
+
+def _add_report_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "report", help="print the tables of a results directory and write its report.md"
+    )
+    parser.add_argument("dir", help="a results directory")
+    return parser
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from optbench.analysis.report import print_report, write_report
+    from optbench.run.store import load
+
+    results = load(args.dir)
+    path = write_report(results)
+    print_report(results)
+    print(f"report written to {path}")
+    return 0
+
+
+# --- plot ----------------------------------------------------------------------------
+
+PLOT_KINDS = ("convergence", "profile", "data-profile", "ecdf", "sensitivity")
+
+
+def _add_plot_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser("plot", help="draw the figures of a results directory")
+    parser.add_argument("dir", help="a results directory")
+    parser.add_argument(
+        "--kind",
+        choices=PLOT_KINDS,
+        default="convergence",
+        help="convergence curves (default), performance profile, data profile, ECDF "
+        "of (problem, target) pairs, or sweep sensitivity",
+    )
+    parser.add_argument(
+        "--x",
+        help="x axis: iter, cost or time (convergence, profile, ecdf); dim+1 or cost "
+        "(data-profile)",
+    )
+    parser.add_argument("--format", choices=("png", "pdf", "svg"), default="png")
+    return parser
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from optbench.run.store import load
+
+    results = load(args.dir)
+    if args.kind == "convergence":
+        from optbench.analysis.plots import plot_results
+
+        files = plot_results(results, x=args.x or "iter", fmt=args.format)
+    else:
+        from optbench.analysis.profile_plots import plot_profiles
+
+        files = plot_profiles(results, kind=args.kind, x=args.x, fmt=args.format)
+    for path in files:
+        print(path)
+    return 0
+
+
+# --- compare -------------------------------------------------------------------------
+
+
+def _add_compare_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "compare",
+        help="convergence regression check of NEW against BASELINE",
+        description=(
+            "Match runs by (problem, solver, parameters, seed) and list every run whose "
+            "status got worse, whose iterations or cost to a target grew, or whose final "
+            "accuracy got worse. Exit 0: no regression; 1: regressions; 2: the "
+            "directories cannot be compared."
+        ),
+    )
+    parser.add_argument("new", help="results directory to check")
+    parser.add_argument("baseline", help="baseline results directory")
+    parser.add_argument("--metric", choices=("iters", "cost", "time"), default="iters")
+    parser.add_argument(
+        "--rtol", type=float, help="relative tolerance (default 0 for counts, 0.25 for time)"
+    )
+    parser.add_argument(
+        "--update", action="store_true", help="write NEW as the baseline (summary files only)"
+    )
+    return parser
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from optbench.analysis.compare import compare_results, update_baseline
+
+    if args.rtol is not None and args.rtol < 0:
+        return _fail(f"rtol: must be >= 0, got {args.rtol}")
+    if args.update:
+        written = update_baseline(args.new, args.baseline)
+        print(f"baseline {args.baseline} updated from {args.new} ({len(written)} files)")
+        return 0
+    comparison = compare_results(args.new, args.baseline, metric=args.metric, rtol=args.rtol)
+    print(comparison.table())
+    return comparison.exit_code
+
+
 # --- wiring --------------------------------------------------------------------------
 
 ParserBuilder = Callable[[argparse._SubParsersAction], argparse.ArgumentParser]
@@ -121,7 +295,12 @@ Handler = Callable[[argparse.Namespace], int]
 
 #: Sub-command name -> (function adding its sub-parser, handler). Add new sub-commands here.
 COMMANDS: dict[str, tuple[ParserBuilder, Handler]] = {
+    "run": (_add_run_parser, _cmd_run),
+    "list": (_add_list_parser, _cmd_list),
     "check": (_add_check_parser, _cmd_check),
+    "plot": (_add_plot_parser, _cmd_plot),
+    "report": (_add_report_parser, _cmd_report),
+    "compare": (_add_compare_parser, _cmd_compare),
 }
 
 
