@@ -245,3 +245,15 @@ def test_assert_no_regression(tmp_path):
         assert_no_regression(tmp_path / "worse", base)
     with pytest.raises(AssertionError, match="cannot compare .*no such results directory"):
         assert_no_regression(tmp_path / "absent", base)
+
+
+def test_regressions_are_grouped_by_run_in_the_new_summary_order():
+    new = summary()
+    new.loc[1, "iters"] = 30  # newton_cg seed 0: more iterations to converge
+    new.loc[2, ["iters", "grad_norm_final"]] = [40, 1e-6]  # seed 1: slower and less accurate
+    found = compare_results(new.iloc[::-1], summary()).regressions
+    assert found[["run_id", "measure"]].values.tolist() == [
+        ["1e5000000000", "iters"],
+        ["1e5000000000", "grad_norm_final"],
+        ["111111111111", "iters"],
+    ]

@@ -221,16 +221,13 @@ def match_runs(new: pd.DataFrame, baseline: pd.DataFrame) -> pd.DataFrame:
         if len(duplicated):
             names = ", ".join(_describe(duplicated)[:MAX_LISTED])
             raise IncomparableError(f"{side}: runs appear more than once: {names}")
-    joined = new.merge(
-        baseline, on=keys, how="outer", suffixes=("_new", "_baseline"), indicator=True
-    )
-    if (joined["_merge"] != "both").any():
-        new_keys = new.set_index(keys).index
-        base_keys = baseline.set_index(keys).index
+    new_keys = new.set_index(keys).index
+    base_keys = baseline.set_index(keys).index
+    if not (new_keys.isin(base_keys).all() and base_keys.isin(new_keys).all()):
         only_new = new[~new_keys.isin(base_keys)]
         only_base = baseline[~base_keys.isin(new_keys)]
         raise IncomparableError(_unmatched_message(only_new, only_base))
-    joined = joined.drop(columns="_merge")
+    joined = new.merge(baseline, on=keys, how="left", suffixes=("_new", "_baseline"))
     for key in ("run_id", *KEY_COLUMNS):
         if key not in joined:
             source = next(
@@ -283,6 +280,7 @@ def _rows(
     ratio = _ratio(new_values, base_values) if numeric else np.full(int(mask.sum()), np.nan)
     return pd.DataFrame(
         {
+            "run_order": np.flatnonzero(mask),
             "run_id": joined["run_id"].to_numpy()[mask],
             "problem": joined["problem"].to_numpy()[mask],
             "solver_label": joined["solver_label"].to_numpy()[mask],
@@ -395,9 +393,10 @@ def compare_results(
         for target in base_targets:
             found += _work_regressions(joined, target_column("time", target), rtol)
         found += _work_regressions(joined, "time", rtol)
-    regressions = (
-        pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=REGRESSION_COLUMNS)
-    )
+    regressions = pd.DataFrame(columns=REGRESSION_COLUMNS)
+    if found:  # grouped by run (in summary order), measures in the order checked
+        regressions = pd.concat(found, ignore_index=True).sort_values("run_order", kind="stable")
+        regressions = regressions[REGRESSION_COLUMNS].reset_index(drop=True)
     matched = joined[[*REGRESSION_COLUMNS[:4], "status_baseline", "status_new"]].assign(
         time_baseline=_column(joined, "time", "baseline"),
         time_new=_column(joined, "time", "new"),
