@@ -29,6 +29,9 @@ import scipy.sparse.linalg
 
 #: Matrices with at most this many columns get exact (dense) Gram spectra.
 DENSE_SPECTRUM_MAX_DIM = 2_000
+#: Restart budget of the Lanczos estimate of the smallest eigenvalue (it can converge
+#: slowly); when exhausted, the valid lower bound 0 is returned instead.
+LANCZOS_MIN_RESTARTS = 300
 #: Standard deviation of the true linear predictor that draws synthetic labels.
 SIGNAL_SCALE = 2.0
 
@@ -320,7 +323,7 @@ def gram_extreme_eigenvalues(
             which="SA",
             tol=1e-8,
             v0=start,
-            maxiter=20 * dim,
+            maxiter=LANCZOS_MIN_RESTARTS,
             return_eigenvectors=False,
         )
         lambda_min = max(float(values[0]), 0.0)
@@ -357,24 +360,24 @@ class PointMemo:
     hidden caches": it changes time only, never results.
     """
 
-    __slots__ = ("_point", "_entry")
+    __slots__ = ("_stored",)
 
     def __init__(self) -> None:
-        self._point: np.ndarray | None = None
-        self._entry: Any = None
+        # One (point, entry) tuple, replaced in a single assignment, so a reader on
+        # another thread never pairs one call's point with another call's entry.
+        self._stored: tuple[np.ndarray, Any] | None = None
 
     def get(self, x: np.ndarray) -> Any:
         """The stored entry if it was stored at a point equal to ``x``, else None."""
-        if self._point is not None and np.array_equal(self._point, x):
-            return self._entry
+        stored = self._stored
+        if stored is not None and np.array_equal(stored[0], x):
+            return stored[1]
         return None
 
     def put(self, x: np.ndarray, entry: Any) -> None:
         """Store ``entry`` for (a copy of) ``x``, replacing the previous one."""
-        self._point = np.array(x, dtype=np.float64, copy=True)
-        self._entry = entry
+        self._stored = (np.array(x, dtype=np.float64, copy=True), entry)
 
     def clear(self) -> None:
         """Forget the stored entry."""
-        self._point = None
-        self._entry = None
+        self._stored = None
