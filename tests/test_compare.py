@@ -166,8 +166,8 @@ def test_unmatched_runs_are_incomparable(tmp_path):
         compare_results(new, summary())
     message = str(error.value)
     assert "\n" not in message
-    assert "1 only in new: newton_cg on rosenbrock_2d seed 7" in message
-    assert "1 only in baseline: newton_cg on rosenbrock_2d seed 1" in message
+    assert "1 only in new: newton_cg on rosenbrock_2d seed 7 (run ffffffffffff)" in message
+    assert "1 only in baseline: newton_cg on rosenbrock_2d seed 1 (run 1e5000000000)" in message
 
 
 def test_unmatched_list_is_truncated():

@@ -183,6 +183,8 @@ def _describe(rows: pd.DataFrame) -> list[str]:
         name = f"{fields.get('solver_label', '?')} on {fields.get('problem', '?')}"
         if "seed" in fields:
             name += f" seed {fields['seed']}"
+        if "run_id" in fields:
+            name += f" (run {fields['run_id']})"
         described.append(name)
     return described
 
