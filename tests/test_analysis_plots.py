@@ -15,6 +15,7 @@ from test_analysis_tables import PROBLEMS, make_results
 from optbench.analysis import style
 from optbench.analysis.plots import (
     draw_convergence,
+    numeric_step_sizes,
     plot_results,
     plot_step_size_sensitivity,
     seed_envelope,
@@ -190,3 +191,30 @@ def test_bad_arguments_and_no_figure_leak(tmp_path):
     before = plt.get_fignums()
     plot_results(results)
     assert plt.get_fignums() == before
+
+
+def test_step_sizes_read_back_as_text_and_multiples_of_one_over_l(tmp_path):
+    results = make_results()
+    summary = results.summary.copy()
+    traces = results.traces.copy()
+    gd = summary["optimizer"] == "gd"
+    # as summary.csv reads back a column mixing numbers and rules: all text
+    summary["step_size"] = summary["step_size"].map(lambda v: "" if np.isnan(v) else f"{v:g}")
+    summary.loc[gd & (summary["step_size"] == "0.01"), "step_size"] = "0.5/L"
+    summary.loc[gd & (summary["step_size"] == "1"), "step_size"] = "armijo"
+    relative = summary.loc[summary["step_size"] == "0.5/L", "run_id"]
+    traces.loc[traces["run_id"].isin(relative), "step_size"] = 0.05  # the step used
+    steps = numeric_step_sizes(summary, traces)
+    assert set(steps[summary["step_size"] == "0.5/L"]) == {0.05}
+    assert set(steps[summary["step_size"] == "0.1"]) == {0.1}
+    assert steps[summary["step_size"].isin(["armijo", ""])].isna().all()
+    # without traces the multiple of 1/L has no numeric step
+    assert numeric_step_sizes(summary)[summary["step_size"] == "0.5/L"].isna().all()
+    # one plain step and one c/L step: no sweep of either kind
+    path = tmp_path / "s.png"
+    assert plot_step_size_sensitivity(summary, "quadratic[dim=10]", path, traces) is None
+    assert not path.exists()
+    # two multiples of 1/L (0.5/L and 2/L, which used the step 1.0) make a sweep
+    summary.loc[gd & (summary["step_size"] == "armijo"), "step_size"] = "2/L"
+    written = plot_step_size_sensitivity(summary, "quadratic[dim=10]", path, traces)
+    assert written == path and path.read_bytes()[:8] == MAGIC["png"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 
@@ -300,7 +301,9 @@ def test_best_setting_without_targets_uses_final_values():
 def test_format_number_is_compact():
     assert format_number(1234) == "1234"
     assert format_number(3.14159) == "3.14"
-    assert format_number(123456.7) == "123000"
+    assert format_number(123456.7) == "123457"
+    assert format_number(1008.5) == "1008"
+    assert format_number(180.5) == "180"
     assert format_number(0.012345) == "0.0123"
     assert format_number(1.23456e-9) == "1.23e-09"
     assert format_number(2.5e7) == "2.50e+07"
@@ -324,11 +327,22 @@ def test_format_table_is_markdown():
 
 def test_report_lists_every_problem_and_bad_runs(tmp_path):
     results = make_results(tmp_path)
-    (tmp_path / "environment.json").write_text('{"python": "3.11.4", "numpy": "2.0"}')
+    environment = {
+        "python": {"version": "3.11.4"},
+        "packages": {"numpy": "2.0", "matplotlib": "3.9"},
+        "cpu": {"model": "EPYC", "count": 2},
+        "blas": [{"internal_api": "openblas", "version": "0.3", "package": "numpy",
+                  "num_threads": 2}],
+        "git": {"revision": "0123456789abcdef", "dirty": True},
+    }  # fmt: skip
+    (tmp_path / "environment.json").write_text(json.dumps(environment))
     text = build_report(results)
     for problem in PROBLEMS:
         assert f"### {problem}" in text
-    assert "python 3.11.4 · numpy 2.0" in text
+    assert (
+        "environment: Python 3.11.4 · numpy 2.0 · CPU EPYC ×2 · BLAS openblas 0.3 for numpy "
+        "(2 threads) · git 0123456789 (uncommitted changes)\n"
+    ) in text
     diverged = results.summary[results.summary["status"] == "diverged"]
     assert len(diverged) == 9
     for message in diverged["message"]:

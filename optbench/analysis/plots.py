@@ -212,37 +212,71 @@ def draw_convergence(
             loc="upper left",
             bbox_to_anchor=(1.02, 1.0),
             fontsize="small",
-            title=f"median of {n_seeds} seeds, band min–max",
+            title=f"median of {n_seeds} seeds, band min–max" if n_seeds > 1 else "one seed",
             title_fontsize="small",
         )
     return {family for _, family in configs}
 
 
-def _swept_groups(summary: pd.DataFrame, problem: str) -> list[tuple[str, pd.DataFrame]]:
-    """Aggregated rows of each step-size sweep on ``problem``: (name, rows by step size)."""
+def numeric_step_sizes(rows: pd.DataFrame, traces: pd.DataFrame | None = None) -> pd.Series:
+    """The step size of each summary row as a number (NaN when it has none).
+
+    Numbers (also numbers read back as text) are taken as they are. A step ``"c/L"``
+    (a multiple of 1/L) is resolved to the step the run actually used: the median of
+    its finite trace ``step_size`` values. Other rules (``"armijo"``) are NaN.
+    """
+    used = pd.Series(dtype=float)
+    if traces is not None and {"run_id", SENSITIVITY_PARAM} <= set(traces.columns):
+        logged = traces[["run_id", SENSITIVITY_PARAM]].dropna()
+        used = logged.groupby("run_id")[SENSITIVITY_PARAM].median()
+    values = []
+    for run_id, value in zip(rows["run_id"], rows[SENSITIVITY_PARAM], strict=True):
+        try:
+            values.append(float(value))
+        except (TypeError, ValueError):
+            relative = isinstance(value, str) and value.endswith("/L")
+            values.append(float(used.get(run_id, math.nan)) if relative else math.nan)
+    return pd.Series(values, index=rows.index, dtype=float)
+
+
+def _swept_groups(
+    summary: pd.DataFrame, problem: str, traces: pd.DataFrame | None = None
+) -> list[tuple[str, pd.DataFrame]]:
+    """Aggregated rows of each step-size sweep on ``problem``: (name, rows by step).
+
+    Settings of a family are one sweep when they differ only in the step size;
+    steps given as ``"c/L"`` form a sweep of their own (``"gd (c/L)"``). The
+    numeric step is in the column ``_step``.
+    """
     if SENSITIVITY_PARAM not in summary.columns:
         return []
-    rows = summary[(summary["problem"] == problem) & summary[SENSITIVITY_PARAM].notna()]
+    rows = summary[summary["problem"] == problem]
+    rows = rows.assign(
+        _step=numeric_step_sizes(rows, traces),
+        _sweep=[" (c/L)" if str(v).endswith("/L") else "" for v in rows[SENSITIVITY_PARAM]],
+    )
+    rows = rows[np.isfinite(rows["_step"]) & (rows["_step"] > 0)]
     if rows.empty:
         return []
     table = aggregate_summary(rows)
-    others = [c for c in param_columns(rows) if c != SENSITIVITY_PARAM]
+    others = [c for c in param_columns(rows) if c not in (SENSITIVITY_PARAM, "_step", "_sweep")]
     groups = []
-    keys = ["family", *others]
-    for key, group in table.groupby(keys, sort=False, dropna=False):
-        if group[SENSITIVITY_PARAM].nunique() < 2:
+    for key, group in table.groupby(["family", "_sweep", *others], sort=False, dropna=False):
+        if group["_step"].nunique() < 2:
             continue
         varying = [
             f"{c}={v}"
-            for c, v in zip(others, key[1:], strict=True)
+            for c, v in zip(others, key[2:], strict=True)
             if table.loc[table["family"] == key[0], c].nunique() > 1
         ]
         name = f"{key[0]}[{','.join(varying)}]" if varying else key[0]
-        groups.append((name, group.sort_values(SENSITIVITY_PARAM)))
+        groups.append((name + key[1], group.sort_values("_step")))
     return sorted(groups, key=lambda g: (style.family_rank(g[1]["family"].iloc[0]), g[0]))
 
 
-def plot_step_size_sensitivity(summary: pd.DataFrame, problem: str, path: Path) -> Path | None:
+def plot_step_size_sensitivity(
+    summary: pd.DataFrame, problem: str, path: Path, traces: pd.DataFrame | None = None
+) -> Path | None:
     """Final accuracy and iterations to target against step size, log-log.
 
     Left: median final ``f - f*`` (gradient norm where f* is unknown) with min–max
@@ -250,13 +284,16 @@ def plot_step_size_sensitivity(summary: pd.DataFrame, problem: str, path: Path) 
     reached (total iterations where none did). A setting where most seeds
     diverged, failed or raised is an × at the top of both axes; one whose median
     did not reach the target is an open triangle at the top of the right axis.
+    Steps given as ``"c/L"`` are drawn at the step the runs used (their trace
+    ``step_size``, so ``traces`` is needed) as a sweep of their own, ``gd (c/L)``;
+    rules without a fixed step (``"armijo"``) are left out.
 
     Returns
     -------
     Path or None
         ``path``, or ``None`` (nothing written) when no step size was swept.
     """
-    groups = _swept_groups(summary, problem)
+    groups = _swept_groups(summary, problem, traces)
     if not groups:
         return None
     table = pd.concat([g for _, g in groups])
@@ -273,10 +310,10 @@ def plot_step_size_sensitivity(summary: pd.DataFrame, problem: str, path: Path) 
         bad = group["n_bad"] * 2 > group["n_runs"]
         for ax, column in ((left, final), (right, work)):
             seen[ax] += _draw_sweep(ax, group[~bad], column, color, name)
-            style.mark_top(ax, group.loc[bad, SENSITIVITY_PARAM].tolist(), "x", color)
+            style.mark_top(ax, group.loc[bad, "_step"].tolist(), "x", color)
         censored = group[~bad & group[work].isna()]
-        style.mark_top(right, censored[SENSITIVITY_PARAM].tolist(), "^", color)
-    steps = table[SENSITIVITY_PARAM].astype(float)
+        style.mark_top(right, censored["_step"].tolist(), "^", color)
+    steps = table["_step"]
     left.set_xlim(steps.min() / 1.5, steps.max() * 1.5)
     for ax in (left, right):
         ax.set_xscale("log")
@@ -306,7 +343,15 @@ def _draw_sweep(ax: Axes, group: pd.DataFrame, column: str, color: str, name: st
     high = ok[f"{column}_max"].to_numpy(dtype=float)
     errors = np.nan_to_num(np.vstack([y - low, high - y]), nan=0.0, posinf=1e300)
     ax.errorbar(
-        ok[SENSITIVITY_PARAM], y, yerr=errors, color=color, marker="o", ms=4, capsize=2, label=name
+        ok["_step"],
+        y,
+        yerr=errors,
+        color=color,
+        marker="s" if name.endswith("(c/L)") else "o",
+        linestyle="--" if name.endswith("(c/L)") else "-",
+        ms=4,
+        capsize=2,
+        label=name,
     )
     values = np.concatenate([y, low, high])
     return values[np.isfinite(values)].tolist()
@@ -416,7 +461,7 @@ def plot_results(
             path = out_dir / style.figure_name("convergence", stems[problem], x, fmt)
             written.append(style.save_figure(fig, path))
         path = out_dir / style.figure_name("sensitivity", stems[problem], x, fmt)
-        if plot_step_size_sensitivity(summary, problem, path) is not None:
+        if plot_step_size_sensitivity(summary, problem, path, traces) is not None:
             written.append(path)
     with_traces = [p for p in problems if p in traced]
     if with_traces:

@@ -140,22 +140,55 @@ def header_section(context: ReportContext) -> str:
     return "\n".join(lines)
 
 
+def _field(mapping: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(mapping, Mapping):
+            return None
+        mapping = mapping.get(key)
+    return mapping
+
+
 def environment_line(environment: Mapping[str, Any] | None) -> str:
-    """``environment.json`` as one line (its scalar entries and one level of nesting)."""
+    """The essentials of ``environment.json`` on one line.
+
+    Python, optbench, numpy and scipy versions, CPU, the BLAS libraries with their
+    thread counts, the BLAS threads given to each run, the git revision and the
+    start time: whichever of them are recorded.
+    """
     if not environment:
         return "not recorded"
     parts = []
-    for key, value in environment.items():
-        if isinstance(value, Mapping):
-            inner = ", ".join(
-                f"{k}={v}" for k, v in value.items() if isinstance(v, (str, int, float))
-            )
-            parts.append(f"{key} ({inner})" if inner else key)
-        elif isinstance(value, (list, tuple)):
-            parts.append(f"{key} {len(value)}")
-        elif value is not None:
-            parts.append(f"{key} {value}")
-    return " · ".join(parts)
+    python = _field(environment, "python", "version") or environment.get("python")
+    if isinstance(python, str):
+        parts.append(f"Python {python}")
+    for name in ("optbench", "numpy", "scipy"):
+        version = _field(environment, "packages", name) or environment.get(name)
+        if isinstance(version, str):
+            parts.append(f"{name} {version}")
+    cpu = environment.get("cpu")
+    if isinstance(cpu, Mapping) and cpu.get("model"):
+        parts.append(f"CPU {cpu['model']} ×{cpu.get('available') or cpu.get('count') or '?'}")
+    elif isinstance(cpu, str):
+        parts.append(f"CPU {cpu}")
+    blas = environment.get("blas")
+    if isinstance(blas, list) and blas:
+        libraries = [
+            f"{lib.get('internal_api', '?')} {lib.get('version', '')} for "
+            f"{lib.get('package', '?')} ({lib.get('num_threads', '?')} threads)"
+            for lib in blas
+            if isinstance(lib, Mapping)
+        ]
+        parts.append("BLAS " + ", ".join(libraries))
+    if environment.get("blas_threads_for_runs") is not None:
+        parts.append(f"BLAS threads per run {environment['blas_threads_for_runs']}")
+    git = environment.get("git")
+    revision = _field(git, "revision") if isinstance(git, Mapping) else git
+    if isinstance(revision, str) and revision:
+        dirty = " (uncommitted changes)" if _field(git, "dirty") else ""
+        parts.append(f"git {revision[:10]}{dirty}")
+    if isinstance(environment.get("started"), str):
+        parts.append(f"started {environment['started']}")
+    return " · ".join(parts) if parts else "recorded (no known fields)"
 
 
 def _configuration_cell(row: Mapping[str, Any], best_labels: set[str]) -> str:

@@ -364,7 +364,8 @@ def _inf_if_nan(value: Any) -> float:
 def format_number(value: Any) -> str:
     """Compact text for a table cell: 3 significant digits, ``1.23e-09`` when tiny.
 
-    Integers below 10**6 are written in full; NaN and None are "—"; infinities "∞".
+    Integers below 10**6 are written in full, other numbers from 1000 to 10**6
+    rounded to whole units; NaN and None are "—"; infinities "∞".
     """
     if value is None or isinstance(value, str):
         return "—" if value is None else value
@@ -378,7 +379,9 @@ def format_number(value: Any) -> str:
     magnitude = abs(value)
     if value.is_integer() and magnitude < 1e6:
         return str(int(value))
-    if 1e-3 <= magnitude < 1e6:
+    if 1e3 <= magnitude < 1e6:  # whole units: never fewer digits than integer cells
+        return f"{value:.0f}"
+    if 1e-3 <= magnitude < 1e3:
         rounded = float(f"{value:.3g}")
         return str(int(rounded)) if rounded.is_integer() else f"{rounded:g}"
     return f"{value:.2e}"
