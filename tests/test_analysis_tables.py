@@ -257,6 +257,18 @@ def test_censoring_rule_needs_more_than_half_reached():
     assert censored_median(np.array([1.0, 2.0, 3.0, np.nan]))[0] == 2.5
 
 
+def test_configurations_sorted_by_parameter_value():
+    """Numbers ascending (also read back as text), then multiples c/L, then rules."""
+    gd_runs = hand_summary().query("optimizer == 'gd'")
+    steps = ["armijo", "2/L", "0.5", "0.5/L", "1e-05"]  # first appearance order
+    summary = pd.concat(
+        [gd_runs.iloc[:3].assign(solver_label=f"gd[step_size={v}]", step_size=v) for v in steps],
+        ignore_index=True,
+    )
+    order = aggregate_summary(summary)["solver_label"].tolist()
+    assert order == [f"gd[step_size={v}]" for v in ["1e-05", "0.5", "0.5/L", "2/L", "armijo"]]
+
+
 def test_unknown_target_is_an_error():
     with pytest.raises(ValueError, match="1e-06"):
         aggregate_summary(hand_summary(), targets=[1e-6])

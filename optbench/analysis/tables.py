@@ -19,6 +19,7 @@ Conventions (used by the report, the plots and the comparisons built on them):
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -143,12 +144,15 @@ def family_key(summary: pd.DataFrame) -> pd.Series:
 
 
 def _sort_key(value: Any) -> tuple[int, float, str]:
+    """Numbers first (ascending), then multiples ``"c/L"`` by ``c``, then other text."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        return (2, 0.0, "")
-    try:
-        return (0, float(value), "")
-    except (TypeError, ValueError):
-        return (1, 0.0, str(value))
+        return (3, 0.0, "")
+    text = str(value)
+    for rank, number in ((0, text), (1, text[:-2] if text.endswith("/L") else None)):
+        if number is not None:
+            with contextlib.suppress(ValueError):
+                return (rank, float(number), "")
+    return (2, 0.0, text)
 
 
 def configurations(summary: pd.DataFrame) -> pd.DataFrame:
