@@ -389,3 +389,18 @@ def test_report_sections_can_be_extended(capsys):
     assert "## Extra\n\n3 rows" in out
     assert out.index("## Extra") < out.index("## Statuses")
     assert "f = inf at iteration 3" in out
+
+
+def test_report_of_no_runs_and_of_an_error_traceback():
+    empty = hand_summary().iloc[:0]
+    assert aggregate_summary(empty).empty
+    assert best_settings(empty).empty
+    assert "No finished runs" in build_report(empty)
+    summary = hand_summary()
+    summary.loc[summary["run_id"] == "c1", "status"] = "error"
+    summary.loc[summary["run_id"] == "c1", "message"] = (
+        "Traceback (most recent call last):\n  File 'x.py'\nValueError: boom | here\n"
+    )
+    text = build_report(summary)
+    assert "| error | ValueError: boom \\| here | c1 |" in text
+    assert "Traceback" not in text

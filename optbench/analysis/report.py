@@ -121,6 +121,8 @@ def header_section(context: ReportContext) -> str:
     summary = context.results.summary
     config = context.results.config or {}
     lines = [f"# optbench report: {_config_name(context)}", ""]
+    if summary.empty:
+        return "\n".join([*lines, "No finished runs in these results."])
     n_configs = summary[["problem", "solver_label"]].drop_duplicates().shape[0]
     lines.append(
         f"- runs: {len(summary)} ({summary['problem'].nunique()} problems, "
@@ -242,7 +244,11 @@ def problems_section(context: ReportContext) -> str:
 def _message(text: Any) -> str:
     if text is None or (isinstance(text, float) and math.isnan(text)):
         return ""
-    first = str(text).strip().splitlines()[0] if str(text).strip() else ""
+    lines = [line.strip() for line in str(text).strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    # a traceback ends with the exception line; any other message starts with its gist
+    first = lines[-1] if lines[0].startswith("Traceback") else lines[0]
     if len(first) > MAX_MESSAGE_LENGTH:
         first = first[: MAX_MESSAGE_LENGTH - 1] + "…"
     return first

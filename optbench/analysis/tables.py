@@ -280,7 +280,11 @@ def aggregate_summary(
             row[column], row[f"{column}_min"], row[f"{column}_max"] = median, low, high
             row[f"{column}_reached"] = reached
         rows.append(row)
-    return pd.DataFrame(rows)
+    columns = ["problem", "family", "solver_label", *param_columns(summary)]
+    columns += ["n_runs", "n_converged", "n_bad", "status"]
+    columns += [f"{m}{end}" for m in METRICS for end in ("", "_min", "_max")]
+    columns += [f"{c}{end}" for c in target_columns for end in ("", "_min", "_max", "_reached")]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def best_settings(
