@@ -49,6 +49,7 @@ def test_certified_point_is_stationary_and_no_perturbation_improves_it(name):
     certificate = certify(problem, gtol=GTOL)
     assert isinstance(certificate, Certificate)
     assert certificate.grad_norm <= GTOL
+    assert 0.0 <= certificate.predicted_decrease <= 1e-12 * max(1.0, abs(certificate.f_star))
     assert np.linalg.norm(problem.grad(certificate.x_star)) == pytest.approx(
         certificate.grad_norm, rel=1e-6, abs=1e-15
     )
@@ -116,6 +117,20 @@ def test_failure_to_reach_gtol_raises():
     separable = Logistic(X=X, y=np.sign(X[:, 0]), l2=0.0)  # no minimizer: weights diverge
     with pytest.raises(RuntimeError, match=r"^certify: .* > gtol"):
         certify(separable, max_iter=10)
+    # Given enough iterations the gradient does fall below gtol (the loss decays
+    # exponentially along the separating direction), but the infimum 0 is not attained:
+    # the Newton model still predicts a decrease of the order of f itself.
+    with pytest.raises(RuntimeError, match=r"^certify: .* still predicts a decrease"):
+        certify(separable)
+
+
+def test_f_star_is_none_with_one_warning_when_certification_fails(certify_calls):
+    X = np.array([[1.0, 0.0], [2.0, 1.0], [-1.0, 0.5], [-3.0, 0.0]])
+    separable = Logistic(X=X, y=np.sign(X[:, 0]), l2=0.0)
+    with pytest.warns(RuntimeWarning, match="f_star unknown: certify: "):
+        assert separable.f_star is None
+    assert separable.f_star is None  # remembered: no second attempt, no second warning
+    assert len(certify_calls) == 1
 
 
 @pytest.mark.parametrize(

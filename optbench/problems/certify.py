@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,10 +35,16 @@ from optbench.problems.base import Problem
 
 #: Newton uses a dense Cholesky factorization of the Hessian up to this dimension.
 CHOLESKY_MAX_DIM = 500
+#: A certificate is refused when a Newton step still predicts a decrease above
+#: ``DECREASE_RTOL * max(1, |f|)``: a small gradient alone does not show optimality
+#: (e.g. separable logistic data with ``l2=0``, whose infimum is not attained).
+DECREASE_RTOL = 1e-12
 #: Armijo sufficient-decrease constant ``c1`` (Nocedal & Wright, eq. 3.4).
 ARMIJO_C1 = 1e-4
 
 _CERTIFICATES: dict[str, Certificate] = {}
+#: Cache keys whose certification failed, with the reason (not retried).
+_FAILURES: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,11 @@ class Certificate:
         ``"analytic"``, ``"cholesky"``, ``"lsqr"``, ``"newton-cholesky"``, ``"newton-cg"``, …
     iters : int
         Iterations of the method (0 for analytic and direct solves).
+    predicted_decrease : float
+        Newton's methods: :math:`\tfrac12 \nabla f^\top [\nabla^2 f]^{-1} \nabla f` at
+        ``x_star``, the decrease the quadratic model still predicts (half the squared
+        Newton decrement, Boyd & Vandenberghe, Convex Optimization, §9.5.1). 0 for
+        exact and analytic methods.
     """
 
     f_star: float
@@ -63,6 +75,7 @@ class Certificate:
     grad_norm: float
     method: str
     iters: int
+    predicted_decrease: float = 0.0
 
 
 def certify(problem: Problem, gtol: float = 1e-10, max_iter: int = 100) -> Certificate:
@@ -82,7 +95,9 @@ def certify(problem: Problem, gtol: float = 1e-10, max_iter: int = 100) -> Certi
     ValueError
         If ``gtol`` or ``max_iter`` is invalid.
     RuntimeError
-        If the method ends with :math:`\|\nabla f\| >` ``gtol`` (the message says why).
+        If the method ends with :math:`\|\nabla f\| >` ``gtol``, or a Newton step at the
+        end still predicts a decrease above ``DECREASE_RTOL * max(1, |f|)`` (the message
+        says which).
     """
     if not (isinstance(gtol, (int, float)) and gtol > 0):
         raise ValueError(f"gtol: must be > 0, got {gtol!r}")
@@ -104,6 +119,15 @@ def certify(problem: Problem, gtol: float = 1e-10, max_iter: int = 100) -> Certi
             f"certify: {certificate.method} ended at gradient norm {certificate.grad_norm:.3e}"
             f" > gtol={gtol:g} after {certificate.iters} iterations for {problem!r}"
         )
+    decrease_limit = DECREASE_RTOL * max(1.0, abs(certificate.f_star))
+    if not certificate.predicted_decrease <= decrease_limit:
+        raise RuntimeError(
+            f"certify: {certificate.method} reached gradient norm {certificate.grad_norm:.3e}"
+            f" but a Newton step still predicts a decrease of "
+            f"{certificate.predicted_decrease:.3e} > {decrease_limit:.1e} for {problem!r}: "
+            "the minimum is not attained (e.g. separable data with l2=0) or is too "
+            "ill-conditioned to certify"
+        )
     return certificate
 
 
@@ -116,7 +140,8 @@ def newton_certificate(problem: Problem, gtol: float, max_iter: int = 100) -> Ce
     :math:`\min(0.1, \|\nabla f_k\|)`) and :math:`\alpha_k` the first of
     :math:`1, 1/2, 1/4, \dots` meeting the Armijo condition (N&W Alg. 3.1). Near the
     optimum, where decreases fall below the rounding of :math:`f`, a step is also
-    accepted when it reduces the gradient norm.
+    accepted when it reduces the gradient norm. At the end one more Newton system is
+    solved for ``predicted_decrease``.
     """
     use_cholesky = problem.dim <= min(CHOLESKY_MAX_DIM, problem.hess_max_dim)
     x = np.array(problem.x0, dtype=np.float64, copy=True)
@@ -138,7 +163,11 @@ def newton_certificate(problem: Problem, gtol: float, max_iter: int = 100) -> Ce
         x, value, gradient = step
         grad_norm = float(np.linalg.norm(gradient))
     method = "newton-cg" if used_cg else "newton-cholesky"
-    return Certificate(float(value), x, grad_norm, method, iteration)
+    direction = _cholesky_direction(problem, x, gradient) if use_cholesky else None
+    if direction is None:
+        direction = _cg_direction(problem, x, gradient, 1e-3 * grad_norm)
+    predicted_decrease = max(0.0, -0.5 * float(gradient @ direction))
+    return Certificate(float(value), x, grad_norm, method, iteration, predicted_decrease)
 
 
 def _cholesky_direction(problem: Problem, x: np.ndarray, gradient: np.ndarray) -> np.ndarray | None:
@@ -249,24 +278,37 @@ def cached_f_star(problem: Problem) -> float:
 def clear_f_star_cache() -> None:
     """Forget every cached certificate (tests; after mutating data in place)."""
     _CERTIFICATES.clear()
+    _FAILURES.clear()
 
 
 class LazyFStar:
     """Mixin giving a family a lazy, cached, settable ``f_star``.
 
     Reading ``f_star`` certifies on first access (:func:`cached_f_star`); these are
-    pure functions of the data, so caching changes time only. Assigning a float (a
-    catalog's stored value) overrides it for this instance without recomputing;
-    assigning None restores the lazy value.
+    pure functions of the data, so caching changes time only. When certification
+    fails (e.g. separable data with ``l2=0`` has no minimizer) it is None, as for any
+    problem whose optimum is unknown, with one ``RuntimeWarning``; the failure is
+    remembered and not retried. Assigning a float (a catalog's stored value)
+    overrides it for this instance without recomputing; assigning None restores the
+    lazy value.
     """
 
     _f_star_override: float | None = None
 
     @property
-    def f_star(self) -> float:
+    def f_star(self) -> float | None:
+        """Certified optimal value; None (with a warning, once) if certification fails."""
         if self._f_star_override is not None:
             return self._f_star_override
-        return cached_f_star(self)  # type: ignore[arg-type]
+        key = cache_key(self)  # type: ignore[arg-type]
+        if key in _FAILURES:
+            return None
+        try:
+            return cached_f_star(self)  # type: ignore[arg-type]
+        except RuntimeError as error:
+            _FAILURES[key] = str(error)
+            warnings.warn(f"f_star unknown: {error}", RuntimeWarning, stacklevel=2)
+            return None
 
     @f_star.setter
     def f_star(self, value: float | None) -> None:
