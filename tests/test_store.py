@@ -266,13 +266,7 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
     assert not leftover_temporaries(tmp_path)
 
 
-def test_plots_are_drawn_at_the_end_or_skipped_with_a_warning(tmp_path):
-    try:
-        import optbench.analysis.plots  # noqa: F401
-    except ImportError:
-        with pytest.warns(UserWarning, match="plots skipped"):
-            run(tmp_path / "out", cfg=config(seeds=[0]), plot=True)
-    else:
-        run(tmp_path / "out", cfg=config(seeds=[0]), plot=True)
-        pngs = list((tmp_path / "out" / "plots").glob("*.png"))
-        assert pngs and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+def test_plots_are_drawn_at_the_end(tmp_path):
+    run(tmp_path / "out", cfg=config(seeds=[0]), plot=True)
+    pngs = list((tmp_path / "out" / "plots").glob("*.png"))
+    assert pngs and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)

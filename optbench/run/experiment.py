@@ -108,7 +108,7 @@ def run_experiment(
         store.finalize()
     results = load(out)
     if plot:
-        _plot(results)
+        results.plot()
     return results
 
 
@@ -119,17 +119,6 @@ def _backend(config: ExperimentConfig, jobs: int) -> tuple[str | None, dict[str,
         backend = None
     options = {"address": config.executor.address} if backend == "dask" else {}
     return backend, options
-
-
-def _plot(results: Results) -> None:
-    import warnings
-
-    try:
-        from optbench.analysis.plots import plot_results
-    except ImportError as exc:  # analysis/plots.py has not landed yet
-        warnings.warn(f"plots skipped: {exc}", stacklevel=3)
-        return
-    plot_results(results)
 
 
 def exit_code(results: Results) -> int:
