@@ -278,10 +278,18 @@ def statuses_section(context: ReportContext) -> str:
     return "\n".join(lines)
 
 
+def profiles_section(context: ReportContext) -> str:
+    """Performance-profile, targets-reached and data-profile tables (issue 5)."""
+    from optbench.analysis.profile_plots import profile_tables
+
+    return profile_tables(context.results)
+
+
 #: The report's sections, in order; insert builders here to extend the report.
 SECTION_BUILDERS: list[Callable[[ReportContext], str]] = [
     header_section,
     problems_section,
+    profiles_section,
     statuses_section,
 ]
 
