@@ -101,7 +101,7 @@ def test_plot_is_written_for_a_failing_check_too(buggy_family, tmp_path) -> None
         (["check", "rosenbrock", "--x0", "--seed", "1"], "not allowed with argument"),
         (["check"], "problem: required"),
         (["chek", "rosenbrock"], "command: unknown command 'chek' (did you mean 'check'?)"),
-        ([], "command: missing; allowed: check"),
+        ([], "command: missing; allowed: run, list, check"),
         (["check", "rosenbrock", "--plot", "/nonexistent-dir/x.png"], "plot: cannot write"),
         (["check", "rosenbrock", "--plot", "check.notaformat"], "plot: cannot write"),
     ],
