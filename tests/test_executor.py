@@ -12,6 +12,7 @@ from optbench.run import executor
 from optbench.run.executor import (
     STORED_TRACE_COLUMNS,
     SUMMARY_RESULT_COLUMNS,
+    RunRecord,
     execute,
     execute_run,
     execute_spec,
@@ -162,14 +163,18 @@ def test_plan_tasks_keeps_runs_of_one_instance_together():
     assert len(tasks) > 2  # several tasks per worker, for load balance
 
 
-def test_run_task_pins_blas_threads(monkeypatch):
+def test_runs_execute_with_blas_pinned(monkeypatch):
     from threadpoolctl import threadpool_info
 
-    def blas_threads(spec):
-        return {info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"}
+    def blas_threads_seen(spec):
+        threads = {info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"}
+        return RunRecord(spec.run_id, {"status": "max_iter", "threads": threads}, {})
 
-    monkeypatch.setattr(executor, "execute_spec", blas_threads)
-    assert run_task([make_spec()], blas_threads=1) == [{1}]
+    monkeypatch.setattr(executor, "execute_spec", blas_threads_seen)
+    assert [r.summary["threads"] for r in run_task([make_spec()], blas_threads=1)] == [{1}]
+    records = []
+    execute([make_spec(seed=0), make_spec(seed=1)], records.append, progress=False)
+    assert [r.summary["threads"] for r in records] == [{1}, {1}]
 
 
 def without_time(summary: dict) -> dict:

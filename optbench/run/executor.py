@@ -21,6 +21,7 @@ import os
 import sys
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -269,6 +270,19 @@ def execute_spec(spec: RunSpec) -> RunRecord:
     return execute_run(spec, problem)
 
 
+def blas_limit(blas_threads: int | None) -> AbstractContextManager[Any]:
+    """Context limiting BLAS to ``blas_threads`` threads (``None``: no limit).
+
+    Entering it costs about a millisecond (threadpoolctl inspects the loaded
+    libraries), so it is entered once per task, not once per run.
+    """
+    if blas_threads is None:
+        return nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(blas_threads, "blas")
+
+
 def run_task(specs: Sequence[RunSpec], blas_threads: int | None = 1) -> list[RunRecord]:
     """Run a task (runs of one problem instance) in this process; the worker entry point.
 
@@ -280,12 +294,7 @@ def run_task(specs: Sequence[RunSpec], blas_threads: int | None = 1) -> list[Run
         BLAS threads during the runs (:func:`threadpoolctl.threadpool_limits`);
         ``None`` leaves the process's setting alone.
     """
-    from contextlib import nullcontext
-
-    from threadpoolctl import threadpool_limits
-
-    limit = nullcontext() if blas_threads is None else threadpool_limits(blas_threads, "blas")
-    with limit:
+    with blas_limit(blas_threads):
         return [execute_spec(spec) for spec in specs]
 
 
@@ -307,11 +316,12 @@ def plan_tasks(specs: Sequence[RunSpec], jobs: int) -> list[list[RunSpec]]:
 def _serial_backend(
     tasks: list[list[RunSpec]], jobs: int, blas_threads: int | None
 ) -> Iterator[list[RunRecord]]:
-    """Run in this process, one run at a time (cache cleared at the end)."""
+    """Run in this process, yielding each run as it ends (cache cleared at the end)."""
     try:
-        for task in tasks:
-            for spec in task:
-                yield run_task([spec], blas_threads)
+        with blas_limit(blas_threads):
+            for task in tasks:
+                for spec in task:
+                    yield [execute_spec(spec)]
     finally:
         clear_problem_cache()
 
