@@ -25,7 +25,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import LinAlgError, cho_factor, cho_solve
 
 from optbench.problems.oracle import Oracle
 from optbench.registry import SOLVERS
@@ -128,6 +127,8 @@ class Newton(Solver):
                 f"modified Cholesky (N&W Alg. 3.3): no positive definite H + tau I after "
                 f"{attempts} attempts (last tau = {shift:.3g})"
             )
+        from scipy.linalg import cho_solve  # imported here: `optbench list` must start fast
+
         direction = -cho_solve(factor, state.g, check_finite=False)
         slope = float(state.g @ direction)
         ray = Ray(oracle, state.x, direction)
@@ -149,6 +150,8 @@ class Newton(Solver):
         Returns the factor (``None`` if every attempt failed), :math:`\tau` and the
         number of attempts.
         """
+        from scipy.linalg import LinAlgError, cho_factor
+
         smallest_diagonal = float(np.min(np.diag(hessian)))
         shift = 0.0 if smallest_diagonal > 0 else self.min_shift - smallest_diagonal
         diagonal = np.diag_indices_from(hessian)

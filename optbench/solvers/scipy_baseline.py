@@ -23,14 +23,16 @@ import queue
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import scipy.optimize
 
 from optbench.problems.oracle import Oracle
 from optbench.registry import SOLVERS, did_you_mean
 from optbench.solvers.base import Solver, State
+
+if TYPE_CHECKING:
+    import scipy.optimize
 
 #: The scipy methods offered, exactly as ``scipy.optimize.minimize`` spells them.
 SCIPY_METHODS = ("Newton-CG", "trust-ncg", "trust-krylov", "trust-exact", "L-BFGS-B", "BFGS", "CG")
@@ -131,6 +133,8 @@ class ScipyWorker:
         elif self.method in ("Newton-CG", "trust-ncg", "trust-krylov"):
             hessians["hessp"] = oracle.hvp
         try:
+            import scipy.optimize  # imported here: `optbench list` must start fast
+
             result = scipy.optimize.minimize(
                 self.cache.value_and_grad,
                 self._x0,
