@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from time import perf_counter
+from typing import Any
 
 import numpy as np
 
@@ -47,29 +49,30 @@ class Oracle:
         """The problem's smoothness constants (free: not an oracle call)."""
         return self.problem.smoothness()
 
+    def _timed(self, method: Callable[..., Any], *args: np.ndarray) -> Any:
+        """Call ``method(*args)`` and add its wall time to :attr:`time`."""
+        start = perf_counter()
+        out = method(*args)
+        self.time += perf_counter() - start
+        return out
+
     def value(self, x: np.ndarray) -> float:
         """:math:`f(x)`; counts one f."""
-        start = perf_counter()
-        out = self.problem.value(x)
-        self.time += perf_counter() - start
+        out = self._timed(self.problem.value, x)
         self.n_f += 1
         self.cost += self._w_value
         return out
 
     def grad(self, x: np.ndarray) -> np.ndarray:
         """:math:`\\nabla f(x)`; counts one g."""
-        start = perf_counter()
-        out = self.problem.grad(x)
-        self.time += perf_counter() - start
+        out = self._timed(self.problem.grad, x)
         self.n_g += 1
         self.cost += self._w_grad
         return out
 
     def value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         """:math:`(f(x), \\nabla f(x))` fused; counts one f and one g."""
-        start = perf_counter()
-        out = self.problem.value_and_grad(x)
-        self.time += perf_counter() - start
+        out = self._timed(self.problem.value_and_grad, x)
         self.n_f += 1
         self.n_g += 1
         self.cost += self._w_value_and_grad
@@ -77,18 +80,14 @@ class Oracle:
 
     def hvp(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
         """:math:`\\nabla^2 f(x)\\,v`; counts one Hv."""
-        start = perf_counter()
-        out = self.problem.hvp(x, v)
-        self.time += perf_counter() - start
+        out = self._timed(self.problem.hvp, x, v)
         self.n_hvp += 1
         self.cost += self._w_hvp
         return out
 
     def hess(self, x: np.ndarray) -> np.ndarray:
         """Dense :math:`\\nabla^2 f(x)`; counts one H."""
-        start = perf_counter()
-        out = self.problem.hess(x)
-        self.time += perf_counter() - start
+        out = self._timed(self.problem.hess, x)
         self.n_hess += 1
         self.cost += self._w_hess
         return out
