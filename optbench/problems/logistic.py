@@ -14,23 +14,30 @@ With labels :math:`y_i \in \{-1, +1\}`, margins :math:`m_i = y_i (x_i^\top w + c
 where :math:`\tilde X = [X, \mathbf 1]` with an intercept (the intercept is not
 regularized and :math:`\tilde X` is never formed: the ones column is handled apart).
 
-Numerics: with :math:`e_i = e^{-|m_i|} \in (0, 1]` and :math:`t_i = 1/(1+e_i)`,
-:math:`\log(1+e^{-m_i}) = \max(-m_i, 0) + \log(1+e_i)` (the formula of
+Numerics: with :math:`z = Xw + c` (so :math:`m_i = y_i z_i` and :math:`|m_i| = |z_i|`),
+:math:`e_i = e^{-|m_i|} \in (0, 1]` and :math:`s_i = [m_i < 0]`,
+:math:`\log(1+e^{-m_i}) = s_i |m_i| + \log(1+e_i)` (the formula of
 ``np.logaddexp(0, -m)``, evaluated with ``np.exp`` and ``np.log1p`` because those share
 :math:`e_i` with the sigmoid and are vectorized: ``np.logaddexp`` is about 30 times
-slower than ``np.exp`` on numpy 2.4), :math:`\sigma(-m_i)` is :math:`t_i` for
-:math:`m_i<0` and :math:`e_i t_i` otherwise, and :math:`\sigma(m_i)\sigma(-m_i) = e_i
-t_i^2`. No exponential of a positive number is taken, so value, gradient and HVP are
-finite for any finite margins.
+slower than ``np.exp`` on numpy 2.4), :math:`\sigma(-m_i) = \max(e_i, s_i)/(1+e_i)`
+(:math:`1/(1+e_i)` for :math:`m_i<0`, :math:`e_i/(1+e_i)` otherwise) and
+:math:`\sigma(m_i)\sigma(-m_i) = e_i/(1+e_i)^2`. No exponential of a positive number is
+taken and nothing is subtracted, so value, gradient and HVP are finite and accurate to
+rounding (relative) for any finite margins.
 
-Speed: ``value_and_grad`` is one ``X @ w`` and one ``X.T @ r`` (for CSR, scipy computes
-the latter as a CSC matvec on the same arrays); :meth:`Logistic.hvp` reuses the
-curvature weights of the last ``value_and_grad`` at the same point (a
-:class:`~optbench.problems.data.PointMemo`), so it is one ``X @ v`` and one ``X.T @ q``.
+Speed: ``value_and_grad`` is one ``X @ w``, one ``X.T @ r`` (for CSR, scipy computes it
+as a CSC matvec on the same arrays) and about a dozen passes over length-``n`` arrays,
+written into per-thread scratch buffers that are reused from call to call (a fresh
+8 MB array costs its page faults, about a fifth of a 1e7-non-zero CSR matvec).
+:meth:`Logistic.hvp` reuses :math:`e` and :math:`1+e` of the last ``value_and_grad`` at
+the same point (a :class:`~optbench.problems.data.PointMemo`), so it is one ``X @ v``
+and one ``X.T @ q``. The buffers and the memo are per thread (``threading.local``):
+threads sharing one instance never see each other's scratch arrays.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -57,6 +64,7 @@ _SYNTHETIC_DEFAULTS = {
     "n_features": 20,
     "rho": 0.0,
     "density": None,
+    "nnz": None,
     "seed": 0,
 }
 
@@ -101,6 +109,10 @@ class Logistic(LazyFStar, Problem):
     density : float or None
         Fraction of non-zeros of synthetic CSR features, in (0, 1]; None for dense
         features. Sparse features are uncorrelated (``rho`` must be 0).
+    nnz : int or None
+        Exact number of non-zeros of synthetic CSR features, built straight into the CSR
+        arrays (:func:`~optbench.problems.data.sparse_features_exact`: for large data);
+        an alternative to ``density`` (give at most one of them).
     l2 : float
         Ridge penalty :math:`\lambda \ge 0` on ``w`` (never on the intercept).
     fit_intercept : bool
@@ -117,6 +129,7 @@ class Logistic(LazyFStar, Problem):
         n_features: int = 20,
         rho: float = 0.0,
         density: float | None = None,
+        nnz: int | None = None,
         l2: float = 1e-3,
         fit_intercept: bool = False,
         seed: int = 0,
@@ -130,6 +143,7 @@ class Logistic(LazyFStar, Problem):
             "n_features": n_features,
             "rho": rho,
             "density": density,
+            "nnz": nnz,
             "seed": seed,
         }
         if X is None:
@@ -142,6 +156,7 @@ class Logistic(LazyFStar, Problem):
                 self.params["rho"],
                 self.params["density"],
                 self.params["seed"],
+                self.params.get("nnz"),
             )
             self._user_data = False
         else:
@@ -160,28 +175,29 @@ class Logistic(LazyFStar, Problem):
         self.n_samples, self.n_features = self.X.shape
         self._XT = self.X.T  # a transposed view (CSC for CSR): no copy
         self._residual_scale = labels * (-1.0 / self.n_samples)
+        self._label_negative = np.signbit(labels)  # y_i < 0, to get [m < 0] from z
         self.dim = self.n_features + int(self.fit_intercept)
         self.name = "logistic"
         self.x0 = np.zeros(self.dim)
-        self._memo = PointMemo()
+        self._scratch = _Scratch()
         self._smoothness: Smoothness | None = None
         self._digest: str | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle without the transposed view (it would be serialized as a second copy
-        of ``X``) and without the memo; both are rebuilt on unpickling."""
+        of ``X``) and without the per-thread scratch; both are rebuilt on unpickling."""
         state = self.__dict__.copy()
-        del state["_XT"]
-        state["_memo"] = PointMemo()
+        del state["_XT"], state["_scratch"]
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._XT = self.X.T
+        self._scratch = _Scratch()
 
     @staticmethod
     def _synthetic_params(
-        n_samples: Any, n_features: Any, rho: Any, density: Any, seed: Any
+        n_samples: Any, n_features: Any, rho: Any, density: Any, nnz: Any, seed: Any
     ) -> dict[str, Any]:
         n_samples = check_positive_int("n_samples", n_samples)
         n_features = check_positive_int("n_features", n_features)
@@ -200,13 +216,26 @@ class Logistic(LazyFStar, Problem):
                     f"rho must be 0, got {rho!r}"
                 )
             density = float(density)
-        return {
+        params = {
             "n_samples": n_samples,
             "n_features": n_features,
             "rho": float(rho),
             "density": density,
             "seed": check_seed(seed),
         }
+        if nnz is not None:  # only when given, so the params of other instances are unchanged
+            nnz = check_positive_int("nnz", nnz)
+            if density is not None:
+                raise ValueError(f"nnz: give nnz or density, not both (density={density})")
+            if rho != 0:
+                raise ValueError(f"rho: sparse features (nnz={nnz}) are uncorrelated; got {rho!r}")
+            if nnz > n_samples * n_features:
+                raise ValueError(
+                    f"nnz: must be at most n_samples * n_features = {n_samples * n_features}, "
+                    f"got {nnz}"
+                )
+            params["nnz"] = nnz
+        return params
 
     # ----------------------------------------------------------------- kernels
 
@@ -216,12 +245,17 @@ class Logistic(LazyFStar, Problem):
             return x[: self.n_features], float(x[-1])
         return x, 0.0
 
+    def _linear_predictor(self, x: np.ndarray) -> np.ndarray:
+        r""":math:`z = Xw + c`, a fresh array."""
+        weights, intercept = self._split(x)
+        predictor = self.X @ weights
+        if intercept:
+            predictor += intercept
+        return predictor
+
     def _margins(self, x: np.ndarray) -> np.ndarray:
         r""":math:`m = y \odot (Xw + c)`, a fresh array."""
-        weights, intercept = self._split(x)
-        margins = self.X @ weights
-        if intercept:
-            margins += intercept
+        margins = self._linear_predictor(x)
         margins *= self.y
         return margins
 
@@ -240,53 +274,74 @@ class Logistic(LazyFStar, Problem):
     def _penalty(self, weights: np.ndarray) -> float:
         return 0.5 * self.l2 * float(weights @ weights) if self.l2 else 0.0
 
-    @staticmethod
-    def _exp_neg_abs(margins: np.ndarray) -> np.ndarray:
-        r""":math:`e_i = e^{-|m_i|} \in (0, 1]`, a fresh array."""
-        out = np.abs(margins)
-        np.negative(out, out=out)
-        return np.exp(out, out=out)
+    def _loss_terms(
+        self,
+        predictor: np.ndarray,
+        exp_neg_abs: np.ndarray,
+        negative: np.ndarray,
+        scratch: np.ndarray,
+    ) -> float:
+        r"""Fill :math:`e = e^{-|z|}` and :math:`s = [m < 0]`; return :math:`\sum_i s_i|m_i|`.
+
+        ``exp_neg_abs``, ``negative`` (bool) and ``scratch`` are written; ``scratch`` may
+        be ``predictor``, which is not read after :math:`|z|` is taken. The hinge part
+        :math:`\sum_i s_i |m_i|` of the loss is summed exactly as ``(|z| * s).sum()``
+        (no cancellation; numpy's pairwise sum).
+        """
+        np.signbit(predictor, out=negative)
+        negative ^= self._label_negative  # m_i = y_i z_i < 0
+        np.abs(predictor, out=exp_neg_abs)
+        hinge_sum = float(np.multiply(exp_neg_abs, negative, out=scratch).sum())
+        np.negative(exp_neg_abs, out=exp_neg_abs)
+        np.exp(exp_neg_abs, out=exp_neg_abs)
+        return hinge_sum
 
     def value(self, x: np.ndarray) -> float:
         x = check_point(x, self.dim)
-        margins = self._margins(x)
-        exp_neg_abs = self._exp_neg_abs(margins)
-        hinge_sum = -float(np.minimum(margins, 0.0, out=margins).sum())
+        predictor = self._linear_predictor(x)
+        negative = np.empty(self.n_samples, dtype=bool)
+        exp_neg_abs = np.empty(self.n_samples)
+        hinge_sum = self._loss_terms(predictor, exp_neg_abs, negative, predictor)
         log_sum = float(np.log1p(exp_neg_abs, out=exp_neg_abs).sum())
         return (hinge_sum + log_sum) / self.n_samples + self._penalty(self._split(x)[0])
 
     def value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         x = check_point(x, self.dim)
-        margins = self._margins(x)
-        negative = margins < 0
-        exp_neg_abs = self._exp_neg_abs(margins)
-        scratch = margins  # margins are not needed beyond this point
-        hinge_sum = -float(np.minimum(margins, 0.0, out=scratch).sum())
-        log_sum = float(np.log1p(exp_neg_abs, out=scratch).sum())
-        sigmoid_abs = exp_neg_abs + 1.0
-        np.reciprocal(sigmoid_abs, out=sigmoid_abs)  # t = 1/(1+e) = sigma(|m|)
-        # max(e, [m < 0]) is 1 where m < 0, else e: branch-free (np.where is slow here).
-        residual = np.maximum(exp_neg_abs, negative, out=scratch)
-        residual *= sigmoid_abs  # sigma(-m)
+        scratch = self._scratch
+        scratch.memo.clear()  # the buffers it points to are about to be overwritten
+        predictor = self._linear_predictor(x)
+        exp_neg_abs = scratch.array("exp_neg_abs", self.n_samples)
+        negative = scratch.array("negative", self.n_samples, bool)
+        residual = scratch.array("residual", self.n_samples)
+        hinge_sum = self._loss_terms(predictor, exp_neg_abs, negative, residual)
+        one_plus_exp = np.add(exp_neg_abs, 1.0, out=predictor)  # z is not needed any more
+        log_sum = float(np.log1p(exp_neg_abs, out=residual).sum())
+        np.maximum(exp_neg_abs, negative, out=residual)  # 1 where m < 0, else e
+        residual /= one_plus_exp  # sigma(-m)
         residual *= self._residual_scale  # r = -y sigma(-m) / n
-        self._memo.put(x, [exp_neg_abs, sigmoid_abs, None])
+        scratch.memo.put(x, [exp_neg_abs, one_plus_exp, None])
         weights = self._split(x)[0]
         value = (hinge_sum + log_sum) / self.n_samples + self._penalty(weights)
         return value, self._back_project(residual, weights)
 
     def _curvature_weights(self, x: np.ndarray) -> np.ndarray:
-        r""":math:`\sigma(m_i)\sigma(-m_i)/n = e_i t_i^2/n`, from the memo when ``x`` matches."""
-        entry = self._memo.get(x)
+        r""":math:`\sigma(m_i)\sigma(-m_i)/n = e_i/(1+e_i)^2/n`, from the memo at ``x``."""
+        scratch = self._scratch
+        entry = scratch.memo.get(x)
         if entry is None:
-            exp_neg_abs = self._exp_neg_abs(self._margins(x))
-            sigmoid_abs = exp_neg_abs + 1.0
-            np.reciprocal(sigmoid_abs, out=sigmoid_abs)
-            entry = [exp_neg_abs, sigmoid_abs, None]
-            self._memo.put(x, entry)
+            scratch.memo.clear()
+            predictor = self._linear_predictor(x)
+            exp_neg_abs = scratch.array("exp_neg_abs", self.n_samples)
+            negative = scratch.array("negative", self.n_samples, bool)
+            self._loss_terms(predictor, exp_neg_abs, negative, predictor)
+            entry = [exp_neg_abs, np.add(exp_neg_abs, 1.0, out=predictor), None]
+            scratch.memo.put(x, entry)
         if entry[2] is None:
-            exp_neg_abs, sigmoid_abs = entry[0], entry[1]
-            curvature = exp_neg_abs * sigmoid_abs
-            curvature *= sigmoid_abs
+            exp_neg_abs, one_plus_exp = entry[0], entry[1]
+            curvature = np.divide(
+                exp_neg_abs, one_plus_exp, out=scratch.array("curvature", self.n_samples)
+            )
+            curvature /= one_plus_exp
             curvature *= 1.0 / self.n_samples
             entry[2] = curvature
         return entry[2]
@@ -347,3 +402,23 @@ class Logistic(LazyFStar, Problem):
         if self._user_data and self._digest is None:
             self._digest = data_digest(self.X, self.y)
         return self._digest
+
+
+class _Scratch(threading.local):
+    """Per-thread scratch arrays and memo of :class:`Logistic` (reused across calls).
+
+    Each thread that calls the kernels gets its own buffers, allocated on first use,
+    and its own :class:`~optbench.problems.data.PointMemo`, whose entries point into
+    those buffers: a call on one thread never overwrites what another is reading.
+    """
+
+    def __init__(self) -> None:
+        self.memo = PointMemo()
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def array(self, name: str, length: int, dtype: type = np.float64) -> np.ndarray:
+        """The buffer ``name`` of this thread (contents undefined; overwrite it)."""
+        array = self._arrays.get(name)
+        if array is None:
+            array = self._arrays[name] = np.empty(length, dtype=dtype)
+        return array
