@@ -11,13 +11,9 @@ from hypothesis import strategies as st
 
 from optbench.problems.oracle import Oracle
 from optbench.problems.rosenbrock import Rosenbrock
-from optbench.solvers.linesearch import (
-    Ray,
-    armijo_backtracking,
-    cubic_minimizer,
-    quadratic_minimizer,
-    strong_wolfe,
-)
+from optbench.solvers.interpolation import cubic_minimizer, quadratic_minimizer
+from optbench.solvers.linesearch import armijo_backtracking, strong_wolfe
+from optbench.solvers.ray import Ray
 
 # --- Moré & Thuente (1994), "Line search algorithms with guaranteed sufficient
 # decrease", ACM TOMS 20(3), Table 1-6: φ and φ' of their six test functions.
@@ -312,6 +308,14 @@ def test_armijo_rejects_invalid_constants(field, kwargs):
 
 
 # --- interpolation helpers
+
+
+def test_names_from_before_the_split_are_still_importable_from_linesearch():
+    from optbench.solvers import interpolation, linesearch, ray
+
+    assert linesearch.Ray is ray.Ray
+    assert linesearch.cubic_minimizer is interpolation.cubic_minimizer
+    assert linesearch.quadratic_minimizer is interpolation.quadratic_minimizer
 
 
 def test_cubic_minimizer_recovers_a_cubic():

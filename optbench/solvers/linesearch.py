@@ -9,10 +9,8 @@ callable or a value-only ``phi(alpha) -> value``. On a counted oracle a fused
 value-and-gradient costs 1, a value 0.5 plus 1 for the gradient still needed at the
 accepted point, so the fused form is no dearer when at most two trials are needed (the
 usual case for Newton and for gradient descent with step growth), and it keeps slopes
-for the rounding-level test of :class:`SufficientDecrease`. :class:`Ray` builds both
-forms on an :class:`~optbench.problems.oracle.Oracle` and remembers the last
-evaluation, so a solver gets :math:`f` and :math:`\nabla f` at the accepted step
-without evaluating them again.
+for the rounding-level test of :class:`SufficientDecrease`. :mod:`optbench.solvers.ray`
+builds both forms on an oracle; :mod:`optbench.solvers.interpolation` picks the trials.
 
 Failures never raise: a non-descent direction, exhausted evaluations, ``max_step``
 reached or a bracket shrunk to rounding level give ``success=False`` and a ``reason``.
@@ -27,15 +25,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optbench.problems.oracle import Oracle
+from optbench.solvers.interpolation import (
+    VALUE_NOISE,
+    Trial,
+    backtracking_step,
+    extrapolation_step,
+    worse_beyond_noise,
+    zoom_step,
+)
 
-#: Interpolated trial steps are kept this fraction of the bracket width away from its ends.
-SAFEGUARD_MARGIN = 0.1
-#: Zoom bisects when two interpolated trials did not shrink the bracket below this factor.
-BISECTION_TRIGGER = 0.66
-#: Values whose relative difference is below this are treated as equal (rounding noise);
-#: decisions between them rely on slopes (see :class:`SufficientDecrease`).
-VALUE_NOISE = 1e-12
+# Re-exported (``import X as X``) from before the split, so existing imports keep working.
+from optbench.solvers.interpolation import cubic_minimizer as cubic_minimizer
+from optbench.solvers.interpolation import quadratic_minimizer as quadratic_minimizer
+from optbench.solvers.ray import Ray as Ray
 
 
 @dataclass(frozen=True)
@@ -160,13 +162,6 @@ class SufficientDecrease:
         return abs(change) <= noise and slope <= (2.0 * self.c1 - 1.0) * self.slope0
 
 
-def _split(out: float | tuple[float, float]) -> tuple[float, float | None]:
-    """``(value, slope)`` from a value-only or a value-and-slope ``phi``."""
-    if isinstance(out, tuple):
-        return float(out[0]), float(out[1])
-    return float(out), None
-
-
 def armijo_backtracking(
     phi: Callable[[float], float] | Callable[[float], tuple[float, float]],
     value0: float,
@@ -186,12 +181,10 @@ def armijo_backtracking(
 
     (see :class:`SufficientDecrease` for values at rounding level) and otherwise set
     :math:`\alpha \leftarrow \rho\,\alpha` (:math:`\rho` = ``shrink``). With
-    ``interpolate=True`` the next trial is instead the minimizer of the cubic through
-    :math:`\phi(0), \phi'(0), \phi(\alpha), \phi'(\alpha)` (N&W eq. 3.59) when the slope
-    is known, else of the quadratic through :math:`\phi(0), \phi'(0), \phi(\alpha)` (N&W
-    eq. 3.57), kept in :math:`[0.1\,\alpha, 0.5\,\alpha]`; :math:`\rho\alpha` is used when
-    the interpolant has no minimizer. A non-finite trial value counts as a failed test,
-    so the search backs away from overflow.
+    ``interpolate=True`` the next trial is instead the safeguarded minimizer of the cubic
+    (slope known) or quadratic interpolant, kept in :math:`[0.1\,\alpha, 0.5\,\alpha]`
+    (:func:`~optbench.solvers.interpolation.backtracking_step`). A non-finite trial
+    value counts as a failed test, so the search backs away from overflow.
 
     Parameters
     ----------
@@ -225,79 +218,24 @@ def armijo_backtracking(
     step_size = float(initial_step)
     sufficient_decrease = SufficientDecrease(value0, slope0, c1, step_size)
     for evaluations in range(1, max_evals + 1):
-        value, slope = _split(phi(step_size))
+        out = phi(step_size)  # a value, or (value, slope)
+        value, slope = (out[0], out[1]) if isinstance(out, tuple) else (out, None)
+        value, slope = float(value), None if slope is None else float(slope)
         if sufficient_decrease(step_size, value, slope):
             return LineSearchResult(
                 step_size, value, slope, evaluations, True, "Armijo condition satisfied"
             )
         best.update(step_size, value, slope)
-        next_step = shrink * step_size
-        if interpolate and math.isfinite(value):
-            if slope is not None and math.isfinite(slope):
-                candidate = cubic_minimizer(0.0, value0, slope0, step_size, value, slope)
-            else:
-                candidate = quadratic_minimizer(0.0, value0, slope0, step_size, value)
-            if candidate is not None:
-                next_step = min(max(candidate, 0.1 * step_size), 0.5 * step_size)
-        step_size = next_step
+        if interpolate:
+            trial = Trial(step_size, value, math.nan if slope is None else slope)
+            step_size = backtracking_step(Trial(0.0, value0, slope0), trial, shrink)
+        else:
+            step_size = shrink * step_size
     return best.failure(
         max_evals,
         f"no step satisfying the Armijo condition (c1={c1:g}) after {max_evals} "
         f"evaluations; last step tried {step_size / shrink:.3g}",
     )
-
-
-def cubic_minimizer(
-    a: float, value_a: float, slope_a: float, b: float, value_b: float, slope_b: float
-) -> float | None:
-    r"""Minimizer of the cubic Hermite interpolant of two points (N&W eq. 3.59).
-
-    .. math::
-        \alpha = b - (b - a)\,\frac{\phi'(b) + d_2 - d_1}{\phi'(b) - \phi'(a) + 2 d_2},
-        \quad d_1 = \phi'(a) + \phi'(b) - 3\,\frac{\phi(a) - \phi(b)}{a - b},
-        \quad d_2 = \operatorname{sign}(b - a)\sqrt{d_1^2 - \phi'(a)\phi'(b)} .
-
-    Returns ``None`` when the cubic has no local minimizer or the data are not finite.
-    """
-    if a == b:
-        return None
-    d1 = slope_a + slope_b - 3.0 * (value_a - value_b) / (a - b)
-    radicand = d1 * d1 - slope_a * slope_b
-    if not math.isfinite(radicand) or radicand < 0.0:
-        return None
-    d2 = math.copysign(math.sqrt(radicand), b - a)
-    denominator = slope_b - slope_a + 2.0 * d2
-    if denominator == 0.0:
-        return None
-    candidate = b - (b - a) * (slope_b + d2 - d1) / denominator
-    return candidate if math.isfinite(candidate) else None
-
-
-def quadratic_minimizer(
-    a: float, value_a: float, slope_a: float, b: float, value_b: float
-) -> float | None:
-    r"""Minimizer of the quadratic through :math:`\phi(a), \phi'(a), \phi(b)`, if convex.
-
-    .. math:: \alpha = a - \frac{\phi'(a)\,(b - a)^2}{2\,[\phi(b) - \phi(a) - \phi'(a)(b - a)]}
-    """
-    curvature = value_b - value_a - slope_a * (b - a)
-    if not math.isfinite(curvature) or curvature <= 0.0:
-        return None
-    candidate = a - slope_a * (b - a) ** 2 / (2.0 * curvature)
-    return candidate if math.isfinite(candidate) else None
-
-
-@dataclass(frozen=True)
-class _Trial:
-    """One evaluated point of the search: :math:`(\\alpha, \\phi(\\alpha), \\phi'(\\alpha))`."""
-
-    step_size: float
-    value: float
-    slope: float
-
-    @property
-    def finite(self) -> bool:
-        return math.isfinite(self.value) and math.isfinite(self.slope)
 
 
 def strong_wolfe(
@@ -319,18 +257,14 @@ def strong_wolfe(
         |\phi'(\alpha)| \le -c_2\,\phi'(0)               \qquad \text{(N&W 3.7)}
 
     *Bracketing* (Alg. 3.5) tries :math:`\alpha_1` = ``initial_step`` and extrapolates
+    (:func:`~optbench.solvers.interpolation.extrapolation_step`, capped at ``max_step``)
     until a trial fails sufficient decrease, does not improve on the previous trial, or
-    has :math:`\phi' \ge 0`; the next trial is the minimizer of the cubic through the
-    last two trials (N&W eq. 3.59) kept in
-    :math:`[\alpha_i + \Delta, \alpha_i + 4\Delta]`, :math:`\Delta = \alpha_i - \alpha_{i-1}`,
-    and capped at ``max_step``. *Zoom* (Alg. 3.6) then shrinks the bracket
-    :math:`[\alpha_{lo}, \alpha_{hi}]`: each trial minimizes the cubic interpolant of its
-    ends (the secant of the slopes when the two values agree to rounding; the quadratic
-    through :math:`\phi(\alpha_{lo}), \phi'(\alpha_{lo}), \phi(\alpha_{hi})` when the
-    cubic has no minimizer), kept 10 % of the width away from the ends; it bisects when
-    no interpolant has a minimizer in the bracket, or when two trials did not shrink the
-    bracket below 0.66 of its width (the rule of Moré & Thuente 1994). A non-finite
-    trial counts as failing sufficient decrease, so the search backs away from overflow.
+    has :math:`\phi' \ge 0`. *Zoom* (Alg. 3.6) then shrinks the bracket
+    :math:`[\alpha_{lo}, \alpha_{hi}]` with safeguarded interpolated trials
+    (:func:`~optbench.solvers.interpolation.zoom_step`: cubic, secant or quadratic
+    interpolant kept 10 % of the width from the ends, bisection when the bracket shrinks
+    too slowly, as Moré & Thuente 1994 require). A non-finite trial counts as failing
+    sufficient decrease, so the search backs away from overflow.
 
     Parameters
     ----------
@@ -356,9 +290,8 @@ def strong_wolfe(
 
     Notes
     -----
-    The step accepted on success is always the last one evaluated, so a caller that
-    remembers its last evaluation (:class:`Ray`) has :math:`f` and :math:`\nabla f`
-    there already.
+    The step accepted on success is always the last one evaluated, so a
+    :class:`~optbench.solvers.ray.Ray` has :math:`f` and :math:`\nabla f` there already.
     """
     check_line_search_constants(c1, c2=c2)
     _check_budget(initial_step, max_evals, max_step)
@@ -367,14 +300,10 @@ def strong_wolfe(
         return not_started
     step_size = min(float(initial_step), float(max_step))
     search = _WolfeSearch(phi, SufficientDecrease(value0, slope0, c1, step_size), c2, max_evals)
-    previous = _Trial(0.0, value0, slope0)
+    previous = Trial(0.0, value0, slope0)
     while search.evaluations < max_evals:
         trial = search.evaluate(step_size)
-        if (
-            not trial.finite
-            or not search.sufficient_decrease(trial)
-            or (previous.step_size > 0.0 and _worse(trial.value, previous.value))
-        ):
+        if search.rejects(trial, previous if previous.step_size > 0.0 else None):
             return search.zoom(low=previous, high=trial)
         if search.curvature_holds(trial):
             return search.success(trial)
@@ -385,26 +314,9 @@ def strong_wolfe(
                 f"reached max_step={max_step:g} with the slope still {trial.slope:.3g} < "
                 f"c2 * slope0 = {c2 * slope0:.3g}; f may be unbounded below along the direction"
             )
-        step_size = min(_extrapolate(previous, trial), float(max_step))
+        step_size = min(extrapolation_step(previous, trial), float(max_step))
         previous = trial
     return search.failure(search.exhausted_reason())
-
-
-def _extrapolate(previous: _Trial, current: _Trial) -> float:
-    """Next bracketing trial: safeguarded cubic extrapolation beyond ``current``."""
-    delta = current.step_size - previous.step_size
-    lower, upper = current.step_size + delta, current.step_size + 4.0 * delta
-    candidate = cubic_minimizer(
-        previous.step_size,
-        previous.value,
-        previous.slope,
-        current.step_size,
-        current.value,
-        current.slope,
-    )
-    if candidate is None:
-        return upper
-    return min(max(candidate, lower), upper)
 
 
 class _WolfeSearch:
@@ -425,31 +337,27 @@ class _WolfeSearch:
         self.non_finite = 0
         self.best = _Best(decrease.value0, decrease.slope0)
 
-    def evaluate(self, step_size: float) -> _Trial:
+    def evaluate(self, step_size: float) -> Trial:
         value, slope = self.phi(step_size)
         self.evaluations += 1
-        trial = _Trial(step_size, float(value), float(slope))
+        trial = Trial(step_size, float(value), float(slope))
         if trial.finite:
             self.best.update(step_size, trial.value, trial.slope)
         else:
             self.non_finite += 1
         return trial
 
-    def sufficient_decrease(self, trial: _Trial) -> bool:
-        return self.decrease(trial.step_size, trial.value, trial.slope)
+    def rejects(self, trial: Trial, reference: Trial | None) -> bool:
+        """Whether ``trial`` fails sufficient decrease or is worse than ``reference``."""
+        if not trial.finite or not self.decrease(*trial):
+            return True
+        return reference is not None and worse_beyond_noise(trial.value, reference.value)
 
-    def curvature_holds(self, trial: _Trial) -> bool:
+    def curvature_holds(self, trial: Trial) -> bool:
         return abs(trial.slope) <= -self.c2 * self.slope0
 
-    def success(self, trial: _Trial) -> LineSearchResult:
-        return LineSearchResult(
-            trial.step_size,
-            trial.value,
-            trial.slope,
-            self.evaluations,
-            True,
-            "strong Wolfe conditions satisfied",
-        )
+    def success(self, trial: Trial) -> LineSearchResult:
+        return LineSearchResult(*trial, self.evaluations, True, "strong Wolfe conditions satisfied")
 
     def failure(self, reason: str) -> LineSearchResult:
         if self.non_finite:
@@ -462,10 +370,10 @@ class _WolfeSearch:
             f"c2={self.c2:g}) after {self.evaluations} evaluations"
         )
 
-    def zoom(self, low: _Trial, high: _Trial) -> LineSearchResult:
+    def zoom(self, low: Trial, high: Trial) -> LineSearchResult:
         """N&W Alg. 3.6: ``low`` satisfies sufficient decrease and has the lowest value;
-        the minimizer sought lies between ``low`` and ``high``. Bisects whenever the
-        bracket did not shrink to ``BISECTION_TRIGGER`` of its width two trials ago."""
+        the minimizer sought lies between ``low`` and ``high``; trials from
+        :func:`~optbench.solvers.interpolation.zoom_step`."""
         widths: list[float] = []
         while self.evaluations < self.max_evals:
             left, right = sorted((low.step_size, high.step_size))
@@ -475,16 +383,9 @@ class _WolfeSearch:
                     f"after {self.evaluations} evaluations without satisfying the strong "
                     f"Wolfe conditions (c1={self.c1:g}, c2={self.c2:g})"
                 )
-            if len(widths) >= 2 and right - left > BISECTION_TRIGGER * widths[-2]:
-                trial = self.evaluate(0.5 * (left + right))
-            else:
-                trial = self.evaluate(_zoom_trial(low, high, left, right))
+            trial = self.evaluate(zoom_step(low, high, widths))
             widths.append(right - left)
-            if (
-                not trial.finite
-                or not self.sufficient_decrease(trial)
-                or _worse(trial.value, low.value)
-            ):
+            if self.rejects(trial, low):
                 high = trial
                 continue
             if self.curvature_holds(trial):
@@ -493,94 +394,3 @@ class _WolfeSearch:
                 high = low
             low = trial
         return self.failure(self.exhausted_reason())
-
-
-def _indistinguishable(value_a: float, value_b: float) -> bool:
-    """Whether two values differ by no more than rounding (then only slopes are informative)."""
-    return abs(value_a - value_b) <= VALUE_NOISE * max(abs(value_a), abs(value_b))
-
-
-def _worse(value: float, reference: float) -> bool:
-    """``value >= reference`` by more than rounding noise."""
-    return value >= reference and not _indistinguishable(value, reference)
-
-
-def _zoom_trial(low: _Trial, high: _Trial, left: float, right: float) -> float:
-    """Interpolated trial inside the bracket, clamped 10 % of its width from the ends.
-
-    The secant on the slopes when the two values agree to rounding (their difference
-    is noise), else the cubic of both ends, else the quadratic from ``low``; bisection
-    when none of them has a minimizer inside the bracket.
-    """
-    candidate = None
-    if high.finite and _indistinguishable(low.value, high.value):
-        if low.slope != high.slope:
-            candidate = low.step_size - low.slope * (high.step_size - low.step_size) / (
-                high.slope - low.slope
-            )
-    elif high.finite:
-        candidate = cubic_minimizer(
-            low.step_size, low.value, low.slope, high.step_size, high.value, high.slope
-        )
-    if candidate is None and math.isfinite(high.value):
-        candidate = quadratic_minimizer(
-            low.step_size, low.value, low.slope, high.step_size, high.value
-        )
-    if candidate is None or not left <= candidate <= right:
-        return 0.5 * (left + right)
-    margin = SAFEGUARD_MARGIN * (right - left)
-    return min(max(candidate, left + margin), right - margin)
-
-
-class Ray:
-    r"""The restriction :math:`\phi(\alpha) = f(x + \alpha d)` of a counted oracle.
-
-    Every evaluation goes through the oracle (so it is counted); the last one is
-    remembered so that :meth:`point` returns :math:`x + \alpha d`, :math:`f` and
-    :math:`\nabla f` at the accepted step without evaluating them again.
-
-    Parameters
-    ----------
-    oracle : Oracle
-        The counted oracle.
-    x : ndarray
-        Base point.
-    direction : ndarray
-        Search direction :math:`d`.
-
-    Examples
-    --------
-    >>> ray = Ray(oracle, x, -g)                                       # doctest: +SKIP
-    >>> result = strong_wolfe(ray.value_and_slope, f, -(g @ g))        # doctest: +SKIP
-    >>> x_new, f_new, g_new = ray.point(result.step_size)              # doctest: +SKIP
-    """
-
-    def __init__(self, oracle: Oracle, x: np.ndarray, direction: np.ndarray) -> None:
-        self.oracle = oracle
-        self.x = x
-        self.direction = direction
-        # (alpha, x + alpha d, f, grad f or None) of the last evaluation
-        self._last: tuple[float, np.ndarray, float, np.ndarray | None] | None = None
-
-    def value_and_slope(self, step_size: float) -> tuple[float, float]:
-        r""":math:`(\phi(\alpha), \phi'(\alpha))` from one fused value-and-gradient."""
-        point = self.x + step_size * self.direction
-        value, grad = self.oracle.value_and_grad(point)
-        self._last = (step_size, point, value, grad)
-        return float(value), float(grad @ self.direction)
-
-    def value(self, step_size: float) -> float:
-        r""":math:`\phi(\alpha)` from one value evaluation."""
-        point = self.x + step_size * self.direction
-        value = self.oracle.value(point)
-        self._last = (step_size, point, value, None)
-        return float(value)
-
-    def point(self, step_size: float) -> tuple[np.ndarray, float, np.ndarray]:
-        r"""``(x + alpha d, f, grad f)``: remembered if ``alpha`` was the last evaluation
-        and had a gradient, otherwise evaluated (and counted) now."""
-        if self._last is None or self._last[0] != step_size or self._last[3] is None:
-            self.value_and_slope(step_size)
-        assert self._last is not None and self._last[3] is not None
-        _, point, value, grad = self._last
-        return point, float(value), grad

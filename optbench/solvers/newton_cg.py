@@ -16,7 +16,8 @@ import numpy as np
 from optbench.problems.oracle import Oracle
 from optbench.registry import SOLVERS
 from optbench.solvers.base import Solver, State
-from optbench.solvers.linesearch import Ray, check_line_search_constants, strong_wolfe
+from optbench.solvers.linesearch import check_line_search_constants, strong_wolfe
+from optbench.solvers.ray import Ray
 from optbench.solvers.truncated_cg import (
     cg_iteration_cap,
     forcing_term,
