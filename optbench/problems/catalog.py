@@ -20,6 +20,21 @@ NAME`` (or ``--all``), which rebuilds the instance, solves it with
 :func:`optbench.problems.certify.certify` and rewrites the file. Loading an instance
 never recomputes f*.
 
+Large instances (too big to rebuild in the test suite, whose stored f* no test could
+re-check) say instead::
+
+    certify: on_first_use                # default: stored (f* in this file)
+    f_star: null
+    certified: null
+
+Their f* is certified on each machine the first time it is read (``problem.f_star``,
+e.g. when a run starts), to ``||grad f|| <= 1e-10``, and kept in the on-disk cache of
+:mod:`optbench.problems.fstar_cache` (``$OPTBENCH_CACHE_DIR``, default the user's cache
+directory), keyed by the hash of family and params: every later process reads it from
+there and never recomputes it. ``--certify NAME`` on such an instance recomputes it and
+rewrites its cache file (the YAML file is left as it is). Families with an analytic
+optimum (Rosenbrock) store it in the file whatever their size.
+
 The folder is ``problems/`` next to the ``optbench`` package (the repository root of
 an editable install); the ``OPTBENCH_PROBLEMS_DIR`` environment variable overrides it.
 """
@@ -43,8 +58,11 @@ from optbench.registry import unknown_name_message
 
 #: Environment variable that points the catalog at another folder.
 ENV_VAR = "OPTBENCH_PROBLEMS_DIR"
-#: Fields of an instance file, in the order they are written.
-FIELDS = ("name", "family", "params", "description", "f_star", "certified")
+#: Fields of an instance file, in the order they are written (``certify`` is optional).
+FIELDS = ("name", "family", "params", "description", "certify", "f_star", "certified")
+#: Values of ``certify``: f* ``stored`` in the file, or certified ``on_first_use`` and
+#: kept in the on-disk cache.
+CERTIFY_MODES = ("stored", "on_first_use")
 #: Fields of the ``certified`` block.
 CERTIFIED_FIELDS = ("method", "grad_norm", "tolerance", "date", "iters")
 #: Gradient-norm target of :func:`certify_instance`.
@@ -135,6 +153,8 @@ def load_instance(name: str) -> Problem:
     problem.name = name
     if entry["f_star"] is not None:
         problem.f_star = entry["f_star"]
+    if entry["certify"] == "on_first_use":
+        problem.f_star_disk_cache = True  # read by optbench.problems.certify
     return problem
 
 
@@ -152,18 +172,27 @@ def certify_instance(name: str, write: bool = True) -> dict[str, Any]:
     Returns
     -------
     dict
-        The updated entry, as :func:`catalog_entry` would return it.
+        The updated entry, as :func:`catalog_entry` would return it. For an instance
+        marked ``certify: on_first_use`` the YAML file is not changed: the certificate
+        goes to the on-disk f* cache instead (when ``write``), and the returned entry
+        carries it, with ``cache_file`` (the path written, or None).
 
     Raises
     ------
     RuntimeError
         If the certification does not reach :data:`CERTIFY_GTOL` (the file is unchanged).
     """
-    from optbench.problems.certify import certify
+    from time import perf_counter
+
+    from optbench.problems.certify import certify, store_certificate
 
     path = catalog_path(name)
     entry = catalog_entry(name)
-    certificate = certify(_build_family(entry, path), gtol=CERTIFY_GTOL)
+    problem = _build_family(entry, path)
+    problem.name = name
+    started = perf_counter()
+    certificate = certify(problem, gtol=CERTIFY_GTOL)
+    seconds = perf_counter() - started
     entry["f_star"] = float(certificate.f_star)
     entry["certified"] = {
         "method": str(certificate.method),
@@ -172,6 +201,11 @@ def certify_instance(name: str, write: bool = True) -> dict[str, Any]:
         "date": datetime.date.today().isoformat(),
         "iters": int(certificate.iters),
     }
+    if entry["certify"] == "on_first_use":
+        cache_file = (
+            store_certificate(problem, certificate, CERTIFY_GTOL, seconds) if write else None
+        )
+        return dict(entry, cache_file=cache_file)
     entry = _validate_entry(entry, path)
     if write:
         _write_entry(entry, path)
@@ -201,8 +235,13 @@ def _validate_entry(entry: Any, path: Path) -> dict[str, Any]:
         if key not in FIELDS:
             raise ValueError(f"{where}: {unknown_name_message('field', str(key), FIELDS)}")
     for key in FIELDS:
-        if key not in entry:
+        if key not in entry and key != "certify":
             raise ValueError(f"{where}: {key}: missing (use null for an uncertified f_star)")
+    mode = entry.get("certify", "stored")
+    if mode not in CERTIFY_MODES:
+        raise ValueError(
+            f"{where}: certify: must be one of {', '.join(CERTIFY_MODES)}, got {mode!r}"
+        )
     if entry["name"] != path.stem:
         raise ValueError(
             f"{where}: name: must equal the file name {path.stem!r}, got {entry['name']!r}"
@@ -218,12 +257,17 @@ def _validate_entry(entry: Any, path: Path) -> dict[str, Any]:
     if f_star is not None and not _is_finite_number(f_star):
         raise ValueError(f"{where}: f_star: must be a finite number or null, got {f_star!r}")
     certified = entry["certified"]
+    if mode == "on_first_use" and (f_star is not None or certified is not None):
+        raise ValueError(
+            f"{where}: f_star: must be null with certify: on_first_use (f* is certified on "
+            "first use and kept in the on-disk cache), got a stored value"
+        )
     if (f_star is None) != (certified is None):
         raise ValueError(
             f"{where}: certified: must be given exactly when f_star is (regenerate both "
             f"with python -m optbench.problems.catalog --certify {path.stem})"
         )
-    normalized = dict(entry, f_star=None if f_star is None else float(f_star))
+    normalized = dict(entry, certify=mode, f_star=None if f_star is None else float(f_star))
     if certified is not None:
         normalized["certified"] = _validate_certified(certified, where)
     return {key: normalized[key] for key in FIELDS}
@@ -274,7 +318,12 @@ def _is_finite_number(value: Any) -> bool:
 
 
 def _write_entry(entry: dict[str, Any], path: Path) -> None:
-    """Write ``entry`` to ``path`` atomically (temporary file in the same folder, rename)."""
+    """Write ``entry`` to ``path`` atomically (temporary file in the same folder, rename).
+
+    ``certify`` is written only when it is not the default ``stored``.
+    """
+    if entry.get("certify", "stored") == "stored":
+        entry = {key: value for key, value in entry.items() if key != "certify"}
     text = _HEADER.format(name=entry["name"]) + yaml.safe_dump(
         entry, sort_keys=False, default_flow_style=False, width=4096
     )
@@ -306,9 +355,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             start = perf_counter()
             entry = certify_instance(name)
             certified = entry["certified"]
+            where = f", cached in {entry['cache_file']}" if "cache_file" in entry else ""
             print(
                 f"{name}: f_star = {entry['f_star']!r} ({certified['method']}, "
-                f"grad_norm {certified['grad_norm']:.1e}, {perf_counter() - start:.1f} s)"
+                f"grad_norm {certified['grad_norm']:.1e}, {perf_counter() - start:.1f} s{where})"
             )
     except (ValueError, RuntimeError, FileNotFoundError, yaml.YAMLError) as exc:
         print(f"{parser.prog}: error: {' '.join(str(exc).split())}", file=sys.stderr)

@@ -15,22 +15,28 @@ r"""Certified reference optima :math:`f^*`, computed from scratch and cached per
    Armijo backtracking (Algorithm 3.1). This suits the convex data losses.
 
 :func:`cached_f_star` memoizes certificates in a module-level dict keyed by
-:func:`cache_key`, a hash of (family, params) and, for user data, of the data bytes.
+:func:`cache_key`, a hash of (family, params) and, for user data, of the data bytes;
+problems flagged ``f_star_disk_cache`` (large catalog instances) also keep them on disk
+across processes (:mod:`optbench.problems.fstar_cache`).
 Families inherit :class:`LazyFStar` to get a lazy ``f_star`` property with a setter (a
 catalog sets a stored value without recomputing).
 """
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
+import time
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import scipy.linalg
 
+from optbench.problems import fstar_cache
 from optbench.problems.base import Problem
 
 #: Newton uses a dense Cholesky factorization of the Hessian up to this dimension.
@@ -41,6 +47,8 @@ CHOLESKY_MAX_DIM = 500
 DECREASE_RTOL = 1e-12
 #: Armijo sufficient-decrease constant ``c1`` (Nocedal & Wright, eq. 3.4).
 ARMIJO_C1 = 1e-4
+#: Gradient-norm target of certificates stored in the on-disk cache (as the catalog's).
+DISK_CACHE_GTOL = 1e-10
 
 _CERTIFICATES: dict[str, Certificate] = {}
 #: Cache keys whose certification failed, with the reason (not retried).
@@ -261,13 +269,71 @@ def cache_key(problem: Problem) -> str:
 
 
 def cached_certificate(problem: Problem) -> Certificate:
-    """The certificate of ``problem``, computed on first request and then reused."""
+    """The certificate of ``problem``, computed on first request and then reused.
+
+    Kept in memory per process. A problem whose ``f_star_disk_cache`` attribute is true
+    (catalog instances marked ``certify: on_first_use``) also goes through the on-disk
+    cache of :mod:`optbench.problems.fstar_cache`: read from there when present, else
+    certified to :data:`DISK_CACHE_GTOL` and written there.
+    """
     key = cache_key(problem)
     certificate = _CERTIFICATES.get(key)
     if certificate is None:
-        certificate = certify(problem)
+        if getattr(problem, "f_star_disk_cache", False):
+            certificate = _disk_cached_certificate(problem, key)
+        else:
+            certificate = certify(problem)
         _CERTIFICATES[key] = certificate
     return certificate
+
+
+def _disk_cached_certificate(problem: Problem, key: str) -> Certificate:
+    """The certificate from the disk cache, or certified now and stored there."""
+    entry = fstar_cache.read_entry(key)
+    if entry is not None and entry["tolerance"] > DISK_CACHE_GTOL:
+        warnings.warn(
+            f"f* cache entry {key[:12]}… was certified to gradient norm "
+            f"{entry['tolerance']:g} > {DISK_CACHE_GTOL:g}; certifying again",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        entry = None
+    if entry is not None:
+        return Certificate(
+            f_star=float(entry["f_star"]),
+            x_star=None,
+            grad_norm=float(entry["grad_norm"]),
+            method=str(entry["method"]),
+            iters=int(entry["iters"]),
+            predicted_decrease=float(entry.get("predicted_decrease", 0.0)),
+        )
+    started = time.perf_counter()
+    certificate = certify(problem, gtol=DISK_CACHE_GTOL)
+    store_certificate(problem, certificate, DISK_CACHE_GTOL, time.perf_counter() - started)
+    return certificate
+
+
+def store_certificate(
+    problem: Problem, certificate: Certificate, gtol: float, seconds: float | None = None
+) -> Path | None:
+    """Write ``certificate`` of ``problem`` (certified to ``gtol``) to the disk cache.
+
+    Returns the file written, or None when the cache folder is not writable (warned).
+    """
+    entry = {
+        "f_star": float(certificate.f_star),
+        "grad_norm": float(certificate.grad_norm),
+        "tolerance": float(gtol),
+        "method": certificate.method,
+        "iters": int(certificate.iters),
+        "predicted_decrease": float(certificate.predicted_decrease),
+        "family": getattr(problem, "registry_name", "") or type(problem).__name__,
+        "name": getattr(problem, "name", ""),
+        "params": getattr(problem, "params", {}),
+        "seconds": seconds,
+        "date": datetime.date.today().isoformat(),
+    }
+    return fstar_cache.write_entry(cache_key(problem), entry)
 
 
 def cached_f_star(problem: Problem) -> float:
@@ -290,10 +356,12 @@ class LazyFStar:
     problem whose optimum is unknown, with one ``RuntimeWarning``; the failure is
     remembered and not retried. Assigning a float (a catalog's stored value)
     overrides it for this instance without recomputing; assigning None restores the
-    lazy value.
+    lazy value. Setting ``f_star_disk_cache = True`` on an instance (the catalog does,
+    for ``certify: on_first_use``) keeps its certificate in the on-disk cache too.
     """
 
     _f_star_override: float | None = None
+    f_star_disk_cache: bool = False
 
     @property
     def f_star(self) -> float | None:
