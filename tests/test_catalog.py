@@ -39,15 +39,16 @@ SLOW_INSTANCES = {"logistic_corr", "logistic_sparse"}
 
 # The repository's catalog, captured before any test points ENV_VAR elsewhere.
 REPO_CATALOG = problems_dir()
-# Instances whose f* is stored in their file (the others are certified on first use and
-# cached on disk; they are too large to build here, see tests/test_scale_instances.py).
-STORED_INSTANCES = [name for name in catalog_names() if catalog_entry(name)["certify"] == "stored"]
+# Instances small enough to build here; the large ones (`large: true`, most of them
+# certified on first use into the disk cache) are checked without building them in
+# tests/test_scale_instances.py.
+SMALL_INSTANCES = catalog_names(large=False)
 
 
 def _instances() -> list:
     return [
         pytest.param(name, marks=pytest.mark.slow) if name in SLOW_INSTANCES else name
-        for name in STORED_INSTANCES
+        for name in SMALL_INSTANCES
     ]
 
 
@@ -61,11 +62,15 @@ def test_instance_names_do_not_shadow_family_names() -> None:
     assert len(names) == len(set(names))
 
 
-def test_most_instances_store_their_f_star() -> None:
-    assert REQUIRED_INSTANCES.issubset(STORED_INSTANCES)
+def test_small_and_large_instances_partition_the_catalog() -> None:
+    assert REQUIRED_INSTANCES.issubset(SMALL_INSTANCES)
+    large = catalog_names(large=True)
+    assert large and not set(large) & set(SMALL_INSTANCES)
+    assert sorted(large + SMALL_INSTANCES) == catalog_names()
+    assert all(catalog_entry(name)["certify"] == "stored" for name in SMALL_INSTANCES)
 
 
-@pytest.mark.parametrize("name", STORED_INSTANCES)
+@pytest.mark.parametrize("name", SMALL_INSTANCES)
 def test_every_instance_loads_with_its_stored_f_star(name: str) -> None:
     entry = catalog_entry(name)
     assert entry["f_star"] is not None, f"{name} is not certified"
@@ -206,6 +211,7 @@ def test_certify_script(catalog_dir, capsys) -> None:
         ({"params": {"dimm": 3}}, "bad.yaml: params: unknown parameter of rosenbrock 'dimm'"),
         ({"params": {"dim": 1}}, "bad.yaml: params: dim: must be an integer >= 2"),
         ({"certify": "later"}, "bad.yaml: certify: must be one of stored, on_first_use"),
+        ({"large": "yes"}, "bad.yaml: large: must be true or false"),
         (
             {"certify": "on_first_use", "f_star": 0.0, "certified": {}},
             "bad.yaml: f_star: must be null with certify: on_first_use",

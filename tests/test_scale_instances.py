@@ -314,7 +314,7 @@ LARGE = {
 def test_large_entries_parse_with_the_sizes_of_the_issue(name) -> None:
     entry = catalog_entry(name)  # reads the YAML only: nothing is built
     family, sizes = LARGE[name]
-    assert entry["family"] == family
+    assert entry["family"] == family and entry["large"] is True
     assert {key: entry["params"][key] for key in sizes} == sizes
     assert set(entry["params"]) <= set(family_parameters(family))
     if family == "rosenbrock":
@@ -328,6 +328,13 @@ def test_large_entries_parse_with_the_sizes_of_the_issue(name) -> None:
         )
     if family in ("logistic", "softmax"):
         assert entry["params"]["l2"] > 0  # strongly convex: a unique, attained minimum
+
+
+def test_large_instances_are_left_out_of_the_small_catalog() -> None:
+    from optbench.problems.catalog import catalog_names
+
+    assert sorted(LARGE) == catalog_names(large=True)
+    assert not set(LARGE) & set(catalog_names(large=False))
 
 
 def test_large_logistic_data_is_sparse_enough_for_its_memory_budget() -> None:

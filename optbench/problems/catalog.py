@@ -20,8 +20,9 @@ NAME`` (or ``--all``), which rebuilds the instance, solves it with
 :func:`optbench.problems.certify.certify` and rewrites the file. Loading an instance
 never recomputes f*.
 
-Large instances (too big to rebuild in the test suite, whose stored f* no test could
-re-check) say instead::
+Large instances (too big to build in the test suite) say ``large: true`` (default
+false): ``catalog_names(large=False)`` leaves them out, for tests and golden files that
+build every instance. Those whose f* no test could re-check say instead::
 
     certify: on_first_use                # default: stored (f* in this file)
     f_star: null
@@ -58,8 +59,11 @@ from optbench.registry import unknown_name_message
 
 #: Environment variable that points the catalog at another folder.
 ENV_VAR = "OPTBENCH_PROBLEMS_DIR"
-#: Fields of an instance file, in the order they are written (``certify`` is optional).
-FIELDS = ("name", "family", "params", "description", "certify", "f_star", "certified")
+#: Fields of an instance file, in the order they are written (``large`` and ``certify``
+#: are optional).
+FIELDS = ("name", "family", "params", "description", "large", "certify", "f_star", "certified")
+#: Optional fields and their defaults.
+OPTIONAL_FIELDS = {"large": False, "certify": "stored"}
 #: Values of ``certify``: f* ``stored`` in the file, or certified ``on_first_use`` and
 #: kept in the on-disk cache.
 CERTIFY_MODES = ("stored", "on_first_use")
@@ -92,12 +96,22 @@ def problems_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "problems"
 
 
-def catalog_names() -> list[str]:
-    """Names of the instances in the catalog folder, sorted (empty if there is none)."""
+def catalog_names(large: bool | None = None) -> list[str]:
+    """Names of the instances in the catalog folder, sorted (empty if there is none).
+
+    Parameters
+    ----------
+    large : bool or None
+        None: every instance; False: only those not marked ``large: true`` (what a test
+        that builds every instance should iterate over); True: only the large ones.
+    """
     folder = problems_dir()
     if not folder.is_dir():
         return []
-    return sorted(path.stem for path in folder.glob("*.yaml"))
+    names = sorted(path.stem for path in folder.glob("*.yaml"))
+    if large is None:
+        return names
+    return [name for name in names if catalog_entry(name)["large"] is bool(large)]
 
 
 def catalog_path(name: str) -> Path:
@@ -235,8 +249,11 @@ def _validate_entry(entry: Any, path: Path) -> dict[str, Any]:
         if key not in FIELDS:
             raise ValueError(f"{where}: {unknown_name_message('field', str(key), FIELDS)}")
     for key in FIELDS:
-        if key not in entry and key != "certify":
+        if key not in entry and key not in OPTIONAL_FIELDS:
             raise ValueError(f"{where}: {key}: missing (use null for an uncertified f_star)")
+    large = entry.get("large", False)
+    if not isinstance(large, bool):
+        raise ValueError(f"{where}: large: must be true or false, got {large!r}")
     mode = entry.get("certify", "stored")
     if mode not in CERTIFY_MODES:
         raise ValueError(
@@ -267,7 +284,9 @@ def _validate_entry(entry: Any, path: Path) -> dict[str, Any]:
             f"{where}: certified: must be given exactly when f_star is (regenerate both "
             f"with python -m optbench.problems.catalog --certify {path.stem})"
         )
-    normalized = dict(entry, certify=mode, f_star=None if f_star is None else float(f_star))
+    normalized = dict(
+        entry, large=large, certify=mode, f_star=None if f_star is None else float(f_star)
+    )
     if certified is not None:
         normalized["certified"] = _validate_certified(certified, where)
     return {key: normalized[key] for key in FIELDS}
@@ -320,10 +339,13 @@ def _is_finite_number(value: Any) -> bool:
 def _write_entry(entry: dict[str, Any], path: Path) -> None:
     """Write ``entry`` to ``path`` atomically (temporary file in the same folder, rename).
 
-    ``certify`` is written only when it is not the default ``stored``.
+    ``large`` and ``certify`` are written only when they differ from their defaults.
     """
-    if entry.get("certify", "stored") == "stored":
-        entry = {key: value for key, value in entry.items() if key != "certify"}
+    entry = {
+        key: value
+        for key, value in entry.items()
+        if key not in OPTIONAL_FIELDS or value != OPTIONAL_FIELDS[key]
+    }
     text = _HEADER.format(name=entry["name"]) + yaml.safe_dump(
         entry, sort_keys=False, default_flow_style=False, width=4096
     )
