@@ -1,7 +1,21 @@
-"""Shared pytest set-up: a non-interactive matplotlib backend for every test process."""
+"""Shared pytest set-up: a non-interactive matplotlib backend for every test process,
+and the ``--update-golden`` option of ``tests/test_golden_counts.py``."""
 
 import os
+
+import pytest
 
 # Plots in tests are written to files only; Agg needs no display. Set before any test
 # imports matplotlib (subprocesses started by tests inherit it).
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Add ``--update-golden``: rewrite ``tests/golden/counts.csv`` and print the diff."""
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        default=False,
+        help="rewrite tests/golden/counts.csv from a fresh computation and print the diff "
+        "of changed rows (same as python tests/golden_counts.py --update)",
+    )
