@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from optbench.registry import SOLVERS
-from optbench.run.executor import target_column
 from optbench.run.experiment import exit_code, run_experiment
+from optbench.run.records import target_column
 from optbench.run.result import TRACE_COLUMNS
 from optbench.run.store import ResultStore, atomic_write_text, load
 from optbench.solvers.base import Solver, State

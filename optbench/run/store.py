@@ -1,4 +1,7 @@
-"""The results directory: atomic per-run writes, resume, merged tables, :func:`load`.
+"""Writing the results directory: atomic per-run writes, resume, merged tables.
+
+Reading it back is :func:`~optbench.run.results.load` (re-exported here, with
+:class:`~optbench.run.results.Results`); the row format is :mod:`optbench.run.records`.
 
 Layout of ``results/<name>/`` (DESIGN "Results")::
 
@@ -20,24 +23,28 @@ its ``.parquet``). Files are not fsync'ed: a power loss may lose recent runs.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
 import os
-import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
-from functools import cache, cached_property
+from collections.abc import Callable, Sequence
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from optbench.run.executor import (
-    STORED_TRACE_COLUMNS,
-    SUMMARY_KEY_COLUMNS,
-    SUMMARY_RESULT_COLUMNS,
-    TARGET_METRICS,
+from optbench.run.records import (
     RunRecord,
-    parameter_columns,
+    json_default,
+    spec_row,
+    summary_column_order,
+    trace_schema,
+)
+from optbench.run.results import (
+    Results,
+    is_results_dir,
+    load,
+    not_results_dir_message,
+    read_json,
 )
 from optbench.run.spec import RunSpec
 
@@ -45,27 +52,23 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
+__all__ = [
+    "ResultStore",
+    "Results",
+    "atomic_write",
+    "atomic_write_text",
+    "is_results_dir",
+    "load",
+    "not_results_dir_message",
+]
+
 #: Files and directories that make a directory a results directory.
 RESULT_FILES = ("config.yaml", "runs.csv", "environment.json", "summary.csv", "traces.parquet")
 RESULT_DIRS = ("runs", "plots")
 GENERATED_FILES = ("report.md",)
 #: Columns of ``runs.csv`` that define a run's settings (compared on resume).
 SPEC_SETTING_COLUMNS = ("stop", "targets", "log")
-_TARGET_COLUMN = re.compile(rf"^({'|'.join(TARGET_METRICS)})_to_")
 _TEMP_PREFIX = ".tmp-"
-
-
-def not_results_dir_message(path: Path | str) -> str:
-    """The one-line refusal for a directory that holds no results."""
-    return f"{path}: not an optbench results directory (no summary.csv / runs/)"
-
-
-def is_results_dir(path: Path | str) -> bool:
-    """Whether ``path`` holds merged results or per-run results with their ``runs.csv``."""
-    path = Path(path)
-    return (path / "summary.csv").is_file() or (
-        (path / "runs").is_dir() and (path / "runs.csv").is_file()
-    )
 
 
 @cache
@@ -96,65 +99,6 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically (UTF-8)."""
     atomic_write(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
-
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "item"):  # numpy scalars
-        return value.item()
-    return str(value)
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=_json_default)
-
-
-def spec_row(spec: RunSpec) -> dict[str, Any]:
-    """One ``runs.csv`` row: the run's identity, parameters and settings.
-
-    Problem and solver parameters are also kept as JSON text (``problem_params``,
-    ``solver_params``) so a row describes its run exactly; ``stop``, ``targets`` and
-    ``log`` are JSON too.
-    """
-    return {
-        "run_id": spec.run_id,
-        "problem": spec.problem.label,
-        "problem_name": spec.problem.name,
-        "problem_params": _dumps(spec.problem.params),
-        "optimizer": spec.solver,
-        "solver_label": spec.solver_label,
-        **parameter_columns(spec.solver_params),
-        "solver_params": _dumps(spec.solver_params),
-        "seed": spec.seed,
-        "stop": _dumps(dataclasses.asdict(spec.stop)),
-        "targets": _dumps([float(t) for t in spec.targets]),
-        "log": _dumps(dataclasses.asdict(spec.log)),
-    }
-
-
-def summary_column_order(columns: Iterable[str]) -> list[str]:
-    """Summary columns in DESIGN order: keys, solver parameters, results, targets.
-
-    Parameters and targets keep their order of first appearance in ``columns``.
-    """
-    columns = list(dict.fromkeys(columns))
-    fixed = {*SUMMARY_KEY_COLUMNS, *SUMMARY_RESULT_COLUMNS}
-    params = [c for c in columns if c not in fixed and not _TARGET_COLUMN.match(c)]
-    targets = [c for c in columns if c not in fixed and _TARGET_COLUMN.match(c)]
-    return [*SUMMARY_KEY_COLUMNS, *params, *SUMMARY_RESULT_COLUMNS, *targets]
-
-
-def trace_schema() -> pa.Schema:
-    """Arrow schema of the stored trace columns."""
-    import pyarrow as pa
-
-    types = {"run_id": pa.string(), "problem": pa.string(), "optimizer": pa.string()}
-    integers = {"iter", "n_f", "n_g", "n_hvp", "n_hess"}
-    return pa.schema(
-        [
-            (name, types.get(name, pa.int64() if name in integers else pa.float64()))
-            for name in STORED_TRACE_COLUMNS
-        ]
-    )
 
 
 class ResultStore:
@@ -229,7 +173,7 @@ class ResultStore:
                 shutil.rmtree(self.path / name)
 
     def _write_environment(self, environment: dict[str, Any]) -> None:
-        text = json.dumps(environment, indent=2, default=_json_default) + "\n"
+        text = json.dumps(environment, indent=2, default=json_default) + "\n"
         atomic_write_text(self.path / "environment.json", text)
 
     def _write_runs_csv(self, specs: Sequence[RunSpec]) -> None:
@@ -264,7 +208,7 @@ class ResultStore:
         for leftover in self.runs_dir.glob(f"{_TEMP_PREFIX}*"):
             leftover.unlink(missing_ok=True)
         if environment is not None:
-            stored = self._read_json(self.path / "environment.json")
+            stored = read_json(self.path / "environment.json")
             stored.setdefault("resumed", []).append(environment)
             self._write_environment(stored)
 
@@ -302,10 +246,6 @@ class ResultStore:
         with open(self.path / "runs.csv", newline="", encoding="utf-8") as handle:
             return list(csv.DictReader(handle))
 
-    @staticmethod
-    def _read_json(path: Path) -> dict[str, Any]:
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-
     # --- during the runs --------------------------------------------------------------
 
     def completed_run_ids(self) -> set[str]:
@@ -330,7 +270,7 @@ class ResultStore:
         )
         atomic_write_text(
             self.runs_dir / f"{record.run_id}.json",
-            json.dumps(record.summary, default=_json_default) + "\n",
+            json.dumps(record.summary, default=json_default) + "\n",
         )
 
     # --- merging ----------------------------------------------------------------------
@@ -345,8 +285,7 @@ class ResultStore:
         import pandas as pd
 
         rows = [
-            self._read_json(self.runs_dir / f"{run_id}.json")
-            for run_id in self.ordered_completed_ids()
+            read_json(self.runs_dir / f"{run_id}.json") for run_id in self.ordered_completed_ids()
         ]
         columns = summary_column_order(name for row in rows for name in row)
         return pd.DataFrame(rows, columns=columns)
@@ -383,106 +322,3 @@ def _check_unique(specs: Sequence[RunSpec]) -> None:
 
 def _describe_spec(spec: RunSpec) -> str:
     return f"{spec.solver_label} on {spec.problem.label} seed {spec.seed}"
-
-
-class Results:
-    """The contents of a results directory, loaded on first access.
-
-    Attributes
-    ----------
-    path : Path
-        The directory.
-    summary : DataFrame
-        One row per finished run (``summary.csv``), spec order.
-    traces : DataFrame
-        One row per logged iteration (``traces.parquet``).
-    runs : DataFrame
-        One row per planned run (``runs.csv``).
-    config, environment : dict
-        ``config.yaml`` and ``environment.json``.
-    """
-
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self._store = ResultStore(self.path)
-
-    def __repr__(self) -> str:
-        return f"Results({str(self.path)!r})"
-
-    @cached_property
-    def config(self) -> dict[str, Any]:
-        """The resolved config (``config.yaml``)."""
-        import yaml
-
-        path = self.path / "config.yaml"
-        return yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else {}
-
-    @cached_property
-    def environment(self) -> dict[str, Any]:
-        """The recorded environment (``environment.json``)."""
-        return ResultStore._read_json(self.path / "environment.json")
-
-    @cached_property
-    def summary(self) -> pd.DataFrame:
-        """One row per finished run; merged from ``runs/`` if ``summary.csv`` is missing."""
-        import pandas as pd
-
-        path = self.path / "summary.csv"
-        if path.is_file():
-            frame = pd.read_csv(path, dtype={"run_id": str})
-        else:
-            frame = self._store.merged_summary()
-        if "message" in frame:
-            frame["message"] = frame["message"].fillna("").astype(str)
-        return frame
-
-    @cached_property
-    def traces(self) -> pd.DataFrame:
-        """One row per logged iteration; merged from ``runs/`` if the file is missing."""
-        import pandas as pd
-
-        path = self.path / "traces.parquet"
-        if path.is_file():
-            return pd.read_parquet(path)
-        return self._store.merged_traces().to_pandas()
-
-    @cached_property
-    def runs(self) -> pd.DataFrame:
-        """One row per planned run with its parameters (``runs.csv``)."""
-        import pandas as pd
-
-        path = self.path / "runs.csv"
-        if path.is_file():
-            return pd.read_csv(path, dtype={"run_id": str})
-        return self.summary[["run_id"]].copy()
-
-    @property
-    def complete(self) -> bool:
-        """Whether every planned run has a summary row."""
-        return set(self.runs["run_id"]) <= set(self.summary["run_id"])
-
-    def plot(self, **kwargs: Any) -> Any:
-        """Draw the standard figures (:func:`optbench.analysis.plots.plot_results`)."""
-        from optbench.analysis.plots import plot_results
-
-        return plot_results(self, **kwargs)
-
-    def report(self) -> Any:
-        """Write ``report.md`` (:func:`optbench.analysis.report.write_report`)."""
-        from optbench.analysis.report import write_report
-
-        return write_report(self)
-
-
-def load(path: Path | str) -> Results:
-    """Open a results directory.
-
-    Raises
-    ------
-    ValueError
-        ``path`` is not an optbench results directory.
-    """
-    path = Path(path)
-    if not is_results_dir(path):
-        raise ValueError(not_results_dir_message(path))
-    return Results(path)

@@ -1,0 +1,241 @@
+"""The row format of results: summary and trace columns, run records, ``runs.csv`` rows.
+
+Everything a worker sends back and the store writes is built here: a
+:class:`RunRecord` holds one run's summary row (:func:`summary_row`) and its trace
+(columns :data:`STORED_TRACE_COLUMNS`, Arrow types :func:`trace_schema`);
+:func:`spec_row` is a run's row of ``runs.csv``. The columns follow DESIGN "Results".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from optbench.registry import unknown_name_message
+from optbench.run.result import TRACE_COLUMNS, OptimizeResult
+from optbench.run.spec import RunSpec
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+#: Leading summary columns; the solver's parameters follow them.
+SUMMARY_KEY_COLUMNS = ("run_id", "problem", "optimizer", "solver_label")
+#: Summary columns after the solver's parameters; the target columns follow them.
+SUMMARY_RESULT_COLUMNS = (
+    "seed",
+    "status",
+    "message",
+    "iters",
+    "n_f",
+    "n_g",
+    "n_hvp",
+    "n_hess",
+    "cost",
+    "time",
+    "f_final",
+    "f_gap_final",
+    "grad_norm_final",
+    "dim",
+    "f0",
+)
+#: Metrics recorded at each target level ε, see :func:`target_column`.
+TARGET_METRICS = ("iters", "cost", "time")
+#: Trace columns as stored: ``run_id`` then the DESIGN trace columns.
+STORED_TRACE_COLUMNS = ("run_id", *TRACE_COLUMNS)
+_TARGET_COLUMN = re.compile(rf"^({'|'.join(TARGET_METRICS)})_to_")
+
+
+def target_column(metric: str, eps: float) -> str:
+    """Summary column name of ``metric`` at target level ``eps``.
+
+    The level is written with the fewest mantissa digits that give ``eps`` back,
+    so ``target_column("cost", 1e-4) == "cost_to_1e-04"`` and distinct levels never
+    share a column (``1.5e-3`` → ``"iters_to_1.5e-03"``).
+
+    Parameters
+    ----------
+    metric : {"iters", "cost", "time"}
+        What is recorded at the first iterate with ``f - f* <= eps``.
+    eps : float
+        The target level of ``f - f*``.
+    """
+    if metric not in TARGET_METRICS:
+        raise ValueError(unknown_name_message("target metric", metric, TARGET_METRICS))
+    eps = float(eps)
+    for digits in range(17):
+        text = f"{eps:.{digits}e}"
+        if float(text) == eps:
+            break
+    return f"{metric}_to_{text}"
+
+
+def is_target_column(name: str) -> bool:
+    """Whether ``name`` is a fixed-target column such as ``cost_to_1e-04``."""
+    return bool(_TARGET_COLUMN.match(name))
+
+
+@dataclass
+class RunRecord:
+    """What one run sends back from a worker: picklable plain data.
+
+    Attributes
+    ----------
+    run_id : str
+        The spec's :attr:`~optbench.run.spec.RunSpec.run_id`.
+    summary : dict
+        The summary row (columns in order, see :func:`summary_row`).
+    trace : dict of str to list
+        Trace columns (:data:`STORED_TRACE_COLUMNS`) as equal-length lists.
+    """
+
+    run_id: str
+    summary: dict[str, Any]
+    trace: dict[str, list[Any]]
+
+    @property
+    def status(self) -> str:
+        """The run's status (``converged``, …, ``error``)."""
+        return self.summary["status"]
+
+
+def parameter_columns(params: dict[str, Any]) -> dict[str, Any]:
+    """Solver parameters as summary columns.
+
+    A name that clashes with another summary column gets a ``param_`` prefix; a
+    value that is not a scalar is written as JSON text.
+    """
+    reserved = {*SUMMARY_KEY_COLUMNS, *SUMMARY_RESULT_COLUMNS}
+    columns = {}
+    for name, value in params.items():
+        column = f"param_{name}" if name in reserved or is_target_column(name) else name
+        scalar = value is None or isinstance(value, (bool, int, float, str))
+        columns[column] = value if scalar else json.dumps(value, sort_keys=True, default=str)
+    return columns
+
+
+def summary_row(
+    spec: RunSpec,
+    result: OptimizeResult | None = None,
+    *,
+    dim: int | None = None,
+    f0: float = math.nan,
+    error: str = "",
+) -> dict[str, Any]:
+    """The summary row of a run (DESIGN "Results" plus ``solver_label, dim, f0``).
+
+    Parameters
+    ----------
+    spec : RunSpec
+        The run.
+    result : OptimizeResult, optional
+        Its outcome; ``None`` when the run failed before the runner started, in
+        which case the status is ``error`` with message ``error``, the counts are 0
+        and the values NaN.
+    dim : int, optional
+        Problem dimension (NaN when unknown).
+    f0 : float
+        f at the starting point.
+    error : str
+        Message of an error raised outside the runner.
+    """
+    row: dict[str, Any] = {
+        "run_id": spec.run_id,
+        "problem": spec.problem.label,
+        "optimizer": spec.solver,
+        "solver_label": spec.solver_label,
+        **parameter_columns(spec.solver_params),
+        "seed": spec.seed,
+    }
+    if result is None:
+        row.update(status="error", message=error, iters=0, n_f=0, n_g=0, n_hvp=0, n_hess=0)
+        row.update(cost=0.0, time=0.0, f_final=math.nan, f_gap_final=math.nan)
+        row.update(grad_norm_final=math.nan)
+    else:
+        outcome = result.summary()
+        row.update({name: outcome[name] for name in SUMMARY_RESULT_COLUMNS[1:-2]})
+    row["dim"] = math.nan if dim is None else dim
+    row["f0"] = f0
+    hits = {} if result is None else result.targets
+    for eps in spec.targets:
+        hit = hits.get(float(eps))
+        row[target_column("iters", eps)] = math.nan if hit is None else hit.iter
+        row[target_column("cost", eps)] = math.nan if hit is None else hit.cost
+        row[target_column("time", eps)] = math.nan if hit is None else hit.time
+    return row
+
+
+def empty_trace() -> dict[str, list[Any]]:
+    """Trace columns with no rows."""
+    return {name: [] for name in STORED_TRACE_COLUMNS}
+
+
+def error_record(spec: RunSpec, message: str, dim: int | None = None) -> RunRecord:
+    """A record with status ``error`` for a run that failed before the runner ran
+    (or was lost with its worker): counts 0, values NaN, no trace rows."""
+    return RunRecord(spec.run_id, summary_row(spec, dim=dim, error=message), empty_trace())
+
+
+def summary_column_order(columns: Iterable[str]) -> list[str]:
+    """Summary columns in DESIGN order: keys, solver parameters, results, targets.
+
+    Parameters and targets keep their order of first appearance in ``columns``.
+    """
+    columns = list(dict.fromkeys(columns))
+    fixed = {*SUMMARY_KEY_COLUMNS, *SUMMARY_RESULT_COLUMNS}
+    params = [c for c in columns if c not in fixed and not is_target_column(c)]
+    targets = [c for c in columns if c not in fixed and is_target_column(c)]
+    return [*SUMMARY_KEY_COLUMNS, *params, *SUMMARY_RESULT_COLUMNS, *targets]
+
+
+def trace_schema() -> pa.Schema:
+    """Arrow schema of the stored trace columns."""
+    import pyarrow as pa
+
+    types = {"run_id": pa.string(), "problem": pa.string(), "optimizer": pa.string()}
+    integers = {"iter", "n_f", "n_g", "n_hvp", "n_hess"}
+    return pa.schema(
+        [
+            (name, types.get(name, pa.int64() if name in integers else pa.float64()))
+            for name in STORED_TRACE_COLUMNS
+        ]
+    )
+
+
+def json_default(value: Any) -> Any:
+    """``json.dumps`` fallback: numpy scalars as Python numbers, anything else as text."""
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    return str(value)
+
+
+def dumps(value: Any) -> str:
+    """``value`` as JSON text with sorted keys (numpy scalars allowed)."""
+    return json.dumps(value, sort_keys=True, default=json_default)
+
+
+def spec_row(spec: RunSpec) -> dict[str, Any]:
+    """One ``runs.csv`` row: the run's identity, parameters and settings.
+
+    Problem and solver parameters are also kept as JSON text (``problem_params``,
+    ``solver_params``) so a row describes its run exactly; ``stop``, ``targets`` and
+    ``log`` are JSON too.
+    """
+    return {
+        "run_id": spec.run_id,
+        "problem": spec.problem.label,
+        "problem_name": spec.problem.name,
+        "problem_params": dumps(spec.problem.params),
+        "optimizer": spec.solver,
+        "solver_label": spec.solver_label,
+        **parameter_columns(spec.solver_params),
+        "solver_params": dumps(spec.solver_params),
+        "seed": spec.seed,
+        "stop": dumps(dataclasses.asdict(spec.stop)),
+        "targets": dumps([float(t) for t in spec.targets]),
+        "log": dumps(dataclasses.asdict(spec.log)),
+    }

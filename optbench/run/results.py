@@ -1,0 +1,144 @@
+"""Reading a results directory: :class:`Results` and :func:`load`.
+
+The directory layout is described in :mod:`optbench.run.store`, which writes it.
+Tables are read on first access; a directory whose runs have not been merged yet
+(an interrupted experiment) is read from its per-run files.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from optbench.run.store import ResultStore
+
+
+def not_results_dir_message(path: Path | str) -> str:
+    """The one-line refusal for a directory that holds no results."""
+    return f"{path}: not an optbench results directory (no summary.csv / runs/)"
+
+
+def is_results_dir(path: Path | str) -> bool:
+    """Whether ``path`` holds merged results or per-run results with their ``runs.csv``."""
+    path = Path(path)
+    return (path / "summary.csv").is_file() or (
+        (path / "runs").is_dir() and (path / "runs.csv").is_file()
+    )
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path``, or ``{}`` when the file does not exist."""
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+class Results:
+    """The contents of a results directory, loaded on first access.
+
+    Attributes
+    ----------
+    path : Path
+        The directory.
+    summary : DataFrame
+        One row per finished run (``summary.csv``), spec order.
+    traces : DataFrame
+        One row per logged iteration (``traces.parquet``).
+    runs : DataFrame
+        One row per planned run (``runs.csv``).
+    config, environment : dict
+        ``config.yaml`` and ``environment.json``.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"Results({str(self.path)!r})"
+
+    @cached_property
+    def _store(self) -> ResultStore:
+        from optbench.run.store import ResultStore
+
+        return ResultStore(self.path)
+
+    @cached_property
+    def config(self) -> dict[str, Any]:
+        """The resolved config (``config.yaml``)."""
+        import yaml
+
+        path = self.path / "config.yaml"
+        return yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+    @cached_property
+    def environment(self) -> dict[str, Any]:
+        """The recorded environment (``environment.json``)."""
+        return read_json(self.path / "environment.json")
+
+    @cached_property
+    def summary(self) -> pd.DataFrame:
+        """One row per finished run; merged from ``runs/`` if ``summary.csv`` is missing."""
+        import pandas as pd
+
+        path = self.path / "summary.csv"
+        if path.is_file():
+            frame = pd.read_csv(path, dtype={"run_id": str})
+        else:
+            frame = self._store.merged_summary()
+        if "message" in frame:
+            frame["message"] = frame["message"].fillna("").astype(str)
+        return frame
+
+    @cached_property
+    def traces(self) -> pd.DataFrame:
+        """One row per logged iteration; merged from ``runs/`` if the file is missing."""
+        import pandas as pd
+
+        path = self.path / "traces.parquet"
+        if path.is_file():
+            return pd.read_parquet(path)
+        return self._store.merged_traces().to_pandas()
+
+    @cached_property
+    def runs(self) -> pd.DataFrame:
+        """One row per planned run with its parameters (``runs.csv``)."""
+        import pandas as pd
+
+        path = self.path / "runs.csv"
+        if path.is_file():
+            return pd.read_csv(path, dtype={"run_id": str})
+        return self.summary[["run_id"]].copy()
+
+    @property
+    def complete(self) -> bool:
+        """Whether every planned run has a summary row."""
+        return set(self.runs["run_id"]) <= set(self.summary["run_id"])
+
+    def plot(self, **kwargs: Any) -> Any:
+        """Draw the standard figures (:func:`optbench.analysis.plots.plot_results`)."""
+        from optbench.analysis.plots import plot_results
+
+        return plot_results(self, **kwargs)
+
+    def report(self) -> Any:
+        """Write ``report.md`` (:func:`optbench.analysis.report.write_report`)."""
+        from optbench.analysis.report import write_report
+
+        return write_report(self)
+
+
+def load(path: Path | str) -> Results:
+    """Open a results directory.
+
+    Raises
+    ------
+    ValueError
+        ``path`` is not an optbench results directory.
+    """
+    path = Path(path)
+    if not is_results_dir(path):
+        raise ValueError(not_results_dir_message(path))
+    return Results(path)
