@@ -197,8 +197,8 @@ def sparse_features_exact(
     The CSR arrays are allocated once at their final size and filled in place: no dense
     intermediate, no COO triplets, no format conversion. Peak memory is the CSR arrays
     plus one length-``n`` count vector plus per-block temporaries
-    (:data:`SPARSE_BLOCK_ROWS` rows). Indices are int32 while ``n_features`` and
-    ``nnz`` fit, values float64; column indices are sorted within each row and unique
+    (:data:`SPARSE_BLOCK_ROWS` rows). Indices are int32 while the shape and ``nnz``
+    fit, values float64; column indices are sorted within each row and unique
     (canonical CSR).
 
     The positions are drawn in three steps:
@@ -235,7 +235,8 @@ def sparse_features_exact(
             f"nnz: must be at most n_samples * n_features = {n_samples * n_features}, got {nnz}"
         )
     int32_max = np.iinfo(np.int32).max
-    index_dtype = np.int32 if max(nnz, n_features) <= int32_max else np.int64
+    # int32 when every index and count fits (scipy would otherwise convert, i.e. copy).
+    index_dtype = np.int32 if max(nnz, n_samples, n_features) <= int32_max else np.int64
     counts = _row_counts(n_samples, n_features, nnz, rng)
     indptr = np.zeros(n_samples + 1, dtype=index_dtype)
     np.cumsum(counts, out=indptr[1:])
