@@ -35,9 +35,8 @@ Every catalog instance not marked ``large: true`` (``catalog_names(large=False)`
 the large ones are never built here) with every configuration, except (reasons derived
 from the problem's and the solver's properties, see :func:`skip_reason`):
 
-* a configuration that is not deterministic: its solver says ``deterministic = False``,
-  or it is listed in :data:`KNOWN_NONDETERMINISTIC` (scipy trust-krylov: its counts
-  differ between processes, in plain scipy too);
+* a configuration that is not deterministic: its solver says ``deterministic = False``
+  (scipy trust-krylov: its counts differ between processes, in plain scipy too);
 * a ``"c/L"`` step size where ``problem.smoothness().L is None`` (``gd`` 1/L and
   ``nesterov`` on the three Rosenbrock instances): the pair does not apply;
 * a solver that uses dense Hessians (detected by :func:`uses_dense_hessian`: it calls
@@ -108,14 +107,6 @@ DENSE_MATRIX_MAX_DIM = 500
 #: (solver, params) configurations with a dense n x n matrix updated by O(n^3) work per
 #: iteration (not visible in the oracle counts, so declared here).
 DENSE_MATRIX_SOLVERS = (("scipy", (("method", "BFGS"),)),)
-#: Configurations whose counts change from run to run although their solver class says
-#: ``deterministic = True``, with the evidence.
-KNOWN_NONDETERMINISTIC: dict[tuple[str, tuple[tuple[str, Any], ...]], str] = {
-    ("scipy", (("method", "trust-krylov"),)): (
-        "scipy trust-krylov (trlib) counts are not reproducible: plain scipy on "
-        "logistic_small, BLAS on one thread, gives nhev 67 or 70 in separate processes"
-    ),
-}
 #: Configurations besides each solver's defaults.
 VARIANTS: dict[str, list[dict[str, Any]]] = {
     "gd": [{"step_size": "armijo"}, {"step_size": "1/L"}],
@@ -180,12 +171,11 @@ def solver_configurations() -> list[Configuration]:
 def nondeterministic_reason(configuration: Configuration) -> str | None:
     """Why the configuration's counts are not reproducible, or ``None``.
 
-    The solver says so (``deterministic = False`` on its class or instance), or the
-    configuration is in :data:`KNOWN_NONDETERMINISTIC`.
+    The solver says so: ``deterministic = False`` on its class or instance.
     """
     if not configuration.make().deterministic:
-        return f"{configuration.solver} declares deterministic = False"
-    return KNOWN_NONDETERMINISTIC.get((configuration.solver, configuration.params))
+        return f"{configuration} declares deterministic = False"
+    return None
 
 
 @cache
