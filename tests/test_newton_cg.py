@@ -12,7 +12,11 @@ from optbench.problems.oracle import Oracle
 from optbench.problems.rosenbrock import Rosenbrock
 from optbench.run.runner import minimize
 from optbench.solvers.newton_cg import NewtonCG
-from optbench.solvers.truncated_cg import forcing_term, truncated_cg
+from optbench.solvers.truncated_cg import (
+    LimitedMemoryPreconditioner,
+    forcing_term,
+    truncated_cg,
+)
 
 
 class Quadratic(Problem):
@@ -87,6 +91,109 @@ def test_curvature_test_is_scale_invariant():
     scaled = truncated_cg(lambda v: 1e-20 * (matrix @ v), 1e-20 * g, tolerance=1e-32, max_iter=5)
     assert plain.reason == scaled.reason == "residual"
     np.testing.assert_allclose(scaled.direction, plain.direction, rtol=1e-10)
+
+
+# --- the limited-memory preconditioner from CG pairs (Morales & Nocedal 2000)
+
+
+def test_preconditioner_is_the_bfgs_inverse_update_of_its_pairs():
+    # N&W eq 6.17 applied densely, pair by pair, from H0 = gamma I (eq 7.20).
+    rng = np.random.default_rng(1)
+    factor = rng.standard_normal((30, 30))
+    hessian = factor @ factor.T + np.eye(30)
+    pairs = [(s, hessian @ s) for s in rng.standard_normal((6, 30))]
+    s_new, y_new = pairs[-1]
+    inverse = (s_new @ y_new) / (y_new @ y_new) * np.eye(30)
+    for s, y in pairs:
+        rho = 1.0 / (y @ s)
+        v = np.eye(30) - rho * np.outer(y, s)
+        inverse = v.T @ inverse @ v + rho * np.outer(s, s)
+    preconditioner = LimitedMemoryPreconditioner(pairs)
+    for vector in rng.standard_normal((3, 30)):
+        np.testing.assert_allclose(preconditioner.apply(vector), inverse @ vector, rtol=1e-10)
+
+
+def test_cg_pairs_are_exact_and_the_preconditioner_inverts_the_hessian_on_them():
+    matrix = matrix_with_eigenvalues(np.logspace(0, 4, 40), seed=2)
+    g = np.random.default_rng(3).standard_normal(40)
+    run = truncated_cg(lambda v: matrix @ v, g, tolerance=0.0, max_iter=8, keep_pairs=5)
+    assert run.reason == "max_iter" and len(run.pairs) == 5
+    for s, y in run.pairs:
+        assert s @ y > 0
+        np.testing.assert_allclose(y, matrix @ s, rtol=1e-12, atol=1e-12 * np.linalg.norm(y))
+    # CG pairs are conjugate, so the BFGS matrix keeps every secant condition P y = s.
+    preconditioner = LimitedMemoryPreconditioner(run.pairs)
+    for s, y in run.pairs:
+        np.testing.assert_allclose(preconditioner.apply(y), s, rtol=1e-8, atol=1e-10)
+
+
+def test_pairs_of_one_system_precondition_the_next_one():
+    matrix = matrix_with_eigenvalues(np.logspace(0, 4, 60), seed=0)
+    first_rhs, second_rhs = np.random.default_rng(0).standard_normal((2, 60))
+    first = truncated_cg(
+        lambda v: matrix @ v, first_rhs, tolerance=1e-8, max_iter=2000, keep_pairs=10
+    )
+    preconditioner = LimitedMemoryPreconditioner(first.pairs)
+    tolerance = 1e-8 * np.linalg.norm(second_rhs)
+    plain = truncated_cg(lambda v: matrix @ v, second_rhs, tolerance=tolerance, max_iter=2000)
+    preconditioned = truncated_cg(
+        lambda v: matrix @ v,
+        second_rhs,
+        tolerance=tolerance,
+        max_iter=2000,
+        preconditioner=preconditioner.apply,
+    )
+    assert plain.reason == preconditioned.reason == "residual"
+    assert preconditioned.iterations < 0.85 * plain.iterations
+    residual = matrix @ preconditioned.direction + second_rhs
+    assert np.linalg.norm(residual) <= 1.01 * tolerance  # the test is on the true residual
+
+
+def test_preconditioned_cg_with_negative_curvature_first_returns_minus_p_g():
+    pairs = [(np.array([1.0, 0.0, 0.0]), np.array([4.0, 0.0, 0.0]))]
+    preconditioner = LimitedMemoryPreconditioner(pairs)
+    g = np.array([1.0, 1.0, 0.0])
+    result = truncated_cg(
+        lambda v: np.diag([-1.0, -1.0, 1.0]) @ v,
+        g,
+        tolerance=1e-12,
+        max_iter=3,
+        preconditioner=preconditioner.apply,
+    )
+    assert result.reason == "negative_curvature" and result.iterations == 1
+    np.testing.assert_allclose(result.direction, -preconditioner.apply(g))
+    assert g @ result.direction < 0
+
+
+def test_preconditioner_rejects_no_pairs_and_non_positive_curvature():
+    with pytest.raises(ValueError, match="^pairs:"):
+        LimitedMemoryPreconditioner([])
+    with pytest.raises(ValueError, match="^pairs:"):
+        LimitedMemoryPreconditioner([(np.ones(2), -np.ones(2))])
+
+
+def test_newton_cg_preconditions_from_the_second_iteration_and_plain_never():
+    for preconditioner, expected in (("lbfgs", [False, True, True]), ("none", [False] * 3)):
+        solver, oracle = NewtonCG(preconditioner=preconditioner), Oracle(Rosenbrock(10))
+        state = solver.init(oracle, Rosenbrock(10).x0)
+        used = []
+        for _ in range(3):
+            state = solver.step(oracle, state)
+            used.append(state.info["preconditioned"])
+        assert used == expected
+        assert len(state.curvature_pairs) <= (10 if preconditioner == "lbfgs" else 0)
+
+
+def test_preconditioning_saves_hessian_products_on_an_ill_conditioned_quadratic():
+    # Newton-CG restarts CG every iteration; on a fixed Hessian the previous run's pairs
+    # should make every later run cheaper.
+    problem = Quadratic(matrix_with_eigenvalues(np.logspace(0, 5, 80), seed=4), np.ones(80))
+    runs = {
+        name: minimize(problem, NewtonCG(preconditioner=name), gtol=1e-9, max_iter=100)
+        for name in ("none", "lbfgs")
+    }
+    assert runs["none"].status == runs["lbfgs"].status == "converged"
+    assert runs["lbfgs"].n_hvp < runs["none"].n_hvp
 
 
 @pytest.mark.parametrize(
@@ -188,6 +295,9 @@ def test_newton_cg_reports_a_line_search_failure_as_failed():
         ({"c1": 0.0}, "c1"),
         ({"c1": 0.5, "c2": 0.4}, "c2"),
         ({"max_line_search_evals": 0}, "max_line_search_evals"),
+        ({"preconditioner": "ilu"}, "preconditioner"),
+        ({"preconditioner_memory": 0}, "preconditioner_memory"),
+        ({"preconditioner_memory": True}, "preconditioner_memory"),
     ],
 )
 def test_invalid_hyper_parameters_name_the_field(params, field):

@@ -6,16 +6,20 @@ f(x_k)` from :math:`z_0 = 0`, stopped early by a forcing term, by negative curva
 or by an iteration cap. The Hessian is only touched through products ``hvp(d)``.
 
 Shared pieces used by both Newton-CG drivers live here too: the forcing terms
-(N&W eq 7.3 and Thm 7.2) and the scale-invariant curvature test.
+(N&W eq 7.3 and Thm 7.2), the scale-invariant curvature test, and the limited-memory
+preconditioner that ``newton_cg`` builds from the curvature pairs of its previous CG
+run (Morales & Nocedal 2000).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.linalg
 
 #: Forcing rules for the inner residual test :math:`\|r\|_2 \le \eta_k \|g\|_2`.
 FORCING_RULES = ("sqrt", "linear", "constant")
@@ -25,6 +29,9 @@ DEFAULT_CG_CAP_PER_DIM = 20
 
 #: Why an inner CG run stopped.
 CG_REASONS = ("residual", "negative_curvature", "max_iter", "non_finite")
+
+#: A curvature pair :math:`(s_j, y_j) = (\alpha_j d_j, \alpha_j H d_j)` of a CG run.
+CurvaturePair = tuple[np.ndarray, np.ndarray]
 
 
 def forcing_term(rule: str, grad_ratio: float, constant: float) -> float:
@@ -136,12 +143,16 @@ class TruncatedCGResult:
         One of ``CG_REASONS``.
     residual_norm : float
         :math:`\\|r\\|_2` of the returned iterate (CG recurrence, not recomputed).
+    pairs : tuple of (ndarray, ndarray)
+        The last ``keep_pairs`` curvature pairs :math:`(s_j, y_j)` of the run, oldest
+        first (empty unless ``keep_pairs > 0``).
     """
 
     direction: np.ndarray
     iterations: int
     reason: str
     residual_norm: float
+    pairs: tuple[CurvaturePair, ...] = ()
 
 
 def truncated_cg(
@@ -151,21 +162,27 @@ def truncated_cg(
     tolerance: float,
     max_iter: int,
     curvature_tol: float = 1e-12,
+    preconditioner: Callable[[np.ndarray], np.ndarray] | None = None,
+    keep_pairs: int = 0,
 ) -> TruncatedCGResult:
-    r"""Solve :math:`H p = -g` approximately by CG from :math:`z_0 = 0` (N&W Alg 7.1).
+    r"""Solve :math:`H p = -g` approximately by (preconditioned) CG from :math:`z_0 = 0`.
 
-    With :math:`r_0 = g`, :math:`d_0 = -g`, each iteration is
+    N&W Alg 7.1 with the preconditioned CG of N&W Alg 5.3: with :math:`r_0 = g`,
+    :math:`y_0 = P r_0`, :math:`d_0 = -y_0` (:math:`P \approx H^{-1}` symmetric positive
+    definite, the identity without ``preconditioner``), each iteration is
 
     .. math::
-        \alpha_j = \frac{r_j^\top r_j}{d_j^\top H d_j}, \quad
+        \alpha_j = \frac{r_j^\top y_j}{d_j^\top H d_j}, \quad
         z_{j+1} = z_j + \alpha_j d_j, \quad
         r_{j+1} = r_j + \alpha_j H d_j, \quad
-        d_{j+1} = -r_{j+1} + \frac{r_{j+1}^\top r_{j+1}}{r_j^\top r_j} d_j ,
+        y_{j+1} = P r_{j+1}, \quad
+        d_{j+1} = -y_{j+1} + \frac{r_{j+1}^\top y_{j+1}}{r_j^\top y_j} d_j ,
 
-    and returns :math:`z_{j+1}` as soon as :math:`\|r_{j+1}\|_2 \le` ``tolerance``.
-    When :math:`d_j` has non-positive curvature (:func:`has_nonpositive_curvature`) it
-    returns :math:`-g` at :math:`j = 0` and :math:`z_j` otherwise; after ``max_iter``
-    iterations it returns the last iterate.
+    and returns :math:`z_{j+1}` as soon as :math:`\|r_{j+1}\|_2 \le` ``tolerance`` (the
+    residual of the Newton equations itself, whatever :math:`P`). When :math:`d_j` has
+    non-positive curvature (:func:`has_nonpositive_curvature`) it returns :math:`d_0 =
+    -Pg` (steepest descent :math:`-g` without preconditioner) at :math:`j = 0` and
+    :math:`z_j` otherwise; after ``max_iter`` iterations it returns the last iterate.
 
     Parameters
     ----------
@@ -179,16 +196,26 @@ def truncated_cg(
         Cap on CG iterations (Hessian-vector products), at least 1.
     curvature_tol : float
         :math:`\tau` of the curvature test.
+    preconditioner : callable, optional
+        :math:`v \mapsto P v`, symmetric positive definite (e.g.
+        :meth:`LimitedMemoryPreconditioner.apply`).
+    keep_pairs : int
+        How many of the run's last curvature pairs :math:`(\alpha_j d_j, \alpha_j H
+        d_j)` to return in ``pairs`` (each has :math:`s^\top y > 0`).
 
     Returns
     -------
     TruncatedCGResult
     """
+    grad = np.asarray(grad, dtype=float)
+    precondition = preconditioner if preconditioner is not None else _identity
+    pairs: deque[CurvaturePair] = deque(maxlen=keep_pairs)
     z = np.zeros_like(grad)
-    r = np.array(grad, dtype=float, copy=True)
-    d = -r
-    rr = float(r @ r)
-    residual_norm = math.sqrt(rr)
+    r = grad.copy()
+    y = precondition(r)
+    d = -y
+    ry = float(r @ y)
+    residual_norm = math.sqrt(float(r @ r))
     if residual_norm <= tolerance:
         return TruncatedCGResult(z, 0, "residual", residual_norm)
     for j in range(max_iter):
@@ -196,17 +223,81 @@ def truncated_cg(
         curvature = float(d @ hd)
         hvp_norm = float(np.linalg.norm(hd))
         if not (math.isfinite(curvature) and math.isfinite(hvp_norm)):
-            return TruncatedCGResult(z, j + 1, "non_finite", residual_norm)
+            return TruncatedCGResult(z, j + 1, "non_finite", residual_norm, tuple(pairs))
         if has_nonpositive_curvature(curvature, math.sqrt(float(d @ d)), hvp_norm, curvature_tol):
-            direction = -np.asarray(grad, dtype=float) if j == 0 else z
-            return TruncatedCGResult(direction, j + 1, "negative_curvature", residual_norm)
-        alpha = rr / curvature
+            direction = -precondition(grad) if j == 0 else z
+            return TruncatedCGResult(
+                direction, j + 1, "negative_curvature", residual_norm, tuple(pairs)
+            )
+        alpha = ry / curvature
         z += alpha * d
         r += alpha * hd
-        rr_next = float(r @ r)
-        residual_norm = math.sqrt(rr_next)
+        if keep_pairs:
+            pairs.append((alpha * d, alpha * hd))
+        residual_norm = math.sqrt(float(r @ r))
         if residual_norm <= tolerance:
-            return TruncatedCGResult(z, j + 1, "residual", residual_norm)
-        d = -r + (rr_next / rr) * d
-        rr = rr_next
-    return TruncatedCGResult(z, max_iter, "max_iter", residual_norm)
+            return TruncatedCGResult(z, j + 1, "residual", residual_norm, tuple(pairs))
+        y = precondition(r)
+        ry_next = float(r @ y)
+        d = -y + (ry_next / ry) * d
+        ry = ry_next
+    return TruncatedCGResult(z, max_iter, "max_iter", residual_norm, tuple(pairs))
+
+
+def _identity(v: np.ndarray) -> np.ndarray:
+    return v
+
+
+class LimitedMemoryPreconditioner:
+    r"""The L-BFGS inverse-Hessian approximation of a few curvature pairs, as a preconditioner.
+
+    Morales & Nocedal (2000, "Automatic preconditioning by limited memory quasi-Newton
+    updating", SIAM J. Optim. 10(4), 1079-1096) precondition the CG run of a
+    Hessian-free Newton iteration with the limited-memory BFGS matrix built from pairs
+    :math:`(s_j, y_j) = (\alpha_j d_j, \alpha_j \nabla^2 f(x_{k-1}) d_j)` that the previous
+    CG run produced: they satisfy :math:`y_j = \nabla^2 f(x_{k-1}) s_j` exactly, so
+    :math:`P` reproduces the inverse of the previous Hessian on the directions CG
+    explored, and the next, similar system needs fewer products.
+
+    :math:`P` is the matrix of the L-BFGS two-loop recursion (N&W Alg 7.4) from
+    :math:`H_0 = \gamma I`, :math:`\gamma = s^\top y / y^\top y` of the newest pair (N&W
+    eq 7.20), applied in the compact form of Byrd, Nocedal & Schnabel (1994, Math.
+    Program. 63, 129-156, Thm 2.2): with :math:`S = [s_j]`, :math:`Y = [y_j]`,
+    :math:`R` the upper triangle of :math:`S^\top Y` and :math:`D` its diagonal,
+
+    .. math::
+        P v = \gamma v + S w_1 + \gamma Y w_2, \qquad
+        w_2 = -R^{-1} S^\top v, \qquad
+        w_1 = R^{-\top}\bigl((D + \gamma Y^\top Y)\, R^{-1} S^\top v - \gamma Y^\top v\bigr),
+
+    a few matrix-vector products with the :math:`m \times n` blocks instead of
+    :math:`4m` vector operations.
+
+    :math:`P` is symmetric positive definite because every pair has :math:`s^\top y =
+    \alpha_j^2\, d_j^\top H d_j > 0` (CG only steps along positive curvature). It is
+    unchanged when f is scaled (:math:`y` and :math:`P^{-1}` scale alike, so the CG
+    iterates do not) and acts block by block on identical independent blocks.
+
+    Parameters
+    ----------
+    pairs : sequence of (ndarray, ndarray)
+        Curvature pairs :math:`(s_j, y_j)`, oldest first, each with :math:`s^\top y > 0`.
+    """
+
+    def __init__(self, pairs: Sequence[CurvaturePair]) -> None:
+        if not pairs:
+            raise ValueError("pairs: need at least one curvature pair")
+        self.s = np.array([s for s, _ in pairs], dtype=float)  # m x n, one pair a row
+        self.y = np.array([y for _, y in pairs], dtype=float)
+        sy = self.s @ self.y.T
+        if not np.all(np.diag(sy) > 0):
+            raise ValueError("pairs: every pair needs s'y > 0")
+        self.gamma = float(sy[-1, -1] / (self.y[-1] @ self.y[-1]))
+        self.r_inv = scipy.linalg.solve_triangular(np.triu(sy), np.eye(len(sy)))
+        self.middle = np.diag(np.diag(sy)) + self.gamma * (self.y @ self.y.T)
+
+    def apply(self, v: np.ndarray) -> np.ndarray:
+        r""":math:`P v` (the two-loop recursion's result, in compact form)."""
+        u = self.r_inv @ (self.s @ v)
+        w1 = self.r_inv.T @ (self.middle @ u - self.gamma * (self.y @ v))
+        return self.gamma * v + self.s.T @ w1 - self.gamma * (self.y.T @ u)
