@@ -125,12 +125,19 @@ def _add_run_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
             "Expand CONFIG into runs, execute them (in parallel with --jobs), write each "
             "finished run at once into the results directory, then the summary, traces, "
             "plots and report.md. Exit 0 when every run completed (whatever its status), "
-            "1 when a run ended in 'error', 2 on bad input."
+            "1 when a run ended in 'error', 2 on bad input or when the executor cannot run "
+            "(Dask not installed, scheduler unreachable or lost)."
         ),
     )
     parser.add_argument("config", help="an experiment config (YAML)")
     parser.add_argument("--out", metavar="DIR", help="results directory (default results/<name>)")
     parser.add_argument("--jobs", type=int, metavar="N", help="worker processes (default: config)")
+    parser.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="run on the Dask cluster whose scheduler is at ADDRESS, e.g. "
+        "tcp://127.0.0.1:8786 (overrides the config's executor; needs optbench[dask])",
+    )
     parser.add_argument("--resume", action="store_true", help="run only the missing runs of DIR")
     parser.add_argument("--force", action="store_true", help="replace results already in DIR")
     parser.add_argument("--dry-run", action="store_true", help="print the runs and their count")
@@ -149,17 +156,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(describe(expand(config)))
         return 0
     from optbench.analysis.report import print_report, write_report
+    from optbench.run.executor import BackendError
     from optbench.run.experiment import exit_code, run_experiment
 
-    results = run_experiment(
-        config,
-        out=args.out,
-        jobs=args.jobs,
-        resume=args.resume,
-        force=args.force,
-        progress=not args.quiet,
-        plot=not args.no_plots,
-    )
+    try:
+        results = run_experiment(
+            config,
+            out=args.out,
+            jobs=args.jobs,
+            resume=args.resume,
+            force=args.force,
+            progress=not args.quiet,
+            plot=not args.no_plots,
+            dask_address=args.dask,
+        )
+    except BackendError as exc:
+        return _fail(str(exc))
     write_report(results)
     if not args.quiet:
         print_report(results)

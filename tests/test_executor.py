@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 
 import pytest
@@ -10,14 +11,16 @@ import pytest
 from optbench.registry import SOLVERS
 from optbench.run import executor
 from optbench.run.executor import (
-    STORED_TRACE_COLUMNS,
-    SUMMARY_RESULT_COLUMNS,
-    RunRecord,
     execute,
     execute_run,
     execute_spec,
     plan_tasks,
     run_task,
+)
+from optbench.run.records import (
+    STORED_TRACE_COLUMNS,
+    SUMMARY_RESULT_COLUMNS,
+    RunRecord,
     target_column,
 )
 from optbench.run.runner import StopCriteria
@@ -206,3 +209,110 @@ def test_execute_rejects_bad_arguments():
         execute([make_spec()], print, jobs=0)
     with pytest.raises(ValueError, match="did you mean 'joblib'"):
         execute([make_spec()], print, backend="jobib")
+
+
+def test_dask_backend_without_the_extra_is_one_line(tmp_path, monkeypatch, capsys):
+    import yaml
+
+    from optbench.cli import main
+    from optbench.run import dask_backend
+    from optbench.run.executor import BackendError
+    from optbench.run.experiment import run_experiment
+
+    monkeypatch.setitem(sys.modules, "distributed", None)  # `import distributed` fails
+    message = 'executor.backend: dask needs the optional extra: pip install "optbench[dask]"'
+    config = {
+        "name": "tiny",
+        "problems": ["rosenbrock_2d"],
+        "solvers": [{"name": "newton"}],
+        "executor": {"backend": "dask", "address": "tcp://127.0.0.1:8786"},
+    }
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = tmp_path / "out"
+    assert main(["run", str(path), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == f"optbench: error: {message}\n"
+    with pytest.raises(BackendError) as info:
+        run_experiment({**config, "executor": {}}, out=out, dask_address="tcp://127.0.0.1:8786")
+    assert str(info.value) == dask_backend.MISSING_EXTRA_MESSAGE == message
+    with pytest.raises(BackendError, match="optional extra"):
+        execute([make_spec()], print, backend="dask", progress=False)
+    assert not out.exists()  # refused before anything is written
+
+
+def test_problem_cache_builds_once_for_concurrent_threads(monkeypatch):
+    """Threads of one process (a Dask worker with --nthreads > 1) share one build."""
+    import threading
+    import time
+
+    builds = []
+    original = ProblemSpec.build
+
+    def slow_build(self):
+        builds.append(self.label)
+        time.sleep(0.05)  # let the other threads ask while the build is in progress
+        return original(self)
+
+    monkeypatch.setattr(ProblemSpec, "build", slow_build)
+    executor.clear_problem_cache()
+    start = threading.Barrier(4)
+    problems = []
+
+    def ask():
+        start.wait()
+        problems.append(executor.cached_problem(ROSENBROCK_4))
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert builds == ["rosenbrock[dim=4]"]
+    assert len(problems) == 4 and all(p is problems[0] for p in problems)
+    executor.clear_problem_cache()
+
+
+def test_blas_limit_holds_until_the_last_concurrent_task_ends(monkeypatch):
+    """A task ending in one thread does not lift the limit of a task still running.
+
+    threadpoolctl is replaced by a recorder of the process-wide setting: OpenBLAS
+    0.3.31 ignores a limit set from a non-main thread once the main thread has set
+    one, so the real libraries cannot show this in a test process.
+    """
+    import threading
+
+    import threadpoolctl
+
+    class RecordedLimits:
+        current = "unlimited"
+
+        def __init__(self, limits, user_api):
+            assert user_api == "blas"
+            self.previous, RecordedLimits.current = RecordedLimits.current, limits
+
+        def restore_original_limits(self):
+            RecordedLimits.current = self.previous
+
+    monkeypatch.setattr(threadpoolctl, "threadpool_limits", RecordedLimits)
+    first_done = threading.Event()
+
+    def blas_threads_seen(spec):
+        if spec.seed == 1:
+            assert first_done.wait(timeout=10)
+        return RunRecord(spec.run_id, {"status": "max_iter", "threads": RecordedLimits.current}, {})
+
+    monkeypatch.setattr(executor, "execute_spec", blas_threads_seen)
+    seen = {}
+
+    def task(seed):
+        [record] = run_task([make_spec(seed=seed)], blas_threads=1)
+        seen[seed] = record.summary["threads"]
+        if seed == 0:
+            first_done.set()
+
+    later = threading.Thread(target=task, args=(1,))
+    later.start()
+    task(0)  # ends while the other task is still running
+    later.join()
+    assert seen == {0: 1, 1: 1}
+    assert RecordedLimits.current == "unlimited"  # restored once both have ended

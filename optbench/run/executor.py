@@ -1,4 +1,4 @@
-"""Run many :class:`~optbench.run.spec.RunSpec` s: serially or in joblib processes.
+"""Run many :class:`~optbench.run.spec.RunSpec` s: serially, in joblib processes or on Dask.
 
 :func:`execute_run` turns one spec and its built problem into a :class:`RunRecord`
 (never raising: any exception becomes a record with status ``error``).
@@ -10,185 +10,82 @@ Work is planned as *tasks*: one task is a chunk of runs of one problem instance
 keeps the last :data:`PROBLEM_CACHE_SIZE` built instances (:func:`cached_problem`),
 so an instance's data is built once per worker, not once per run. A backend is a
 function ``(tasks, jobs, blas_threads, **options) -> iterator of list[RunRecord]``
-registered in :data:`BACKENDS`; a distributed backend plugs in there.
+registered in :data:`BACKENDS`; the Dask backend (:mod:`optbench.run.dask_backend`)
+is imported only when used. The row format of records is :mod:`optbench.run.records`.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from optbench.problems.base import Problem
 from optbench.registry import unknown_name_message
-from optbench.run.result import TRACE_COLUMNS, OptimizeResult
+from optbench.run.records import (
+    STORED_TRACE_COLUMNS,
+    SUMMARY_KEY_COLUMNS,
+    SUMMARY_RESULT_COLUMNS,
+    TARGET_METRICS,
+    RunRecord,
+    error_record,
+    parameter_columns,
+    summary_row,
+    target_column,
+)
+from optbench.run.result import TRACE_COLUMNS
 from optbench.run.runner import run_solver
 from optbench.run.spec import ProblemSpec, RunSpec
 from optbench.solvers import make_solver
 
-#: Leading summary columns; the solver's parameters follow them.
-SUMMARY_KEY_COLUMNS = ("run_id", "problem", "optimizer", "solver_label")
-#: Summary columns after the solver's parameters; the target columns follow them.
-SUMMARY_RESULT_COLUMNS = (
-    "seed",
-    "status",
-    "message",
-    "iters",
-    "n_f",
-    "n_g",
-    "n_hvp",
-    "n_hess",
-    "cost",
-    "time",
-    "f_final",
-    "f_gap_final",
-    "grad_norm_final",
-    "dim",
-    "f0",
-)
-#: Metrics recorded at each target level ε, see :func:`target_column`.
-TARGET_METRICS = ("iters", "cost", "time")
-#: Trace columns as stored: ``run_id`` then the DESIGN trace columns.
-STORED_TRACE_COLUMNS = ("run_id", *TRACE_COLUMNS)
+__all__ = [
+    "BACKENDS",
+    "BackendError",
+    "RunRecord",
+    "blas_limit",
+    "cached_problem",
+    "clear_problem_cache",
+    "execute",
+    "execute_run",
+    "execute_spec",
+    "open_backend",
+    "plan_tasks",
+    "run_task",
+    # the row format, defined in optbench.run.records (re-exported for older imports)
+    "STORED_TRACE_COLUMNS",
+    "SUMMARY_KEY_COLUMNS",
+    "SUMMARY_RESULT_COLUMNS",
+    "TARGET_METRICS",
+    "error_record",
+    "parameter_columns",
+    "summary_row",
+    "target_column",
+]
+
 #: Built problem instances kept per process (least recently used evicted first).
 PROBLEM_CACHE_SIZE = 4
 #: Upper bound on the runs of one task (bounds the work lost with a dead worker).
 MAX_TASK_RUNS = 16
 
 _problem_cache: OrderedDict[str, Problem] = OrderedDict()
+_cache_lock = threading.Lock()
+_build_locks: dict[str, threading.Lock] = {}
+_blas_lock = threading.Lock()
+_blas_users = 0
+_blas_limiter: Any = None
 
 
-def target_column(metric: str, eps: float) -> str:
-    """Summary column name of ``metric`` at target level ``eps``.
+class BackendError(RuntimeError):
+    """A backend cannot start or lost its cluster; the message is one line for the user.
 
-    The level is written with the fewest mantissa digits that give ``eps`` back,
-    so ``target_column("cost", 1e-4) == "cost_to_1e-04"`` and distinct levels never
-    share a column (``1.5e-3`` → ``"iters_to_1.5e-03"``).
-
-    Parameters
-    ----------
-    metric : {"iters", "cost", "time"}
-        What is recorded at the first iterate with ``f - f* <= eps``.
-    eps : float
-        The target level of ``f - f*``.
+    Raised for a missing optional extra, an unreachable scheduler, a lost connection
+    or a task that fails outside any run. Runs already handed to the caller are kept.
     """
-    if metric not in TARGET_METRICS:
-        raise ValueError(unknown_name_message("target metric", metric, TARGET_METRICS))
-    eps = float(eps)
-    for digits in range(17):
-        text = f"{eps:.{digits}e}"
-        if float(text) == eps:
-            break
-    return f"{metric}_to_{text}"
-
-
-@dataclass
-class RunRecord:
-    """What one run sends back from a worker: picklable plain data.
-
-    Attributes
-    ----------
-    run_id : str
-        The spec's :attr:`~optbench.run.spec.RunSpec.run_id`.
-    summary : dict
-        The summary row (columns in order, see :func:`summary_row`).
-    trace : dict of str to list
-        Trace columns (:data:`STORED_TRACE_COLUMNS`) as equal-length lists.
-    """
-
-    run_id: str
-    summary: dict[str, Any]
-    trace: dict[str, list[Any]]
-
-    @property
-    def status(self) -> str:
-        """The run's status (``converged``, …, ``error``)."""
-        return self.summary["status"]
-
-
-def parameter_columns(params: dict[str, Any]) -> dict[str, Any]:
-    """Solver parameters as summary columns.
-
-    A name that clashes with another summary column gets a ``param_`` prefix; a
-    value that is not a scalar is written as JSON text.
-    """
-    reserved = {*SUMMARY_KEY_COLUMNS, *SUMMARY_RESULT_COLUMNS}
-    columns = {}
-    for name, value in params.items():
-        column = f"param_{name}" if name in reserved or _is_target_column(name) else name
-        scalar = value is None or isinstance(value, (bool, int, float, str))
-        columns[column] = value if scalar else json.dumps(value, sort_keys=True, default=str)
-    return columns
-
-
-def _is_target_column(name: str) -> bool:
-    return any(name.startswith(f"{metric}_to_") for metric in TARGET_METRICS)
-
-
-def summary_row(
-    spec: RunSpec,
-    result: OptimizeResult | None = None,
-    *,
-    dim: int | None = None,
-    f0: float = math.nan,
-    error: str = "",
-) -> dict[str, Any]:
-    """The summary row of a run (DESIGN "Results" plus ``solver_label, dim, f0``).
-
-    Parameters
-    ----------
-    spec : RunSpec
-        The run.
-    result : OptimizeResult, optional
-        Its outcome; ``None`` when the run failed before the runner started, in
-        which case the status is ``error`` with message ``error``, the counts are 0
-        and the values NaN.
-    dim : int, optional
-        Problem dimension (NaN when unknown).
-    f0 : float
-        f at the starting point.
-    error : str
-        Message of an error raised outside the runner.
-    """
-    row: dict[str, Any] = {
-        "run_id": spec.run_id,
-        "problem": spec.problem.label,
-        "optimizer": spec.solver,
-        "solver_label": spec.solver_label,
-        **parameter_columns(spec.solver_params),
-        "seed": spec.seed,
-    }
-    if result is None:
-        row.update(status="error", message=error, iters=0, n_f=0, n_g=0, n_hvp=0, n_hess=0)
-        row.update(cost=0.0, time=0.0, f_final=math.nan, f_gap_final=math.nan)
-        row.update(grad_norm_final=math.nan)
-    else:
-        outcome = result.summary()
-        row.update({name: outcome[name] for name in SUMMARY_RESULT_COLUMNS[1:-2]})
-    row["dim"] = math.nan if dim is None else dim
-    row["f0"] = f0
-    hits = {} if result is None else result.targets
-    for eps in spec.targets:
-        hit = hits.get(float(eps))
-        row[target_column("iters", eps)] = math.nan if hit is None else hit.iter
-        row[target_column("cost", eps)] = math.nan if hit is None else hit.cost
-        row[target_column("time", eps)] = math.nan if hit is None else hit.time
-    return row
-
-
-def _empty_trace() -> dict[str, list[Any]]:
-    return {name: [] for name in STORED_TRACE_COLUMNS}
-
-
-def error_record(spec: RunSpec, message: str, dim: int | None = None) -> RunRecord:
-    """A record with status ``error`` for a run that failed before the runner ran."""
-    return RunRecord(spec.run_id, summary_row(spec, dim=dim, error=message), _empty_trace())
 
 
 def _describe(stage: str, exc: BaseException) -> str:
@@ -243,22 +140,39 @@ def cached_problem(problem_spec: ProblemSpec) -> Problem:
 
     The cache is keyed by :meth:`ProblemSpec.key` and keeps the
     :data:`PROBLEM_CACHE_SIZE` most recently used instances (memory: up to that many
-    of the largest instances per process). A failed build is not cached.
+    of the largest instances per process). A failed build is not cached. It is
+    thread-safe (a Dask worker may run several tasks in threads): an instance is
+    built by one thread while others asking for it wait.
     """
     key = problem_spec.key()
-    if key in _problem_cache:
-        _problem_cache.move_to_end(key)
-        return _problem_cache[key]
-    problem = problem_spec.build()
-    _problem_cache[key] = problem
-    while len(_problem_cache) > PROBLEM_CACHE_SIZE:
-        _problem_cache.popitem(last=False)
-    return problem
+    with _cache_lock:
+        if key in _problem_cache:
+            _problem_cache.move_to_end(key)
+            return _problem_cache[key]
+        build_lock = _build_locks.setdefault(key, threading.Lock())
+    with build_lock:
+        with _cache_lock:
+            if key in _problem_cache:  # built by another thread meanwhile
+                _problem_cache.move_to_end(key)
+                return _problem_cache[key]
+        try:
+            problem = problem_spec.build()
+        except BaseException:
+            with _cache_lock:
+                _build_locks.pop(key, None)
+            raise
+        with _cache_lock:
+            _build_locks.pop(key, None)
+            _problem_cache[key] = problem
+            while len(_problem_cache) > PROBLEM_CACHE_SIZE:
+                _problem_cache.popitem(last=False)
+        return problem
 
 
 def clear_problem_cache() -> None:
     """Drop this process's cached problem instances."""
-    _problem_cache.clear()
+    with _cache_lock:
+        _problem_cache.clear()
 
 
 def execute_spec(spec: RunSpec) -> RunRecord:
@@ -274,13 +188,38 @@ def blas_limit(blas_threads: int | None) -> AbstractContextManager[Any]:
     """Context limiting BLAS to ``blas_threads`` threads (``None``: no limit).
 
     Entering it costs about a millisecond (threadpoolctl inspects the loaded
-    libraries), so it is entered once per task, not once per run.
+    libraries), so it is entered once per task, not once per run. It first loads
+    scipy's BLAS (threadpoolctl limits only libraries already loaded). The limit is
+    process-wide, so concurrent tasks in threads of one process (a Dask worker with
+    ``--nthreads`` > 1) share it: the first to enter sets it, the last to leave
+    restores the previous setting (a concurrent different ``blas_threads`` gets the
+    limit already in force).
     """
     if blas_threads is None:
         return nullcontext()
-    from threadpoolctl import threadpool_limits
+    return _shared_blas_limit(blas_threads)
 
-    return threadpool_limits(blas_threads, "blas")
+
+@contextmanager
+def _shared_blas_limit(blas_threads: int) -> Iterator[None]:
+    global _blas_users, _blas_limiter
+    with _blas_lock:
+        if _blas_users == 0:
+            # threadpoolctl limits only the libraries already loaded: load scipy's BLAS
+            # (numpy's is loaded) so that a run's first scipy.linalg call is limited too
+            import scipy.linalg  # noqa: F401
+            from threadpoolctl import threadpool_limits
+
+            _blas_limiter = threadpool_limits(blas_threads, "blas")
+        _blas_users += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0:
+                _blas_limiter.restore_original_limits()
+                _blas_limiter = None
 
 
 def run_task(specs: Sequence[RunSpec], blas_threads: int | None = 1) -> list[RunRecord]:
@@ -339,11 +278,39 @@ def _joblib_backend(
     yield from parallel(delayed(run_task)(task, blas_threads) for task in tasks)
 
 
+def _dask_backend(
+    tasks: list[list[RunSpec]], jobs: int, blas_threads: int | None, **options: Any
+) -> Iterator[list[RunRecord]]:
+    """Run tasks on a Dask cluster; see :func:`optbench.run.dask_backend.dask_backend`."""
+    from optbench.run.dask_backend import dask_backend
+
+    return dask_backend(tasks, jobs, blas_threads, **options)
+
+
 #: Execution backends by name: ``(tasks, jobs, blas_threads, **options)`` → records.
 BACKENDS: dict[str, Callable[..., Iterator[list[RunRecord]]]] = {
     "serial": _serial_backend,
     "joblib": _joblib_backend,
+    "dask": _dask_backend,
 }
+
+
+def open_backend(
+    backend: str | None, options: dict[str, Any] | None = None
+) -> AbstractContextManager[dict[str, Any]]:
+    """Context that starts a backend's session and yields its options for :func:`execute`.
+
+    For ``dask`` it connects to the scheduler at ``options["address"]`` (raising
+    :class:`BackendError` at once when dask is not installed or the scheduler cannot
+    be reached) and yields ``{"client": client}``; the client is closed on exit. Other
+    backends need no session: their options are yielded as they are. Opening the
+    session before writing anything lets a bad address fail before any file exists.
+    """
+    if backend == "dask":
+        from optbench.run.dask_backend import dask_session
+
+        return dask_session(**(options or {}))
+    return nullcontext(dict(options or {}))
 
 
 def execute(
@@ -359,8 +326,8 @@ def execute(
 
     A failing run is a record with status ``error``; it never stops the others.
     Exceptions raised by ``on_record`` or by the backend itself (a dead worker
-    process) and ``KeyboardInterrupt`` propagate: records already handed over are
-    kept by the caller, runs in flight are lost.
+    process, :class:`BackendError`) and ``KeyboardInterrupt`` propagate: records
+    already handed over are kept by the caller, runs in flight are lost.
 
     Parameters
     ----------
@@ -370,8 +337,11 @@ def execute(
         Called in this process with each :class:`RunRecord`, in completion order.
     jobs : int
         Worker processes (joblib semantics: ``-1`` means one per CPU).
-    backend : {"serial", "joblib"} or None
+    backend : {"serial", "joblib", "dask"} or None
         Where runs execute; ``None`` picks ``serial`` for ``jobs == 1``, else ``joblib``.
+        ``dask`` sends tasks to a Dask cluster (options ``address`` or ``client``,
+        see :mod:`optbench.run.dask_backend`); the cluster's threads, not ``jobs``,
+        decide how many run at once.
     progress : bool
         Show a progress bar (runs done, total, ETA) on stderr; it is shown only when
         stderr is a terminal.
@@ -393,17 +363,22 @@ def execute(
     tasks = plan_tasks(specs, jobs if jobs > 0 else os.cpu_count() or 1)
     batches = BACKENDS[backend](tasks, jobs, blas_threads, **(backend_options or {}))
     errors = 0
-    with tqdm(
-        total=len(specs),
-        unit="run",
-        file=sys.stderr,
-        disable=None if progress else True,
-        dynamic_ncols=True,
-    ) as bar:
-        for records in batches:
-            for record in records:
-                on_record(record)
-                errors += record.status == "error"
-            bar.update(len(records))
-            if errors:
-                bar.set_postfix(errors=errors, refresh=False)
+    try:
+        with tqdm(
+            total=len(specs),
+            unit="run",
+            file=sys.stderr,
+            disable=None if progress else True,
+            dynamic_ncols=True,
+        ) as bar:
+            for records in batches:
+                for record in records:
+                    on_record(record)
+                    errors += record.status == "error"
+                bar.update(len(records))
+                if errors:
+                    bar.set_postfix(errors=errors, refresh=False)
+    finally:
+        close = getattr(batches, "close", None)
+        if close is not None:  # a backend stops its work in flight at once, not when collected
+            close()

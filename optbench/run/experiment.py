@@ -2,7 +2,7 @@
 
 :func:`run_experiment` loads and expands the config, creates (or resumes) the results
 directory, executes the runs with every record written as soon as it is back, merges
-the tables, draws the plots and returns the :class:`~optbench.run.store.Results`.
+the tables, draws the plots and returns the :class:`~optbench.run.results.Results`.
 :func:`exit_code` is the command's exit status for those results.
 """
 
@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from optbench.run.environment import collect_environment
-from optbench.run.executor import execute
-from optbench.run.store import Results, ResultStore, load
+from optbench.run.executor import execute, open_backend
+from optbench.run.results import Results, load
+from optbench.run.store import ResultStore
 
 if TYPE_CHECKING:
     from optbench.run.config import ExperimentConfig
@@ -36,6 +37,7 @@ def run_experiment(
     progress: bool = True,
     plot: bool = True,
     blas_threads: int | None = 1,
+    dask_address: str | None = None,
 ) -> Results:
     """Run every run of an experiment config and write its results directory.
 
@@ -61,6 +63,10 @@ def run_experiment(
         Draw the standard figures into ``out/plots/`` at the end.
     blas_threads : int or None
         BLAS threads per worker during runs (``None``: not limited).
+    dask_address : str, optional
+        Run on the Dask cluster whose scheduler is at this address (e.g.
+        ``tcp://127.0.0.1:8786``), overriding the config's ``executor``; see
+        :mod:`optbench.run.dask_backend`.
 
     Returns
     -------
@@ -74,6 +80,9 @@ def run_experiment(
     ValueError
         ``out`` already holds results (without ``resume`` or ``force``), is not a
         results directory (with ``resume``), or holds a different experiment.
+    BackendError
+        The executor backend cannot start (dask not installed, the scheduler cannot
+        be reached: nothing is written then) or lost its cluster during the runs.
     """
     from optbench.run.config import expand, load_config
 
@@ -85,35 +94,49 @@ def run_experiment(
     specs = expand(config)
     out = default_output(config) if out is None else Path(out)
     jobs = config.jobs if jobs is None else jobs
-    environment = collect_environment(blas_threads)
-    store = ResultStore(out)
-    if resume and out.is_dir() and any(out.iterdir()):
-        store.open_existing(specs, environment)
-    else:
-        store.create(config.model_dump(mode="json"), specs, force=force, environment=environment)
-    completed = store.completed_run_ids()
-    pending = [spec for spec in specs if spec.run_id not in completed]
-    backend, options = _backend(config, jobs)
-    try:
-        execute(
-            pending,
-            store.write_record,
-            jobs=jobs,
-            backend=backend,
-            progress=progress,
-            blas_threads=blas_threads,
-            backend_options=options,
-        )
-    finally:
-        store.finalize()
+    backend, options = _backend(config, jobs, dask_address)
+    with open_backend(backend, options) as options:
+        environment = collect_environment(blas_threads)
+        if backend == "dask":
+            from optbench.run.dask_backend import cluster_description
+
+            environment["executor"] = cluster_description(options["client"])
+        store = ResultStore(out)
+        if resume and out.is_dir() and any(out.iterdir()):
+            store.open_existing(specs, environment)
+        else:
+            config_data = config.model_dump(mode="json")
+            store.create(config_data, specs, force=force, environment=environment)
+        completed = store.completed_run_ids()
+        pending = [spec for spec in specs if spec.run_id not in completed]
+        try:
+            execute(
+                pending,
+                store.write_record,
+                jobs=jobs,
+                backend=backend,
+                progress=progress,
+                blas_threads=blas_threads,
+                backend_options=options,
+            )
+        finally:
+            store.finalize()
     results = load(out)
     if plot:
         results.plot()
     return results
 
 
-def _backend(config: ExperimentConfig, jobs: int) -> tuple[str | None, dict[str, Any]]:
-    """The executor backend and its options; ``jobs > 1`` overrides a ``serial`` config."""
+def _backend(
+    config: ExperimentConfig, jobs: int, dask_address: str | None = None
+) -> tuple[str | None, dict[str, Any]]:
+    """The executor backend and its options.
+
+    ``dask_address`` selects the dask backend whatever the config says; ``jobs > 1``
+    overrides a ``serial`` config (``None``: the executor picks from ``jobs``).
+    """
+    if dask_address is not None:
+        return "dask", {"address": dask_address}
     backend = config.executor.backend
     if backend == "serial" and jobs != 1:
         backend = None
