@@ -52,6 +52,15 @@ def forcing_term(rule: str, grad_ratio: float, constant: float) -> float:
     (the 2-norm of the gradient grows like the square root of their number), so
     iteration and oracle counts on a separable problem do not depend on its size.
 
+    The adaptive choices of Eisenstat & Walker (1996, SIAM J. Sci. Comput. 17(1),
+    16-32) measure how well the last linear model predicted the new gradient; on a
+    quadratic it predicts exactly, their :math:`\eta_k` falls to rounding level and CG
+    solves far past any useful accuracy (on the least-squares row of
+    ``benchmarks/vs_scipy.py``, plain CG: choice 1 spent the whole cap of 4000 products,
+    choice 2 about 3100, ``sqrt`` 1300-2300 over five seeds). Only the stopping
+    tolerance, which the runner owns, could bound that last solve, so they are not
+    offered.
+
     Parameters
     ----------
     rule : {"sqrt", "linear", "constant"}

@@ -69,6 +69,12 @@ class TrustNCG(Solver):
     radius smaller, ``step_size = 0``). A non-finite trial value counts as a
     rejection.
 
+    Unlike ``newton_cg``, CG is not preconditioned: Steihaug's method with a
+    preconditioner :math:`M^{-1}` bounds the step in the :math:`M`-norm (Steihaug 1983,
+    SIAM J. Numer. Anal. 20(3), 626-637), and with an L-BFGS preconditioner rebuilt
+    every iteration that norm, hence the meaning of :math:`\Delta`, would change from
+    one iteration to the next.
+
     The radius is a length in x, so unlike ``newton_cg`` the iterates depend on the
     scale of x (and on stacking identical blocks, which lengthens steps by the
     square root of their number). ``initial_radius = 1`` is scipy's default;
