@@ -195,6 +195,7 @@ LONG_RUN = {"solver": "gd", "step_size": "armijo", "max_iter": 150, "gtol": 1e-1
 
 
 def _solve(instance: str, log: dict[str, Any], solver: str = "newton_cg", **options: Any) -> dict:
+    """One run of ``solver`` with trace policy ``log``: counts, time, rows, peak memory."""
     import optbench
 
     problem = _load(instance)
@@ -220,22 +221,6 @@ def _solve(instance: str, log: dict[str, Any], solver: str = "newton_cg", **opti
         "csr_bytes": _csr_bytes(problem.X),
         "max_dim": max(n, d),
     }
-
-
-def phase_solve(instance: str, repeats: int) -> dict[str, Any]:
-    return _solve(instance, {"every": 1})
-
-
-def phase_geometric(instance: str, repeats: int) -> dict[str, Any]:
-    return _solve(instance, {"geometric": 1.2})
-
-
-def phase_long_every(instance: str, repeats: int) -> dict[str, Any]:
-    return _solve(instance, {"every": 1}, **LONG_RUN)
-
-
-def phase_long_geometric(instance: str, repeats: int) -> dict[str, Any]:
-    return _solve(instance, {"geometric": 1.2}, **LONG_RUN)
 
 
 def paired_ratio(function: Callable[[], Any], base: Callable[[], Any], repeats: int) -> float:
@@ -289,10 +274,10 @@ def phase_kernels(instance: str, repeats: int) -> dict[str, Any]:
 PHASES = {
     "certify": phase_certify,
     "build": phase_build,
-    "solve": phase_solve,
-    "geometric": phase_geometric,
-    "long_every": phase_long_every,
-    "long_geometric": phase_long_geometric,
+    "solve": lambda instance, repeats: _solve(instance, {"every": 1}),
+    "geometric": lambda instance, repeats: _solve(instance, {"geometric": 1.2}),
+    "long_every": lambda instance, repeats: _solve(instance, {"every": 1}, **LONG_RUN),
+    "long_geometric": lambda instance, repeats: _solve(instance, {"geometric": 1.2}, **LONG_RUN),
     "kernels": phase_kernels,
 }
 
