@@ -27,8 +27,9 @@ rounding (relative) for any finite margins.
 
 Speed: ``value_and_grad`` is one ``X @ w``, one ``X.T @ r`` (for CSR, scipy computes it
 as a CSC matvec on the same arrays) and about a dozen passes over length-``n`` arrays,
-written into per-thread scratch buffers that are reused from call to call (a fresh
-8 MB array costs its page faults, about a fifth of a 1e7-non-zero CSR matvec).
+written into per-thread scratch buffers that are reused from call to call (fresh
+temporaries cost their page faults: at n = 1e6, about 2 ms a call for four of them, a
+fifth of a 1e7-non-zero CSR matvec).
 :meth:`Logistic.hvp` reuses :math:`e` and :math:`1+e` of the last ``value_and_grad`` at
 the same point (a :class:`~optbench.problems.data.PointMemo`), so it is one ``X @ v``
 and one ``X.T @ q``. The buffers and the memo are per thread (``threading.local``):
