@@ -46,7 +46,7 @@ class NewtonCGState(State):
 @SOLVERS.register("newton_cg")
 @dataclass(frozen=True)
 class NewtonCG(Solver):
-    r"""Line-search Newton-CG (N&W Alg 7.1): truncated CG on HVPs, then strong Wolfe.
+    r"""Line-search Newton-CG (N&W Alg 7.1): preconditioned truncated CG, then strong Wolfe.
 
     Iteration :math:`k` runs CG on :math:`\nabla^2 f(x_k)\, p = -g_k` from 0 until
 
