@@ -35,7 +35,14 @@ def describe_problems() -> str:
     for name in catalog_names():
         entry = catalog_entry(name)
         f_star = entry.get("f_star")
-        certified = f"f* = {f_star:.12g}" if f_star is not None else "f* not certified"
+        if f_star is not None:
+            certified = f"f* = {f_star:.12g}"
+        elif entry.get("certify") == "on_first_use":
+            certified = "f* certified on first use (disk cache)"
+        else:
+            certified = "f* not certified"
+        if entry.get("large"):
+            certified += ", large"
         description = " ".join(str(entry.get("description", "")).split())
         lines.append(f"  {name}: {entry['family']}, {certified}. {description}")
     return "\n".join(lines)

@@ -29,7 +29,8 @@ import numpy as np
 from optbench.problems.oracle import Oracle
 from optbench.registry import SOLVERS
 from optbench.solvers.base import Solver, State
-from optbench.solvers.linesearch import Ray, armijo_backtracking, check_line_search_constants
+from optbench.solvers.linesearch import armijo_backtracking, check_line_search_constants
+from optbench.solvers.ray import Ray
 
 
 def inverse_lipschitz_multiple(step_size: object) -> float | None:

@@ -30,11 +30,11 @@ from optbench.problems.oracle import Oracle
 from optbench.registry import SOLVERS
 from optbench.solvers.base import Solver, State
 from optbench.solvers.linesearch import (
-    Ray,
     armijo_backtracking,
     check_line_search_constants,
     strong_wolfe,
 )
+from optbench.solvers.ray import Ray
 
 LINE_SEARCHES = ("armijo", "wolfe")
 #: Largest number of Cholesky attempts of Alg. 3.3 before the step fails.
