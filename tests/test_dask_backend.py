@@ -27,6 +27,9 @@ from optbench.run.runner import StopCriteria
 from optbench.run.spec import ProblemSpec, RunSpec
 from optbench.run.store import ResultStore
 
+# A scheduler's HTTP server (loopback) moves to another port when 8787 is taken.
+pytestmark = pytest.mark.filterwarnings("ignore:Port 8787 is already in use")
+
 SWEEP = {
     "name": "dask_sweep",
     "problems": ["rosenbrock_2d", "logistic_small"],
@@ -159,17 +162,22 @@ def cluster():
     import cloudpickle
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    with distributed.LocalCluster(
-        n_workers=2,
-        processes=True,
-        threads_per_worker=1,
-        host="127.0.0.1",
-        dashboard_address=None,
-        scheduler_kwargs={"allowed_failures": 0},
-        env=dict.fromkeys(("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"), "2"),
-    ) as local_cluster:
-        yield local_cluster
-    cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    environment = dict(os.environ)  # nannies set OMP_NUM_THREADS, ... in this process too
+    try:
+        with distributed.LocalCluster(
+            n_workers=2,
+            processes=True,
+            threads_per_worker=1,
+            host="127.0.0.1",
+            dashboard_address=None,
+            scheduler_kwargs={"allowed_failures": 0},
+            env=dict.fromkeys(("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"), "2"),
+        ) as local_cluster:
+            yield local_cluster
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+        os.environ.clear()
+        os.environ.update(environment)
 
 
 @pytest.fixture(scope="module")
@@ -248,7 +256,6 @@ def test_interrupted_then_resumed_on_the_cluster_equals_serial(
     assert_same_results(out, serial)
 
 
-@pytest.mark.filterwarnings("ignore:Port 8787 is already in use")  # the HTTP server of cluster
 def test_a_lost_scheduler_stops_with_one_line_and_keeps_finished_runs(
     tmp_path, cluster, monkeypatch, serial
 ):
