@@ -1,4 +1,4 @@
-"""Experiment configs: the schema of ``optbench run CONFIG``, sweeps and expansion.
+"""Experiment configs: the schema of ``optbench run CONFIG`` and its expansion into runs.
 
 :func:`load_config` reads and validates a config completely (schema, names, values) so
 that bad input fails before any run, with a one-line :class:`ConfigError` naming the
@@ -6,14 +6,10 @@ path and the rule, e.g. ``solvers[2].params.step_size: must be > 0, got -0.1``;
 :func:`expand` turns it into the :class:`~optbench.run.spec.RunSpec` of every run and
 :func:`describe` lists them for ``--dry-run``.
 
-Sweeps: in the ``params`` of a problem or a solver, a list is a sweep axis and the
-runs are the cartesian product of the axes. A mapping with one of these keys makes a list:
-
-- ``{logspace: [a, b, n]}``: ``n`` values from :math:`10^a` to :math:`10^b` (``numpy.logspace``);
-- ``{linspace: [a, b, n]}``: ``n`` values from ``a`` to ``b`` (``numpy.linspace``);
-- ``{times_1_over_L: [c, ...]}`` (or of a ``logspace``/``linspace``): the step-size
-  markers ``"c/L"``, meaning :math:`c/L` with ``L`` from the problem's
-  ``smoothness()``, resolved by the solver (``gd``); ``c = 1`` gives ``"1/L"``.
+Sweeps: in the ``params`` of a problem or a solver, a list is a sweep axis and the runs
+are the cartesian product of the axes; ``{logspace: [a, b, n]}``, ``{linspace: [a, b,
+n]}`` and ``{times_1_over_L: [c, ...]}`` generate lists (:mod:`optbench.run.sweeps`,
+which also checks the names and values of every problem and solver entry).
 
 Runs come in a deterministic order: problems as listed (a problem's sweep with its last
 key varying fastest) × solvers as listed (likewise) × seeds. YAML is read with a safe
@@ -23,50 +19,56 @@ a string) and refuses duplicate keys.
 
 from __future__ import annotations
 
-import functools
-import inspect
 import itertools
-import math
 import re
 import typing
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import numpy as np
 import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
-from optbench.problems import family_parameters, list_problems
-from optbench.registry import PROBLEMS, did_you_mean, unknown_name_message
+from optbench.problems import list_problems
+from optbench.registry import PROBLEMS, unknown_name_message
 from optbench.run.runner import LogPolicy, StopCriteria
-from optbench.run.spec import ProblemSpec, RunSpec
-from optbench.solvers import list_solvers, make_solver, solver_fields
+from optbench.run.spec import RunSpec
+from optbench.run.sweeps import (
+    COMMON_PROBLEM_PARAMETERS,
+    SWEEP_KINDS,
+    ConfigError,
+    one_line,
+    problem_specs,
+    short_repr,
+    solver_param_sets,
+    step_size_marker,
+)
 
-__all__ = ["ConfigError", "ExperimentConfig", "describe", "expand", "load_config"]
+__all__ = [
+    "COMMON_PROBLEM_PARAMETERS",
+    "DEFAULT_TARGETS",
+    "SWEEP_KINDS",
+    "ConfigError",
+    "ExperimentConfig",
+    "describe",
+    "expand",
+    "load_config",
+    "step_size_marker",
+]
 
 #: Levels of f - f* for fixed-target tables when a config gives none.
 DEFAULT_TARGETS = (1e-2, 1e-4, 1e-6, 1e-8)
-#: Keys of the mappings that generate a sweep.
-SWEEP_KINDS = ("logspace", "linspace", "times_1_over_L")
-#: Parameters every problem accepts (see :func:`optbench.problems.make_problem`).
-COMMON_PROBLEM_PARAMETERS = {"hess_max_dim": Annotated[int, Field(strict=True, ge=1)]}
 
 _DIRECTORY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _PROBLEM_FORMS = "a problem name, {name: ...} or {family: ..., params: {...}}"
-
-
-class ConfigError(ValueError):
-    """A config that cannot run; the message is one line naming the path and the rule."""
 
 
 # ------------------------------------------------------------------------------ schema
@@ -243,15 +245,6 @@ def format_path(loc: Sequence[str | int]) -> str:
     return path
 
 
-def _one_line(text: object) -> str:
-    return " ".join(str(text).split())
-
-
-def _short_repr(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def _error_line(error: Any) -> str:
     """One pydantic error as ``path: rule, got value``."""
     context = error.get("ctx") or {}
@@ -263,14 +256,8 @@ def _error_line(error: Any) -> str:
     else:
         msg = error["msg"]
         text = _PHRASES[kind].format(**context) if kind in _PHRASES else msg[:1].lower() + msg[1:]
-        text += f", got {_short_repr(error['input'])}"
-    return f"{format_path(loc)}: {_one_line(text)}" if loc else _one_line(text)
-
-
-def _prefixed(path: str, exc: Exception, fields: Sequence[str]) -> str:
-    """An error raised by a solver or a family, under ``path`` (``path.field: ...``)."""
-    text = _one_line(exc)
-    return f"{path}.{text}" if text.split(":", 1)[0] in fields else f"{path}: {text}"
+        text += f", got {short_repr(error['input'])}"
+    return f"{format_path(loc)}: {one_line(text)}" if loc else one_line(text)
 
 
 # ------------------------------------------------------------------------------ YAML
@@ -299,16 +286,16 @@ def _read_yaml(path: Path) -> Any:
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read the config: {_one_line(exc)}") from None
+        raise ConfigError(f"{path}: cannot read the config: {one_line(exc)}") from None
     try:
         return yaml.load(text, Loader=_ConfigLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = _one_line(exc.problem or exc.context)
+        problem = one_line(exc.problem or exc.context)
         raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {_one_line(exc)}") from None
+        raise ConfigError(f"{path}: invalid YAML: {one_line(exc)}") from None
 
 
 # ----------------------------------------------------------------------- public API
@@ -367,17 +354,17 @@ def expand(config: ExperimentConfig) -> list[RunSpec]:
     """
     problem_names, families = list_problems(), PROBLEMS.names()
     problems = [
-        _problem_specs(entry, f"problems[{i}]", problem_names, families)
+        problem_specs(entry, f"problems[{i}]", problem_names, families)
         for i, entry in enumerate(config.problems)
     ]
-    solvers = [(s.name, _solver_params(s, f"solvers[{j}]")) for j, s in enumerate(config.solvers)]
+    solvers = [
+        (s.name, solver_param_sets(s, f"solvers[{j}]")) for j, s in enumerate(config.solvers)
+    ]
     stop, log, targets = config.stop_criteria(), config.log_policy(), tuple(config.targets)
     specs: list[RunSpec] = []
     origin: dict[str, tuple[int, int]] = {}
-    for i, problem_specs in enumerate(problems):
-        for problem, (j, (solver, param_sets)) in itertools.product(
-            problem_specs, enumerate(solvers)
-        ):
+    for i, instances in enumerate(problems):
+        for problem, (j, (solver, param_sets)) in itertools.product(instances, enumerate(solvers)):
             for params, seed in itertools.product(param_sets, config.seeds):
                 spec = RunSpec(problem, solver, params, seed, stop, targets, log)
                 if spec.run_id in origin:
@@ -404,165 +391,3 @@ def describe(specs: Sequence[RunSpec]) -> str:
         f"configuration(s) x {len({s.seed for s in specs})} seed(s)"
     )
     return "\n".join(lines)
-
-
-# ------------------------------------------------------------------------------ sweeps
-def step_size_marker(multiple: float) -> str:
-    """The step-size string for ``multiple`` × 1/L: ``0.5`` → ``"0.5/L"``, ``1`` → ``"1/L"``."""
-    text = repr(float(multiple))
-    return f"{text.removesuffix('.0')}/L"
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _generated(sweep: dict[Any, Any], path: str, allowed: Sequence[str] = SWEEP_KINDS) -> list:
-    """The values of a sweep mapping such as ``{logspace: [a, b, n]}``."""
-    kind, arguments = next(iter(sweep.items()), ("", None))
-    if len(sweep) != 1 or kind not in allowed:
-        found = ", ".join(map(str, sweep)) or "no key"
-        hint = did_you_mean(str(kind), list(allowed)) if len(sweep) == 1 else ""
-        raise ConfigError(
-            f"{path}: a mapping must be one sweep of {', '.join(allowed)}; got {found}{hint}"
-        )
-    path = f"{path}.{kind}"
-    if kind == "times_1_over_L":
-        if isinstance(arguments, dict):
-            arguments = _generated(arguments, path, ("logspace", "linspace"))
-        if not isinstance(arguments, list) or not arguments:
-            raise ConfigError(f"{path}: must be a non-empty list of multiples, got {arguments!r}")
-        for k, multiple in enumerate(arguments):
-            if not (_is_number(multiple) and multiple > 0):
-                raise ConfigError(f"{path}[{k}]: must be a number > 0, got {multiple!r}")
-        return [step_size_marker(multiple) for multiple in arguments]
-    if not (isinstance(arguments, list) and len(arguments) == 3):
-        raise ConfigError(f"{path}: must be [start, stop, num], got {_short_repr(arguments)}")
-    start, stop, num = arguments
-    if not (_is_number(start) and _is_number(stop)):
-        raise ConfigError(f"{path}: start and stop must be finite numbers, got {arguments!r}")
-    if isinstance(num, bool) or not isinstance(num, int) or num < 1:
-        raise ConfigError(f"{path}: num must be an integer >= 1, got {num!r}")
-    space = np.logspace if kind == "logspace" else np.linspace
-    return [float(value) for value in space(start, stop, num)]
-
-
-def _axis(value: Any, path: str) -> list[Any]:
-    """The values of one parameter: a list is a sweep, a mapping generates one."""
-    if not isinstance(value, (list, dict)):
-        return [value]
-    values = _generated(value, path) if isinstance(value, dict) else value
-    if not values:
-        raise ConfigError(f"{path}: empty sweep; give at least one value")
-    for k, item in enumerate(values):
-        if not isinstance(item, (str, int, float, bool, type(None))):
-            raise ConfigError(
-                f"{path}[{k}]: a sweep value must be a number, string, boolean "
-                f"or null, got {_short_repr(item)}"
-            )
-    if len(set(values)) != len(values):
-        raise ConfigError(f"{path}: a sweep must not repeat a value, got {_short_repr(values)}")
-    return values
-
-
-def _combinations(params: dict[str, Any], path: str) -> list[dict[str, Any]]:
-    """Cartesian product of the parameter axes, the last key varying fastest."""
-    axes = [[(key, v) for v in _axis(value, f"{path}.{key}")] for key, value in params.items()]
-    return [dict(items) for items in itertools.product(*axes)]
-
-
-# ------------------------------------------------------------------- names and values
-def _problem_specs(
-    entry: ProblemEntry, path: str, problem_names: list[str], families: list[str]
-) -> list[ProblemSpec]:
-    """The instances of one problem entry, names and values checked, no data built."""
-    if entry.name is not None:
-        if entry.name not in problem_names:
-            raise ConfigError(
-                f"{path}: {unknown_name_message('problem', entry.name, problem_names)}"
-            )
-        if entry.name in families:
-            _check_family_params(entry.name, {}, path)
-        return [ProblemSpec(entry.name)]
-    if entry.family not in families:
-        if entry.family in problem_names:
-            raise ConfigError(
-                f"{path}.family: {entry.family!r} is a named instance, not a "
-                f"family; list it by name: - {entry.family}"
-            )
-        message = unknown_name_message("family", entry.family, families)
-        raise ConfigError(f"{path}.family: {message}")
-    combos = _combinations(entry.params, f"{path}.params")
-    for params in combos:
-        _check_family_params(entry.family, params, path)
-    return [ProblemSpec(entry.family, params) for params in combos]
-
-
-def _check_family_params(family: str, params: dict[str, Any], path: str) -> None:
-    """Names (did-you-mean), required ones, annotated types, the family's ``check_params``."""
-    parameters = family_parameters(family)
-    allowed = [*parameters, *COMMON_PROBLEM_PARAMETERS]
-    open_ended = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
-    for key in params:
-        if key not in allowed and not open_ended:
-            message = unknown_name_message(f"parameter of {family}", key, allowed)
-            raise ConfigError(f"{path}.params.{key}: {message}")
-    for name, p in parameters.items():
-        required = p.default is p.empty and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
-        if required and name not in params:
-            raise ConfigError(f"{path}.params: {family} needs the parameter {name!r}")
-    for key, value in params.items():
-        type_name, adapter = _annotated_types(PROBLEMS.get(family)).get(key, ("", None))
-        try:
-            if adapter is not None:
-                adapter.validate_python(value, strict=True)
-        except ValidationError:
-            raise ConfigError(f"{path}.params.{key}: must be {type_name}, got {value!r}") from None
-    check_params = getattr(PROBLEMS.get(family), "check_params", None)
-    try:
-        if callable(check_params):
-            check_params(**params)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(_prefixed(f"{path}.params", exc, allowed)) from None
-
-
-@functools.cache
-def _annotated_types(cls: type) -> dict[str, tuple[str, TypeAdapter]]:
-    """Per parameter of a family class: the annotation's text and a strict validator."""
-    signature = inspect.signature(cls.__init__).parameters
-    try:
-        hints = typing.get_type_hints(cls.__init__)
-    except Exception:  # noqa: BLE001 - unresolvable annotations: names are still checked
-        hints = {}
-    hints = {**{k: v for k, v in hints.items() if k in signature}, **COMMON_PROBLEM_PARAMETERS}
-    settings = ConfigDict(strict=True, arbitrary_types_allowed=True)
-    types = {}
-    for name, hint in hints.items():
-        shown = signature[name].annotation if name in signature else "an integer >= 1"
-        try:
-            types[name] = (
-                getattr(shown, "__name__", str(shown)),
-                TypeAdapter(hint, config=settings),
-            )
-        except Exception:  # noqa: BLE001 - a type pydantic cannot check is not checked
-            continue
-    return types
-
-
-def _solver_params(entry: SolverEntry, path: str) -> list[dict[str, Any]]:
-    """The hyper-parameter combinations of one solver entry, each constructed once."""
-    names = list_solvers()
-    if entry.name not in names:
-        raise ConfigError(f"{path}.name: {unknown_name_message('solver', entry.name, names)}")
-    fields = list(solver_fields(entry.name))
-    for key in entry.params:
-        if key not in fields:
-            message = unknown_name_message(f"parameter of {entry.name}", key, fields)
-            raise ConfigError(f"{path}.params.{key}: {message}")
-    combos = _combinations(entry.params, f"{path}.params")
-    for params in combos:
-        try:
-            make_solver(entry.name, **params)
-        except (ValueError, TypeError) as exc:
-            raise ConfigError(_prefixed(f"{path}.params", exc, fields)) from None
-    return combos

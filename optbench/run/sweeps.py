@@ -1,0 +1,282 @@
+"""Sweeps of an experiment config, and the names and values of its problems and solvers.
+
+In the ``params`` of a problem or a solver, a list is a sweep axis and the runs are the
+cartesian product of the axes (:func:`combinations`, the last key varying fastest). A
+mapping with one of the keys of :data:`SWEEP_KINDS` makes a list:
+
+- ``{logspace: [a, b, n]}``: ``n`` values from :math:`10^a` to :math:`10^b` (``numpy.logspace``);
+- ``{linspace: [a, b, n]}``: ``n`` values from ``a`` to ``b`` (``numpy.linspace``);
+- ``{times_1_over_L: [c, ...]}`` (or of a ``logspace``/``linspace``): the step-size
+  markers ``"c/L"`` (:func:`step_size_marker`), meaning :math:`c/L` with ``L`` from the
+  problem's ``smoothness()``, resolved by the solver (``gd``); ``c = 1`` gives ``"1/L"``.
+
+:func:`problem_specs` and :func:`solver_param_sets` expand one entry of the config's
+``problems`` or ``solvers`` and check it without building any problem data: names (with
+did-you-mean), required parameters, annotated types and the family's ``check_params``;
+every solver configuration is constructed once so that its own validation runs.
+
+Every check raises :class:`ConfigError`, a one-line message naming the path and the
+rule (import it from :mod:`optbench.run.config`, which re-exports it).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import itertools
+import math
+import typing
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated, Any
+
+import numpy as np
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+
+from optbench.problems import family_parameters
+from optbench.registry import PROBLEMS, did_you_mean, unknown_name_message
+from optbench.run.spec import ProblemSpec
+from optbench.solvers import list_solvers, make_solver, solver_fields
+
+if TYPE_CHECKING:
+    from optbench.run.config import ProblemEntry, SolverEntry
+
+__all__ = [
+    "COMMON_PROBLEM_PARAMETERS",
+    "SWEEP_KINDS",
+    "ConfigError",
+    "combinations",
+    "problem_specs",
+    "solver_param_sets",
+    "step_size_marker",
+]
+
+#: Keys of the mappings that generate a sweep.
+SWEEP_KINDS = ("logspace", "linspace", "times_1_over_L")
+#: Parameters every problem accepts (see :func:`optbench.problems.make_problem`).
+COMMON_PROBLEM_PARAMETERS = {"hess_max_dim": Annotated[int, Field(strict=True, ge=1)]}
+
+
+class ConfigError(ValueError):
+    """A config that cannot run; the message is one line naming the path and the rule."""
+
+
+def one_line(text: object) -> str:
+    """``text`` with every run of whitespace (newlines too) made one space."""
+    return " ".join(str(text).split())
+
+
+def short_repr(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, cut to ``limit`` characters with ``...``."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _prefixed(path: str, exc: Exception, fields: Sequence[str]) -> str:
+    """An error raised by a solver or a family, under ``path`` (``path.field: ...``)."""
+    text = one_line(exc)
+    return f"{path}.{text}" if text.split(":", 1)[0] in fields else f"{path}: {text}"
+
+
+# ------------------------------------------------------------------------------ sweeps
+def step_size_marker(multiple: float) -> str:
+    """The step-size string for ``multiple`` × 1/L: ``0.5`` → ``"0.5/L"``, ``1`` → ``"1/L"``."""
+    text = repr(float(multiple))
+    return f"{text.removesuffix('.0')}/L"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _generated(sweep: dict[Any, Any], path: str, allowed: Sequence[str] = SWEEP_KINDS) -> list:
+    """The values of a sweep mapping such as ``{logspace: [a, b, n]}``."""
+    kind, arguments = next(iter(sweep.items()), ("", None))
+    if len(sweep) != 1 or kind not in allowed:
+        found = ", ".join(map(str, sweep)) or "no key"
+        hint = did_you_mean(str(kind), list(allowed)) if len(sweep) == 1 else ""
+        raise ConfigError(
+            f"{path}: a mapping must be one sweep of {', '.join(allowed)}; got {found}{hint}"
+        )
+    path = f"{path}.{kind}"
+    if kind == "times_1_over_L":
+        if isinstance(arguments, dict):
+            arguments = _generated(arguments, path, ("logspace", "linspace"))
+        if not isinstance(arguments, list) or not arguments:
+            raise ConfigError(f"{path}: must be a non-empty list of multiples, got {arguments!r}")
+        for k, multiple in enumerate(arguments):
+            if not (_is_number(multiple) and multiple > 0):
+                raise ConfigError(f"{path}[{k}]: must be a number > 0, got {multiple!r}")
+        return [step_size_marker(multiple) for multiple in arguments]
+    if not (isinstance(arguments, list) and len(arguments) == 3):
+        raise ConfigError(f"{path}: must be [start, stop, num], got {short_repr(arguments)}")
+    start, stop, num = arguments
+    if not (_is_number(start) and _is_number(stop)):
+        raise ConfigError(f"{path}: start and stop must be finite numbers, got {arguments!r}")
+    if isinstance(num, bool) or not isinstance(num, int) or num < 1:
+        raise ConfigError(f"{path}: num must be an integer >= 1, got {num!r}")
+    space = np.logspace if kind == "logspace" else np.linspace
+    return [float(value) for value in space(start, stop, num)]
+
+
+def _axis(value: Any, path: str) -> list[Any]:
+    """The values of one parameter: a list is a sweep, a mapping generates one."""
+    if not isinstance(value, (list, dict)):
+        return [value]
+    values = _generated(value, path) if isinstance(value, dict) else value
+    if not values:
+        raise ConfigError(f"{path}: empty sweep; give at least one value")
+    for k, item in enumerate(values):
+        if not isinstance(item, (str, int, float, bool, type(None))):
+            raise ConfigError(
+                f"{path}[{k}]: a sweep value must be a number, string, boolean "
+                f"or null, got {short_repr(item)}"
+            )
+    if len(set(values)) != len(values):
+        raise ConfigError(f"{path}: a sweep must not repeat a value, got {short_repr(values)}")
+    return values
+
+
+def combinations(params: dict[str, Any], path: str) -> list[dict[str, Any]]:
+    """Cartesian product of the parameter axes of ``params``, the last key varying fastest.
+
+    Parameters
+    ----------
+    params : dict
+        Parameter values; a list or a sweep mapping is an axis, anything else one value.
+    path : str
+        Where ``params`` stand in the config, for error messages.
+
+    Raises
+    ------
+    ConfigError
+        An empty or repeating sweep, a bad sweep mapping or a sweep value that is not
+        a number, string, boolean or null.
+    """
+    axes = [[(key, v) for v in _axis(value, f"{path}.{key}")] for key, value in params.items()]
+    return [dict(items) for items in itertools.product(*axes)]
+
+
+# ------------------------------------------------------------------- names and values
+def problem_specs(
+    entry: ProblemEntry, path: str, problem_names: list[str], families: list[str]
+) -> list[ProblemSpec]:
+    """The instances of one problem entry, names and values checked, no data built.
+
+    Parameters
+    ----------
+    entry : ProblemEntry
+        A named problem, or a family with (possibly swept) ``params``.
+    path : str
+        Where the entry stands in the config (``problems[2]``).
+    problem_names, families : list of str
+        The known problem names and families.
+
+    Raises
+    ------
+    ConfigError
+        An unknown name or parameter, a missing parameter, a wrong type or a value the
+        family's ``check_params`` refuses.
+    """
+    if entry.name is not None:
+        if entry.name not in problem_names:
+            raise ConfigError(
+                f"{path}: {unknown_name_message('problem', entry.name, problem_names)}"
+            )
+        if entry.name in families:
+            _check_family_params(entry.name, {}, path)
+        return [ProblemSpec(entry.name)]
+    if entry.family not in families:
+        if entry.family in problem_names:
+            raise ConfigError(
+                f"{path}.family: {entry.family!r} is a named instance, not a "
+                f"family; list it by name: - {entry.family}"
+            )
+        message = unknown_name_message("family", entry.family, families)
+        raise ConfigError(f"{path}.family: {message}")
+    combos = combinations(entry.params, f"{path}.params")
+    for params in combos:
+        _check_family_params(entry.family, params, path)
+    return [ProblemSpec(entry.family, params) for params in combos]
+
+
+def _check_family_params(family: str, params: dict[str, Any], path: str) -> None:
+    """Names (did-you-mean), required ones, annotated types, the family's ``check_params``."""
+    parameters = family_parameters(family)
+    allowed = [*parameters, *COMMON_PROBLEM_PARAMETERS]
+    open_ended = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+    for key in params:
+        if key not in allowed and not open_ended:
+            message = unknown_name_message(f"parameter of {family}", key, allowed)
+            raise ConfigError(f"{path}.params.{key}: {message}")
+    for name, p in parameters.items():
+        required = p.default is p.empty and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+        if required and name not in params:
+            raise ConfigError(f"{path}.params: {family} needs the parameter {name!r}")
+    for key, value in params.items():
+        type_name, adapter = _annotated_types(PROBLEMS.get(family)).get(key, ("", None))
+        try:
+            if adapter is not None:
+                adapter.validate_python(value, strict=True)
+        except ValidationError:
+            raise ConfigError(f"{path}.params.{key}: must be {type_name}, got {value!r}") from None
+    check_params = getattr(PROBLEMS.get(family), "check_params", None)
+    try:
+        if callable(check_params):
+            check_params(**params)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(_prefixed(f"{path}.params", exc, allowed)) from None
+
+
+@functools.cache
+def _annotated_types(cls: type) -> dict[str, tuple[str, TypeAdapter]]:
+    """Per parameter of a family class: the annotation's text and a strict validator."""
+    signature = inspect.signature(cls.__init__).parameters
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except Exception:  # noqa: BLE001 - unresolvable annotations: names are still checked
+        hints = {}
+    hints = {**{k: v for k, v in hints.items() if k in signature}, **COMMON_PROBLEM_PARAMETERS}
+    settings = ConfigDict(strict=True, arbitrary_types_allowed=True)
+    types = {}
+    for name, hint in hints.items():
+        shown = signature[name].annotation if name in signature else "an integer >= 1"
+        try:
+            types[name] = (
+                getattr(shown, "__name__", str(shown)),
+                TypeAdapter(hint, config=settings),
+            )
+        except Exception:  # noqa: BLE001 - a type pydantic cannot check is not checked
+            continue
+    return types
+
+
+def solver_param_sets(entry: SolverEntry, path: str) -> list[dict[str, Any]]:
+    """The hyper-parameter combinations of one solver entry, each constructed once.
+
+    Parameters
+    ----------
+    entry : SolverEntry
+        A solver name and its (possibly swept) ``params``.
+    path : str
+        Where the entry stands in the config (``solvers[1]``).
+
+    Raises
+    ------
+    ConfigError
+        An unknown solver or parameter, or a value the solver refuses.
+    """
+    names = list_solvers()
+    if entry.name not in names:
+        raise ConfigError(f"{path}.name: {unknown_name_message('solver', entry.name, names)}")
+    fields = list(solver_fields(entry.name))
+    for key in entry.params:
+        if key not in fields:
+            message = unknown_name_message(f"parameter of {entry.name}", key, fields)
+            raise ConfigError(f"{path}.params.{key}: {message}")
+    combos = combinations(entry.params, f"{path}.params")
+    for params in combos:
+        try:
+            make_solver(entry.name, **params)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(_prefixed(f"{path}.params", exc, fields)) from None
+    return combos
