@@ -274,6 +274,20 @@ def test_unknown_target_is_an_error():
         aggregate_summary(hand_summary(), targets=[1e-6])
 
 
+def test_target_columns_are_named_as_the_runner_names_them():
+    """A level such as 1.5e-3 keeps its digits (``iters_to_1.5e-03``), as in summary.csv."""
+    from optbench.run.records import target_column as runner_column
+
+    for eps in (1e-2, 1e-4, 1.5e-3, 2e-3, 1 / 3, 1e-300):
+        for metric in ("iters", "cost", "time"):
+            assert target_column(metric, eps) == runner_column(metric, eps)
+    summary = hand_summary().rename(columns=lambda c: c.replace("1e-04", "1.5e-03"))
+    assert summary_targets(summary) == [1.5e-3, 1e-8]
+    table = aggregate_summary(summary).set_index("solver_label")
+    assert table.loc["gd[step_size=0.01]", "iters_to_1.5e-03"] == 7
+    assert "| solver | ε = 1.5e-03 | ε = 1e-08 |" in build_report(summary)
+
+
 def test_best_setting_uses_tightest_reached_target():
     summary = hand_summary()
     best = best_settings(summary)

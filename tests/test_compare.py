@@ -87,6 +87,17 @@ def test_fewer_iterations_in_baseline_is_a_regression(tmp_path):
     assert "| rosenbrock_2d | newton_cg | 1 | iters_to_1e-04 | 16 | 17 |" in text
 
 
+def test_targets_with_more_mantissa_digits_are_compared():
+    """The runner writes 1.5e-3 as ``iters_to_1.5e-03``: that column is checked too."""
+    baseline = summary().rename(columns=lambda c: c.replace("1e-04", "1.5e-03"))
+    new = baseline.copy()
+    new.loc[2, "iters_to_1.5e-03"] = 18
+    found = compare_results(new, baseline).regressions
+    assert found[["run_id", "measure", "baseline", "new"]].values.tolist() == [
+        ["1e5000000000", "iters_to_1.5e-03", 17, 18]
+    ]
+
+
 def test_tolerance_on_counts():
     baseline = summary()
     baseline.loc[1, ["cost_to_1e-04", "cost"]] = [85.0, 120.0]  # new: 90, 130 (+6%, +8%)

@@ -40,6 +40,7 @@ from optbench.analysis.tables import (
     results_frames,
     summary_targets,
     target_column,
+    target_text,
 )
 
 if TYPE_CHECKING:
@@ -326,7 +327,7 @@ def plot_step_size_sensitivity(
     style.plain_log_ticks(right)
     left.set_ylabel(f"final {_y_label('f_gap' if f_known else 'grad_norm')}")
     right.set_ylabel(
-        "iterations (until stop)" if eps is None else f"iterations to f − f* ≤ {eps:.0e}"
+        "iterations (until stop)" if eps is None else f"iterations to f − f* ≤ {target_text(eps)}"
     )
     fig.suptitle(f"Step-size sensitivity on {problem}", fontsize="medium")
     _sensitivity_legend(fig, left)

@@ -42,7 +42,7 @@ from optbench.analysis.profiles import (
     swept_families,
     tuned_envelope,
 )
-from optbench.analysis.tables import ResultsFrames, format_table, results_frames
+from optbench.analysis.tables import ResultsFrames, format_table, results_frames, target_text
 from optbench.analysis.targets import fixed_target_table
 
 if TYPE_CHECKING:
@@ -164,7 +164,7 @@ def plot_performance_profile(
         _draw_curves(ax, profile, "tau", table)
         ax.set_xscale("log", base=2)
         ax.set_xlim(1.0, max(2.0, profile["tau"].max()))
-        ax.set_title(rf"$\varepsilon$ = {target:.0e}")
+        ax.set_title(rf"$\varepsilon$ = {target_text(target)}")
         ax.set_xlabel(rf"$\tau$ ({_METRIC_LABELS[metric]} / least {_METRIC_LABELS[metric]})")
     axes[0].set_ylabel(r"fraction of problems $\rho_s(\tau)$")
     _legend(fig, axes, table)
@@ -210,7 +210,7 @@ def plot_runtime_ecdf(frames: ResultsFrames, path: Path, metric: str = "cost") -
     axes[0].set_xlabel(f"{x_label}, log scale")
     axes[0].set_ylabel("fraction of (problem, target) pairs")
     pairs = len(table.drop_duplicates(["problem", "seed", "target"]))
-    targets = ", ".join(f"{t:.0e}" for t in sorted(set(table["target"]), reverse=True))
+    targets = ", ".join(target_text(t) for t in sorted(set(table["target"]), reverse=True))
     axes[0].set_title(f"Runtime ECDF: {pairs} (problem, seed, target) pairs\nε ∈ {{{targets}}}")
     _legend(fig, axes, table)
     return style.save_figure(fig, path)
@@ -369,7 +369,7 @@ def profile_tables(results: Any) -> str:
     wide.columns = [f"τ = {t:g}" for t in TABLE_TAUS] + ["solved"]
     lines += [
         "",
-        f"### Performance profile: cost to ε = {target:.0e}",
+        f"### Performance profile: cost to ε = {target_text(target)}",
         "",
         "ρ(τ): fraction of instances solved within τ × the least cost of any solver.",
         "",
@@ -377,7 +377,7 @@ def profile_tables(results: Any) -> str:
     ]
     solved = table.groupby(["solver_label", "target"])["reached"].mean().unstack("target")
     solved = solved.reindex(index=order, columns=targets)
-    solved.columns = [f"ε = {t:.0e}" for t in targets]
+    solved.columns = [f"ε = {target_text(t)}" for t in targets]
     lines += [
         "",
         "### Fraction of instances reaching each target",

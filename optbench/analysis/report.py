@@ -33,6 +33,7 @@ from optbench.analysis.tables import (
     results_frames,
     summary_targets,
     target_column,
+    target_text,
 )
 
 #: Column titles of the final-state table, in order.
@@ -133,7 +134,7 @@ def header_section(context: ReportContext) -> str:
     if "stop" in config:
         lines.append(f"- stop: {_inline(config['stop'])}")
     targets = context.targets or config.get("targets")
-    targets_text = ", ".join(f"{eps:.0e}" for eps in targets) if targets else "none"
+    targets_text = ", ".join(target_text(eps) for eps in targets) if targets else "none"
     lines.append(f"- targets ε of f − f*: {targets_text}")
     if context.results.path is not None:
         lines.append(f"- results: `{context.results.path}`")
@@ -218,7 +219,7 @@ def problem_tables(context: ReportContext, problem: str) -> str:
         cells: dict[str, list[str]] = {"solver": solvers}
         for eps in context.targets:
             column = target_column(metric, eps)
-            cells[f"ε = {eps:.0e}"] = [
+            cells[f"ε = {target_text(eps)}"] = [
                 format_spread(
                     row[column],
                     row[f"{column}_min"],

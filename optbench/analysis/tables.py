@@ -51,7 +51,7 @@ METRICS = (
     "f_gap_final",
     "grad_norm_final",
 )
-#: Fixed-target metrics: ``f"{metric}_to_{eps:.0e}"`` columns of ``summary.csv``.
+#: Fixed-target metrics: ``<metric>_to_<eps>`` columns of ``summary.csv`` (:func:`target_column`).
 TARGET_METRICS = ("iters", "cost", "time")
 
 #: Summary columns that are not solver or problem parameters.
@@ -93,9 +93,25 @@ def results_frames(results: Any) -> ResultsFrames:
     )
 
 
+def target_text(eps: float) -> str:
+    """A target level as the summary's column names write it: ``1e-04``, ``1.5e-03``.
+
+    The fewest mantissa digits that give ``eps`` back (as the runner writes its
+    columns, :func:`optbench.run.records.target_column`), so distinct levels never
+    share a name.
+    """
+    eps = float(eps)
+    for digits in range(16):
+        text = f"{eps:.{digits}e}"
+        if float(text) == eps:
+            return text
+    return f"{eps:.16e}"
+
+
 def target_column(metric: str, eps: float) -> str:
-    """Name of a fixed-target column, e.g. ``target_column("cost", 1e-4) == "cost_to_1e-04"``."""
-    return f"{metric}_to_{eps:.0e}"
+    """Name of a fixed-target column: ``target_column("cost", 1e-4) == "cost_to_1e-04"``,
+    ``target_column("iters", 1.5e-3) == "iters_to_1.5e-03"`` (see :func:`target_text`)."""
+    return f"{metric}_to_{target_text(eps)}"
 
 
 def summary_targets(summary: pd.DataFrame) -> list[float]:

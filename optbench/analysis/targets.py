@@ -25,7 +25,7 @@ used instead; every row says which (``test``) and where :math:`f_L` came from
 A run that never reaches a target is *censored*, not dropped: its row carries the
 run's final iterations, cost, time and oracle calls with ``reached = False``.
 
-Sources: the summary's ``{metric}_to_{eps:.0e}`` columns are computed by the runner
+Sources: the summary's ``{metric}_to_{eps}`` columns are computed by the runner
 at every iteration, so they are preferred where they exist (absolute test, certified
 problems). Otherwise the first *logged* trace row passing the test is used; with a
 sparse (e.g. geometric) log this is an upper bound on the true first hit, never an
