@@ -119,6 +119,12 @@ def _blas_threads() -> set[int]:
     return {info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"}
 
 
+def _cached_instances() -> int:
+    from optbench.run import executor
+
+    return len(executor._problem_cache)
+
+
 def _read_counters() -> dict:
     from optbench.run import spec
 
@@ -207,6 +213,7 @@ def test_sweep_equals_serial_and_builds_once_per_worker(tmp_path, cluster, clien
     )
     counts = client.run(_read_counters)
     outside_tasks = client.run(_blas_threads)
+    assert set(client.run(_cached_instances).values()) == {0}  # memory freed at the end
 
     assert results.complete and len(results.summary) == N_SWEEP
     assert_same_results(tmp_path / "dask", serial)

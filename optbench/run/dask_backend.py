@@ -9,6 +9,9 @@ later task of that instance, and BLAS is pinned per task as in the other backend
 Records stream back as tasks finish (:func:`distributed.as_completed`) and the caller
 writes each at once, so a lost connection or a dead worker loses only runs in flight.
 
+When the runs end (or stop), each worker drops the instances it cached, so a
+long-lived shared cluster does not keep their memory.
+
 A task lost with its worker (:class:`distributed.KilledWorker`, a closed comm, or a
 future cancelled by the cluster) is resubmitted :data:`RESUBMISSIONS` time(s), then its
 runs are recorded as ``error`` with the reason. The scheduler itself already reruns a
@@ -31,7 +34,7 @@ from contextlib import contextmanager, suppress
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from optbench.run.executor import BackendError, plan_tasks, run_task
+from optbench.run.executor import BackendError, clear_problem_cache, plan_tasks, run_task
 from optbench.run.records import RunRecord, error_record
 from optbench.run.spec import RunSpec
 
@@ -263,10 +266,13 @@ def _stream(
                 records = [error_record(spec, message) for spec in task]
             yield records
     finally:
-        if submitted and client.status == "running":
-            # best effort: stop the work in flight; never hide the exception under way
+        if client.status == "running":
+            # best effort: stop the work in flight and free the workers' memory of the
+            # instances they cached; never hide an exception under way
             with suppress(Exception):
-                client.cancel(list(submitted))
+                if submitted:
+                    client.cancel(list(submitted))
+                client.run(clear_problem_cache, on_error="ignore")
 
 
 def _lost_reason(client: Client, exc: Exception) -> str:
