@@ -13,13 +13,8 @@ import pytest
 from test_analysis_tables import PROBLEMS, make_results
 
 from optbench.analysis import style
-from optbench.analysis.plots import (
-    draw_convergence,
-    numeric_step_sizes,
-    plot_results,
-    plot_step_size_sensitivity,
-    seed_envelope,
-)
+from optbench.analysis.plots import draw_convergence, plot_results, seed_envelope
+from optbench.analysis.sensitivity import numeric_step_sizes, plot_step_size_sensitivity
 from optbench.analysis.tables import ResultsFrames
 
 MAGIC = {"png": b"\x89PNG\r\n\x1a\n", "pdf": b"%PDF", "svg": b"<?xml"}

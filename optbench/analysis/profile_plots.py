@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 PROFILE_KINDS = ("profile", "data-profile", "ecdf", "sensitivity")
-FORMATS = ("png", "pdf", "svg")
+FORMATS = style.FORMATS
 #: Moré & Wild's tolerances τ for data profiles (their Figures 2–5 use 1e-1 … 1e-7).
 DATA_PROFILE_TAUS = (1e-1, 1e-3, 1e-5, 1e-7)
 #: Most panels of a profile figure.
@@ -286,14 +286,9 @@ def plot_profiles(
     """
     if kind not in PROFILE_KINDS:
         raise ValueError(f"kind: must be one of {', '.join(PROFILE_KINDS)}, got {kind!r}")
-    if fmt not in FORMATS:
-        raise ValueError(f"format: must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    style.check_format(fmt)
     frames = load_frames(results)
-    if out_dir is None:
-        if frames.path is None:
-            raise ValueError("plot_profiles: results have no directory; pass out_dir=")
-        out_dir = Path(frames.path) / "plots"
-    out_dir = Path(out_dir)
+    out_dir = style.figure_dir(frames.path, out_dir, "plot_profiles")
     if kind == "sensitivity":
         written = plot_sensitivity_fraction(frames, out_dir / f"sensitivity_fraction.{fmt}")
         return [written] if written is not None else []

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -71,11 +71,19 @@ FADED_ALPHA, FADED_WIDTH = 0.25, 0.8
 #: Alpha of the min–max band across seeds.
 BAND_ALPHA = 0.15
 
-#: Figure dots per inch for raster formats.
+#: Figure dots per inch for raster formats, and the file formats figures are written in.
 DPI = 130
+FORMATS = ("png", "pdf", "svg")
+#: Lowest value drawn on a log axis unless the data go lower.
+LOG_FLOOR = 1e-16
 
 #: Longest file stem written; longer stems are cut and suffixed with a hash.
 MAX_STEM_LENGTH = 100
+
+
+def y_label(column: str) -> str:
+    """Axis title of ``f_gap`` or, where f* is unknown, of ``grad_norm``."""
+    return F_GAP_LABEL if column == "f_gap" else GRAD_NORM_LABEL
 
 
 def family_rank(family: str) -> tuple[int, str]:
@@ -181,6 +189,27 @@ def save_figure(fig: Figure, path: Path) -> Path:
     fig.savefig(tmp, format=path.suffix.lstrip("."), dpi=DPI)
     tmp.replace(path)
     return path
+
+
+def check_format(fmt: str) -> None:
+    """Raise ``ValueError`` unless ``fmt`` is one of :data:`FORMATS`."""
+    if fmt not in FORMATS:
+        raise ValueError(f"format: must be one of {', '.join(FORMATS)}, got {fmt!r}")
+
+
+def figure_dir(results_path: Any, out_dir: str | Path | None, caller: str) -> Path:
+    """Where ``caller`` writes its figures: ``out_dir``, by default ``<results_path>/plots``.
+
+    Raises
+    ------
+    ValueError
+        Neither ``out_dir`` nor a results directory is given.
+    """
+    if out_dir is None:
+        if results_path is None:
+            raise ValueError(f"{caller}: results have no directory; pass out_dir=")
+        out_dir = Path(results_path) / "plots"
+    return Path(out_dir)
 
 
 def figure_name(kind: str, stem: str, x: str, fmt: str) -> str:
