@@ -83,8 +83,10 @@ def test_boundary_steps_are_the_roots():
         assert np.linalg.norm(z + tau * d) == pytest.approx(1.5, rel=1e-14)
 
 
-def test_trust_ncg_solves_rosenbrock_2d():
-    result = minimize(Rosenbrock(2), TrustNCG(), gtol=1e-8, max_iter=100)
+@pytest.mark.parametrize("preconditioner", ["lbfgs", "none"])
+def test_trust_ncg_solves_rosenbrock_2d(preconditioner):
+    solver = TrustNCG(preconditioner=preconditioner)
+    result = minimize(Rosenbrock(2), solver, gtol=1e-8, max_iter=100)
     assert result.status == "converged"
     assert result.grad_norm <= 1e-8
     assert result.iters <= 100
@@ -137,6 +139,8 @@ def test_trust_ncg_never_exceeds_the_radius():
         ({"forcing_constant": 0.0}, "forcing_constant"),
         ({"max_cg_iter": -3}, "max_cg_iter"),
         ({"curvature_tol": 2.0}, "curvature_tol"),
+        ({"preconditioner": "jacobi"}, "preconditioner"),
+        ({"preconditioner_memory": 0}, "preconditioner_memory"),
     ],
 )
 def test_invalid_hyper_parameters_name_the_field(params, field):
