@@ -24,8 +24,8 @@ _EXPORTS = {
     "minimize": "optbench.run.runner",
     "OptimizeResult": "optbench.run.result",
     "run": "optbench.run",
-    "load": "optbench.run.store",
-    "Results": "optbench.run.store",
+    "load": "optbench.run.results",
+    "Results": "optbench.run.results",
 }
 
 __all__ = [
@@ -65,6 +65,6 @@ if TYPE_CHECKING:
     from optbench.problems.base import Problem, Smoothness
     from optbench.problems.oracle import Oracle
     from optbench.run.result import OptimizeResult
+    from optbench.run.results import Results, load
     from optbench.run.runner import minimize
-    from optbench.run.store import Results, load
     from optbench.solvers import list_solvers, make_solver
