@@ -13,9 +13,9 @@ import pytest
 from test_analysis_tables import PROBLEMS, make_results
 
 from optbench.analysis import style
+from optbench.analysis.frames import ResultsFrames
 from optbench.analysis.plots import draw_convergence, plot_results, seed_envelope
 from optbench.analysis.sensitivity import numeric_step_sizes, plot_step_size_sensitivity
-from optbench.analysis.tables import ResultsFrames
 
 MAGIC = {"png": b"\x89PNG\r\n\x1a\n", "pdf": b"%PDF", "svg": b"<?xml"}
 

@@ -10,16 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from optbench.analysis.formatting import format_number, format_spread, format_table
+from optbench.analysis.frames import ResultsFrames
 from optbench.analysis.report import SECTION_BUILDERS, build_report, print_report, write_report
 from optbench.analysis.tables import (
-    ResultsFrames,
     aggregate_summary,
     best_settings,
     censored_median,
     family_key,
-    format_number,
-    format_spread,
-    format_table,
     solver_family,
     status_counts,
     summary_targets,
@@ -340,6 +338,15 @@ def test_format_number_is_compact():
     assert format_spread(8.0, 8.0, 8.0) == "8"
     assert format_spread(np.nan, 9.0, np.inf, "1/3") == "— (1/3)"
     assert status_counts(["diverged", "converged", "converged"]) == "converged 2/3, diverged 1/3"
+
+
+def test_moved_names_are_still_importable_from_tables():
+    from optbench.analysis import formatting, frames, tables
+
+    assert tables.ResultsFrames is frames.ResultsFrames
+    assert tables.results_frames is frames.results_frames
+    for name in ("format_number", "format_spread", "format_table"):
+        assert getattr(tables, name) is getattr(formatting, name)
 
 
 def test_format_table_is_markdown():

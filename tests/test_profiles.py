@@ -337,7 +337,7 @@ def results_dir(tmp_path):
 
 
 def test_profile_tables(results_dir):
-    from optbench.analysis.profile_plots import profile_tables
+    from optbench.analysis.profile_tables import profile_tables
 
     text = profile_tables(results_dir)
     assert "Over 2 problem instances" in text
@@ -384,7 +384,7 @@ def test_plot_profiles_refuses_bad_arguments(results_dir):
         plot_profiles(results_dir, "data-profile", x="time")
     with pytest.raises(ValueError, match="format"):
         plot_profiles(results_dir, "ecdf", fmt="jpg")
-    from optbench.analysis.tables import ResultsFrames
+    from optbench.analysis.frames import ResultsFrames
 
     newton = ResultsFrames(
         summary=pd.read_csv(results_dir / "summary.csv").query("optimizer == 'newton'"),

@@ -34,8 +34,9 @@ import numpy as np
 import pandas as pd
 
 from optbench.analysis import style
+from optbench.analysis.frames import results_frames
 from optbench.analysis.sensitivity import plot_step_size_sensitivity
-from optbench.analysis.tables import best_settings, family_key, results_frames
+from optbench.analysis.tables import best_settings, family_key
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -1,4 +1,4 @@
-r"""Figures and report tables of the suite-level measures (``optbench plot --kind``).
+r"""Figures of the suite-level measures (``optbench plot --kind``).
 
 Figures, written to ``<results>/plots/``:
 
@@ -18,13 +18,13 @@ Figures, written to ``<results>/plots/``:
 A non-default x quantity is appended to the stem, e.g. ``performance_profile_iters.png``.
 Curves are step functions. Swept families are drawn as their tuned envelope (solid,
 ``"<family> (tuned)"``) over their individual settings (faded); the others solid.
-Colours and line styles are per family (:mod:`optbench.analysis.style`).
+Colours and line styles are per family (:mod:`optbench.analysis.style`). The same
+measures as markdown tables for ``report.md``: :mod:`optbench.analysis.profile_tables`.
 """
 
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +33,8 @@ import numpy as np
 import pandas as pd
 
 from optbench.analysis import style
+from optbench.analysis.frames import ResultsFrames, load_frames
+from optbench.analysis.profile_tables import nonempty_traces, ordered_labels, with_envelopes
 from optbench.analysis.profiles import (
     TUNED_SUFFIX,
     data_profile,
@@ -40,9 +42,8 @@ from optbench.analysis.profiles import (
     runtime_ecdf,
     sweep_success_fraction,
     swept_families,
-    tuned_envelope,
 )
-from optbench.analysis.tables import ResultsFrames, format_table, results_frames, target_text
+from optbench.analysis.tables import target_text
 from optbench.analysis.targets import fixed_target_table
 
 if TYPE_CHECKING:
@@ -54,36 +55,9 @@ FORMATS = style.FORMATS
 DATA_PROFILE_TAUS = (1e-1, 1e-3, 1e-5, 1e-7)
 #: Most panels of a profile figure.
 MAX_PANELS = 4
-#: Where the report tables read the profiles.
-TABLE_TAUS = (1.0, 2.0, 4.0, 10.0)
-TABLE_KAPPAS = (1.0, 10.0, 100.0, 1000.0)
-TABLE_DATA_TAU = 1e-3
 _METRIC_ALIASES = {"iter": "iters", "iters": "iters", "cost": "cost", "time": "time"}
 _UNIT_ALIASES = {"dim+1": "dim+1", "calls": "dim+1", "cost": "cost"}
 _METRIC_LABELS = {"iters": "iterations", "cost": "cost", "time": "time"}
-
-
-def load_frames(results: Any) -> ResultsFrames:
-    """A results directory path (read with pandas), a ``Results`` or :class:`ResultsFrames`."""
-    if not isinstance(results, (str, os.PathLike)):
-        return results_frames(results)
-    path = Path(results)
-    if not (path / "summary.csv").is_file():
-        raise ValueError(f"{path}: not an optbench results directory (no summary.csv)")
-    summary = pd.read_csv(path / "summary.csv", dtype={"run_id": str})
-    traces_path = path / "traces.parquet"
-    traces = pd.read_parquet(traces_path) if traces_path.is_file() else None
-    config = None
-    if (path / "config.yaml").is_file():
-        import yaml
-
-        config = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8"))
-    return ResultsFrames(summary=summary, traces=traces, config=config, path=path)
-
-
-def _traces(frames: ResultsFrames) -> pd.DataFrame | None:
-    traces = frames.traces
-    return traces if traces is not None and len(traces) else None
 
 
 def _spread_out(values: Sequence[float], most: int) -> list[float]:
@@ -94,24 +68,10 @@ def _spread_out(values: Sequence[float], most: int) -> list[float]:
     return [values[i] for i in picks]
 
 
-def _with_envelopes(table: pd.DataFrame, metric: str) -> pd.DataFrame:
-    tuned = tuned_envelope(table, metric=metric)
-    return pd.concat([table, tuned.drop(columns="tuned_setting")], ignore_index=True)
-
-
-def _ordered_labels(table: pd.DataFrame) -> list[tuple[str, str]]:
-    """(solver_label, family) pairs: families in registry order, tuned first in each."""
-    pairs = table[["solver_label", "family"]].drop_duplicates()
-    return sorted(
-        pairs.itertuples(index=False, name=None),
-        key=lambda p: (style.family_rank(p[1]), not p[0].endswith(TUNED_SUFFIX), p[0]),
-    )
-
-
 def _draw_curves(ax: Axes, curves: pd.DataFrame, x: str, table: pd.DataFrame) -> None:
     """Step curves of ``curves`` (``solver_label, <x>, fraction``), styled per family."""
     swept = set(swept_families(table[~table["solver_label"].str.endswith(TUNED_SUFFIX)]))
-    for label, family in _ordered_labels(table):
+    for label, family in ordered_labels(table):
         curve = curves[curves["solver_label"] == label]
         if curve.empty:
             continue
@@ -156,7 +116,9 @@ def plot_performance_profile(
     frames: ResultsFrames, path: Path, metric: str = "cost", targets: Sequence[float] | None = None
 ) -> Path:
     """Write the performance-profile figure (one panel per target) to ``path``."""
-    table = _with_envelopes(fixed_target_table(frames.summary, _traces(frames), targets), metric)
+    table = with_envelopes(
+        fixed_target_table(frames.summary, nonempty_traces(frames), targets), metric
+    )
     shown = _spread_out(sorted(set(table["target"]), reverse=True), MAX_PANELS)
     fig, axes = _panels(len(shown))
     for ax, target in zip(axes, shown, strict=True):
@@ -179,11 +141,11 @@ def plot_data_profile(
     taus: Sequence[float] = DATA_PROFILE_TAUS,
 ) -> Path:
     """Write the data-profile figure (one panel per tolerance τ) to ``path``."""
-    traces = _traces(frames)
+    traces = nonempty_traces(frames)
     if traces is None:
         raise ValueError("data profiles need traces (traces.parquet)")
     table = fixed_target_table(frames.summary, traces, taus, test="relative")
-    table = _with_envelopes(table, "calls" if unit == "dim+1" else "cost")
+    table = with_envelopes(table, "calls" if unit == "dim+1" else "cost")
     fig, axes = _panels(len(taus))
     for ax, tau in zip(axes, sorted(taus, reverse=True), strict=True):
         profile = data_profile(table, tau, unit)
@@ -201,7 +163,7 @@ def plot_data_profile(
 
 def plot_runtime_ecdf(frames: ResultsFrames, path: Path, metric: str = "cost") -> Path:
     """Write the runtime ECDF over all (problem, seed, target) pairs to ``path``."""
-    table = _with_envelopes(fixed_target_table(frames.summary, _traces(frames)), metric)
+    table = with_envelopes(fixed_target_table(frames.summary, nonempty_traces(frames)), metric)
     ecdf = runtime_ecdf(table, metric)
     fig, axes = _panels(1)
     _draw_curves(axes[0], ecdf[ecdf["budget"] > 0], "budget", table)
@@ -218,7 +180,7 @@ def plot_runtime_ecdf(frames: ResultsFrames, path: Path, metric: str = "cost") -
 
 def plot_sensitivity_fraction(frames: ResultsFrames, path: Path) -> Path | None:
     """Write the fraction of sweep settings reaching each target; None without sweeps."""
-    table = fixed_target_table(frames.summary, _traces(frames))
+    table = fixed_target_table(frames.summary, nonempty_traces(frames))
     fractions = sweep_success_fraction(table)
     if fractions.empty:
         return None
@@ -306,101 +268,3 @@ def plot_profiles(
         path = out_dir / f"performance_profile{suffix}.{fmt}"
         return [plot_performance_profile(frames, path, metric)]
     return [plot_runtime_ecdf(frames, out_dir / f"ecdf{suffix}.{fmt}", metric)]
-
-
-def _profile_row(curves: pd.DataFrame, x: str, points: Sequence[float]) -> pd.DataFrame:
-    """Wide table: one row per solver, the fraction at each point of ``points``."""
-    wide = curves.pivot(index="solver_label", columns=x, values="fraction")
-    return wide.reindex(columns=list(points))
-
-
-def profile_tables(results: Any) -> str:
-    """Markdown tables for ``report.md``: ρ_s at a few τ, fraction solved, d_s at a few κ.
-
-    Parameters
-    ----------
-    results : path, Results or ResultsFrames
-        The results (traces are needed for the data-profile table and where f* is
-        unknown; without them those parts say why they are missing).
-
-    Returns
-    -------
-    str
-        A markdown section (``""`` when the summary has no targets).
-    """
-    frames = load_frames(results)
-    if frames.summary.empty:
-        return ""
-    traces = _traces(frames)
-    try:
-        table = fixed_target_table(frames.summary, traces)
-    except ValueError as error:
-        if "no targets" in str(error):
-            return ""
-        return f"## Profiles\n\nNot available: {error}."
-    table = _with_envelopes(table, "cost")
-    order = [label for label, _ in _ordered_labels(table)]
-    instances = len(table.drop_duplicates(["problem", "seed"]))
-    lines = [
-        "## Profiles",
-        "",
-        f"Over {instances} problem instances ((problem, seed) pairs; Dolan & Moré 2002). "
-        "A run that did not reach a target counts as a failure (ratio ∞) and stays in "
-        "the denominator. Swept solvers also appear as “(tuned)”: per problem and target, "
-        "the setting with the least median cost.",
-    ]
-    unknown = sorted(set(table.loc[table["f_star_source"] == "best_found", "problem"]))
-    if unknown:
-        lines += [
-            "",
-            f"f* unknown for {', '.join(unknown)}: there a target ε means Moré & Wild's test "
-            "f(x0) − f(x) ≥ (1 − ε)(f(x0) − f_L), with f_L the best value any run reached.",
-        ]
-    reached = table[table["reached"]]
-    targets = sorted(set(table["target"]), reverse=True)
-    target = min(reached["target"]) if len(reached) else targets[0]
-    ratios = performance_profile(table, "cost", taus=[*TABLE_TAUS, math.inf], target=target)
-    wide = _profile_row(ratios, "tau", [*TABLE_TAUS, math.inf]).reindex(order)
-    wide.columns = [f"τ = {t:g}" for t in TABLE_TAUS] + ["solved"]
-    lines += [
-        "",
-        f"### Performance profile: cost to ε = {target_text(target)}",
-        "",
-        "ρ(τ): fraction of instances solved within τ × the least cost of any solver.",
-        "",
-        format_table(wide.reset_index().rename(columns={"solver_label": "solver"})),
-    ]
-    solved = table.groupby(["solver_label", "target"])["reached"].mean().unstack("target")
-    solved = solved.reindex(index=order, columns=targets)
-    solved.columns = [f"ε = {target_text(t)}" for t in targets]
-    lines += [
-        "",
-        "### Fraction of instances reaching each target",
-        "",
-        format_table(solved.reset_index().rename(columns={"solver_label": "solver"})),
-    ]
-    lines += _data_profile_lines(frames, traces, order)
-    return "\n".join(lines)
-
-
-def _data_profile_lines(
-    frames: ResultsFrames, traces: pd.DataFrame | None, order: list[str]
-) -> list[str]:
-    heading = ["", f"### Data profile: τ = {TABLE_DATA_TAU:.0e}", ""]
-    if traces is None:
-        return [*heading, "Not available: no traces."]
-    table = fixed_target_table(frames.summary, traces, [TABLE_DATA_TAU], test="relative")
-    if table["dim"].isna().any():
-        return [*heading, "Not available: the summary has no `dim` column."]
-    table = _with_envelopes(table, "calls")
-    profile = data_profile(table, TABLE_DATA_TAU, "dim+1", kappas=TABLE_KAPPAS)
-    wide = _profile_row(profile, "kappa", TABLE_KAPPAS).reindex(order).dropna(how="all")
-    wide.columns = [f"κ = {k:g}" for k in TABLE_KAPPAS]
-    return [
-        *heading,
-        "d(κ): fraction of instances with f(x0) − f(x) ≥ (1 − τ)(f(x0) − f_L) within "
-        "κ·(dim + 1) oracle calls (n_f + n_g + n_hvp + n_hess; Moré & Wild 2009), "
-        "f_L = f* where certified, else the best value found; first logged hit.",
-        "",
-        format_table(wide.reset_index().rename(columns={"solver_label": "solver"})),
-    ]

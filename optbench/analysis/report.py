@@ -20,17 +20,15 @@ from typing import Any, TextIO
 
 import pandas as pd
 
+from optbench.analysis.formatting import format_spread, format_table
+from optbench.analysis.frames import ResultsFrames, results_frames
 from optbench.analysis.tables import (
     BAD_STATUSES,
     METRICS,
     STATUSES,
     TARGET_METRICS,
-    ResultsFrames,
     aggregate_summary,
     best_settings,
-    format_spread,
-    format_table,
-    results_frames,
     summary_targets,
     target_column,
     target_text,
@@ -281,7 +279,7 @@ def statuses_section(context: ReportContext) -> str:
 
 def profiles_section(context: ReportContext) -> str:
     """Performance-profile, targets-reached and data-profile tables (issue 5)."""
-    from optbench.analysis.profile_plots import profile_tables
+    from optbench.analysis.profile_tables import profile_tables
 
     return profile_tables(context.results)
 

@@ -15,6 +15,10 @@ Conventions (used by the report, the plots and the comparisons built on them):
   of the seeds reached ε (then it is finite and the true median of the censored
   sample); otherwise it is ``NaN`` (rendered "—"). The spread's maximum is ``inf``
   when some seed did not reach ε.
+
+The results container (:mod:`optbench.analysis.frames`) and the text of table cells
+(:mod:`optbench.analysis.formatting`) have their own modules; their public names are
+also importable from here.
 """
 
 from __future__ import annotations
@@ -23,12 +27,16 @@ import contextlib
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from optbench.analysis.formatting import format_number as format_number
+from optbench.analysis.formatting import format_spread as format_spread
+from optbench.analysis.formatting import format_table as format_table
+from optbench.analysis.frames import ResultsFrames as ResultsFrames
+from optbench.analysis.frames import results_frames as results_frames
 from optbench.analysis.style import family_rank
 
 #: Solvers whose named parameter defines separate families (the one place of that rule).
@@ -61,36 +69,6 @@ SUMMARY_COLUMNS = frozenset(
 )
 
 _TARGET_COLUMN = re.compile(r"^(iters|cost|time)_to_(.+)$")
-
-
-@dataclass
-class ResultsFrames:
-    """The DataFrames of a results directory (a duck-typed ``Results``).
-
-    Build it directly from DataFrames, or with :func:`results_frames` from any object
-    with ``summary`` (and optionally ``traces``, ``runs``, ``config``, ``path``).
-    """
-
-    summary: pd.DataFrame
-    traces: pd.DataFrame | None = None
-    runs: pd.DataFrame | None = None
-    config: Mapping[str, Any] | None = None
-    path: Any = None
-
-
-def results_frames(results: Any) -> ResultsFrames:
-    """Normalize a ``Results`` object, a :class:`ResultsFrames` or a summary DataFrame."""
-    if isinstance(results, ResultsFrames):
-        return results
-    if isinstance(results, pd.DataFrame):
-        return ResultsFrames(summary=results)
-    return ResultsFrames(
-        summary=results.summary,
-        traces=getattr(results, "traces", None),
-        runs=getattr(results, "runs", None),
-        config=getattr(results, "config", None),
-        path=getattr(results, "path", None),
-    )
 
 
 def target_text(eps: float) -> str:
@@ -383,73 +361,3 @@ def best_settings(
 def _inf_if_nan(value: Any) -> float:
     value = float(value)
     return math.inf if math.isnan(value) else value
-
-
-def format_number(value: Any) -> str:
-    """Compact text for a table cell: 3 significant digits, ``1.23e-09`` when tiny.
-
-    Integers below 10**6 are written in full, other numbers from 1000 to 10**6
-    rounded to whole units; NaN and None are "—"; infinities "∞".
-    """
-    if value is None or isinstance(value, str):
-        return "—" if value is None else value
-    if isinstance(value, (bool, np.bool_)):
-        return str(bool(value))
-    value = float(value)
-    if math.isnan(value):
-        return "—"
-    if math.isinf(value):
-        return "∞" if value > 0 else "-∞"
-    magnitude = abs(value)
-    if value.is_integer() and magnitude < 1e6:
-        return str(int(value))
-    if 1e3 <= magnitude < 1e6:  # whole units: never fewer digits than integer cells
-        return f"{value:.0f}"
-    if 1e-3 <= magnitude < 1e3:
-        rounded = float(f"{value:.3g}")
-        return str(int(rounded)) if rounded.is_integer() else f"{rounded:g}"
-    return f"{value:.2e}"
-
-
-def format_spread(median: float, low: float, high: float, reached: str = "") -> str:
-    """``"median [min–max]"``, or the median alone when all seeds agree.
-
-    ``reached`` (e.g. ``"1/3"``) is appended to "—" cells of censored targets.
-    """
-    if median is None or math.isnan(median):
-        return f"— ({reached})" if reached else "—"
-    if low == high == median or math.isnan(low):
-        return format_number(median)
-    return f"{format_number(median)} [{format_number(low)}–{format_number(high)}]"
-
-
-_NUMBER_START = re.compile(r"^(-?[0-9]|—|∞|-∞)")
-
-
-def _is_numeric_column(column: pd.Series) -> bool:
-    """Numbers, or text cells that all start like a formatted number ("12 [10–14]", "—")."""
-    if pd.api.types.is_bool_dtype(column):
-        return False
-    if pd.api.types.is_numeric_dtype(column):
-        return True
-    cells = [str(v) for v in column if v is not None and str(v) != ""]
-    return bool(cells) and all(_NUMBER_START.match(c) for c in cells)
-
-
-def _escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def format_table(frame: pd.DataFrame) -> str:
-    """Render ``frame`` as a GitHub markdown table (numbers via :func:`format_number`).
-
-    Numeric columns, and text columns of formatted numbers, are right-aligned;
-    strings are kept (``|`` escaped, newlines replaced by spaces).
-    """
-    header = [_escape(str(c)) for c in frame.columns]
-    align = ["---:" if _is_numeric_column(frame[c]) else ":---" for c in frame.columns]
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
-    for row in frame.itertuples(index=False):
-        cells = [_escape(format_number(v)) for v in row]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)

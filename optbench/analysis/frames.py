@@ -1,0 +1,66 @@
+"""The DataFrames of a results directory, from a ``Results``, frames or a path.
+
+:class:`ResultsFrames` is what the analysis modules work on: ``summary`` (one row per
+run), ``traces`` (one row per logged iteration), ``runs``, ``config`` and ``path``.
+:func:`results_frames` takes any object with those attributes (a
+:class:`optbench.run.results.Results`, frames, or a bare summary DataFrame);
+:func:`load_frames` also reads a results directory given by its path.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+
+@dataclass
+class ResultsFrames:
+    """The DataFrames of a results directory (a duck-typed ``Results``).
+
+    Build it directly from DataFrames, or with :func:`results_frames` from any object
+    with ``summary`` (and optionally ``traces``, ``runs``, ``config``, ``path``).
+    """
+
+    summary: pd.DataFrame
+    traces: pd.DataFrame | None = None
+    runs: pd.DataFrame | None = None
+    config: Mapping[str, Any] | None = None
+    path: Any = None
+
+
+def results_frames(results: Any) -> ResultsFrames:
+    """Normalize a ``Results`` object, a :class:`ResultsFrames` or a summary DataFrame."""
+    if isinstance(results, ResultsFrames):
+        return results
+    if isinstance(results, pd.DataFrame):
+        return ResultsFrames(summary=results)
+    return ResultsFrames(
+        summary=results.summary,
+        traces=getattr(results, "traces", None),
+        runs=getattr(results, "runs", None),
+        config=getattr(results, "config", None),
+        path=getattr(results, "path", None),
+    )
+
+
+def load_frames(results: Any) -> ResultsFrames:
+    """A results directory path (read with pandas), a ``Results`` or :class:`ResultsFrames`."""
+    if not isinstance(results, (str, os.PathLike)):
+        return results_frames(results)
+    path = Path(results)
+    if not (path / "summary.csv").is_file():
+        raise ValueError(f"{path}: not an optbench results directory (no summary.csv)")
+    summary = pd.read_csv(path / "summary.csv", dtype={"run_id": str})
+    traces_path = path / "traces.parquet"
+    traces = pd.read_parquet(traces_path) if traces_path.is_file() else None
+    config = None
+    if (path / "config.yaml").is_file():
+        import yaml
+
+        config = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8"))
+    return ResultsFrames(summary=summary, traces=traces, config=config, path=path)

@@ -1,0 +1,152 @@
+r"""Markdown tables of the suite-level measures for ``report.md`` (:func:`profile_tables`).
+
+Performance profile :math:`\rho_s(\tau)` at the τ of :data:`TABLE_TAUS`, the fraction of
+instances reaching each target, and the data profile :math:`d_s(\kappa)` at the κ of
+:data:`TABLE_KAPPAS` for τ = :data:`TABLE_DATA_TAU`. Swept families also appear as
+their tuned envelope, ``"<family> (tuned)"``. The helpers here are shared with the
+figures of :mod:`optbench.analysis.profile_plots`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from optbench.analysis import style
+from optbench.analysis.formatting import format_table
+from optbench.analysis.frames import ResultsFrames, load_frames
+from optbench.analysis.profiles import (
+    TUNED_SUFFIX,
+    data_profile,
+    performance_profile,
+    tuned_envelope,
+)
+from optbench.analysis.tables import target_text
+from optbench.analysis.targets import fixed_target_table
+
+#: Where the report tables read the profiles.
+TABLE_TAUS = (1.0, 2.0, 4.0, 10.0)
+TABLE_KAPPAS = (1.0, 10.0, 100.0, 1000.0)
+TABLE_DATA_TAU = 1e-3
+
+
+def nonempty_traces(frames: ResultsFrames) -> pd.DataFrame | None:
+    """The traces of ``frames``, or None when there are none (or no rows)."""
+    traces = frames.traces
+    return traces if traces is not None and len(traces) else None
+
+
+def with_envelopes(table: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """A hit table with the rows of each swept family's tuned envelope added."""
+    tuned = tuned_envelope(table, metric=metric)
+    return pd.concat([table, tuned.drop(columns="tuned_setting")], ignore_index=True)
+
+
+def ordered_labels(table: pd.DataFrame) -> list[tuple[str, str]]:
+    """(solver_label, family) pairs: families in registry order, tuned first in each."""
+    pairs = table[["solver_label", "family"]].drop_duplicates()
+    return sorted(
+        pairs.itertuples(index=False, name=None),
+        key=lambda p: (style.family_rank(p[1]), not p[0].endswith(TUNED_SUFFIX), p[0]),
+    )
+
+
+def _profile_row(curves: pd.DataFrame, x: str, points: Sequence[float]) -> pd.DataFrame:
+    """Wide table: one row per solver, the fraction at each point of ``points``."""
+    wide = curves.pivot(index="solver_label", columns=x, values="fraction")
+    return wide.reindex(columns=list(points))
+
+
+def profile_tables(results: Any) -> str:
+    """Markdown tables for ``report.md``: ρ_s at a few τ, fraction solved, d_s at a few κ.
+
+    Parameters
+    ----------
+    results : path, Results or ResultsFrames
+        The results (traces are needed for the data-profile table and where f* is
+        unknown; without them those parts say why they are missing).
+
+    Returns
+    -------
+    str
+        A markdown section (``""`` when the summary has no targets).
+    """
+    frames = load_frames(results)
+    if frames.summary.empty:
+        return ""
+    traces = nonempty_traces(frames)
+    try:
+        table = fixed_target_table(frames.summary, traces)
+    except ValueError as error:
+        if "no targets" in str(error):
+            return ""
+        return f"## Profiles\n\nNot available: {error}."
+    table = with_envelopes(table, "cost")
+    order = [label for label, _ in ordered_labels(table)]
+    instances = len(table.drop_duplicates(["problem", "seed"]))
+    lines = [
+        "## Profiles",
+        "",
+        f"Over {instances} problem instances ((problem, seed) pairs; Dolan & Moré 2002). "
+        "A run that did not reach a target counts as a failure (ratio ∞) and stays in "
+        "the denominator. Swept solvers also appear as “(tuned)”: per problem and target, "
+        "the setting with the least median cost.",
+    ]
+    unknown = sorted(set(table.loc[table["f_star_source"] == "best_found", "problem"]))
+    if unknown:
+        lines += [
+            "",
+            f"f* unknown for {', '.join(unknown)}: there a target ε means Moré & Wild's test "
+            "f(x0) − f(x) ≥ (1 − ε)(f(x0) − f_L), with f_L the best value any run reached.",
+        ]
+    reached = table[table["reached"]]
+    targets = sorted(set(table["target"]), reverse=True)
+    target = min(reached["target"]) if len(reached) else targets[0]
+    ratios = performance_profile(table, "cost", taus=[*TABLE_TAUS, math.inf], target=target)
+    wide = _profile_row(ratios, "tau", [*TABLE_TAUS, math.inf]).reindex(order)
+    wide.columns = [f"τ = {t:g}" for t in TABLE_TAUS] + ["solved"]
+    lines += [
+        "",
+        f"### Performance profile: cost to ε = {target_text(target)}",
+        "",
+        "ρ(τ): fraction of instances solved within τ × the least cost of any solver.",
+        "",
+        format_table(wide.reset_index().rename(columns={"solver_label": "solver"})),
+    ]
+    solved = table.groupby(["solver_label", "target"])["reached"].mean().unstack("target")
+    solved = solved.reindex(index=order, columns=targets)
+    solved.columns = [f"ε = {target_text(t)}" for t in targets]
+    lines += [
+        "",
+        "### Fraction of instances reaching each target",
+        "",
+        format_table(solved.reset_index().rename(columns={"solver_label": "solver"})),
+    ]
+    lines += _data_profile_lines(frames, traces, order)
+    return "\n".join(lines)
+
+
+def _data_profile_lines(
+    frames: ResultsFrames, traces: pd.DataFrame | None, order: list[str]
+) -> list[str]:
+    heading = ["", f"### Data profile: τ = {TABLE_DATA_TAU:.0e}", ""]
+    if traces is None:
+        return [*heading, "Not available: no traces."]
+    table = fixed_target_table(frames.summary, traces, [TABLE_DATA_TAU], test="relative")
+    if table["dim"].isna().any():
+        return [*heading, "Not available: the summary has no `dim` column."]
+    table = with_envelopes(table, "calls")
+    profile = data_profile(table, TABLE_DATA_TAU, "dim+1", kappas=TABLE_KAPPAS)
+    wide = _profile_row(profile, "kappa", TABLE_KAPPAS).reindex(order).dropna(how="all")
+    wide.columns = [f"κ = {k:g}" for k in TABLE_KAPPAS]
+    return [
+        *heading,
+        "d(κ): fraction of instances with f(x0) − f(x) ≥ (1 − τ)(f(x0) − f_L) within "
+        "κ·(dim + 1) oracle calls (n_f + n_g + n_hvp + n_hess; Moré & Wild 2009), "
+        "f_L = f* where certified, else the best value found; first logged hit.",
+        "",
+        format_table(wide.reset_index().rename(columns={"solver_label": "solver"})),
+    ]
