@@ -107,25 +107,36 @@ def test_tolerance_on_counts():
     assert found["measure"].tolist() == ["cost"]
 
 
+def with_status(row: int, status: str, message: str) -> pd.DataFrame:
+    """:func:`summary` with run ``row`` ended in ``status`` with ``message``."""
+    frame = summary()
+    frame.loc[row, ["status", "message"]] = [status, message]
+    return frame
+
+
+def status_changes(comparison) -> pd.DataFrame:
+    """The regressions of ``comparison`` in the status measure."""
+    return comparison.regressions.query("measure == 'status'")
+
+
 def test_status_converged_to_max_iter():
-    new = summary()
-    new.loc[1, ["status", "message"]] = ["max_iter", "reached max_iter = 20"]
+    new = with_status(1, "max_iter", "reached max_iter = 20")
     comparison = compare_results(new, summary())
-    status = comparison.regressions.query("measure == 'status'")
+    status = status_changes(comparison)
     assert status[["run_id", "baseline", "new"]].values.tolist() == [
         ["111111111111", "converged", "max_iter"]
     ]
     assert "converged → max_iter: reached max_iter = 20" in status["reason"].iloc[0]
     assert comparison.exit_code == 1
     # The other way round (max_iter → converged) is an improvement, not a regression.
-    assert compare_results(summary(), new).regressions.query("measure == 'status'").empty
+    assert status_changes(compare_results(summary(), new)).empty
 
 
 def test_status_to_error_is_a_regression_and_the_table_stays_a_table():
-    new = summary()
-    new.loc[0, ["status", "message"]] = ["error", "ValueError: bad | input\nmore"]
-    comparison = compare_results(new, summary())
-    status = comparison.regressions.query("measure == 'status'")
+    comparison = compare_results(
+        with_status(0, "error", "ValueError: bad | input\nmore"), summary()
+    )
+    status = status_changes(comparison)
     assert status[["run_id", "baseline", "new"]].values.tolist() == [
         ["0a1b2c3d4e5f", "max_iter", "error"]
     ]
