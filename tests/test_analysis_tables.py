@@ -143,10 +143,28 @@ def _runs(values: dict[str, list], **common) -> pd.DataFrame:
     return frame
 
 
+def _hits(eps: str, iters: list, cost: list, time: list) -> dict[str, list]:
+    """The summary columns of target ``eps`` (e.g. ``"1e-04"``): iterations, cost, time."""
+    return {f"iters_to_{eps}": iters, f"cost_to_{eps}": cost, f"time_to_{eps}": time}
+
+
+#: Columns of every run of :func:`hand_summary`.
+HAND_COMMON = {"problem": "p", "n_f": 1, "n_g": 1, "n_hvp": 0, "n_hess": 0, "grad_norm_final": 1e-9}
+
+
+def _gd_runs(
+    step_size: float, values: dict[str, list], message: str | list[str] = ""
+) -> pd.DataFrame:
+    """Three runs of gd with ``step_size`` (see :func:`_runs`)."""
+    label = f"gd[step_size={step_size:g}]"
+    common = dict(optimizer="gd", solver_label=label, step_size=step_size, message=message)
+    return _runs(values, **common, **HAND_COMMON)
+
+
 def hand_summary() -> pd.DataFrame:
     """Two gd step sizes and one newton_cg on a problem, exact numbers per seed."""
-    base = {"problem": "p", "n_f": 1, "n_g": 1, "n_hvp": 0, "n_hess": 0, "grad_norm_final": 1e-9}
-    small = _runs(
+    small = _gd_runs(
+        0.01,
         {
             "run_id": ["a0", "a1", "a2"],
             "status": ["converged", "converged", "max_iter"],
@@ -154,20 +172,12 @@ def hand_summary() -> pd.DataFrame:
             "cost": [10.0, 40.0, 20.0],
             "time": [0.1, 0.4, 0.2],
             "f_gap_final": [1e-9, 3e-9, 2e-9],
-            "iters_to_1e-04": [5.0, np.nan, 7.0],
-            "cost_to_1e-04": [5.0, np.nan, 7.0],
-            "time_to_1e-04": [0.05, np.nan, 0.07],
-            "iters_to_1e-08": [9.0, np.nan, np.nan],
-            "cost_to_1e-08": [9.0, np.nan, np.nan],
-            "time_to_1e-08": [0.09, np.nan, np.nan],
+            **_hits("1e-04", [5.0, np.nan, 7.0], [5.0, np.nan, 7.0], [0.05, np.nan, 0.07]),
+            **_hits("1e-08", [9.0, np.nan, np.nan], [9.0, np.nan, np.nan], [0.09, np.nan, np.nan]),
         },
-        optimizer="gd",
-        solver_label="gd[step_size=0.01]",
-        step_size=0.01,
-        message="",
-        **base,
     )
-    large = _runs(
+    large = _gd_runs(
+        1.0,
         {
             "run_id": ["b0", "b1", "b2"],
             "status": ["converged", "diverged", "converged"],
@@ -175,18 +185,10 @@ def hand_summary() -> pd.DataFrame:
             "cost": [6.0, 3.0, 8.0],
             "time": [0.06, 0.03, 0.08],
             "f_gap_final": [1e-9, np.inf, 1e-9],
-            "iters_to_1e-04": [3.0, np.nan, 4.0],
-            "cost_to_1e-04": [3.0, np.nan, 4.0],
-            "time_to_1e-04": [0.03, np.nan, 0.04],
-            "iters_to_1e-08": [np.nan] * 3,
-            "cost_to_1e-08": [np.nan] * 3,
-            "time_to_1e-08": [np.nan] * 3,
+            **_hits("1e-04", [3.0, np.nan, 4.0], [3.0, np.nan, 4.0], [0.03, np.nan, 0.04]),
+            **_hits("1e-08", [np.nan] * 3, [np.nan] * 3, [np.nan] * 3),
         },
-        optimizer="gd",
-        solver_label="gd[step_size=1]",
-        step_size=1.0,
         message=["", "f = inf at iteration 3", ""],
-        **base,
     )
     newton = _runs(
         {
@@ -196,17 +198,13 @@ def hand_summary() -> pd.DataFrame:
             "cost": [8.0, 8.0, 8.0],
             "time": [0.01, 0.02, 0.03],
             "f_gap_final": [1e-12] * 3,
-            "iters_to_1e-04": [1.0] * 3,
-            "cost_to_1e-04": [4.0] * 3,
-            "time_to_1e-04": [0.005] * 3,
-            "iters_to_1e-08": [2.0] * 3,
-            "cost_to_1e-08": [8.0] * 3,
-            "time_to_1e-08": [0.01] * 3,
+            **_hits("1e-04", [1.0] * 3, [4.0] * 3, [0.005] * 3),
+            **_hits("1e-08", [2.0] * 3, [8.0] * 3, [0.01] * 3),
         },
         optimizer="newton_cg",
         solver_label="newton_cg",
         message="",
-        **base,
+        **HAND_COMMON,
     )
     return pd.concat([small, large, newton], ignore_index=True)
 

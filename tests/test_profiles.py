@@ -10,6 +10,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from test_targets import summary_row
 
 from optbench.analysis.profiles import (
     data_profile,
@@ -146,36 +147,29 @@ def trace(run_id, problem, optimizer, f, calls, f_star=None):
 @pytest.fixture
 def traced():
     """p: dim 2, f* = 0 certified; q: dim 5, f* unknown (f_L = 1, the best found)."""
-    rows = (
-        trace("a_p", "p", "A", [10.0, 5.0, 0.5], [1, 2, 3], f_star=0.0)
-        + trace("b_p", "p", "B", [10.0, 0.9], [1, 6], f_star=0.0)
-        + trace("a_q", "q", "A", [4.0, 3.0, 2.0], [1, 2, 3])
-        + trace("b_q", "q", "B", [4.0, 1.0], [1, 6])
-    )
-    traces = pd.DataFrame(rows)
-    last = traces.groupby("run_id").tail(1).set_index("run_id")
-    summary = pd.DataFrame(
-        {
-            "run_id": last.index.to_series(),
-            "problem": last["problem"],
-            "optimizer": last["optimizer"],
-            "solver_label": last["optimizer"],
-            "seed": 0,
-            "status": "max_iter",
-            "iters": last["iter"],
-            "n_f": last["n_f"],
-            "n_g": last["n_g"],
-            "n_hvp": 0,
-            "n_hess": 0,
-            "cost": last["cost"],
-            "time": 0.0,
-            "f_final": last["f"],
-            "f_gap_final": last["f_gap"],
-            "dim": last["problem"].map({"p": 2, "q": 5}),
-            "f0": traces.groupby("run_id")["f"].first(),
-        }
-    ).reset_index(drop=True)
-    return summary, traces
+    runs = [
+        ("a_p", "p", "A", [10.0, 5.0, 0.5], [1, 2, 3]),
+        ("b_p", "p", "B", [10.0, 0.9], [1, 6]),
+        ("a_q", "q", "A", [4.0, 3.0, 2.0], [1, 2, 3]),
+        ("b_q", "q", "B", [4.0, 1.0], [1, 6]),
+    ]
+    f_star, dim = {"p": 0.0, "q": None}, {"p": 2, "q": 5}
+    trace_rows, summary_rows = [], []
+    for run_id, problem, optimizer, f, calls in runs:
+        rows = trace(run_id, problem, optimizer, f, calls, f_star=f_star[problem])
+        trace_rows += rows
+        summary_rows.append(
+            summary_row(
+                run_id,
+                problem,
+                optimizer,
+                rows,
+                f_star[problem],
+                status="max_iter",
+                dim=dim[problem],
+            )
+        )
+    return pd.DataFrame(summary_rows), pd.DataFrame(trace_rows)
 
 
 def test_data_profile_from_traces(traced):
