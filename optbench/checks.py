@@ -165,72 +165,18 @@ class DerivativeCheck:
         }
 
     def to_text(self) -> str:
-        """The error table and the verdicts as plain text for a terminal."""
-        best = self.best_step
-        lines = [
-            f"derivative check: {self.problem} (dim {self.dim}) at {self.point}",
-            "",
-            f"{'h':>9}  {'gradient':>10}  {'grad coords':>11}  {'hvp':>10}",
-        ]
-        for row in self.table:
-            cells = [f"{row.step:9.1e}"]
-            for name, width in zip(STEP_CHECKS, (10, 11, 10), strict=True):
-                value = getattr(row, name)
-                mark = "*" if best.get(name) == row.step else " "
-                cells.append(f"{_format_error(value):>{width}}{mark}")
-            lines.append(" ".join(cells))
-        lines += ["", "(* marks the best step of each column; errors are relative)", ""]
-        lines.append(f"{'check':<31} {'error':>9} {'best h':>9} {'tolerance':>9}  verdict")
-        for outcome in self.outcomes:
-            step = "-" if outcome.best_step is None else f"{outcome.best_step:.1e}"
-            verdict = (
-                f"skipped ({outcome.skipped})"
-                if outcome.skipped
-                else ("pass" if outcome.passed else "FAIL")
-            )
-            lines.append(
-                f"{CHECK_LABELS[outcome.name]:<31} {_format_error(outcome.error):>9} "
-                f"{step:>9} {outcome.tolerance:>9.0e}  {verdict}"
-            )
-        failed = [o.name for o in self.outcomes if not o.passed]
-        lines.append("")
-        lines.append("verdict: PASS" if not failed else f"verdict: FAIL ({', '.join(failed)})")
-        return "\n".join(lines)
+        """The error table and the verdicts as plain text for a terminal
+        (:func:`optbench.check_report.check_text`)."""
+        from optbench.check_report import check_text
+
+        return check_text(self)
 
     def plot(self, path: str | Path) -> None:
-        """Draw relative error against ``h`` on log-log axes and save it to ``path``.
+        """Draw relative error against ``h`` on log-log axes and save it to ``path``
+        (:func:`optbench.check_report.plot_check`)."""
+        from optbench.check_report import plot_check
 
-        One line per finite-difference check, its best step circled, the tolerance
-        dashed. Exact zeros are drawn at ``1e-17``. The format follows the file suffix.
-        """
-        from matplotlib.figure import Figure  # lazy: matplotlib is slow to import
-
-        figure = Figure(figsize=(6.4, 4.4), layout="constrained")
-        axes = figure.add_subplot()
-        steps = np.array([row.step for row in self.table])
-        for name in STEP_CHECKS:
-            outcome = self.outcome(name)
-            if outcome.skipped:
-                continue
-            errors = np.array([getattr(row, name) for row in self.table], dtype=float)
-            shown = np.clip(errors, 1e-17, None)  # log axes cannot show exact zeros
-            (line,) = axes.loglog(steps, shown, marker=".", label=CHECK_LABELS[name])
-            circle = {"markersize": 11, "markerfacecolor": "none", "color": line.get_color()}
-            axes.loglog([outcome.best_step], [max(outcome.error, 1e-17)], "o", **circle)
-        axes.axhline(
-            self.outcome("gradient").tolerance, color="grey", linestyle="--", label="tolerance"
-        )
-        axes.set_xlabel("finite-difference step h")
-        axes.set_ylabel("relative error")
-        verdict = "PASS" if self.passed else "FAIL"
-        axes.set_title(f"{self.problem} (dim {self.dim}): {verdict}; circles mark the best h")
-        axes.grid(True, which="major", alpha=0.3)
-        axes.legend(loc="best")
-        figure.savefig(path)
-
-
-def _format_error(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2e}"
+        plot_check(self, path)
 
 
 def check_derivatives(
