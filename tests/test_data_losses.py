@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import scipy.sparse
 import scipy.special
 
-from optbench.problems import data
+from optbench.problems import data, linalg
 from optbench.problems.least_squares import LeastSquares
 from optbench.problems.logistic import Logistic
 from optbench.problems.softmax import Softmax
@@ -155,6 +157,16 @@ def test_hess_equals_hvp_columns_and_is_symmetric(problem):
         np.testing.assert_allclose(H @ v, problem.hvp(x, v), rtol=1e-12, atol=1e-14)
 
 
+def test_importing_the_families_leaves_scipy_unloaded():
+    script = (
+        "import sys, optbench.problems as p\n"
+        "p.list_problems()\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'scipy'))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert run.returncode == 0 and run.stdout.strip() == "[]", run.stderr
+
+
 def test_smoothness_bounds_the_hessian_spectrum(problem):
     bounds = problem.smoothness()
     assert bounds is problem.smoothness()  # computed once
@@ -176,9 +188,9 @@ def test_least_squares_smoothness_is_exact():
 @pytest.mark.parametrize("with_ones_column", [False, True])
 def test_lanczos_spectrum_bounds_agree_with_dense(monkeypatch, with_ones_column):
     X = scipy.sparse.csr_matrix(_design(3))
-    exact_max, exact_min = data.gram_extreme_eigenvalues(X, with_ones_column)
-    monkeypatch.setattr(data, "DENSE_SPECTRUM_MAX_DIM", 2)
-    lanczos_max, lanczos_min = data.gram_extreme_eigenvalues(X, with_ones_column)
+    exact_max, exact_min = linalg.gram_extreme_eigenvalues(X, with_ones_column)
+    monkeypatch.setattr(linalg, "DENSE_SPECTRUM_MAX_DIM", 2)
+    lanczos_max, lanczos_min = linalg.gram_extreme_eigenvalues(X, with_ones_column)
     assert exact_max <= lanczos_max <= exact_max * (1 + 1e-8)
     assert lanczos_min == pytest.approx(exact_min, rel=1e-6)
 

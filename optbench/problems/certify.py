@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.linalg
 
 from optbench.problems import fstar_cache
 from optbench.problems.base import Problem
@@ -180,6 +179,8 @@ def newton_certificate(problem: Problem, gtol: float, max_iter: int = 100) -> Ce
 
 def _cholesky_direction(problem: Problem, x: np.ndarray, gradient: np.ndarray) -> np.ndarray | None:
     """Solve :math:`H p = -g` by Cholesky; None if :math:`H` is not numerically SPD."""
+    import scipy.linalg
+
     try:
         factor = scipy.linalg.cho_factor(problem.hess(x), lower=True, check_finite=False)
     except (scipy.linalg.LinAlgError, ValueError):
@@ -255,7 +256,7 @@ def cache_key(problem: Problem) -> str:
     """Hash of (family, params) plus, for user data, the data bytes.
 
     Families built from user data define ``_data_digest() -> str | None``
-    (:func:`optbench.problems.data.data_digest`); synthetic instances are fully
+    (:func:`optbench.problems.linear_model.data_digest`); synthetic instances are fully
     determined by their params (including ``seed``).
     """
     digest_of_data = getattr(problem, "_data_digest", None)

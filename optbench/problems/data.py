@@ -1,6 +1,6 @@
-r"""Seeded synthetic data for the data losses, and the helpers those losses share.
+r"""Seeded synthetic data for the data losses (dense and ``scipy.sparse`` CSR).
 
-Generators (all reproducible from ``seed`` through ``numpy.random.default_rng``):
+All generators are reproducible from ``seed`` through ``numpy.random.default_rng``:
 
 - :func:`least_squares_data`: a design :math:`A = U \operatorname{diag}(s) V^\top`
   with log-spaced singular values, so its condition number is exactly ``cond``.
@@ -12,112 +12,33 @@ Generators (all reproducible from ``seed`` through ``numpy.random.default_rng``)
 - :func:`logistic_data` and :func:`softmax_data`: features plus labels drawn from a true
   linear model.
 
-Helpers: :func:`as_design_matrix` (validate user data without copying it),
-:func:`row_blocks` (dense row blocks for Hessian assembly), :func:`gram_extreme_eigenvalues`
-(the spectrum ends of :math:`X^\top X`), :func:`data_digest` (content hash for caching) and
-:class:`PointMemo` (the one-entry memo of curvature weights).
+The helpers the losses share live next door: argument checks and
+:func:`~optbench.problems.validation.as_design_matrix` in
+:mod:`optbench.problems.validation`, Gram matrices and spectra in
+:mod:`optbench.problems.linalg`, and the base class, memo and data hash in
+:mod:`optbench.problems.linear_model`. ``scipy.sparse`` is imported only by the
+generators that build CSR data.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.linalg
-import scipy.sparse
-import scipy.sparse.linalg
 
-#: Matrices with at most this many columns get exact (dense) Gram spectra.
-DENSE_SPECTRUM_MAX_DIM = 2_000
-#: Restart budget of the Lanczos estimate of the smallest eigenvalue (it can converge
-#: slowly); when exhausted, the valid lower bound 0 is returned instead.
-LANCZOS_MIN_RESTARTS = 300
+from optbench.problems.validation import check_positive_int
+
+if TYPE_CHECKING:
+    import scipy.sparse
+
+    from optbench.problems.validation import Matrix
+
 #: Standard deviation of the true linear predictor that draws synthetic labels.
 SIGNAL_SCALE = 2.0
 #: Rows per block of :func:`sparse_features_exact`: bounds its temporaries (about
 #: 40 bytes per non-zero of a block). Part of the generator's definition: changing it
 #: changes the data drawn for a given seed.
 SPARSE_BLOCK_ROWS = 1 << 16
-
-Matrix = np.ndarray | scipy.sparse.csr_matrix | scipy.sparse.csr_array
-
-
-# --------------------------------------------------------------------------- validation
-
-
-def check_positive_int(name: str, value: Any) -> int:
-    """Return ``value`` as ``int`` or raise ``ValueError("<name>: ...")``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name}: must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def check_nonnegative(name: str, value: Any) -> float:
-    """Return ``value`` as a finite ``float >= 0`` or raise a ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{name}: must be a number >= 0, got {value!r}")
-    if not np.isfinite(value) or value < 0:
-        raise ValueError(f"{name}: must be >= 0, got {value!r}")
-    return float(value)
-
-
-def check_seed(value: Any) -> int:
-    """Return ``value`` as a non-negative ``int`` seed or raise a ValueError naming ``seed``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ValueError(f"seed: must be a non-negative integer, got {value!r}")
-    return int(value)
-
-
-def check_point(x: Any, dim: int, name: str = "x") -> np.ndarray:
-    """Return ``x`` as a 1-D float64 array of length ``dim`` (no copy when it already is)."""
-    x = np.asarray(x, dtype=np.float64)
-    if x.shape != (dim,):
-        raise ValueError(f"{name}: expected shape ({dim},), got {x.shape}")
-    return x
-
-
-def as_design_matrix(X: Any, name: str = "X") -> Matrix:
-    """Validate a user design matrix and return it without copying when possible.
-
-    A float64 ndarray or CSR matrix is returned as is (a reference, never a copy). Other
-    ``scipy.sparse`` formats are converted to CSR once, and other dtypes to float64 once.
-
-    Raises
-    ------
-    ValueError
-        If ``X`` is not 2-D, is empty, or holds non-finite values.
-    """
-    if scipy.sparse.issparse(X):
-        if X.format != "csr":
-            X = X.tocsr()
-        if X.dtype != np.float64:
-            X = X.astype(np.float64)
-        values = X.data
-    else:
-        X = np.asarray(X, dtype=np.float64)
-        values = X
-    if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
-        raise ValueError(f"{name}: must be a non-empty 2-D array, got shape {X.shape}")
-    if not np.isfinite(values).all():
-        raise ValueError(f"{name}: contains NaN or infinite values")
-    return X
-
-
-def check_rows(name: str, vector: Any, X: Matrix, matrix_name: str = "X") -> np.ndarray:
-    """Return ``vector`` as a 1-D array with one entry per row of ``X``."""
-    vector = np.asarray(vector)
-    if vector.ndim != 1:
-        raise ValueError(f"{name}: must be 1-D, got shape {vector.shape}")
-    if vector.shape[0] != X.shape[0]:
-        raise ValueError(
-            f"{name}: length {vector.shape[0]} does not match {matrix_name} with {X.shape[0]} rows"
-        )
-    return vector
-
-
-# --------------------------------------------------------------------------- generators
 
 
 def least_squares_data(
@@ -180,6 +101,8 @@ def sparse_features(
     Uses ``scipy.sparse.random_array``, which samples the positions directly (no dense
     intermediate).
     """
+    import scipy.sparse
+
     return scipy.sparse.random_array(
         (n_samples, n_features),
         density=density,
@@ -229,6 +152,8 @@ def sparse_features_exact(
     -------
     csr_array of shape (n_samples, n_features)
     """
+    import scipy.sparse
+
     nnz = check_positive_int("nnz", nnz)
     if nnz > n_samples * n_features:
         raise ValueError(
@@ -355,147 +280,3 @@ def softmax_data(
     W_true = _true_weights(X, n_classes, rng)
     logits = X @ W_true + rng.gumbel(size=(n_samples, n_classes))
     return X, np.argmax(logits, axis=1), W_true
-
-
-# --------------------------------------------------------------------------- linear algebra
-
-
-def row_blocks(X: Matrix, max_entries: int = 1 << 21) -> Iterator[np.ndarray]:
-    r"""Dense consecutive row blocks of ``X`` of at most ``max_entries`` entries each.
-
-    Dense ``X`` yields views (no copy); CSR ``X`` yields densified slices. Used to build
-    weighted Gram matrices :math:`X^\top D X` with bounded temporary memory.
-    """
-    n_rows, n_columns = X.shape
-    step = max(1, max_entries // max(n_columns, 1))
-    for start in range(0, n_rows, step):
-        block = X[start : start + step]
-        yield block.toarray() if scipy.sparse.issparse(block) else block
-
-
-def gram(X: Matrix) -> np.ndarray:
-    r"""Dense :math:`X^\top X` (``d × d``) without copying ``X``."""
-    product = X.T @ X
-    return product.toarray() if scipy.sparse.issparse(product) else np.asarray(product)
-
-
-def gram_extreme_eigenvalues(
-    X: Matrix, with_ones_column: bool = False, want_min: bool = True
-) -> tuple[float, float | None]:
-    r"""Largest and smallest eigenvalues of :math:`\tilde X^\top \tilde X`.
-
-    :math:`\tilde X = X`, or :math:`[X, \mathbf 1]` when ``with_ones_column``. When
-    :math:`\tilde X` has at most :data:`DENSE_SPECTRUM_MAX_DIM` columns the dense Gram
-    matrix is formed and ``eigvalsh`` gives both ends exactly (to rounding, i.e. the
-    smallest with absolute error about :math:`\epsilon\,\lambda_{\max}`). Otherwise
-    Lanczos (``scipy.sparse.linalg.eigsh``) runs on the operator
-    :math:`v \mapsto \tilde X^\top(\tilde X v)`; the largest Ritz value :math:`\theta` is
-    raised by its residual norm, :math:`\theta + \|\tilde X^\top\tilde X u - \theta u\|`,
-    a bound on the eigenvalue nearest :math:`\theta` (Parlett, The Symmetric Eigenvalue
-    Problem, Thm 4.5.1). The smallest is 0 when :math:`\tilde X` has more columns than
-    rows, else a Lanczos estimate, or 0 (a valid lower bound) if Lanczos does not converge.
-
-    Returns
-    -------
-    lambda_max : float
-    lambda_min : float or None
-        None when ``want_min`` is False.
-    """
-    n_rows, n_columns = X.shape
-    dim = n_columns + int(with_ones_column)
-    if dim <= DENSE_SPECTRUM_MAX_DIM:
-        gram_matrix = gram(X)
-        if with_ones_column:
-            column_sums = np.asarray(X.sum(axis=0)).ravel()
-            gram_matrix = np.block(
-                [[gram_matrix, column_sums[:, None]], [column_sums[None, :], float(n_rows)]]
-            )
-        eigenvalues = scipy.linalg.eigvalsh(gram_matrix)
-        lambda_min = max(float(eigenvalues[0]), 0.0) if want_min else None
-        return float(eigenvalues[-1]), lambda_min
-
-    def apply(v: np.ndarray) -> np.ndarray:
-        v = np.ravel(v)
-        product = X @ v[:n_columns]
-        if with_ones_column:
-            product += v[-1]
-        out = np.empty(dim)
-        out[:n_columns] = X.T @ product
-        if with_ones_column:
-            out[-1] = product.sum()
-        return out
-
-    operator = scipy.sparse.linalg.LinearOperator((dim, dim), matvec=apply, dtype=np.float64)
-    start = np.random.default_rng(0).standard_normal(dim)
-    values, vectors = scipy.sparse.linalg.eigsh(operator, k=1, which="LA", tol=1e-10, v0=start)
-    theta, u = float(values[0]), vectors[:, 0]
-    lambda_max = theta + float(np.linalg.norm(apply(u) - theta * u))
-    if not want_min:
-        return lambda_max, None
-    if dim > n_rows:
-        return lambda_max, 0.0
-    try:
-        values = scipy.sparse.linalg.eigsh(
-            operator,
-            k=1,
-            which="SA",
-            tol=1e-8,
-            v0=start,
-            maxiter=LANCZOS_MIN_RESTARTS,
-            return_eigenvectors=False,
-        )
-        lambda_min = max(float(values[0]), 0.0)
-    except scipy.sparse.linalg.ArpackNoConvergence:
-        lambda_min = 0.0
-    return lambda_max, lambda_min
-
-
-# --------------------------------------------------------------------------- caching helpers
-
-
-def data_digest(*arrays: Matrix) -> str:
-    """SHA-256 of the shapes, dtypes and bytes of dense or sparse arrays."""
-    digest = hashlib.sha256()
-    for array in arrays:
-        parts = (
-            (array.data, array.indices, array.indptr) if scipy.sparse.issparse(array) else (array,)
-        )
-        digest.update(repr((type(array).__name__, array.shape)).encode())
-        for part in parts:
-            part = np.ascontiguousarray(part)
-            digest.update(repr((part.dtype.str, part.shape)).encode())
-            digest.update(part.tobytes())
-    return digest.hexdigest()
-
-
-class PointMemo:
-    """A one-entry memo keyed by the *content* of a point ``x``.
-
-    Data losses store the curvature weights that ``value_and_grad(x)`` computed so that
-    ``hvp(x, v)`` at the same ``x`` (as in Newton-CG) skips the forward product. A copy
-    of ``x`` is kept and compared with ``np.array_equal``, so mutating ``x`` after the
-    call cannot return stale weights. This is a deliberate exception to DESIGN's "no
-    hidden caches": it changes time only, never results.
-    """
-
-    __slots__ = ("_stored",)
-
-    def __init__(self) -> None:
-        # One (point, entry) tuple, replaced in a single assignment, so a reader on
-        # another thread never pairs one call's point with another call's entry.
-        self._stored: tuple[np.ndarray, Any] | None = None
-
-    def get(self, x: np.ndarray) -> Any:
-        """The stored entry if it was stored at a point equal to ``x``, else None."""
-        stored = self._stored
-        if stored is not None and np.array_equal(stored[0], x):
-            return stored[1]
-        return None
-
-    def put(self, x: np.ndarray, entry: Any) -> None:
-        """Store ``entry`` for (a copy of) ``x``, replacing the previous one."""
-        self._stored = (np.array(x, dtype=np.float64, copy=True), entry)
-
-    def clear(self) -> None:
-        """Forget the stored entry."""
-        self._stored = None

@@ -15,23 +15,19 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import scipy.linalg
-import scipy.sparse
-import scipy.sparse.linalg
 
-from optbench.problems.base import Problem, Smoothness
-from optbench.problems.certify import Certificate, LazyFStar
-from optbench.problems.data import (
+from optbench.problems.base import Smoothness
+from optbench.problems.certify import Certificate
+from optbench.problems.data import least_squares_data
+from optbench.problems.linalg import gram, gram_extreme_eigenvalues
+from optbench.problems.linear_model import LinearModelLoss
+from optbench.problems.validation import (
     as_design_matrix,
     check_nonnegative,
     check_point,
     check_positive_int,
     check_rows,
     check_seed,
-    data_digest,
-    gram,
-    gram_extreme_eigenvalues,
-    least_squares_data,
 )
 from optbench.registry import PROBLEMS
 
@@ -40,17 +36,9 @@ NORMAL_EQUATIONS_MAX_DIM = 2_000
 #: ``smoothness`` uses a dense SVD of ``A`` up to this many entries (32 MB).
 SVD_MAX_ENTRIES = 4_000_000
 
-_SYNTHETIC_DEFAULTS = {
-    "n_samples": 1000,
-    "n_features": 20,
-    "cond": 10.0,
-    "noise": 0.1,
-    "seed": 0,
-}
-
 
 @PROBLEMS.register("least_squares")
-class LeastSquares(LazyFStar, Problem):
+class LeastSquares(LinearModelLoss):
     r"""Linear least squares :math:`\frac{1}{2n}\|Ax-b\|^2 + \frac{l_2}{2}\|x\|^2`.
 
     Give user data ``A`` and ``b``, or leave them None for synthetic data
@@ -78,6 +66,8 @@ class LeastSquares(LazyFStar, Problem):
         Seed of the synthetic data.
     """
 
+    data_names = ("A", "b")
+
     def __init__(
         self,
         A: Any = None,
@@ -90,16 +80,17 @@ class LeastSquares(LazyFStar, Problem):
         seed: int = 0,
     ) -> None:
         self.l2 = check_nonnegative("l2", l2)
-        synthetic = {
-            "n_samples": n_samples,
-            "n_features": n_features,
-            "cond": cond,
-            "noise": noise,
-            "seed": seed,
-        }
-        if A is None:
-            if b is not None:
-                raise ValueError("b: given without A; pass both A and b, or neither")
+        self._user_data = self._user_data_given(
+            A, b, n_samples=n_samples, n_features=n_features, cond=cond, noise=noise, seed=seed
+        )
+        if self._user_data:
+            self.A = as_design_matrix(A, "A")
+            self.b = check_rows("b", b, self.A, "A").astype(np.float64, copy=False)
+            if not np.isfinite(self.b).all():
+                raise ValueError("b: contains NaN or infinite values")
+            self.x_true = None
+            self.params = {"l2": self.l2}
+        else:
             n_samples = check_positive_int("n_samples", n_samples)
             n_features = check_positive_int("n_features", n_features)
             cond = check_nonnegative("cond", cond)
@@ -118,25 +109,9 @@ class LeastSquares(LazyFStar, Problem):
                 "l2": self.l2,
                 "seed": seed,
             }
-            self._user_data = False
-        else:
-            for key, value in synthetic.items():
-                if value != _SYNTHETIC_DEFAULTS[key]:
-                    raise ValueError(f"{key}: only for synthetic data; omit it when A is given")
-            if b is None:
-                raise ValueError("b: required when A is given")
-            self.A = as_design_matrix(A, "A")
-            self.b = check_rows("b", b, self.A, "A").astype(np.float64, copy=False)
-            if not np.isfinite(self.b).all():
-                raise ValueError("b: contains NaN or infinite values")
-            self.x_true = None
-            self.params = {"l2": self.l2}
-            self._user_data = True
         self.n_samples, self.dim = self.A.shape
         self.name = "least_squares"
         self.x0 = np.zeros(self.dim)
-        self._smoothness: Smoothness | None = None
-        self._digest: str | None = None
 
     # ----------------------------------------------------------------- oracle
 
@@ -184,10 +159,12 @@ class LeastSquares(LazyFStar, Problem):
         temporary copy of ``A``). Otherwise the ends of the spectrum of :math:`A^\top A`:
         dense eigenvalues up to 2000 columns (the smallest to absolute accuracy
         :math:`\epsilon L`), else Lanczos; see
-        :func:`optbench.problems.data.gram_extreme_eigenvalues`.
+        :func:`optbench.problems.linalg.gram_extreme_eigenvalues`.
         """
         if self._smoothness is None:
             if isinstance(self.A, np.ndarray) and self.A.size <= SVD_MAX_ENTRIES:
+                import scipy.linalg
+
                 singular_values = scipy.linalg.svdvals(self.A)
                 lambda_max = float(singular_values[0]) ** 2
                 lambda_min = float(singular_values[-1]) ** 2 if self.n_samples >= self.dim else 0.0
@@ -201,17 +178,14 @@ class LeastSquares(LazyFStar, Problem):
 
     # ----------------------------------------------------------------- certification
 
-    def _data_digest(self) -> str | None:
-        if self._user_data and self._digest is None:
-            self._digest = data_digest(self.A, self.b)
-        return self._digest
-
     def _normal_equations_solution(self) -> np.ndarray | None:
         """Cholesky solve of the normal equations with two refinement steps, or None.
 
         None when the Gram matrix is numerically singular or the refined gradient is not
         at rounding level (then the caller uses the minimum-norm lstsq solution).
         """
+        import scipy.linalg
+
         H = gram(self.A)
         H *= 1.0 / self.n_samples
         H[np.diag_indices_from(H)] += self.l2
@@ -235,6 +209,9 @@ class LeastSquares(LazyFStar, Problem):
         With ``l2 > 0`` it solves the stacked problem
         :math:`\min \|[A; \sqrt{n\lambda} I]\,x - [b; 0]\|`.
         """
+        import scipy.linalg
+        import scipy.sparse
+
         dense_A = self.A.toarray() if scipy.sparse.issparse(self.A) else self.A
         target = self.b
         if self.l2:
@@ -259,6 +236,8 @@ class LeastSquares(LazyFStar, Problem):
                 x, method = self._lstsq_solution(), "lstsq"
             iterations = 0
         else:
+            import scipy.sparse.linalg
+
             result = scipy.sparse.linalg.lsqr(
                 self.A,
                 self.b,

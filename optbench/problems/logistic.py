@@ -31,43 +31,31 @@ written into per-thread scratch buffers that are reused from call to call (fresh
 temporaries cost their page faults: at n = 1e6, about 2 ms a call for four of them, a
 fifth of a 1e7-non-zero CSR matvec).
 :meth:`Logistic.hvp` reuses :math:`e` and :math:`1+e` of the last ``value_and_grad`` at
-the same point (a :class:`~optbench.problems.data.PointMemo`), so it is one ``X @ v``
-and one ``X.T @ q``. The buffers and the memo are per thread (``threading.local``):
-threads sharing one instance never see each other's scratch arrays.
+the same point (a :class:`~optbench.problems.linear_model.PointMemo`), so it is one
+``X @ v`` and one ``X.T @ q``. The buffers and the memo are per thread
+(:class:`~optbench.problems.linear_model.ThreadScratch`): threads sharing one instance
+never see each other's scratch arrays.
 """
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import numpy as np
 
-from optbench.problems.base import Problem, Smoothness
-from optbench.problems.certify import LazyFStar
-from optbench.problems.data import (
-    PointMemo,
+from optbench.problems.base import Smoothness
+from optbench.problems.data import logistic_data
+from optbench.problems.linalg import gram_extreme_eigenvalues, row_blocks
+from optbench.problems.linear_model import LinearModelLoss, ThreadScratch
+from optbench.problems.validation import (
     as_design_matrix,
     check_nonnegative,
     check_point,
     check_positive_int,
     check_rows,
     check_seed,
-    data_digest,
-    gram_extreme_eigenvalues,
-    logistic_data,
-    row_blocks,
 )
 from optbench.registry import PROBLEMS
-
-_SYNTHETIC_DEFAULTS = {
-    "n_samples": 1000,
-    "n_features": 20,
-    "rho": 0.0,
-    "density": None,
-    "nnz": None,
-    "seed": 0,
-}
 
 
 def binary_labels(y: Any, X: Any) -> np.ndarray:
@@ -89,7 +77,7 @@ def binary_labels(y: Any, X: Any) -> np.ndarray:
 
 
 @PROBLEMS.register("logistic")
-class Logistic(LazyFStar, Problem):
+class Logistic(LinearModelLoss):
     r"""Binary logistic regression, mean log-loss plus :math:`(l_2/2)\|w\|^2`.
 
     ``x`` is ``w`` (length ``n_features``), followed by the intercept when
@@ -122,6 +110,8 @@ class Logistic(LazyFStar, Problem):
         Seed of the synthetic data.
     """
 
+    _transient = ("_XT", "_scratch")
+
     def __init__(
         self,
         X: Any = None,
@@ -147,9 +137,13 @@ class Logistic(LazyFStar, Problem):
             "nnz": nnz,
             "seed": seed,
         }
-        if X is None:
-            if y is not None:
-                raise ValueError("y: given without X; pass both X and y, or neither")
+        self._user_data = self._user_data_given(X, y, **synthetic)
+        if self._user_data:
+            self.X = as_design_matrix(X, "X")
+            labels = binary_labels(y, self.X)
+            self.w_true = None
+            self.params = {}
+        else:
             self.params = self._synthetic_params(**synthetic)
             self.X, labels, self.w_true = logistic_data(
                 self.params["n_samples"],
@@ -159,42 +153,19 @@ class Logistic(LazyFStar, Problem):
                 self.params["seed"],
                 self.params.get("nnz"),
             )
-            self._user_data = False
-        else:
-            for key, value in synthetic.items():
-                if value != _SYNTHETIC_DEFAULTS[key]:
-                    raise ValueError(f"{key}: only for synthetic data; omit it when X is given")
-            if y is None:
-                raise ValueError("y: required when X is given")
-            self.X = as_design_matrix(X, "X")
-            labels = binary_labels(y, self.X)
-            self.w_true = None
-            self.params = {}
-            self._user_data = True
         self.params.update(l2=self.l2, fit_intercept=self.fit_intercept)
         self.y = labels
         self.n_samples, self.n_features = self.X.shape
-        self._XT = self.X.T  # a transposed view (CSC for CSR): no copy
         self._residual_scale = labels * (-1.0 / self.n_samples)
         self._label_negative = np.signbit(labels)  # y_i < 0, to get [m < 0] from z
         self.dim = self.n_features + int(self.fit_intercept)
         self.name = "logistic"
         self.x0 = np.zeros(self.dim)
-        self._scratch = _Scratch()
-        self._smoothness: Smoothness | None = None
-        self._digest: str | None = None
+        self._build_transient()
 
-    def __getstate__(self) -> dict[str, Any]:
-        """Pickle without the transposed view (it would be serialized as a second copy
-        of ``X``) and without the per-thread scratch; both are rebuilt on unpickling."""
-        state = self.__dict__.copy()
-        del state["_XT"], state["_scratch"]
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._XT = self.X.T
-        self._scratch = _Scratch()
+    def _build_transient(self) -> None:
+        self._XT = self.X.T  # a transposed view (CSC for CSR): no copy
+        self._scratch = ThreadScratch()
 
     @staticmethod
     def _synthetic_params(
@@ -271,9 +242,6 @@ class Logistic(LazyFStar, Problem):
         out[: self.n_features] = product
         out[-1] = r.sum()
         return out
-
-    def _penalty(self, weights: np.ndarray) -> float:
-        return 0.5 * self.l2 * float(weights @ weights) if self.l2 else 0.0
 
     def _loss_terms(
         self,
@@ -389,7 +357,7 @@ class Logistic(LazyFStar, Problem):
         :math:`\sigma(m)\sigma(-m) \le 1/4` gives :math:`L`; :math:`\mu = \lambda` is the
         ridge curvature (0 with ``fit_intercept``, whose direction is unregularized).
         Computed once and cached (a pure function of the data); see
-        :func:`optbench.problems.data.gram_extreme_eigenvalues`.
+        :func:`optbench.problems.linalg.gram_extreme_eigenvalues`.
         """
         if self._smoothness is None:
             lambda_max, _ = gram_extreme_eigenvalues(
@@ -398,28 +366,3 @@ class Logistic(LazyFStar, Problem):
             mu = 0.0 if self.fit_intercept else self.l2
             self._smoothness = Smoothness(L=lambda_max / (4 * self.n_samples) + self.l2, mu=mu)
         return self._smoothness
-
-    def _data_digest(self) -> str | None:
-        if self._user_data and self._digest is None:
-            self._digest = data_digest(self.X, self.y)
-        return self._digest
-
-
-class _Scratch(threading.local):
-    """Per-thread scratch arrays and memo of :class:`Logistic` (reused across calls).
-
-    Each thread that calls the kernels gets its own buffers, allocated on first use,
-    and its own :class:`~optbench.problems.data.PointMemo`, whose entries point into
-    those buffers: a call on one thread never overwrites what another is reading.
-    """
-
-    def __init__(self) -> None:
-        self.memo = PointMemo()
-        self._arrays: dict[str, np.ndarray] = {}
-
-    def array(self, name: str, length: int, dtype: type = np.float64) -> np.ndarray:
-        """The buffer ``name`` of this thread (contents undefined; overwrite it)."""
-        array = self._arrays.get(name)
-        if array is None:
-            array = self._arrays[name] = np.empty(length, dtype=dtype)
-        return array

@@ -18,7 +18,8 @@ finite for any finite logits.
 
 Speed: ``value_and_grad`` is one ``X @ W`` and one ``X.T @ R``; :meth:`Softmax.hvp`
 reuses the probabilities :math:`P` of the last ``value_and_grad`` at the same point (a
-:class:`~optbench.problems.data.PointMemo`), so it is one ``X @ V`` and one ``X.T @ R``.
+:class:`~optbench.problems.linear_model.PointMemo`), so it is one ``X @ V`` and one
+``X.T @ R``.
 """
 
 from __future__ import annotations
@@ -26,29 +27,23 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import scipy.sparse
 
-from optbench.problems.base import Problem, Smoothness
-from optbench.problems.certify import LazyFStar
-from optbench.problems.data import (
-    PointMemo,
+from optbench.problems.base import Smoothness
+from optbench.problems.data import softmax_data
+from optbench.problems.linalg import gram_extreme_eigenvalues, row_blocks
+from optbench.problems.linear_model import LinearModelLoss, PointMemo
+from optbench.problems.validation import (
     as_design_matrix,
     check_nonnegative,
     check_point,
     check_positive_int,
     check_rows,
     check_seed,
-    data_digest,
-    gram_extreme_eigenvalues,
-    row_blocks,
-    softmax_data,
 )
 from optbench.registry import PROBLEMS
 
 #: Number of classes of synthetic data when ``n_classes`` is None.
 DEFAULT_SYNTHETIC_CLASSES = 5
-
-_SYNTHETIC_DEFAULTS = {"n_samples": 1000, "n_features": 20, "seed": 0}
 
 
 def class_labels(y: Any, X: Any, n_classes: int | None) -> tuple[np.ndarray, int]:
@@ -85,7 +80,7 @@ def class_labels(y: Any, X: Any, n_classes: int | None) -> tuple[np.ndarray, int
 
 
 @PROBLEMS.register("softmax")
-class Softmax(LazyFStar, Problem):
+class Softmax(LinearModelLoss):
     r"""Multinomial cross-entropy over ``K`` classes plus :math:`(l_2/2)\|W\|_F^2`.
 
     Give user data ``X`` and ``y``, or leave them None for synthetic data
@@ -108,6 +103,8 @@ class Softmax(LazyFStar, Problem):
         Seed of the synthetic data.
     """
 
+    _transient = ("_XT", "_memo")
+
     def __init__(
         self,
         X: Any = None,
@@ -123,9 +120,15 @@ class Softmax(LazyFStar, Problem):
             n_classes = check_positive_int("n_classes", n_classes)
             if n_classes < 2:
                 raise ValueError(f"n_classes: must be >= 2, got {n_classes}")
-        if X is None:
-            if y is not None:
-                raise ValueError("y: given without X; pass both X and y, or neither")
+        self._user_data = self._user_data_given(
+            X, y, n_samples=n_samples, n_features=n_features, seed=seed
+        )
+        if self._user_data:
+            self.X = as_design_matrix(X, "X")
+            labels, n_classes = class_labels(y, self.X, n_classes)
+            self.W_true = None
+            self.params = {"n_classes": n_classes}
+        else:
             n_samples = check_positive_int("n_samples", n_samples)
             n_features = check_positive_int("n_features", n_features)
             seed = check_seed(seed)
@@ -138,45 +141,21 @@ class Softmax(LazyFStar, Problem):
                 "n_classes": n_classes,
                 "seed": seed,
             }
-            self._user_data = False
-        else:
-            synthetic = {"n_samples": n_samples, "n_features": n_features, "seed": seed}
-            for key, value in synthetic.items():
-                if value != _SYNTHETIC_DEFAULTS[key]:
-                    raise ValueError(f"{key}: only for synthetic data; omit it when X is given")
-            if y is None:
-                raise ValueError("y: required when X is given")
-            self.X = as_design_matrix(X, "X")
-            labels, n_classes = class_labels(y, self.X, n_classes)
-            self.W_true = None
-            self.params = {"n_classes": n_classes}
-            self._user_data = True
         self.params["l2"] = self.l2
         self.y = labels
         self.n_samples, self.n_features = self.X.shape
         self.n_classes = n_classes
-        self._XT = self.X.T  # a transposed view (CSC for CSR): no copy
         # Flat positions of (y_i, i) in class-major (K × n) arrays.
         self._label_positions = labels * self.n_samples + np.arange(self.n_samples)
-        self._sparse = scipy.sparse.issparse(self.X)
+        self._sparse = not isinstance(self.X, np.ndarray)  # CSR (as_design_matrix)
         self.dim = self.n_features * n_classes
         self.name = "softmax"
         self.x0 = np.zeros(self.dim)
+        self._build_transient()
+
+    def _build_transient(self) -> None:
+        self._XT = self.X.T  # a transposed view (CSC for CSR): no copy
         self._memo = PointMemo()
-        self._smoothness: Smoothness | None = None
-        self._digest: str | None = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        """Pickle without the transposed view (it would be serialized as a second copy
-        of ``X``) and without the memo; both are rebuilt on unpickling."""
-        state = self.__dict__.copy()
-        del state["_XT"]
-        state["_memo"] = PointMemo()
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._XT = self.X.T
 
     # ----------------------------------------------------------------- kernels
 
@@ -220,9 +199,6 @@ class Softmax(LazyFStar, Problem):
         np.reciprocal(normalizer, out=normalizer)
         logits *= normalizer
         return logits, loss_sum
-
-    def _penalty(self, x: np.ndarray) -> float:
-        return 0.5 * self.l2 * float(x @ x) if self.l2 else 0.0
 
     def value(self, x: np.ndarray) -> float:
         W = self._matrix(x)
@@ -296,8 +272,3 @@ class Softmax(LazyFStar, Problem):
             lambda_max, _ = gram_extreme_eigenvalues(self.X, want_min=False)
             self._smoothness = Smoothness(L=lambda_max / (2 * self.n_samples) + self.l2, mu=self.l2)
         return self._smoothness
-
-    def _data_digest(self) -> str | None:
-        if self._user_data and self._digest is None:
-            self._digest = data_digest(self.X, self.y)
-        return self._digest

@@ -1,0 +1,187 @@
+r"""What the three data losses share: :class:`LinearModelLoss` and its helpers.
+
+Least squares, logistic and softmax regression are losses of a linear model on a design
+matrix (dense or CSR), built either from user data or from seeded synthetic data. The
+plumbing around their kernels is the same and lives here:
+
+- :class:`LinearModelLoss`: user-data versus synthetic argument handling, the ridge
+  penalty, pickling without derived copies of the data, and the data hash of the
+  certificate cache key.
+- :class:`PointMemo`: the one-entry memo of curvature weights keyed by the point.
+- :class:`ThreadScratch`: per-thread reusable buffers (and memo) for the kernels.
+- :func:`data_digest`: content hash of dense or sparse arrays.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import inspect
+import threading
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from optbench.problems.base import Problem, Smoothness
+from optbench.problems.certify import LazyFStar
+
+if TYPE_CHECKING:
+    from optbench.problems.validation import Matrix
+
+
+class LinearModelLoss(LazyFStar, Problem):
+    """Base class of the data losses (a lazy certified ``f_star`` included).
+
+    A subclass names its data in :attr:`data_names`, stores the validated arrays under
+    those names, sets ``l2`` and ``_user_data`` in its constructor, and lists in
+    :attr:`_transient` the attributes that :meth:`_build_transient` derives from the
+    data (a transposed view, scratch buffers, a memo). Those are left out of pickles and
+    rebuilt on unpickling: a transposed view would otherwise be serialized as a second
+    copy of the data, and scratch or memo contents are only ever a speed-up.
+    """
+
+    #: Names of the (design matrix, targets) arguments, also the attributes holding them.
+    data_names: ClassVar[tuple[str, str]] = ("X", "y")
+    #: Attributes rebuilt by :meth:`_build_transient` instead of pickled.
+    _transient: ClassVar[tuple[str, ...]] = ()
+
+    l2: float
+    #: True for user data (its bytes are hashed into the cache key), False for synthetic.
+    _user_data: bool = False
+    #: Cached :meth:`smoothness` (a pure function of the data).
+    _smoothness: Smoothness | None = None
+    #: Cached :meth:`_data_digest`.
+    _digest: str | None = None
+
+    def _user_data_given(self, design: Any, targets: Any, **synthetic: Any) -> bool:
+        """Whether user data is given, after checking the arguments are consistent.
+
+        User data needs both the design and the targets, and every synthetic-only
+        argument in ``synthetic`` left at its constructor default; synthetic data needs
+        neither design nor targets.
+
+        Raises
+        ------
+        ValueError
+            Naming the offending argument: targets without design, a synthetic
+            argument with user data, or user data without targets.
+        """
+        design_name, targets_name = self.data_names
+        if design is None:
+            if targets is not None:
+                raise ValueError(
+                    f"{targets_name}: given without {design_name}; "
+                    f"pass both {design_name} and {targets_name}, or neither"
+                )
+            return False
+        defaults = _constructor_defaults(type(self))
+        for key, value in synthetic.items():
+            if value != defaults[key]:
+                raise ValueError(
+                    f"{key}: only for synthetic data; omit it when {design_name} is given"
+                )
+        if targets is None:
+            raise ValueError(f"{targets_name}: required when {design_name} is given")
+        return True
+
+    def _penalty(self, weights: np.ndarray) -> float:
+        r"""The ridge term :math:`(\lambda/2)\|w\|^2` (exactly 0.0 when :math:`\lambda = 0`)."""
+        return 0.5 * self.l2 * float(weights @ weights) if self.l2 else 0.0
+
+    def _build_transient(self) -> None:
+        """Build the attributes named in :attr:`_transient` (none by default)."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The instance's state without the :attr:`_transient` attributes."""
+        state = self.__dict__.copy()
+        for name in self._transient:
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._build_transient()
+
+    def _data_digest(self) -> str | None:
+        """Hash of user data (computed once); None for synthetic data (params define it)."""
+        if self._user_data and self._digest is None:
+            self._digest = data_digest(*(getattr(self, name) for name in self.data_names))
+        return self._digest
+
+
+@functools.cache
+def _constructor_defaults(cls: type) -> dict[str, Any]:
+    """Default values of the parameters of ``cls.__init__``, by name."""
+    parameters = inspect.signature(cls.__init__).parameters
+    return {name: parameter.default for name, parameter in parameters.items()}
+
+
+def data_digest(*arrays: Matrix) -> str:
+    """SHA-256 of the shapes, dtypes and bytes of dense or sparse arrays."""
+    import scipy.sparse
+
+    digest = hashlib.sha256()
+    for array in arrays:
+        parts = (
+            (array.data, array.indices, array.indptr) if scipy.sparse.issparse(array) else (array,)
+        )
+        digest.update(repr((type(array).__name__, array.shape)).encode())
+        for part in parts:
+            part = np.ascontiguousarray(part)
+            digest.update(repr((part.dtype.str, part.shape)).encode())
+            digest.update(part.tobytes())
+    return digest.hexdigest()
+
+
+class PointMemo:
+    """A one-entry memo keyed by the *content* of a point ``x``.
+
+    Data losses store the curvature weights that ``value_and_grad(x)`` computed so that
+    ``hvp(x, v)`` at the same ``x`` (as in Newton-CG) skips the forward product. A copy
+    of ``x`` is kept and compared with ``np.array_equal``, so mutating ``x`` after the
+    call cannot return stale weights. This is a deliberate exception to DESIGN's "no
+    hidden caches": it changes time only, never results.
+    """
+
+    __slots__ = ("_stored",)
+
+    def __init__(self) -> None:
+        # One (point, entry) tuple, replaced in a single assignment, so a reader on
+        # another thread never pairs one call's point with another call's entry.
+        self._stored: tuple[np.ndarray, Any] | None = None
+
+    def get(self, x: np.ndarray) -> Any:
+        """The stored entry if it was stored at a point equal to ``x``, else None."""
+        stored = self._stored
+        if stored is not None and np.array_equal(stored[0], x):
+            return stored[1]
+        return None
+
+    def put(self, x: np.ndarray, entry: Any) -> None:
+        """Store ``entry`` for (a copy of) ``x``, replacing the previous one."""
+        self._stored = (np.array(x, dtype=np.float64, copy=True), entry)
+
+    def clear(self) -> None:
+        """Forget the stored entry."""
+        self._stored = None
+
+
+class ThreadScratch(threading.local):
+    """Per-thread scratch arrays and :class:`PointMemo`, reused across kernel calls.
+
+    Each thread that calls the kernels gets its own buffers, allocated on first use,
+    and its own memo, whose entries may point into those buffers: a call on one thread
+    never overwrites what another is reading. Fresh temporaries would cost their page
+    faults on every call.
+    """
+
+    def __init__(self) -> None:
+        self.memo = PointMemo()
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def array(self, name: str, length: int, dtype: type = np.float64) -> np.ndarray:
+        """The buffer ``name`` of this thread (contents undefined; overwrite it)."""
+        array = self._arrays.get(name)
+        if array is None:
+            array = self._arrays[name] = np.empty(length, dtype=dtype)
+        return array
