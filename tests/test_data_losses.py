@@ -11,7 +11,7 @@ import pytest
 import scipy.sparse
 import scipy.special
 
-from optbench.problems import data, linalg
+from optbench.problems import data, linalg, softmax
 from optbench.problems.least_squares import LeastSquares
 from optbench.problems.logistic import Logistic
 from optbench.problems.softmax import Softmax
@@ -155,6 +155,21 @@ def test_hess_equals_hvp_columns_and_is_symmetric(problem):
         np.testing.assert_allclose(H, H.T, rtol=0, atol=1e-14)
         v = rng.standard_normal(problem.dim)
         np.testing.assert_allclose(H @ v, problem.hvp(x, v), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize(("family", "intercept"), [("logistic", True), ("softmax", False)])
+def test_csr_hessians_use_sparse_products_and_are_exactly_symmetric(monkeypatch, family, intercept):
+    def refuse(*args, **kwargs):
+        raise AssertionError("CSR data densified by row blocks")
+
+    dense = build(family, "dense", 0.05, intercept)
+    x = random_points(dense)[0]
+    expected = dense.hess(x)
+    monkeypatch.setattr(linalg, "row_blocks", refuse)
+    monkeypatch.setattr(softmax, "row_blocks", refuse)
+    H = build(family, "csr", 0.05, intercept).hess(x)
+    np.testing.assert_array_equal(H, H.T)
+    np.testing.assert_allclose(H, expected, rtol=1e-13, atol=1e-15)
 
 
 def test_importing_the_families_leaves_scipy_unloaded():

@@ -2,6 +2,9 @@ r"""Gram matrices of design matrices, dense or CSR, for the data losses.
 
 - :func:`row_blocks`: dense consecutive row blocks, for assembly with bounded memory.
 - :func:`gram`: :math:`X^\top X`.
+- :func:`weighted_gram`: :math:`\tilde X^\top \operatorname{diag}(w) \tilde X` with
+  :math:`\tilde X = X` or :math:`[X, \mathbf 1]` (the Hessians of the data losses); CSR
+  data goes through one sparse-sparse product and is never densified.
 - :func:`gram_extreme_eigenvalues`: the two ends of the spectrum of
   :math:`\tilde X^\top \tilde X` (smoothness constants).
 
@@ -53,6 +56,61 @@ def gram(X: Matrix) -> np.ndarray:
 
     product = X.T @ X
     return product.toarray() if scipy.sparse.issparse(product) else np.asarray(product)
+
+
+def weighted_gram(X: Matrix, weights: np.ndarray, with_ones_column: bool = False) -> np.ndarray:
+    r"""Dense :math:`\tilde X^\top \operatorname{diag}(w)\, \tilde X` for weights :math:`w \ge 0`.
+
+    :math:`\tilde X = X`, or :math:`[X, \mathbf 1]` when ``with_ones_column`` (then the
+    last row and column are :math:`X^\top w` and :math:`\sum_i w_i`).
+
+    Dense ``X``: accumulated over :func:`row_blocks`, ``block.T @ (w_block * block)``
+    (temporary memory one block, about 16 MB). CSR ``X``: with
+    :math:`S = \operatorname{diag}(\sqrt w)\, X` (a copy of the values only; the index
+    arrays are shared), one sparse-sparse product :math:`S^\top S`, densified at the
+    end; ``X`` itself is never densified. Its work is
+    :math:`\sum_i \mathrm{nnz}(x_i)^2` instead of the :math:`n d^2` of dense blocks,
+    and each entry sums the same products in the same order as its mirror, so the
+    result is exactly symmetric.
+
+    Parameters
+    ----------
+    X : ndarray or CSR matrix of shape (n, d)
+    weights : ndarray of shape (n,)
+        Non-negative row weights (not checked: the callers' curvature weights are).
+    with_ones_column : bool
+        Append the ones column.
+
+    Returns
+    -------
+    ndarray of shape (d, d), or (d + 1, d + 1) with the ones column
+    """
+    import scipy.sparse
+
+    d = X.shape[1]
+    if scipy.sparse.issparse(X):
+        scaled_values = X.data * np.repeat(np.sqrt(weights), np.diff(X.indptr))
+        scaled = scipy.sparse.csr_array((scaled_values, X.indices, X.indptr), shape=X.shape)
+        block = (scaled.T @ scaled).toarray()
+        if not with_ones_column:
+            return block
+        H = np.zeros((d + 1, d + 1))
+        H[:d, :d] = block
+        H[:d, d] = X.T @ weights
+    else:
+        H = np.zeros((d + int(with_ones_column),) * 2)
+        start = 0
+        for rows in row_blocks(X):
+            stop = start + rows.shape[0]
+            weighted = rows * weights[start:stop, None]
+            H[:d, :d] += rows.T @ weighted
+            if with_ones_column:
+                H[:d, d] += weighted.sum(axis=0)
+            start = stop
+    if with_ones_column:
+        H[d, :d] = H[:d, d]
+        H[d, d] = weights.sum()
+    return H
 
 
 def gram_extreme_eigenvalues(

@@ -34,7 +34,9 @@ fifth of a 1e7-non-zero CSR matvec).
 the same point (a :class:`~optbench.problems.linear_model.PointMemo`), so it is one
 ``X @ v`` and one ``X.T @ q``. The buffers and the memo are per thread
 (:class:`~optbench.problems.linear_model.ThreadScratch`): threads sharing one instance
-never see each other's scratch arrays.
+never see each other's scratch arrays. :meth:`Logistic.hess` is
+:math:`\tilde X^\top D \tilde X` by :func:`~optbench.problems.linalg.weighted_gram`
+(for CSR data one sparse-sparse product; ``X`` is never densified).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ import numpy as np
 
 from optbench.problems.base import Smoothness
 from optbench.problems.data import logistic_data
-from optbench.problems.linalg import gram_extreme_eigenvalues, row_blocks
+from optbench.problems.linalg import gram_extreme_eigenvalues, weighted_gram
 from optbench.problems.linear_model import LinearModelLoss, ThreadScratch
 from optbench.problems.validation import (
     as_design_matrix,
@@ -327,27 +329,18 @@ class Logistic(LinearModelLoss):
         return self._back_project(product, v_weights)
 
     def hess(self, x: np.ndarray) -> np.ndarray:
-        r"""Dense :math:`\tilde X^\top D \tilde X + \lambda I_w`, assembled by row blocks.
+        r"""Dense :math:`\tilde X^\top D \tilde X + \lambda I_w`.
 
-        Refuses above ``hess_max_dim``. Temporary memory is one block of rows (about
-        16 MB), never a copy of ``X``.
+        Refuses above ``hess_max_dim``. Dense ``X``: assembled by row blocks (temporary
+        memory one block, about 16 MB). CSR ``X``: one sparse-sparse product
+        :math:`(D^{1/2}X)^\top (D^{1/2}X)`, never a dense copy of ``X``; see
+        :func:`~optbench.problems.linalg.weighted_gram`.
         """
         x = check_point(x, self.dim)
         self._check_hess_size()
         curvature = self._curvature_weights(x)
+        H = weighted_gram(self.X, curvature, with_ones_column=self.fit_intercept)
         d = self.n_features
-        H = np.zeros((self.dim, self.dim))
-        start = 0
-        for block in row_blocks(self.X):
-            stop = start + block.shape[0]
-            weighted = block * curvature[start:stop, None]
-            H[:d, :d] += block.T @ weighted
-            if self.fit_intercept:
-                H[:d, d] += weighted.sum(axis=0)
-            start = stop
-        if self.fit_intercept:
-            H[d, :d] = H[:d, d]
-            H[d, d] = curvature.sum()
         H[np.arange(d), np.arange(d)] += self.l2
         return H
 

@@ -19,7 +19,8 @@ finite for any finite logits.
 Speed: ``value_and_grad`` is one ``X @ W`` and one ``X.T @ R``; :meth:`Softmax.hvp`
 reuses the probabilities :math:`P` of the last ``value_and_grad`` at the same point (a
 :class:`~optbench.problems.linear_model.PointMemo`), so it is one ``X @ V`` and one
-``X.T @ R``.
+``X.T @ R``. :meth:`Softmax.hess` of CSR data uses sparse-sparse products and never
+densifies ``X``.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import numpy as np
 
 from optbench.problems.base import Smoothness
 from optbench.problems.data import softmax_data
-from optbench.problems.linalg import gram_extreme_eigenvalues, row_blocks
+from optbench.problems.linalg import gram_extreme_eigenvalues, row_blocks, weighted_gram
 from optbench.problems.linear_model import LinearModelLoss, PointMemo
 from optbench.problems.validation import (
     as_design_matrix,
@@ -233,7 +234,7 @@ class Softmax(LinearModelLoss):
         return self._back_project(directional, V)
 
     def hess(self, x: np.ndarray) -> np.ndarray:
-        r"""Dense Hessian, assembled by row blocks.
+        r"""Dense Hessian.
 
         :math:`\nabla^2 f = \frac1n\sum_i x_i x_i^\top \otimes (\operatorname{diag}(p_i)
         - p_i p_i^\top) + \lambda I`.
@@ -241,24 +242,55 @@ class Softmax(LinearModelLoss):
         With :math:`q_i = x_i \otimes p_i`, the sum is
         :math:`\sum_k G_k \otimes e_k e_k^\top - \sum_i q_i q_i^\top` where
         :math:`G_k = X^\top \operatorname{diag}(P_{:k}) X`. Refuses above
-        ``hess_max_dim``; temporary memory is bounded by one block (about 16 MB).
+        ``hess_max_dim``. Dense ``X``: assembled by row blocks (temporary memory bounded
+        by one block, about 16 MB). CSR ``X``: sparse-sparse products, see
+        :meth:`_sparse_curvature_sum`.
         """
         x = check_point(x, self.dim)
         self._check_hess_size()
         probabilities = self._probabilities_at(x).T  # (n, K) view
-        d, K = self.n_features, self.n_classes
-        H = np.zeros((self.dim, self.dim))
-        start = 0
-        for block in row_blocks(self.X, max_entries=max(1, (1 << 21) // K)):
-            stop = start + block.shape[0]
-            block_probabilities = probabilities[start:stop]
-            outer = (block[:, :, None] * block_probabilities[:, None, :]).reshape(-1, d * K)
-            H -= outer.T @ outer
-            for k in range(K):
-                H[k::K, k::K] += block.T @ (block * block_probabilities[:, k, None])
-            start = stop
+        if self._sparse:
+            H = self._sparse_curvature_sum(probabilities)
+        else:
+            d, K = self.n_features, self.n_classes
+            H = np.zeros((self.dim, self.dim))
+            start = 0
+            for block in row_blocks(self.X, max_entries=max(1, (1 << 21) // K)):
+                stop = start + block.shape[0]
+                block_probabilities = probabilities[start:stop]
+                outer = (block[:, :, None] * block_probabilities[:, None, :]).reshape(-1, d * K)
+                H -= outer.T @ outer
+                for k in range(K):
+                    H[k::K, k::K] += block.T @ (block * block_probabilities[:, k, None])
+                start = stop
         H *= 1.0 / self.n_samples
         H[np.diag_indices_from(H)] += self.l2
+        return H
+
+    def _sparse_curvature_sum(self, probabilities: np.ndarray) -> np.ndarray:
+        r""":math:`\sum_k G_k \otimes e_k e_k^\top - Q^\top Q` for CSR ``X``, never densified.
+
+        :math:`Q` (``n × dK``, CSR, ``K`` values per non-zero of ``X``) has rows
+        :math:`q_i = x_i \otimes p_i`; :math:`Q^\top Q` is one sparse-sparse product and
+        each :math:`G_k` one :func:`~optbench.problems.linalg.weighted_gram`. The work is
+        about :math:`(K^2 + K) \sum_i \mathrm{nnz}(x_i)^2` instead of the
+        :math:`n (dK)^2` of dense row blocks.
+        """
+        import scipy.sparse
+
+        X, K = self.X, self.n_classes
+        counts = np.diff(X.indptr)
+        sample_of_value = np.repeat(np.arange(self.n_samples), counts)
+        q_values = (X.data[:, None] * probabilities[sample_of_value]).reshape(-1)
+        q_columns = (X.indices.astype(np.int64)[:, None] * K + np.arange(K)).reshape(-1)
+        q_row_starts = X.indptr.astype(np.int64) * K
+        Q = scipy.sparse.csr_array(
+            (q_values, q_columns, q_row_starts), shape=(X.shape[0], self.dim)
+        )
+        H = (Q.T @ Q).toarray()
+        np.negative(H, out=H)
+        for k in range(K):
+            H[k::K, k::K] += weighted_gram(X, np.ascontiguousarray(probabilities[:, k]))
         return H
 
     def smoothness(self) -> Smoothness:
