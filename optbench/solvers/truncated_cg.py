@@ -19,7 +19,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg
 
 #: Forcing rules for the inner residual test :math:`\|r\|_2 \le \eta_k \|g\|_2`.
 FORCING_RULES = ("sqrt", "linear", "constant")
@@ -302,7 +301,9 @@ class LimitedMemoryPreconditioner:
         if not np.all(np.diag(sy) > 0):
             raise ValueError("pairs: every pair needs s'y > 0")
         self.gamma = float(sy[-1, -1] / (self.y[-1] @ self.y[-1]))
-        self.r_inv = scipy.linalg.solve_triangular(np.triu(sy), np.eye(len(sy)))
+        from scipy.linalg import solve_triangular  # here: `optbench list` must start fast
+
+        self.r_inv = solve_triangular(np.triu(sy), np.eye(len(sy)))
         self.middle = np.diag(np.diag(sy)) + self.gamma * (self.y @ self.y.T)
 
     def apply(self, v: np.ndarray) -> np.ndarray:
