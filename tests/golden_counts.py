@@ -110,7 +110,8 @@ DENSE_MATRIX_SOLVERS = (("scipy", (("method", "BFGS"),)),)
 #: Configurations besides each solver's defaults.
 VARIANTS: dict[str, list[dict[str, Any]]] = {
     "gd": [{"step_size": "armijo"}, {"step_size": "1/L"}],
-    "newton_cg": [{"forcing": rule} for rule in FORCING_RULES],
+    "newton_cg": [{"forcing": rule} for rule in FORCING_RULES] + [{"preconditioner": "none"}],
+    "trust_ncg": [{"preconditioner": "lbfgs"}],
     "scipy": [{"method": method} for method in SCIPY_METHODS],
 }
 #: Trace rows for iteration 0 and the last iteration only (the runner always logs the last).
