@@ -111,7 +111,7 @@ DENSE_MATRIX_SOLVERS = (("scipy", (("method", "BFGS"),)),)
 VARIANTS: dict[str, list[dict[str, Any]]] = {
     "gd": [{"step_size": "armijo"}, {"step_size": "1/L"}],
     "newton_cg": [{"forcing": rule} for rule in FORCING_RULES] + [{"preconditioner": "none"}],
-    "trust_ncg": [{"preconditioner": "lbfgs"}],
+    "trust_ncg": [{"preconditioner": "none"}],
     "scipy": [{"method": method} for method in SCIPY_METHODS],
 }
 #: Trace rows for iteration 0 and the last iteration only (the runner always logs the last).
@@ -154,7 +154,7 @@ def solver_configurations() -> list[Configuration]:
     Returns
     -------
     list of Configuration
-        In registration order; for each solver the variants first, then the defaults
+        Solvers by name; for each solver the variants first, then the defaults
         unless a variant already resolves to the same hyper-parameters.
     """
     configurations = []

@@ -38,7 +38,7 @@ def list_problems() -> list[str]:
     from optbench.problems.catalog import catalog_names
 
     _load_families()
-    return PROBLEMS.names() + catalog_names()
+    return sorted(PROBLEMS.names()) + catalog_names()
 
 
 def make_problem(name: str, **params: Any) -> Problem:

@@ -24,9 +24,9 @@ def _load_solvers() -> None:
 
 
 def list_solvers() -> list[str]:
-    """Registered solver names."""
+    """Registered solver names, sorted (registration order depends on import order)."""
     _load_solvers()
-    return SOLVERS.names()
+    return sorted(SOLVERS.names())
 
 
 def solver_fields(name: str) -> dict[str, dataclasses.Field]:
