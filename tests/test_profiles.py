@@ -386,3 +386,26 @@ def test_plot_profiles_refuses_bad_arguments(results_dir):
         path=results_dir,
     )
     assert plot_profiles(newton, "sensitivity") == []  # nothing swept, no figure
+
+
+def test_tiny_targets_are_not_confused_with_each_other():
+    """np.isclose's default atol (1e-8) would make 1e-10 match 1e-8 and 1e-9."""
+    rows = [
+        {
+            "problem": "p",
+            "seed": 0,
+            "solver_label": solver,
+            "target": target,
+            "reached": True,
+            "cost": cost,
+        }
+        for target in (1e-8, 1e-9, 1e-10)
+        for solver, cost in (("a", 10.0 / target**0.1), ("b", 20.0))
+    ]
+    table = pd.DataFrame(rows)
+    for target in (1e-8, 1e-9, 1e-10):
+        ratios = performance_ratios(table, "cost", target=target)
+        assert ratios.shape == (1, 2)
+        expected = {"a": 10.0 / target**0.1, "b": 20.0}
+        best = min(expected.values())
+        assert ratios.loc[("p", 0), "a"] == pytest.approx(expected["a"] / best)

@@ -52,8 +52,10 @@ def as_hit_table(
     if targets is None:
         return data
     wanted = np.asarray(sorted(set(map(float, targets))), dtype=float)
-    keep = np.isclose(data["target"].to_numpy(dtype=float)[:, None], wanted, rtol=1e-9).any(1)
-    missing = [t for t in wanted if not np.isclose(data["target"], t, rtol=1e-9).any()]
+    keep = np.isclose(
+        data["target"].to_numpy(dtype=float)[:, None], wanted, rtol=1e-9, atol=0.0
+    ).any(1)
+    missing = [t for t in wanted if not np.isclose(data["target"], t, rtol=1e-9, atol=0.0).any()]
     if missing:
         raise ValueError(f"targets not in the table: {', '.join(f'{t:g}' for t in missing)}")
     return data[keep]
@@ -67,7 +69,7 @@ def select_target(table: pd.DataFrame, target: float | None) -> pd.DataFrame:
             listed = ", ".join(f"{t:g}" for t in available)
             raise ValueError(f"several targets in the table ({listed}): pass target=")
         return table
-    rows = table[np.isclose(table["target"], float(target), rtol=1e-9)]
+    rows = table[np.isclose(table["target"], float(target), rtol=1e-9, atol=0.0)]
     if rows.empty:
         listed = ", ".join(f"{t:g}" for t in available)
         raise ValueError(f"target {target:g} not in the table (have {listed})")
