@@ -221,7 +221,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 # --- plot ----------------------------------------------------------------------------
 
-PLOT_KINDS = ("convergence", "profile", "data-profile", "ecdf", "sensitivity")
+PLOT_KINDS = ("convergence", "profile", "data-profile", "ecdf", "sensitivity", "all")
 
 
 def _add_plot_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -232,7 +232,7 @@ def _add_plot_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
         choices=PLOT_KINDS,
         default="convergence",
         help="convergence curves (default), performance profile, data profile, ECDF "
-        "of (problem, target) pairs, or sweep sensitivity",
+        "of (problem, target) pairs, sweep sensitivity, or all of them",
     )
     parser.add_argument(
         "--x",
@@ -244,18 +244,10 @@ def _add_plot_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from optbench.run.store import load
+    from optbench.run.results import load
 
-    results = load(args.dir)
-    if args.kind == "convergence":
-        from optbench.analysis.plots import plot_results
-
-        files = plot_results(results, x=args.x or "iter", fmt=args.format)
-    else:
-        from optbench.analysis.profile_plots import plot_profiles
-
-        files = plot_profiles(results, kind=args.kind, x=args.x, fmt=args.format)
-    for path in files:
+    options = {"fmt": args.format} | ({"x": args.x} if args.x else {})
+    for path in load(args.dir).plot(kind=args.kind, **options):
         print(path)
     return 0
 

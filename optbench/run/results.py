@@ -117,11 +117,27 @@ class Results:
         """Whether every planned run has a summary row."""
         return set(self.runs["run_id"]) <= set(self.summary["run_id"])
 
-    def plot(self, **kwargs: Any) -> Any:
-        """Draw the standard figures (:func:`optbench.analysis.plots.plot_results`)."""
-        from optbench.analysis.plots import plot_results
+    def plot(self, kind: str = "all", **kwargs: Any) -> list[Path]:
+        """Draw figures into ``plots/`` and return the files written.
 
-        return plot_results(self, **kwargs)
+        ``kind="convergence"`` draws the convergence curves and step-size sensitivity
+        (:func:`optbench.analysis.plots.plot_results`); ``"profile"``,
+        ``"data-profile"``, ``"ecdf"`` and ``"sensitivity"`` one comparison figure each
+        (:func:`optbench.analysis.profile_plots.plot_profiles`); ``"all"`` (default)
+        every one of them with their default axes. ``kwargs`` go to the plot function
+        (``x``, ``fmt``).
+        """
+        from optbench.analysis.plots import plot_results
+        from optbench.analysis.profile_plots import PROFILE_KINDS, plot_profiles
+
+        if kind == "convergence":
+            return plot_results(self, **kwargs)
+        if kind != "all":
+            return plot_profiles(self, kind=kind, **kwargs)
+        files = plot_results(self, **kwargs)
+        for profile_kind in PROFILE_KINDS:
+            files += plot_profiles(self, kind=profile_kind, fmt=kwargs.get("fmt", "png"))
+        return files
 
     def report(self) -> Any:
         """Write ``report.md`` (:func:`optbench.analysis.report.write_report`)."""
