@@ -1,0 +1,138 @@
+"""The ``run``, ``list``, ``report`` and ``plot`` sub-commands end to end, in-process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from optbench.cli import main
+from optbench.registry import SOLVERS
+from optbench.solvers.base import Solver, State
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+TINY = {
+    "name": "cli_tiny",
+    "problems": ["rosenbrock_2d", "logistic_small"],
+    "solvers": [{"name": "gd", "params": {"step_size": [1e-3, "armijo"]}}, {"name": "newton_cg"}],
+    "stop": {"gtol": 1e-6, "max_iter": 100},
+    "targets": [1e-2, 1e-6],
+    "seeds": [0, 1],
+}
+
+
+def write_config(path: Path, config: dict | str) -> Path:
+    path.write_text(config if isinstance(config, str) else yaml.safe_dump(config))
+    return path
+
+
+def error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.count("\n") == 1, err
+    return err
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("cli")
+    out = folder / "out"
+    assert (
+        main(["run", str(write_config(folder / "c.yaml", TINY)), "--out", str(out), "--quiet"]) == 0
+    )
+    return out
+
+
+def test_run_writes_results_report_and_figures(finished):
+    for name in ("config.yaml", "runs.csv", "summary.csv", "traces.parquet", "report.md"):
+        assert (finished / name).is_file(), name
+    figures = {path.name: path for path in (finished / "plots").glob("*.png")}
+    for name in ("convergence_grid.png", "performance_profile.png", "data_profile.png", "ecdf.png"):
+        assert figures[name].read_bytes()[:8] == PNG_MAGIC
+    report = (finished / "report.md").read_text()
+    assert "rosenbrock_2d" in report and "logistic_small" in report and "Profiles" in report
+
+
+def test_report_plot_and_list(finished, capsys):
+    assert main(["report", str(finished)]) == 0
+    assert "newton_cg" in capsys.readouterr().out
+    assert main(["plot", str(finished), "--kind", "ecdf", "--x", "iter", "--format", "svg"]) == 0
+    assert capsys.readouterr().out.strip().endswith(".svg")
+    assert main(["list", "solvers"]) == 0
+    listing = capsys.readouterr().out
+    assert all(name in listing for name in ("gd", "newton_cg", "trust_ncg", "scipy"))
+
+
+def test_existing_results_are_not_overwritten_without_force(finished, capsys, tmp_path):
+    config = write_config(tmp_path / "c.yaml", TINY)
+    assert main(["run", str(config), "--out", str(finished), "--quiet"]) == 2
+    assert "force" in error_line(capsys)
+
+
+def test_dry_run_prints_the_runs_and_their_count(tmp_path, capsys):
+    assert main(["run", str(write_config(tmp_path / "c.yaml", TINY)), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "12 run" in out
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        ("name: x\nproblems: [rosenbrock_2d\nsolvers: []\n", "line"),
+        ({**TINY, "solvers": [{"name": "newton_gc"}]}, "did you mean 'newton_cg'"),
+        ({**TINY, "solvers": [{"name": "gd", "params": {"step_size": -0.1}}]}, "step_size"),
+        ({**TINY, "problems": ["logistc_small"]}, "did you mean 'logistic_small'"),
+        ({**TINY, "stop": {"max_iter": "many"}}, "stop.max_iter"),
+        ({**TINY, "colour": "blue"}, "colour"),
+    ],
+)
+def test_bad_configs_exit_2_with_one_line(config, expected, tmp_path, capsys):
+    path = write_config(tmp_path / "bad.yaml", config)
+    assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 2
+    assert expected in error_line(capsys)
+    assert not (tmp_path / "out").exists()
+
+
+def test_not_a_results_directory_exits_2(tmp_path, capsys):
+    for command in ("report", "plot"):
+        assert main([command, str(tmp_path)]) == 2
+        assert "not an optbench results directory" in error_line(capsys)
+
+
+@dataclass(frozen=True)
+class Raises(Solver):
+    """Test solver whose step raises."""
+
+    def init(self, oracle, x0):
+        return State(x=x0)
+
+    def step(self, oracle, state):
+        raise RuntimeError("planted failure")
+
+
+def test_a_run_in_error_makes_exit_1_and_the_others_finish(tmp_path, capsys):
+    SOLVERS.register("cli_raises")(Raises)
+    try:
+        config = {**TINY, "solvers": [{"name": "cli_raises"}, {"name": "newton_cg"}]}
+        out = tmp_path / "out"
+        assert main(["run", str(write_config(tmp_path / "c.yaml", config)), "--out", str(out),
+                     "--quiet", "--no-plots"]) == 1  # fmt: skip
+    finally:
+        SOLVERS._entries.pop("cli_raises")
+    summary = (out / "summary.csv").read_text()
+    assert summary.count("RuntimeError: planted failure") == 4
+    assert summary.count("converged") == 4
+
+
+def test_the_installed_command_exits_2_on_a_bad_config(tmp_path):
+    path = write_config(tmp_path / "bad.yaml", {**TINY, "seeds": []})
+    done = subprocess.run(
+        [sys.executable, "-m", "optbench.cli", "run", str(path)], capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("optbench: error: seeds") and "Traceback" not in done.stderr
