@@ -31,7 +31,6 @@ from optbench.solvers.truncated_cg import (
 )
 
 #: ``preconditioner`` choices: none (plain CG, N&W Alg 7.1) or L-BFGS from CG pairs.
-PRECONDITIONERS = ("none", "lbfgs")
 
 
 @dataclass
@@ -112,17 +111,7 @@ class NewtonCG(Solver):
     max_line_search_evals: int = 50
 
     def __post_init__(self) -> None:
-        validate_cg_options(
-            self.forcing, self.forcing_constant, self.max_cg_iter, self.curvature_tol
-        )
-        if self.preconditioner not in PRECONDITIONERS:
-            raise ValueError(
-                f"preconditioner: must be one of {', '.join(PRECONDITIONERS)}, "
-                f"got {self.preconditioner!r}"
-            )
-        memory = self.preconditioner_memory
-        if isinstance(memory, bool) or not isinstance(memory, int) or memory < 1:
-            raise ValueError(f"preconditioner_memory: must be an integer >= 1, got {memory!r}")
+        validate_cg_options(self)
         check_line_search_constants(self.c1, c2=self.c2)
         evals = self.max_line_search_evals
         if isinstance(evals, bool) or not isinstance(evals, int) or evals < 1:

@@ -17,11 +17,14 @@ import math
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 #: Forcing rules for the inner residual test :math:`\|r\|_2 \le \eta_k \|g\|_2`.
 FORCING_RULES = ("sqrt", "linear", "constant")
+#: Preconditioners of the inner CG: none, or L-BFGS from the last run's curvature pairs.
+PRECONDITIONERS = ("none", "lbfgs")
 
 #: ``max_cg_iter=None`` caps CG at this many iterations per variable.
 DEFAULT_CG_CAP_PER_DIM = 20
@@ -110,26 +113,40 @@ def cg_iteration_cap(max_cg_iter: int | None, dim: int) -> int:
     return max_cg_iter if max_cg_iter is not None else DEFAULT_CG_CAP_PER_DIM * dim
 
 
-def validate_cg_options(
-    forcing: str, forcing_constant: float, max_cg_iter: int | None, curvature_tol: float
-) -> None:
+def validate_cg_options(solver: Any) -> None:
     """Check the inner-CG hyper-parameters shared by ``newton_cg`` and ``trust_ncg``.
+
+    ``solver`` has the fields ``forcing``, ``forcing_constant``, ``max_cg_iter``,
+    ``curvature_tol``, ``preconditioner`` and ``preconditioner_memory``.
 
     Raises
     ------
     ValueError
         Naming the first invalid field and its allowed values.
     """
+    forcing, constant = solver.forcing, solver.forcing_constant
+    max_cg_iter, curvature_tol = solver.max_cg_iter, solver.curvature_tol
     if forcing not in FORCING_RULES:
         raise ValueError(f"forcing: must be one of {', '.join(FORCING_RULES)}, got {forcing!r}")
-    if not _is_real(forcing_constant) or not 0 < forcing_constant < 1:
-        raise ValueError(f"forcing_constant: must be a number in (0, 1), got {forcing_constant!r}")
-    if max_cg_iter is not None and (
-        isinstance(max_cg_iter, bool) or not isinstance(max_cg_iter, int) or max_cg_iter < 1
-    ):
+    if not _is_real(constant) or not 0 < constant < 1:
+        raise ValueError(f"forcing_constant: must be a number in (0, 1), got {constant!r}")
+    if max_cg_iter is not None and not _is_positive_int(max_cg_iter):
         raise ValueError(f"max_cg_iter: must be None or an integer >= 1, got {max_cg_iter!r}")
     if not _is_real(curvature_tol) or not 0 <= curvature_tol < 1:
         raise ValueError(f"curvature_tol: must be a number in [0, 1), got {curvature_tol!r}")
+    if solver.preconditioner not in PRECONDITIONERS:
+        raise ValueError(
+            f"preconditioner: must be one of {', '.join(PRECONDITIONERS)}, "
+            f"got {solver.preconditioner!r}"
+        )
+    if not _is_positive_int(solver.preconditioner_memory):
+        raise ValueError(
+            f"preconditioner_memory: must be an integer >= 1, got {solver.preconditioner_memory!r}"
+        )
+
+
+def _is_positive_int(value: object) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int) and value >= 1
 
 
 def _is_real(value: object) -> bool:

@@ -18,7 +18,6 @@ import numpy as np
 from optbench.problems.oracle import Oracle
 from optbench.registry import SOLVERS
 from optbench.solvers.base import Solver, State
-from optbench.solvers.newton_cg import PRECONDITIONERS
 from optbench.solvers.steihaug import steihaug_cg
 from optbench.solvers.truncated_cg import (
     CurvaturePair,
@@ -167,17 +166,7 @@ class TrustNCG(Solver):
             or not 0 <= self.eta < 0.25
         ):
             raise ValueError(f"eta: must be a number in [0, 0.25), got {self.eta!r}")
-        validate_cg_options(
-            self.forcing, self.forcing_constant, self.max_cg_iter, self.curvature_tol
-        )
-        if self.preconditioner not in PRECONDITIONERS:
-            raise ValueError(
-                f"preconditioner: must be one of {', '.join(PRECONDITIONERS)}, "
-                f"got {self.preconditioner!r}"
-            )
-        memory = self.preconditioner_memory
-        if isinstance(memory, bool) or not isinstance(memory, int) or memory < 1:
-            raise ValueError(f"preconditioner_memory: must be an integer >= 1, got {memory!r}")
+        validate_cg_options(self)
 
     def init(self, oracle: Oracle, x0: np.ndarray) -> TrustRegionState:
         x = np.array(x0, dtype=float, copy=True)
