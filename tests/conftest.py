@@ -1,5 +1,6 @@
 """Shared pytest set-up: a non-interactive matplotlib backend for every test process,
-and the ``--update-golden`` option of ``tests/test_golden_counts.py``."""
+the ``--update-golden`` option of ``tests/test_golden_counts.py``, and the
+``certify_calls`` fixture that records every f* certification."""
 
 import os
 
@@ -19,3 +20,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="rewrite tests/golden/counts.csv from a fresh computation and print the diff "
         "of changed rows (same as python tests/golden_counts.py --update)",
     )
+
+
+@pytest.fixture
+def certify_calls(monkeypatch):
+    """The problems that :func:`optbench.problems.certify.certify` is called on."""
+    from optbench.problems import certify as certify_module
+
+    calls = []
+    original = certify_module.certify
+
+    def counting_certify(problem, *args, **kwargs):
+        calls.append(problem)
+        return original(problem, *args, **kwargs)
+
+    monkeypatch.setattr(certify_module, "certify", counting_certify)
+    return calls

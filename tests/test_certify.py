@@ -144,19 +144,6 @@ def test_bad_arguments_raise(arguments, name):
 # --------------------------------------------------------------------------- cache
 
 
-@pytest.fixture
-def certify_calls(monkeypatch):
-    calls = []
-    original = certify_module.certify
-
-    def counting_certify(problem, *args, **kwargs):
-        calls.append(problem)
-        return original(problem, *args, **kwargs)
-
-    monkeypatch.setattr(certify_module, "certify", counting_certify)
-    return calls
-
-
 def test_f_star_is_certified_once_per_instance_parameters(certify_calls):
     first = Logistic(n_samples=150, n_features=5, seed=3)
     value = first.f_star

@@ -16,7 +16,6 @@ import pytest
 import scipy.sparse
 import yaml
 
-from optbench.problems import certify as certify_module
 from optbench.problems import data as data_module
 from optbench.problems import family_parameters
 from optbench.problems.catalog import catalog_entry
@@ -152,19 +151,6 @@ def disk_cache(tmp_path, monkeypatch):
     clear_f_star_cache()
     yield folder
     clear_f_star_cache()
-
-
-@pytest.fixture
-def certify_calls(monkeypatch):
-    calls = []
-    original = certify_module.certify
-
-    def counting_certify(problem, *args, **kwargs):
-        calls.append(problem)
-        return original(problem, *args, **kwargs)
-
-    monkeypatch.setattr(certify_module, "certify", counting_certify)
-    return calls
 
 
 def cached_problem(**params) -> Logistic:
