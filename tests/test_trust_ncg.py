@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
+import optbench
 from optbench.problems.oracle import Oracle
 from optbench.problems.rosenbrock import Rosenbrock
-from optbench.run.runner import minimize
+from optbench.run.runner import StopCriteria, minimize
+from optbench.run.spec import ProblemSpec, RunSpec
 from optbench.solvers.steihaug import boundary_steps, steihaug_cg
-from optbench.solvers.trust_ncg import TrustNCG
+from optbench.solvers.trust_ncg import TrustNCG, reduction_ratio
 
 
 def symmetric(eigenvalues, seed):
@@ -146,3 +150,22 @@ def test_trust_ncg_never_exceeds_the_radius():
 def test_invalid_hyper_parameters_name_the_field(params, field):
     with pytest.raises(ValueError, match=f"^{field}:"):
         TrustNCG(**params)
+
+
+def test_reduction_ratio_is_safeguarded_at_the_rounding_level_of_f():
+    f = 3.99
+    assert reduction_ratio(f, f - 0.5, 1.0) == pytest.approx(0.5, rel=1e-14)
+    # both reductions below the rounding of f: the plain ratio would be 0 or negative
+    assert reduction_ratio(f, f, 1e-17) == pytest.approx(1.0, abs=0.02)
+    assert reduction_ratio(f, float("nan"), 1.0) == -math.inf
+
+
+def test_default_trust_ncg_converges_where_rounding_stalled_it():
+    """Seed 1 of chained Rosenbrock 100 ends in the local minimum f = 3.99; without the
+    safeguard the radius collapsed there at a gradient norm of 1.9e-8 > gtol."""
+    problem = optbench.make_problem("rosenbrock_chained_100")
+    spec = RunSpec(ProblemSpec("rosenbrock_chained_100"), "trust_ncg", {}, 1, StopCriteria())
+    result = optbench.minimize(
+        problem, "trust_ncg", gtol=1e-8, max_iter=1000, x0=spec.start_point(problem)
+    )
+    assert result.status == "converged", result.message

@@ -45,6 +45,25 @@ class TrustRegionState(State):
     curvature_pairs: tuple[CurvaturePair, ...] = ()
 
 
+def reduction_ratio(f: float, f_trial: float, predicted_reduction: float) -> float:
+    r"""Actual over predicted reduction, safeguarded against rounding in f.
+
+    .. math::
+        \rho = \frac{f(x) - f(x + p) + \delta}{m(0) - m(p) + \delta}, \qquad
+        \delta = 10\, \epsilon_{\text{mach}} \max(1, |f(x)|),
+
+    as Conn, Gould & Toint (*Trust-Region Methods*, 2000, §17.4.2) recommend: once
+    both reductions fall to the rounding level of f, the plain ratio (N&W eq 4.4) is
+    noise and rejects good steps until the radius collapses; with :math:`\delta`
+    it tends to 1 there and is unchanged elsewhere. A non-finite trial value gives
+    :math:`-\infty` (a rejection).
+    """
+    if not math.isfinite(f_trial):
+        return -math.inf
+    delta = 10.0 * np.finfo(float).eps * max(1.0, abs(f))
+    return (f - f_trial + delta) / (predicted_reduction + delta)
+
+
 @SOLVERS.register("trust_ncg")
 @dataclass(frozen=True)
 class TrustNCG(Solver):
@@ -210,7 +229,7 @@ class TrustNCG(Solver):
             f_trial, g_trial = oracle.value_and_grad(trial)
         else:
             f_trial, g_trial = oracle.value(trial), None
-        rho = (f - f_trial) / sub.predicted_reduction if math.isfinite(f_trial) else -math.inf
+        rho = reduction_ratio(f, f_trial, sub.predicted_reduction)
         step_length = float(np.linalg.norm(sub.step))  # in x; sub.step_norm is in M
         if rho < 0.25:
             radius = 0.25 * sub.step_norm
