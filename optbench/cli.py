@@ -273,6 +273,18 @@ def _add_compare_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
         "--rtol", type=float, help="relative tolerance (default 0 for counts, 0.25 for time)"
     )
     parser.add_argument(
+        "--exact",
+        action="store_true",
+        help="judge counts exactly even when NEW and BASELINE ran on different numerical stacks",
+    )
+    parser.add_argument(
+        "--stack-rtol",
+        type=float,
+        metavar="R",
+        help="across stacks, iterations may grow by R (default 0.25) plus one iteration, "
+        "oracle work by (1+R)*2",
+    )
+    parser.add_argument(
         "--update", action="store_true", help="write NEW as the baseline (summary files only)"
     )
     return parser
@@ -281,13 +293,22 @@ def _add_compare_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
 def _cmd_compare(args: argparse.Namespace) -> int:
     from optbench.analysis.compare import compare_results, update_baseline
 
-    if args.rtol is not None and args.rtol < 0:
-        return _fail(f"rtol: must be >= 0, got {args.rtol}")
+    for name in ("rtol", "stack_rtol"):
+        value = getattr(args, name)
+        if value is not None and not value >= 0:
+            return _fail(f"--{name.replace('_', '-')}: must be a number >= 0, got {value}")
     if args.update:
         written = update_baseline(args.new, args.baseline)
         print(f"baseline {args.baseline} updated from {args.new} ({len(written)} files)")
         return 0
-    comparison = compare_results(args.new, args.baseline, metric=args.metric, rtol=args.rtol)
+    comparison = compare_results(
+        args.new,
+        args.baseline,
+        metric=args.metric,
+        rtol=args.rtol,
+        exact=args.exact,
+        stack_rtol=args.stack_rtol,
+    )
     print(comparison.table())
     return comparison.exit_code
 

@@ -82,6 +82,8 @@ def assert_no_regression(
     baseline_dir: str | os.PathLike,
     metric: str = "iters",
     rtol: float | None = None,
+    exact: bool = False,
+    stack_rtol: float | None = None,
 ) -> Comparison:
     """Assert that no run in ``new_dir`` converges worse than in ``baseline_dir``.
 
@@ -94,6 +96,9 @@ def assert_no_regression(
         What ``rtol`` applies to; ``"time"`` makes wall time fail too.
     rtol : float, optional
         Relative tolerance (default 0 for counts, 0.25 for time).
+    exact, stack_rtol
+        How results from different numerical stacks are judged (see
+        :func:`~optbench.analysis.compare.compare_results`).
 
     Returns
     -------
@@ -107,7 +112,9 @@ def assert_no_regression(
         compared (missing, unmatched runs).
     """
     try:
-        comparison = compare_results(new_dir, baseline_dir, metric=metric, rtol=rtol)
+        comparison = compare_results(
+            new_dir, baseline_dir, metric=metric, rtol=rtol, exact=exact, stack_rtol=stack_rtol
+        )
     except IncomparableError as error:
         raise AssertionError(f"cannot compare {new_dir} with {baseline_dir}: {error}") from error
     if comparison.exit_code:

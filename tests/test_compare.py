@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 
@@ -9,10 +10,13 @@ import pandas as pd
 import pytest
 
 from optbench.analysis.compare import (
+    STACK_RTOL,
+    STACK_WORK_FACTOR,
     IncomparableError,
     compare_results,
     update_baseline,
 )
+from optbench.stack import STACK_FIELDS
 
 
 def summary() -> pd.DataFrame:
@@ -46,7 +50,11 @@ def summary() -> pd.DataFrame:
     )
 
 
-def write(directory, frame: pd.DataFrame, extra: bool = True):
+#: A stack fingerprint (every field known) for hand-made results directories.
+STACK = {field: f"{field}-A" for field in STACK_FIELDS}
+
+
+def write(directory, frame: pd.DataFrame, extra: bool = True, stack: dict | None = None):
     directory.mkdir(parents=True, exist_ok=True)
     frame.to_csv(directory / "summary.csv", index=False)
     if extra:
@@ -54,7 +62,8 @@ def write(directory, frame: pd.DataFrame, extra: bool = True):
             directory / "runs.csv", index=False
         )
         (directory / "config.yaml").write_text("name: quickstart\ntargets: [1.0e-4]\n")
-        (directory / "environment.json").write_text("{}")
+        environment = {"stack": STACK if stack is None else stack}
+        (directory / "environment.json").write_text(json.dumps(environment))
         (directory / "traces.parquet").write_bytes(b"not copied")
         (directory / "plots").mkdir(exist_ok=True)
     return directory
@@ -66,7 +75,9 @@ def test_identical_directories_exit_0(tmp_path):
     assert comparison.exit_code == 0
     assert comparison.regressions.empty
     assert len(comparison.matched) == 3
-    assert comparison.table().startswith("No regressions in 3 runs")
+    first, second = comparison.table().splitlines()
+    assert first == "Same numerical stack: counts judged exactly."
+    assert second.startswith("No regressions in 3 runs")
     # run ids made only of digits (or like "1e5…") stay strings, not numbers.
     assert set(comparison.matched["run_id"]) == set(summary()["run_id"])
 
@@ -279,3 +290,101 @@ def test_regressions_are_grouped_by_run_in_the_new_summary_order():
         ["1e5000000000", "grad_norm_final"],
         ["111111111111", "iters"],
     ]
+
+
+# --- numerical stacks ----------------------------------------------------------------
+
+OTHER_STACK = {**STACK, "numpy_simd": "X86_V3", "blas": "openblas 0.3.30 Sandybridge (numpy)"}
+
+
+def cross(tmp_path, new: pd.DataFrame, base: pd.DataFrame, **options):
+    """Compare ``new`` on :data:`OTHER_STACK` with ``base`` on :data:`STACK`."""
+    return compare_results(
+        write(tmp_path / "new", new, stack=OTHER_STACK),
+        write(tmp_path / "base", base),
+        **options,
+    )
+
+
+def test_the_first_line_names_the_fields_that_differ(tmp_path):
+    comparison = cross(tmp_path, summary(), summary())
+    first = comparison.table().splitlines()[0]
+    assert first.startswith("Different numerical stacks (blas: ")
+    assert "numpy_simd: X86_V3 ≠ numpy_simd-A" in first
+    assert "python" not in first
+    exact = cross(tmp_path, summary(), summary(), exact=True).table().splitlines()[0]
+    assert exact.startswith("Different numerical stacks (blas:")
+    assert exact.endswith("counts judged exactly.")
+
+
+def test_cross_stack_tolerance_on_iterations_and_work(tmp_path):
+    """Iterations: x(1 + stack_rtol) + 1; work: x(1 + stack_rtol) * STACK_WORK_FACTOR."""
+    base = summary()
+    new = summary()
+    iters_limit = 15 * (1 + STACK_RTOL) + 1  # iters_to_1e-04 of run 1 is 15
+    work_limit = 90.0 * (1 + STACK_RTOL) * STACK_WORK_FACTOR  # cost_to_1e-04 is 90
+    new.loc[1, ["iters_to_1e-04", "cost_to_1e-04"]] = [math.floor(iters_limit), work_limit]
+    assert cross(tmp_path, new, base).exit_code == 0
+    assert compare_results(new, base).exit_code == 1  # the same tables on one stack
+    new.loc[1, ["iters_to_1e-04", "cost_to_1e-04"]] = [math.floor(iters_limit) + 1, work_limit + 1]
+    found = cross(tmp_path, new, base).regressions
+    assert found["measure"].tolist() == ["iters_to_1e-04", "cost_to_1e-04"]
+    assert set(found["reason"]) == {"grew beyond the cross-stack tolerance"}
+    assert cross(tmp_path, new, base, stack_rtol=1.0).exit_code == 0
+    assert cross(tmp_path, new, base, exact=True).exit_code == 1
+
+
+def test_status_flips_rounding_explains_only_across_stacks(tmp_path):
+    """converged -> failed (a stop on precision loss) is a regression on one stack only."""
+    failed = with_status(1, "failed", "line search failed: precision loss")
+    assert cross(tmp_path, failed, summary()).exit_code == 0
+    same = compare_results(write(tmp_path / "n1", failed), write(tmp_path / "b1", summary()))
+    assert status_changes(same)["new"].tolist() == ["failed"]
+    # converged -> max_iter: explained within the iteration tolerance, not beyond it.
+    budget = with_status(1, "max_iter", "reached max_iter = 22")
+    budget.loc[1, "iters"] = 22  # baseline converged in 21
+    assert status_changes(cross(tmp_path, budget, summary())).empty
+    budget.loc[1, "iters"] = 40
+    assert status_changes(cross(tmp_path, budget, summary()))["new"].tolist() == ["max_iter"]
+    # error and divergence are never rounding.
+    for status in ("error", "diverged"):
+        found = status_changes(cross(tmp_path, with_status(1, status, "boom"), summary()))
+        assert found["new"].tolist() == [status]
+
+
+def test_across_stacks_a_converged_run_is_judged_by_its_stopping_test(tmp_path):
+    """Final accuracy and lost targets of a run that converged are not regressions across
+    stacks (its stopping test held first); on one stack they are."""
+    new = summary()
+    new.loc[2, ["iters_to_1e-04", "cost_to_1e-04", "time_to_1e-04"]] = math.nan
+    new.loc[1, "grad_norm_final"] = 5e-9  # 3e-10 -> 5e-9, still converged
+    assert cross(tmp_path, new, summary()).exit_code == 0
+    assert len(compare_results(new, summary()).regressions) == 3
+    new.loc[2, "status"] = "max_iter"  # not converged: the target it lost counts
+    new.loc[2, "iters"] = 500
+    found = cross(tmp_path, new, summary()).regressions
+    assert set(found["measure"]) == {"status", "iters_to_1e-04", "cost_to_1e-04"}
+
+
+def test_a_baseline_without_a_fingerprint_is_another_stack(tmp_path):
+    new = write(tmp_path / "new", summary())
+    base = write(tmp_path / "base", summary())
+    (base / "environment.json").write_text("{}")
+    first = compare_results(new, base).table().splitlines()[0]
+    assert first.startswith("Different numerical stacks (stack: not recorded for the second)")
+
+
+def test_cli_exact_and_stack_rtol(tmp_path, capsys):
+    from optbench.cli import main
+
+    worse = summary()
+    worse.loc[1, "iters_to_1e-04"] = 19  # 15 -> 19: within 25% + 1
+    new = write(tmp_path / "new", worse, stack=OTHER_STACK)
+    base = write(tmp_path / "base", summary())
+    assert main(["compare", str(new), str(base)]) == 0
+    assert main(["compare", str(new), str(base), "--exact"]) == 1
+    assert main(["compare", str(new), str(base), "--stack-rtol", "0.1"]) == 1
+    capsys.readouterr()
+    assert main(["compare", str(new), str(base), "--stack-rtol", "-1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--stack-rtol" in err and "Traceback" not in err

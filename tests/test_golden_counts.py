@@ -30,9 +30,10 @@ def test_golden_counts(request: pytest.FixtureRequest, capsys: pytest.CaptureFix
         return
     if not GOLDEN_PATH.exists():
         pytest.fail(f"{GOLDEN_PATH} does not exist; {REGENERATE}")
-    diff = golden_counts.diff_rows(golden_counts.read_golden(), rows)
+    rule = golden_counts.golden_rule()
+    diff = golden_counts.diff_rows(golden_counts.read_golden(), rows, rule)
     raised = f"\n\npairs that raised:\n{errors}" if errors else ""
-    assert not diff, f"golden counts differ ({REGENERATE}):\n{diff}{raised}"
+    assert not diff, f"{rule.headline()}\ngolden counts differ ({REGENERATE}):\n{diff}{raised}"
 
 
 def test_golden_file_has_the_golden_pairs_in_order() -> None:

@@ -40,8 +40,11 @@ def collect_environment(blas_threads: int | None = 1) -> dict[str, Any]:
         :func:`threadpoolctl.threadpool_info` with the package that ships it and its
         default thread count), ``blas_threads_for_runs``, ``numpy_build`` and
         ``scipy_build`` (their ``show_config(mode="dicts")``), ``thread_variables``
-        (OPENBLAS_*, OMP_*, MKL_*, … environment variables) and ``git`` (revision and
-        dirty flag of the optbench checkout; absent outside a git checkout).
+        (OPENBLAS_*, OMP_*, MKL_*, … environment variables), ``numpy_simd`` (the
+        SIMD extensions numpy dispatches to), ``stack`` (the fingerprint of all this
+        that decides rounding, :func:`optbench.stack.stack_fingerprint`) and ``git``
+        (revision and dirty flag of the optbench checkout; absent outside a git
+        checkout).
     """
     import numpy as np
     import scipy
@@ -49,6 +52,7 @@ def collect_environment(blas_threads: int | None = 1) -> dict[str, Any]:
     from threadpoolctl import threadpool_info
 
     import optbench
+    from optbench.stack import kernel_cpu_flags, numpy_simd, stack_fingerprint
 
     environment: dict[str, Any] = {
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -64,18 +68,21 @@ def collect_environment(blas_threads: int | None = 1) -> dict[str, Any]:
             "machine": platform.machine(),
             "platform": platform.platform(),
             "hostname": platform.node(),
+            "libc": " ".join(filter(None, platform.libc_ver())),
         },
-        "cpu": _cpu(),
+        "cpu": {**_cpu(), "kernel_flags": kernel_cpu_flags()},
         "blas": [_describe_library(info) for info in threadpool_info()],
         "blas_threads_for_runs": blas_threads,
         "numpy_build": _show_config(np),
         "scipy_build": _show_config(scipy),
+        "numpy_simd": numpy_simd(),
         "thread_variables": {
             name: value
             for name, value in sorted(os.environ.items())
             if name.startswith(THREAD_VARIABLE_PREFIXES)
         },
     }
+    environment["stack"] = stack_fingerprint(environment)
     git = git_revision(Path(optbench.__file__).resolve().parent)
     if git is not None:
         environment["git"] = git
