@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from optbench.numerics import norm2
 from optbench.problems.base import Problem
 
 #: Steps of the finite-difference sweep: half decades from 1e-1 down to 1e-12.
@@ -246,7 +247,7 @@ def check_derivatives(
 
     value = float(problem.value(x))
     gradient = np.asarray(problem.grad(x), dtype=float)
-    gradient_norm = float(np.linalg.norm(gradient))
+    gradient_norm = norm2(gradient)
     hvp_v = np.asarray(problem.hvp(x, v), dtype=float)
     directional = float(gradient @ u)
     errors = {
@@ -255,14 +256,14 @@ def check_derivatives(
         ),
         "hvp": _sweep(
             steps,
-            lambda h: np.linalg.norm(_central(problem.grad, x, h * v, h) - hvp_v),
-            float(np.linalg.norm(hvp_v)),
+            lambda h: norm2(_central(problem.grad, x, h * v, h) - hvp_v),
+            norm2(hvp_v),
         ),
     }
     if problem.dim <= coord_max_dim:
         errors["gradient_coords"] = _sweep(
             steps,
-            lambda h: np.linalg.norm(_coordinate_differences(problem.value, x, h) - gradient),
+            lambda h: norm2(_coordinate_differences(problem.value, x, h) - gradient),
             gradient_norm,
         )
 
@@ -277,7 +278,7 @@ def check_derivatives(
     fused_value, fused_gradient = problem.value_and_grad(x)
     fused_error = max(
         _relative(abs(float(fused_value) - value), abs(value)),
-        _relative(np.linalg.norm(np.asarray(fused_gradient) - gradient), gradient_norm),
+        _relative(norm2(np.asarray(fused_gradient) - gradient), gradient_norm),
     )
     outcomes.append(CheckOutcome("value_and_grad", fused_error, None, exact_rtol))
     outcomes += _hessian_outcomes(problem, x, v, hvp_v, w, exact_rtol, hess_max_dim)
@@ -310,7 +311,7 @@ def _check_point(
 ) -> tuple[np.ndarray, str]:
     x0 = np.asarray(problem.x0, dtype=float)
     if x is None:
-        scale = 0.1 * max(1.0, float(np.linalg.norm(x0)) / np.sqrt(problem.dim))
+        scale = 0.1 * max(1.0, norm2(x0) / np.sqrt(problem.dim))
         return x0 + scale * rng.standard_normal(problem.dim), f"random point near x0 (seed {seed})"
     x = np.asarray(x, dtype=float)
     if x.shape != (problem.dim,) or not np.all(np.isfinite(x)):
@@ -321,7 +322,7 @@ def _check_point(
 
 
 def _unit(vector: np.ndarray) -> np.ndarray:
-    return vector / np.linalg.norm(vector)
+    return vector / norm2(vector)
 
 
 def _relative(error: float, scale: float) -> float:
@@ -385,15 +386,15 @@ def _hessian_outcomes(
         hessian = np.asarray(problem.hess(x), dtype=float)
         if hessian.shape != (problem.dim, problem.dim):
             raise ValueError(f"problem: hess returned shape {hessian.shape}, not (dim, dim)")
-        mismatch = _relative(np.linalg.norm(hessian @ v - hvp_v), np.linalg.norm(hvp_v))
-        asymmetry = _relative(np.linalg.norm(hessian - hessian.T), np.linalg.norm(hessian))
+        mismatch = _relative(norm2(hessian @ v - hvp_v), norm2(hvp_v))
+        asymmetry = _relative(norm2(hessian - hessian.T), norm2(hessian))
         outcomes = [
             CheckOutcome("hess_vs_hvp", mismatch, None, tolerance),
             CheckOutcome("hess_symmetry", asymmetry, None, tolerance),
         ]
     hvp_w = np.asarray(problem.hvp(x, w), dtype=float)
     operator_asymmetry = _relative(
-        abs(float(v @ hvp_w) - float(w @ hvp_v)), np.linalg.norm(hvp_v) + np.linalg.norm(hvp_w)
+        abs(float(v @ hvp_w) - float(w @ hvp_v)), norm2(hvp_v) + norm2(hvp_w)
     )
     outcomes.append(CheckOutcome("hvp_symmetry", operator_asymmetry, None, tolerance))
     return outcomes

@@ -177,3 +177,27 @@ def test_bad_stop_criteria_name_the_field(kwargs, field):
 def test_x0_shape_mismatch_is_a_clear_error():
     with pytest.raises(ValueError, match=r"^x0: must have shape \(2,\)"):
         run_solver(Rosenbrock(2), FixedStep(), x0=np.zeros(3))
+
+
+def test_a_finite_gradient_beyond_1e154_is_not_a_divergence():
+    """Rosenbrock at (1e51, 1e51): f ~ 1e206 and g ~ 4e155 are finite; g'g overflows."""
+    problem = Rosenbrock(2)
+    x0 = np.array([1e51, 1e51])
+    result = run_solver(problem, FixedStep(), StopCriteria(max_iter=0), x0=x0)
+    assert result.status == "max_iter", result.message
+    g = problem.grad(x0)
+    assert np.isfinite(g).all() and not np.isfinite(float(g @ g))  # the case tested
+    assert result.grad_norm == pytest.approx(math.hypot(*g), rel=1e-15)
+
+
+def test_an_underflowed_sum_of_squares_is_not_a_zero_gradient():
+    """Separable logistic far along its recession direction: g ~ 1e-163, g'g underflows to 0."""
+    from optbench.problems.logistic import Logistic
+
+    problem = Logistic(X=np.array([[1.0], [-1.0]]), y=np.array([1, -1]), l2=0.0)
+    x0 = np.array([375.0])
+    g = problem.grad(x0)
+    assert g[0] != 0.0 and float(g @ g) == 0.0  # the case tested
+    result = run_solver(problem, FixedStep(), StopCriteria(gtol=0.0, max_iter=3), x0=x0)
+    assert result.status == "max_iter", result.message
+    assert result.trace["grad_norm"].iloc[0] == abs(g[0])

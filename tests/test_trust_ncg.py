@@ -169,3 +169,20 @@ def test_default_trust_ncg_converges_where_rounding_stalled_it():
         problem, "trust_ncg", gtol=1e-8, max_iter=1000, x0=spec.start_point(problem)
     )
     assert result.status == "converged", result.message
+
+
+@pytest.mark.parametrize("solver", ["trust_ncg", "newton_cg"])
+def test_cg_overflow_names_the_curvature_not_the_hessian_vector_product(solver):
+    """From (1e40, 1e40) the HVPs (~1e206) are finite; CG's d'Hd (~1e328) overflows."""
+    result = minimize(Rosenbrock(2), solver, x0=np.array([1e40, 1e40]), max_iter=5)
+    assert result.status == "failed"
+    assert result.message.startswith(f"{solver}: CG's curvature d'Hd overflowed (|d| = ")
+    assert "the Hessian-vector product is finite" in result.message
+
+
+def test_a_non_finite_hessian_vector_product_is_named_as_such():
+    result = steihaug_cg(
+        lambda v: np.full_like(v, np.nan), np.ones(3), 1.0, tolerance=1e-8, max_iter=5
+    )
+    assert result.reason == "non_finite"
+    assert result.non_finite == "non-finite Hessian-vector product"

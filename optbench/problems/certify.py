@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from optbench.numerics import norm2
 from optbench.problems import fstar_cache
 from optbench.problems.base import Problem
 
@@ -116,9 +117,7 @@ def certify(problem: Problem, gtol: float = 1e-10, max_iter: int = 100) -> Certi
     elif getattr(problem, "x_star", None) is not None:
         x_star = np.asarray(problem.x_star, dtype=np.float64)
         value, gradient = problem.value_and_grad(x_star)
-        certificate = Certificate(
-            float(value), x_star, float(np.linalg.norm(gradient)), "analytic", 0
-        )
+        certificate = Certificate(float(value), x_star, norm2(gradient), "analytic", 0)
     else:
         certificate = newton_certificate(problem, gtol, max_iter)
     if not certificate.grad_norm <= gtol:
@@ -153,7 +152,7 @@ def newton_certificate(problem: Problem, gtol: float, max_iter: int = 100) -> Ce
     use_cholesky = problem.dim <= min(CHOLESKY_MAX_DIM, problem.hess_max_dim)
     x = np.array(problem.x0, dtype=np.float64, copy=True)
     value, gradient = problem.value_and_grad(x)
-    grad_norm = float(np.linalg.norm(gradient))
+    grad_norm = norm2(gradient)
     used_cg = not use_cholesky
     for iteration in range(max_iter + 1):
         if grad_norm <= gtol or iteration == max_iter:
@@ -168,7 +167,7 @@ def newton_certificate(problem: Problem, gtol: float, max_iter: int = 100) -> Ce
         if step is None:
             break
         x, value, gradient = step
-        grad_norm = float(np.linalg.norm(gradient))
+        grad_norm = norm2(gradient)
     method = "newton-cg" if used_cg else "newton-cholesky"
     direction = _cholesky_direction(problem, x, gradient) if use_cholesky else None
     if direction is None:
@@ -237,7 +236,7 @@ def _armijo_step(
         if np.isfinite(new_value):
             if new_value <= value + ARMIJO_C1 * step_size * slope:
                 return candidate, float(new_value), new_gradient
-            if new_value <= value + rounding and (np.linalg.norm(new_gradient) < grad_norm):
+            if new_value <= value + rounding and (norm2(new_gradient) < grad_norm):
                 return candidate, float(new_value), new_gradient
         step_size *= 0.5
     return None

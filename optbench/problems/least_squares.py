@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from optbench.numerics import norm2
 from optbench.problems.base import Smoothness
 from optbench.problems.certify import Certificate
 from optbench.problems.data import least_squares_data
@@ -195,11 +196,11 @@ class LeastSquares(LinearModelLoss):
             return None
         x = np.zeros(self.dim)
         gradient = self.grad(x)
-        scale = float(np.linalg.norm(gradient)) + 1e-300
+        scale = norm2(gradient) + 1e-300
         for _ in range(3):  # one solve, then two refinements with the true gradient
             x -= scipy.linalg.cho_solve(factor, gradient)
             gradient = self.grad(x)
-        if not np.linalg.norm(gradient) <= 1e-14 * scale:
+        if not norm2(gradient) <= 1e-14 * scale:
             return None
         return x
 
@@ -250,4 +251,4 @@ class LeastSquares(LinearModelLoss):
             x, iterations = result[0], int(result[2])
             method = "lsqr"
         value, gradient = self.value_and_grad(x)
-        return Certificate(float(value), x, float(np.linalg.norm(gradient)), method, iterations)
+        return Certificate(float(value), x, norm2(gradient), method, iterations)

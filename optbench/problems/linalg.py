@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from optbench.numerics import norm2
+
 if TYPE_CHECKING:
     from optbench.problems.validation import Matrix
 
@@ -167,7 +169,7 @@ def gram_extreme_eigenvalues(
     start = np.random.default_rng(0).standard_normal(dim)
     values, vectors = scipy.sparse.linalg.eigsh(operator, k=1, which="LA", tol=1e-10, v0=start)
     theta, u = float(values[0]), vectors[:, 0]
-    lambda_max = theta + float(np.linalg.norm(apply(u) - theta * u))
+    lambda_max = theta + norm2(apply(u) - theta * u)
     if not want_min:
         return lambda_max, None
     if dim > n_rows:

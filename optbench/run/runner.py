@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from optbench.numerics import norm2
 from optbench.problems.base import Problem
 from optbench.problems.oracle import Oracle
 from optbench.run.result import OptimizeResult, TargetHit, TraceRecorder, nan_if_none
@@ -167,7 +168,7 @@ def run_solver(
         solver_time += perf_counter() - started
         while True:
             f, g = _observe(problem, state)
-            grad_norm = float(np.sqrt(g @ g))
+            grad_norm = norm2(g)
             f_gap = f - f_star if f_star is not None else math.nan
             f_first = f if f_first is None else f_first
             while pending_targets and f_gap <= pending_targets[0]:

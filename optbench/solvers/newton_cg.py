@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from optbench.numerics import norm2
 from optbench.problems.oracle import Oracle
 from optbench.registry import SOLVERS
 from optbench.solvers.base import Solver, State
@@ -120,11 +121,11 @@ class NewtonCG(Solver):
     def init(self, oracle: Oracle, x0: np.ndarray) -> NewtonCGState:
         x = np.array(x0, dtype=float, copy=True)
         f, g = oracle.value_and_grad(x)
-        return NewtonCGState(x=x, f=f, g=g, initial_grad_norm=float(np.linalg.norm(g)))
+        return NewtonCGState(x=x, f=f, g=g, initial_grad_norm=norm2(g))
 
     def step(self, oracle: Oracle, state: NewtonCGState) -> NewtonCGState:  # type: ignore[override]
         x, f, g = state.x, state.f, state.g
-        grad_norm = float(np.linalg.norm(g))
+        grad_norm = norm2(g)
         ratio = relative_grad_norm(grad_norm, state.initial_grad_norm)
         eta_k = forcing_term(self.forcing, ratio, self.forcing_constant)
         pairs = state.curvature_pairs  # empty with preconditioner="none"
@@ -140,7 +141,7 @@ class NewtonCG(Solver):
         info = {"cg_iters": cg.iterations, "cg_reason": cg.reason, "preconditioned": bool(pairs)}
         pairs = cg.pairs or pairs  # a run without a positive-curvature step keeps the old
         if cg.reason == "non_finite":
-            return state.replace(info=info).failed("newton_cg: non-finite Hessian-vector product")
+            return state.replace(info=info).failed(f"newton_cg: {cg.non_finite}")
         slope0 = float(g @ cg.direction)
         ray = Ray(oracle, x, cg.direction)
         search = strong_wolfe(

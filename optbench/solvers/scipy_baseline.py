@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from optbench.numerics import norm2
 from optbench.problems.oracle import Oracle
 from optbench.registry import SOLVERS, did_you_mean
 from optbench.solvers.base import Solver, State
@@ -248,7 +249,7 @@ class ScipyBaseline(Solver):
             new_state = ScipyState(x=x, f=f, g=g, worker=worker).failed(
                 f"scipy {self.method} stopped on its own (status {result.status}): {result.message}"
             )
-        new_state.step_size = float(np.linalg.norm(x - state.x))
+        new_state.step_size = norm2(x - state.x)
         return new_state
 
     def close(self, state: State) -> None:

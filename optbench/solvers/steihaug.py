@@ -23,7 +23,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optbench.solvers.truncated_cg import CurvaturePair, has_nonpositive_curvature
+from optbench.numerics import norm2
+from optbench.solvers.truncated_cg import (
+    CurvaturePair,
+    has_nonpositive_curvature,
+    non_finite_quantity,
+)
 
 #: Why a Steihaug run stopped.
 STEIHAUG_REASONS = ("residual", "boundary", "negative_curvature", "max_iter", "non_finite")
@@ -52,6 +57,9 @@ class SteihaugResult:
     pairs : tuple of (ndarray, ndarray)
         The last ``keep_pairs`` curvature pairs :math:`(\\alpha_j d_j, \\alpha_j H d_j)`
         of the run (each with :math:`s^\\top y > 0`), oldest first.
+    non_finite : str
+        With ``reason == "non_finite"``, which quantity was not finite
+        (:func:`~optbench.solvers.truncated_cg.non_finite_quantity`); empty otherwise.
     """
 
     step: np.ndarray
@@ -61,6 +69,7 @@ class SteihaugResult:
     hits_boundary: bool
     step_norm: float = 0.0
     pairs: tuple[CurvaturePair, ...] = ()
+    non_finite: str = ""
 
 
 def boundary_steps(z: np.ndarray, d: np.ndarray, radius: float) -> tuple[float, float]:
@@ -172,19 +181,20 @@ def steihaug_cg(
     ry = float(r @ y)
     zz, zd, dd = 0.0, 0.0, ry  # z'Mz, z'Md, d'Md
     model = 0.0  # m(z_j)
-    if math.sqrt(float(r @ r)) <= tolerance:
+    if norm2(r) <= tolerance:
         return SteihaugResult(z, 0.0, 0, "residual", False)
     for j in range(max_iter):
         hd = hvp(d)
         curvature = float(d @ hd)
-        hvp_norm = float(np.linalg.norm(hd))
+        hvp_norm, direction_norm = norm2(hd), norm2(d)
         if not (math.isfinite(curvature) and math.isfinite(hvp_norm)):
+            quantity = non_finite_quantity(hd, hvp_norm, direction_norm)
             return SteihaugResult(
-                z, -model, j + 1, "non_finite", False, math.sqrt(zz), tuple(pairs)
+                z, -model, j + 1, "non_finite", False, math.sqrt(zz), tuple(pairs), quantity
             )
         if direct:
             zd, dd = float(z @ d), float(d @ d)
-        if has_nonpositive_curvature(curvature, math.sqrt(float(d @ d)), hvp_norm, curvature_tol):
+        if has_nonpositive_curvature(curvature, direction_norm, hvp_norm, curvature_tol):
             slope = float(r @ d)
             candidates = [
                 (model + tau * slope + 0.5 * tau * tau * curvature, tau)
@@ -208,7 +218,7 @@ def steihaug_cg(
         z, zz = z_next, zz_next
         model -= 0.5 * alpha * ry
         r += alpha * hd
-        if math.sqrt(float(r @ r)) <= tolerance:
+        if norm2(r) <= tolerance:
             return SteihaugResult(z, -model, j + 1, "residual", False, math.sqrt(zz), tuple(pairs))
         y = precondition(r)
         ry_next = float(r @ y)

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from optbench.numerics import norm2
+
 #: Forcing rules for the inner residual test :math:`\|r\|_2 \le \eta_k \|g\|_2`.
 FORCING_RULES = ("sqrt", "linear", "constant")
 #: Preconditioners of the inner CG: none, or L-BFGS from the last run's curvature pairs.
@@ -103,6 +105,35 @@ def has_nonpositive_curvature(
     return curvature <= curvature_tol * direction_norm * hvp_norm
 
 
+def non_finite_quantity(hd: np.ndarray, hvp_norm: float, direction_norm: float) -> str:
+    r"""Name the inner-CG quantity that is not finite, for a solver's failure message.
+
+    Called once :math:`d^\top H d` or :math:`\|Hd\|_2` is not finite. Either the
+    Hessian-vector product itself has a non-finite entry (the problem's fault), or it
+    is finite and CG's own arithmetic overflowed: the curvature :math:`d^\top H d`
+    (e.g. Rosenbrock from :math:`x_0 = (10^{40}, 10^{40})`, where :math:`\|d\| \approx
+    10^{122}` and :math:`\|Hd\| \approx 10^{206}`), or the norm :math:`\|Hd\|_2`
+    itself, beyond the largest float.
+
+    Parameters
+    ----------
+    hd : ndarray
+        The Hessian-vector product :math:`Hd`.
+    hvp_norm : float
+        :math:`\|Hd\|_2`.
+    direction_norm : float
+        :math:`\|d\|_2`.
+    """
+    if not math.isfinite(hvp_norm) and not np.isfinite(hd).all():
+        return "non-finite Hessian-vector product"
+    if not math.isfinite(hvp_norm):
+        return "the norm of the Hessian-vector product overflowed (its entries are finite)"
+    return (
+        f"CG's curvature d'Hd overflowed (|d| = {direction_norm:.3g}, |Hd| = {hvp_norm:.3g}); "
+        "the Hessian-vector product is finite"
+    )
+
+
 def cg_iteration_cap(max_cg_iter: int | None, dim: int) -> int:
     """The CG iteration cap: ``max_cg_iter``, or ``20 * dim`` when it is ``None``.
 
@@ -171,6 +202,9 @@ class TruncatedCGResult:
     pairs : tuple of (ndarray, ndarray)
         The last ``keep_pairs`` curvature pairs :math:`(s_j, y_j)` of the run, oldest
         first (empty unless ``keep_pairs > 0``).
+    non_finite : str
+        With ``reason == "non_finite"``, which quantity was not finite
+        (:func:`non_finite_quantity`); empty otherwise.
     """
 
     direction: np.ndarray
@@ -178,6 +212,7 @@ class TruncatedCGResult:
     reason: str
     residual_norm: float
     pairs: tuple[CurvaturePair, ...] = ()
+    non_finite: str = ""
 
 
 def truncated_cg(
@@ -240,16 +275,19 @@ def truncated_cg(
     y = precondition(r)
     d = -y
     ry = float(r @ y)
-    residual_norm = math.sqrt(float(r @ r))
+    residual_norm = norm2(r)
     if residual_norm <= tolerance:
         return TruncatedCGResult(z, 0, "residual", residual_norm)
     for j in range(max_iter):
         hd = hvp(d)
         curvature = float(d @ hd)
-        hvp_norm = float(np.linalg.norm(hd))
+        hvp_norm, direction_norm = norm2(hd), norm2(d)
         if not (math.isfinite(curvature) and math.isfinite(hvp_norm)):
-            return TruncatedCGResult(z, j + 1, "non_finite", residual_norm, tuple(pairs))
-        if has_nonpositive_curvature(curvature, math.sqrt(float(d @ d)), hvp_norm, curvature_tol):
+            quantity = non_finite_quantity(hd, hvp_norm, direction_norm)
+            return TruncatedCGResult(
+                z, j + 1, "non_finite", residual_norm, tuple(pairs), non_finite=quantity
+            )
+        if has_nonpositive_curvature(curvature, direction_norm, hvp_norm, curvature_tol):
             direction = -precondition(grad) if j == 0 else z
             return TruncatedCGResult(
                 direction, j + 1, "negative_curvature", residual_norm, tuple(pairs)
@@ -259,7 +297,7 @@ def truncated_cg(
         r += alpha * hd
         if keep_pairs:
             pairs.append((alpha * d, alpha * hd))
-        residual_norm = math.sqrt(float(r @ r))
+        residual_norm = norm2(r)
         if residual_norm <= tolerance:
             return TruncatedCGResult(z, j + 1, "residual", residual_norm, tuple(pairs))
         y = precondition(r)

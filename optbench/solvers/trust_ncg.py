@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from optbench.numerics import norm2
 from optbench.problems.oracle import Oracle
 from optbench.registry import SOLVERS
 from optbench.solvers.base import Solver, State
@@ -195,12 +196,12 @@ class TrustNCG(Solver):
             f=f,
             g=g,
             radius=float(self.initial_radius),
-            initial_grad_norm=float(np.linalg.norm(g)),
+            initial_grad_norm=norm2(g),
         )
 
     def step(self, oracle: Oracle, state: TrustRegionState) -> TrustRegionState:  # type: ignore[override]
         x, f, g, radius = state.x, state.f, state.g, state.radius
-        grad_norm = float(np.linalg.norm(g))
+        grad_norm = norm2(g)
         ratio = relative_grad_norm(grad_norm, state.initial_grad_norm)
         eta_k = forcing_term(self.forcing, ratio, self.forcing_constant)
         pairs = state.curvature_pairs  # empty with preconditioner="none"
@@ -218,7 +219,7 @@ class TrustNCG(Solver):
         info["preconditioned"] = bool(pairs)
         pairs = sub.pairs or pairs  # a run without a positive-curvature step keeps the old
         if sub.reason == "non_finite":
-            return state.replace(info=info).failed("trust_ncg: non-finite Hessian-vector product")
+            return state.replace(info=info).failed(f"trust_ncg: {sub.non_finite}")
         if not sub.predicted_reduction > 0:
             return state.replace(info=info).failed(
                 f"trust_ncg: the model predicts no decrease ({sub.predicted_reduction:.3g}) "
@@ -230,7 +231,7 @@ class TrustNCG(Solver):
         else:
             f_trial, g_trial = oracle.value(trial), None
         rho = reduction_ratio(f, f_trial, sub.predicted_reduction)
-        step_length = float(np.linalg.norm(sub.step))  # in x; sub.step_norm is in M
+        step_length = norm2(sub.step)  # in x; sub.step_norm is in M
         if rho < 0.25:
             radius = 0.25 * sub.step_norm
         elif rho > 0.75 and sub.hits_boundary:
@@ -245,7 +246,7 @@ class TrustNCG(Solver):
                 curvature_pairs=pairs,
                 info=info,
             )
-            if 0.25 * step_length <= np.finfo(float).eps * (1.0 + float(np.linalg.norm(x))):
+            if 0.25 * step_length <= np.finfo(float).eps * (1.0 + norm2(x)):
                 return new_state.failed(
                     f"trust_ncg: trust radius {radius:.3g} fell below machine precision "
                     f"relative to |x| (last rho={rho:.3g})"
