@@ -12,7 +12,7 @@ import dataclasses
 import json
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -42,7 +42,10 @@ SUMMARY_RESULT_COLUMNS = (
     "grad_norm_final",
     "dim",
     "f0",
+    "warnings",
 )
+#: Summary columns holding text (possibly empty) rather than numbers.
+TEXT_SUMMARY_COLUMNS = ("message", "warnings")
 #: Metrics recorded at each target level ε, see :func:`target_column`.
 TARGET_METRICS = ("iters", "cost", "time")
 #: Trace columns as stored: ``run_id`` then the DESIGN trace columns.
@@ -126,7 +129,7 @@ def summary_row(
     f0: float = math.nan,
     error: str = "",
 ) -> dict[str, Any]:
-    """The summary row of a run (DESIGN "Results" plus ``solver_label, dim, f0``).
+    """The summary row of a run (DESIGN "Results" plus ``solver_label, dim, f0, warnings``).
 
     Parameters
     ----------
@@ -157,9 +160,10 @@ def summary_row(
         row.update(grad_norm_final=math.nan)
     else:
         outcome = result.summary()
-        row.update({name: outcome[name] for name in SUMMARY_RESULT_COLUMNS[1:-2]})
+        row.update({name: outcome[name] for name in SUMMARY_RESULT_COLUMNS if name in outcome})
     row["dim"] = math.nan if dim is None else dim
     row["f0"] = f0
+    row["warnings"] = format_warnings(result.warnings if result is not None else {})
     hits = {} if result is None else result.targets
     for eps in spec.targets:
         hit = hits.get(float(eps))
@@ -167,6 +171,19 @@ def summary_row(
         row[target_column("cost", eps)] = math.nan if hit is None else hit.cost
         row[target_column("time", eps)] = math.nan if hit is None else hit.time
     return row
+
+
+def format_warnings(counts: Mapping[str, int]) -> str:
+    """The ``warnings`` summary column: distinct warnings with their counts.
+
+    ``"<Category>: <message> (xN)"`` for each, most frequent first (then by text),
+    joined by ``"; "``; empty when the run raised none.
+
+    >>> format_warnings({"RuntimeWarning: overflow encountered in matmul": 3})
+    'RuntimeWarning: overflow encountered in matmul (x3)'
+    """
+    ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return "; ".join(f"{key} (x{count})" for key, count in ordered)
 
 
 def empty_trace() -> dict[str, list[Any]]:

@@ -74,7 +74,8 @@ class OptimizeResult:
     oracle calls made by the solver; ``time`` is the wall time spent inside
     ``init``/``step`` (logging excluded); ``cost`` is in gradient-equivalents.
     ``targets`` maps each requested level ε of ``f - f*`` to its first
-    :class:`TargetHit` (absent when never reached).
+    :class:`TargetHit` (absent when never reached). ``warnings`` counts the
+    warnings raised during the run by ``"<Category>: <message>"``.
     """
 
     problem: str
@@ -94,6 +95,7 @@ class OptimizeResult:
     time: float
     recorder: TraceRecorder = field(repr=False)
     targets: dict[float, TargetHit] = field(default_factory=dict)
+    warnings: dict[str, int] = field(default_factory=dict)
 
     @property
     def trace(self) -> pd.DataFrame:

@@ -83,13 +83,16 @@ class Results:
         """One row per finished run; merged from ``runs/`` if ``summary.csv`` is missing."""
         import pandas as pd
 
+        from optbench.run.records import TEXT_SUMMARY_COLUMNS
+
         path = self.path / "summary.csv"
         if path.is_file():
             frame = pd.read_csv(path, dtype={"run_id": str})
         else:
             frame = self._store.merged_summary()
-        if "message" in frame:
-            frame["message"] = frame["message"].fillna("").astype(str)
+        for column in TEXT_SUMMARY_COLUMNS:  # an empty text cell reads as NaN
+            if column in frame:
+                frame[column] = frame[column].fillna("").astype(str)
         return frame
 
     @cached_property

@@ -22,6 +22,7 @@ from optbench.numerics import norm2
 from optbench.problems.base import Problem
 from optbench.problems.oracle import Oracle
 from optbench.run.result import OptimizeResult, TargetHit, TraceRecorder, nan_if_none
+from optbench.run.run_warnings import records_warnings
 from optbench.solvers import make_solver
 from optbench.solvers.base import Solver, State, Status
 
@@ -107,6 +108,7 @@ def _observe(problem: Problem, state: State) -> tuple[float, np.ndarray]:
     return problem.value_and_grad(state.x)
 
 
+@records_warnings
 def run_solver(
     problem: Problem,
     solver: Solver,
@@ -127,6 +129,10 @@ def run_solver(
 
     Where a solver's state lacks f or g at its iterate, the runner evaluates them on
     the problem directly: that monitoring is neither counted nor timed.
+
+    Warnings raised during the run (numpy's floating-point warnings included) are
+    counted in ``result.warnings`` and not shown
+    (:mod:`optbench.run.run_warnings`).
 
     Parameters
     ----------

@@ -19,6 +19,7 @@ x), never evaluated again for logging.
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 from collections import OrderedDict
@@ -119,8 +120,14 @@ class ScipyWorker:
         self._x0 = x0
         self._commands: queue.Queue[str] = queue.Queue()
         self._events: queue.Queue[tuple[str, Any]] = queue.Queue()
+        # In a copy of the caller's context, so that what is scoped to the run there
+        # (numpy's floating-point error state, the runner's record of warnings) holds
+        # in scipy's thread too.
         self.thread = threading.Thread(
-            target=self._run, name=f"optbench-scipy-{method}", daemon=True
+            target=contextvars.copy_context().run,
+            args=(self._run,),
+            name=f"optbench-scipy-{method}",
+            daemon=True,
         )
         self.thread.start()
 
