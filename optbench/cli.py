@@ -124,7 +124,9 @@ def _add_run_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
         description=(
             "Expand CONFIG into runs, execute them (in parallel with --jobs), write each "
             "finished run at once into the results directory, then the summary, traces, "
-            "plots and report.md. Exit 0 when every run completed (whatever its status), "
+            "plots and report.md, and print a short summary: per problem the statuses "
+            "and the best solver at each target (--print-report: the whole report). "
+            "Exit 0 when every run completed (whatever its status), "
             "1 when a run ended in 'error', 2 on bad input or when the executor cannot run "
             "(Dask not installed, scheduler unreachable or lost)."
         ),
@@ -142,7 +144,13 @@ def _add_run_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     parser.add_argument("--force", action="store_true", help="replace results already in DIR")
     parser.add_argument("--dry-run", action="store_true", help="print the runs and their count")
     parser.add_argument("--no-plots", action="store_true", help="skip the figures")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar and no report")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument(
+        "--print-report",
+        action="store_true",
+        help="print the whole report.md instead of the short summary",
+    )
+    output.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     return parser
 
 
@@ -156,6 +164,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(describe(expand(config)))
         return 0
     from optbench.analysis.report import print_report, write_report
+    from optbench.analysis.run_summary import run_summary
     from optbench.run.executor import BackendError
     from optbench.run.experiment import exit_code, run_experiment
 
@@ -172,9 +181,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         )
     except BackendError as exc:
         return _fail(str(exc))
-    write_report(results)
-    if not args.quiet:
+    report = write_report(results)
+    if args.print_report:
         print_report(results)
+    elif not args.quiet:
+        print(run_summary(results, report), end="")
     print(f"results written to {results.path}")
     return exit_code(results)
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -136,3 +139,53 @@ def test_the_installed_command_exits_2_on_a_bad_config(tmp_path):
     )
     assert done.returncode == 2
     assert done.stderr.startswith("optbench: error: seeds") and "Traceback" not in done.stderr
+
+
+def expected_best(summary: pd.DataFrame, problem: str, eps: float) -> str:
+    """The configuration with the least median cost to eps (unreached = inf), by hand."""
+    runs = summary[summary["problem"] == problem]
+    costs = runs[f"cost_to_{eps:.0e}"].fillna(math.inf)
+    medians = {
+        label: float(group.median())
+        for label, group in costs.groupby(runs["solver_label"], sort=False)
+        if 2 * int(group.map(math.isfinite).sum()) > len(group)
+    }
+    return min(medians, key=medians.get)
+
+
+def test_run_prints_a_compact_summary_and_writes_the_report(tmp_path, capsys):
+    out = tmp_path / "out"
+    config = write_config(tmp_path / "c.yaml", TINY)
+    assert main(["run", str(config), "--out", str(out), "--no-plots"]) == 0
+    printed = capsys.readouterr().out
+    lines = printed.splitlines()
+    n_problems, n_targets = len(TINY["problems"]), len(TINY["targets"])
+    assert len(lines) <= 5 + n_problems * (1 + n_targets)
+    report = (out / "report.md").read_text()
+    assert len(report.splitlines()) > len(lines)
+    assert f"full report: {out / 'report.md'}" in lines
+    summary = pd.read_csv(out / "summary.csv")
+    assert lines[0].startswith(f"cli_tiny: {len(summary)} runs, converged ")
+    for problem in TINY["problems"]:
+        start = lines.index(next(line for line in lines if line.startswith(f"{problem}: ")))
+        statuses = summary.loc[summary["problem"] == problem, "status"].value_counts()
+        for status, count in statuses.items():
+            assert f"{status} {count}" in lines[start]
+        block = lines[start + 1 : start + 1 + n_targets]
+        for eps in TINY["targets"]:
+            covering = [
+                line
+                for line in block
+                if (m := re.match(r"  best to f - f\* <= (\S+)(?: \.\.\. (\S+))?: (\S+) ", line))
+                and float(m[1]) >= eps >= float(m[2] or m[1])
+            ]
+            assert len(covering) == 1, (eps, block)
+            assert f": {expected_best(summary, problem, eps)} (cost " in covering[0]
+
+
+def test_print_report_prints_the_whole_report(tmp_path, capsys):
+    out = tmp_path / "out"
+    config = write_config(tmp_path / "c.yaml", TINY)
+    assert main(["run", str(config), "--out", str(out), "--no-plots", "--print-report"]) == 0
+    printed = capsys.readouterr().out
+    assert printed == (out / "report.md").read_text() + f"results written to {out}\n"

@@ -92,7 +92,7 @@ class Results:
             frame = self._store.merged_summary()
         for column in TEXT_SUMMARY_COLUMNS:  # an empty text cell reads as NaN
             if column in frame:
-                frame[column] = frame[column].fillna("").astype(str)
+                frame[column] = frame[column].astype(object).fillna("").astype(str)
         return frame
 
     @cached_property
