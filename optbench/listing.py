@@ -1,18 +1,112 @@
-"""Text listings of the registered problems and solvers (``optbench list``)."""
+"""Text listings of the registered problems and solvers (``optbench list``).
+
+Docstrings are reStructuredText for Sphinx; the listing shows them as plain text
+(:func:`plain_text`): inline math becomes readable formulas, roles and literals lose
+their markup.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import inspect
+import re
 from typing import Any
 
 LIST_KINDS = ("problems", "solvers")
 
+#: LaTeX commands (without their backslash) shown as a symbol in plain text; any other
+#: command is shown as its name.
+LATEX_SYMBOLS = {
+    "|": "‖",
+    "le": "≤",
+    "leq": "≤",
+    "ge": "≥",
+    "geq": "≥",
+    "ne": "≠",
+    "top": "ᵀ",
+    "cdot": "·",
+    "times": "×",
+    "nabla": "∇",
+    "sum": "Σ",
+    "infty": "∞",
+    "star": "*",
+    "alpha": "α",
+    "beta": "β",
+    "gamma": "γ",
+    "delta": "δ",
+    "Delta": "Δ",
+    "epsilon": "ε",
+    "varepsilon": "ε",
+    "eta": "η",
+    "kappa": "κ",
+    "lambda": "λ",
+    "mu": "μ",
+    "rho": "ρ",
+    "sigma": "σ",
+    "tau": "τ",
+    ",": " ",
+    ";": " ",
+    "quad": " ",
+    "left": "",
+    "right": "",
+}
+_FRACTION = re.compile(r"\\[dt]?frac\{([^{}]*)\}\{([^{}]*)\}")
+_TEXT_COMMAND = re.compile(r"\\(?:text|mathrm|operatorname|mathbf|mathcal)\{([^{}]*)\}")
+_COMMAND = re.compile(r"\\([A-Za-z]+|[|,;])")
+_MATH_ROLE = re.compile(r":math:`([^`]*)`")
+_ROLE = re.compile(r":[a-z]+(?::[a-z]+)?:`~?([^`<]*?)(?:\s*<[^>]*>)?`")
+_LITERAL = re.compile(r"``([^`]*)``")
+_EMPHASIS = re.compile(r"`([^`]*)`")
+
+
+def _grouped(term: str) -> str:
+    """``term`` in parentheses unless it is one number, one (subscripted) letter or
+    already one parenthesized group."""
+    term = term.strip()
+    if re.fullmatch(r"\d+(?:\.\d+)?|[A-Za-z](?:_\w+)?", term) or _is_one_group(term):
+        return term
+    return f"({term})"
+
+
+def _is_one_group(term: str) -> bool:
+    """Whether ``term`` is ``(...)`` with its first parenthesis closed at the very end."""
+    depth = 0
+    for position, char in enumerate(term):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0:
+            return char == ")" and position == len(term) - 1
+    return False
+
+
+def latex_text(formula: str) -> str:
+    r"""A LaTeX formula as plain text: ``\frac{1}{2n}\|x\|^2`` → ``(1/(2n))‖x‖^2``."""
+    previous = None
+    while formula != previous:  # innermost fractions first
+        previous = formula
+        formula = _FRACTION.sub(lambda m: f"({_grouped(m[1])}/{_grouped(m[2])})", formula)
+    formula = _TEXT_COMMAND.sub(r"\1", formula)
+    formula = _COMMAND.sub(lambda m: LATEX_SYMBOLS.get(m[1], m[1]), formula)
+    formula = re.sub(r"([_^])\{([^{}]*)\}", r"\1\2", formula)  # x_{ij} -> x_ij
+    return formula.replace("{", "").replace("}", "").replace("^ᵀ", "ᵀ")
+
+
+def plain_text(text: str) -> str:
+    """reStructuredText inline markup as plain text.
+
+    ``:math:`...``` becomes a readable formula (:func:`latex_text`), a role such as
+    ``:func:`~optbench.solvers.newton.Newton``` its target's name, and ``literal``
+    and `interpreted` text lose their backquotes.
+    """
+    text = _MATH_ROLE.sub(lambda m: latex_text(m[1]), text)
+    text = _ROLE.sub(lambda m: m[1].rsplit(".", 1)[-1] if "~" in m[0] else m[1], text)
+    text = _LITERAL.sub(r"\1", text)
+    return _EMPHASIS.sub(r"\1", text)
+
 
 def _first_line(obj: Any) -> str:
-    """First line of an object's docstring."""
+    """First line of an object's docstring, as plain text."""
     doc = inspect.getdoc(obj) or ""
-    return doc.splitlines()[0] if doc else ""
+    return plain_text(doc.splitlines()[0]) if doc else ""
 
 
 def _default(value: Any) -> str:
@@ -43,7 +137,7 @@ def describe_problems() -> str:
             certified = "f* not certified"
         if entry.get("large"):
             certified += ", large"
-        description = " ".join(str(entry.get("description", "")).split())
+        description = plain_text(" ".join(str(entry.get("description", "")).split()))
         lines.append(f"  {name}: {entry['family']}, {certified}. {description}")
     return "\n".join(lines)
 
