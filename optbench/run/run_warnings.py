@@ -27,11 +27,12 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, ParamSpec, TextIO
 
 if TYPE_CHECKING:
     from optbench.run.result import OptimizeResult
 
+P = ParamSpec("P")
 _active: ContextVar[Counter[str] | None] = ContextVar("optbench_run_warnings", default=None)
 _lock = threading.Lock()
 _recording_runs = 0
@@ -110,12 +111,12 @@ def recording_warnings() -> Iterator[Counter[str]]:
         _active.reset(token)
 
 
-def records_warnings(run: Callable[..., OptimizeResult]) -> Callable[..., OptimizeResult]:
+def records_warnings(run: Callable[P, OptimizeResult]) -> Callable[P, OptimizeResult]:
     """Decorate a function returning an :class:`~optbench.run.result.OptimizeResult` so
     that the warnings it raises are counted in the result's ``warnings``, not shown."""
 
     @functools.wraps(run)
-    def recorded(*args: Any, **kwargs: Any) -> OptimizeResult:
+    def recorded(*args: P.args, **kwargs: P.kwargs) -> OptimizeResult:
         with recording_warnings() as counts:
             result = run(*args, **kwargs)
         result.warnings = dict(counts)
