@@ -29,7 +29,7 @@ def norm2(v: np.ndarray) -> float:
 
     When the plain sum of squares :math:`s = v^\top v` (one BLAS dot) is a finite
     normal number, the result is :math:`\sqrt{s}`, bit for bit what
-    ``norm2(v)`` returns: no partial sum of non-negative terms exceeds the
+    ``np.linalg.norm(v)`` returns: no partial sum of non-negative terms exceeds the
     finite total, and squares lost below the normal range sum to at most
     :math:`n \cdot 2^{-1075}`, within the dot product's own rounding error
     :math:`O(n \epsilon)\, s`. Otherwise (overflow to ``inf``, or :math:`s` zero or
