@@ -140,6 +140,14 @@ def _add_run_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
         help="run on the Dask cluster whose scheduler is at ADDRESS, e.g. "
         "tcp://127.0.0.1:8786 (overrides the config's executor; needs optbench[dask])",
     )
+    parser.add_argument(
+        "--plugin",
+        action="append",
+        metavar="MODULE_OR_FILE",
+        help="a module name or .py file (relative to the current directory) registering "
+        "solvers or problems, imported here and in every worker (repeatable; added to "
+        "the config's plugins)",
+    )
     parser.add_argument("--resume", action="store_true", help="run only the missing runs of DIR")
     parser.add_argument("--force", action="store_true", help="replace results already in DIR")
     parser.add_argument("--dry-run", action="store_true", help="print the runs and their count")
@@ -159,7 +167,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     if args.jobs is not None and args.jobs < 1:
         return _fail(f"jobs: must be an integer >= 1, got {args.jobs}")
-    config = load_config(args.config)
+    config = load_config(args.config, plugins=args.plugin or ())
     if args.dry_run:
         print(describe(expand(config)))
         return 0

@@ -36,3 +36,27 @@ def certify_calls(monkeypatch):
 
     monkeypatch.setattr(certify_module, "certify", counting_certify)
     return calls
+
+
+@pytest.fixture
+def isolated_plugins(monkeypatch):
+    """Undo after the test what plugins register and import in this process.
+
+    The registries (built-ins loaded first), the set of imported plugins and the modules
+    of plugin files are restored; worker processes keep what they imported, so tests
+    give their plugins' solvers and problems distinct names.
+    """
+    import sys
+
+    from optbench.registry import PROBLEMS, SOLVERS
+    from optbench.run import plugins
+
+    plugins.load_registries()
+    for registry in (PROBLEMS, SOLVERS):
+        monkeypatch.setattr(registry, "_entries", dict(registry._entries))
+    monkeypatch.setattr(plugins, "_imported", set())
+    modules = set(sys.modules)
+    yield
+    for name in set(sys.modules) - modules:
+        if name.startswith("_optbench_plugin_"):
+            del sys.modules[name]

@@ -32,6 +32,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -39,6 +40,7 @@ from pydantic_core import PydanticCustomError
 
 from optbench.problems import list_problems
 from optbench.registry import PROBLEMS, unknown_name_message
+from optbench.run.plugins import PluginError, load_plugins
 from optbench.run.runner import LogPolicy, StopCriteria
 from optbench.run.spec import RunSpec
 from optbench.run.sweeps import (
@@ -174,6 +176,7 @@ class ExperimentConfig(_Strict):
     """A validated experiment config (the schema of issue 4); see the module docstring."""
 
     name: str
+    plugins: list[Name] = Field(default_factory=list)
     problems: Annotated[list[ProblemEntry], Field(min_length=1)]
     solvers: Annotated[list[SolverEntry], Field(min_length=1)]
     stop: StopConfig = Field(default_factory=StopConfig)
@@ -192,6 +195,15 @@ class ExperimentConfig(_Strict):
                 f"starting with a letter or digit, got {name!r}"
             )
         return name
+
+    @field_validator("plugins")
+    @classmethod
+    def _import_plugins(cls, entries: list[str], info: ValidationInfo) -> list[str]:
+        """Import the plugins (before the fields below name what they register), resolved."""
+        try:
+            return load_plugins(entries, (info.context or {}).get("config_dir"))
+        except PluginError as exc:
+            raise _rule((exc.index,), exc.cause) from None
 
     @field_validator("targets", "seeds")
     @classmethod
@@ -299,13 +311,21 @@ def _read_yaml(path: Path) -> Any:
 
 
 # ----------------------------------------------------------------------- public API
-def load_config(source: str | Path | dict[str, Any] | ExperimentConfig) -> ExperimentConfig:
+def load_config(
+    source: str | Path | dict[str, Any] | ExperimentConfig, plugins: Sequence[str] = ()
+) -> ExperimentConfig:
     """Read and fully validate an experiment config.
 
     Parameters
     ----------
     source : str, Path, dict or ExperimentConfig
         Path of a YAML file, or the config as a mapping (or a built config, checked again).
+    plugins : sequence of str
+        Plugins besides the config's own (``optbench run --plugin``), relative to the
+        current directory and imported first; errors name them ``--plugin``. The
+        config's ``plugins`` (:mod:`optbench.run.plugins`) are relative to the config
+        file's directory (the current one for a mapping). The returned config lists
+        both, resolved.
 
     Returns
     -------
@@ -316,25 +336,31 @@ def load_config(source: str | Path | dict[str, Any] | ExperimentConfig) -> Exper
     ------
     ConfigError
         The first problem found, as one line ``path: rule``: a missing file, invalid
-        YAML (with line and column), a schema violation, an unknown problem, family,
-        parameter or solver (with did-you-mean), an invalid value, an empty sweep or a
-        duplicate run.
+        YAML (with line and column), a schema violation, a plugin that cannot be
+        imported, an unknown problem, family, parameter or solver (with did-you-mean),
+        an invalid value, an empty sweep or a duplicate run.
     """
+    extra = load_plugins(plugins, option="--plugin")
     if isinstance(source, ExperimentConfig):
-        return _checked(source)
+        return _checked(source, extra)
     data = _read_yaml(Path(source)) if isinstance(source, (str, Path)) else source
     if not isinstance(data, dict):
         where = source if isinstance(source, (str, Path)) else "config"
         if data is None:
             raise ConfigError(f"{where}: the config is empty")
         raise ConfigError(f"{where}: a config must be a mapping of keys, got {type(data).__name__}")
+    config_dir = Path(source).parent if isinstance(source, (str, Path)) else None
     try:
-        return _checked(ExperimentConfig.model_validate(data))
+        config = ExperimentConfig.model_validate(data, context={"config_dir": config_dir})
     except ValidationError as exc:
         raise ConfigError(_error_line(exc.errors()[0])) from None
+    return _checked(config, extra)
 
 
-def _checked(config: ExperimentConfig) -> ExperimentConfig:
+def _checked(config: ExperimentConfig, extra_plugins: Sequence[str] = ()) -> ExperimentConfig:
+    if extra_plugins:
+        plugins = list(dict.fromkeys([*config.plugins, *extra_plugins]))
+        config = config.model_copy(update={"plugins": plugins})
     expand(config)
     return config
 

@@ -20,21 +20,25 @@ task whose worker died up to ``distributed.scheduler.allowed-failures`` times (d
 this module as an exception: :func:`~optbench.run.executor.execute_run` records it.
 
 Workers need optbench and its dependencies importable, at the same version as the
-client. Dask is imported only when this backend is used; without it the backend
-fails with one line naming the optional extra.
+client, and the experiment's plugins: each task imports them in its worker process first
+(once per process, :func:`~optbench.run.plugins.call_with_plugins`); a plugin file must
+exist at the same absolute path on every worker's machine. Dask is imported only when
+this backend is used; without it the backend fails with one line naming the optional
+extra.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import CancelledError  # what a cancelled Dask future raises
 from contextlib import contextmanager, suppress
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from optbench.run.executor import BackendError, clear_problem_cache, plan_tasks, run_task
+from optbench.run.plugins import call_with_plugins
 from optbench.run.records import RunRecord, error_record
 from optbench.run.spec import RunSpec
 
@@ -194,6 +198,7 @@ def dask_backend(
     address: str | None = None,
     client: Client | None = None,
     connect_timeout: float | None = None,
+    plugins: Sequence[str] = (),
 ) -> Iterator[list[RunRecord]]:
     """Run ``tasks`` on a Dask cluster and yield each task's records as it finishes.
 
@@ -215,6 +220,8 @@ def dask_backend(
     connect_timeout : float, optional
         Seconds to wait for the scheduler and for a worker (default
         :data:`CONNECT_TIMEOUT`).
+    plugins : sequence of str
+        Resolved plugins, imported by each worker process before its first task.
 
     Yields
     ------
@@ -226,14 +233,17 @@ def dask_backend(
     BackendError
         Dask is missing, the scheduler cannot be reached or the connection is lost
         (runs in flight are lost, the rest were yielded), or a task failed on a worker
-        outside any run (for instance optbench is not installed there).
+        outside any run (for instance optbench or a plugin cannot be imported there).
     """
     with dask_session(address, client, connect_timeout) as session:
-        yield from _stream(session["client"], tasks, blas_threads)
+        yield from _stream(session["client"], tasks, blas_threads, tuple(plugins))
 
 
 def _stream(
-    client: Client, tasks: list[list[RunSpec]], blas_threads: int | None
+    client: Client,
+    tasks: list[list[RunSpec]],
+    blas_threads: int | None,
+    plugins: tuple[str, ...],
 ) -> Iterator[list[RunRecord]]:
     distributed = import_distributed()
     threads = sum(client.nthreads().values()) or 1
@@ -241,7 +251,8 @@ def _stream(
     submitted: dict[Future, tuple[list[RunSpec], int]] = {}
 
     def submit(task: list[RunSpec], attempt: int) -> Future:
-        future = client.submit(run_task, task, blas_threads, key=f"optbench-run-{uuid.uuid4().hex}")
+        key = f"optbench-run-{uuid.uuid4().hex}"
+        future = client.submit(call_with_plugins, plugins, run_task, task, blas_threads, key=key)
         submitted[future] = (task, attempt)
         return future
 
@@ -300,5 +311,5 @@ def _lost_reason(client: Client, exc: Exception) -> str:
         return f"{type(exc).__name__}: {_one_line(exc)}"
     raise BackendError(
         f"a task failed on the Dask cluster outside any run: {type(exc).__name__}: "
-        f"{_one_line(exc)} (is the same optbench installed on every worker?)"
+        f"{_one_line(exc)} (are the same optbench and plugins importable on every worker?)"
     ) from exc

@@ -12,6 +12,11 @@ so an instance's data is built once per worker, not once per run. A backend is a
 function ``(tasks, jobs, blas_threads, **options) -> iterator of list[RunRecord]``
 registered in :data:`BACKENDS`; the Dask backend (:mod:`optbench.run.dask_backend`)
 is imported only when used. The row format of records is :mod:`optbench.run.records`.
+
+Every backend gets the resolved plugins of the experiment (``plugins=``,
+:mod:`optbench.run.plugins`) and has each worker process import them before its first
+task (:func:`~optbench.run.plugins.call_with_plugins`), so solvers and problems that
+users register run in workers as they do in this process.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from typing import Any
 
 from optbench.problems.base import Problem
 from optbench.registry import unknown_name_message
+from optbench.run.plugins import call_with_plugins, import_plugins
 from optbench.run.records import (
     STORED_TRACE_COLUMNS,
     SUMMARY_KEY_COLUMNS,
@@ -253,9 +259,10 @@ def plan_tasks(specs: Sequence[RunSpec], jobs: int) -> list[list[RunSpec]]:
 
 
 def _serial_backend(
-    tasks: list[list[RunSpec]], jobs: int, blas_threads: int | None
+    tasks: list[list[RunSpec]], jobs: int, blas_threads: int | None, plugins: Sequence[str] = ()
 ) -> Iterator[list[RunRecord]]:
     """Run in this process, yielding each run as it ends (cache cleared at the end)."""
+    import_plugins(plugins)
     try:
         with blas_limit(blas_threads):
             for task in tasks:
@@ -266,7 +273,11 @@ def _serial_backend(
 
 
 def _joblib_backend(
-    tasks: list[list[RunSpec]], jobs: int, blas_threads: int | None, **options: Any
+    tasks: list[list[RunSpec]],
+    jobs: int,
+    blas_threads: int | None,
+    plugins: Sequence[str] = (),
+    **options: Any,
 ) -> Iterator[list[RunRecord]]:
     """Run tasks in ``jobs`` joblib (loky) worker processes; yield as they finish.
 
@@ -275,19 +286,24 @@ def _joblib_backend(
     from joblib import Parallel, delayed
 
     parallel = Parallel(n_jobs=jobs, return_as="generator_unordered", batch_size=1, **options)
-    yield from parallel(delayed(run_task)(task, blas_threads) for task in tasks)
+    task_in_worker = delayed(call_with_plugins)
+    yield from parallel(task_in_worker(plugins, run_task, task, blas_threads) for task in tasks)
 
 
 def _dask_backend(
-    tasks: list[list[RunSpec]], jobs: int, blas_threads: int | None, **options: Any
+    tasks: list[list[RunSpec]],
+    jobs: int,
+    blas_threads: int | None,
+    plugins: Sequence[str] = (),
+    **options: Any,
 ) -> Iterator[list[RunRecord]]:
     """Run tasks on a Dask cluster; see :func:`optbench.run.dask_backend.dask_backend`."""
     from optbench.run.dask_backend import dask_backend
 
-    return dask_backend(tasks, jobs, blas_threads, **options)
+    return dask_backend(tasks, jobs, blas_threads, plugins=plugins, **options)
 
 
-#: Execution backends by name: ``(tasks, jobs, blas_threads, **options)`` → records.
+#: Execution backends by name: ``(tasks, jobs, blas_threads, plugins, **options)`` → records.
 BACKENDS: dict[str, Callable[..., Iterator[list[RunRecord]]]] = {
     "serial": _serial_backend,
     "joblib": _joblib_backend,
@@ -321,6 +337,7 @@ def execute(
     progress: bool = True,
     blas_threads: int | None = 1,
     backend_options: dict[str, Any] | None = None,
+    plugins: Sequence[str] = (),
 ) -> None:
     """Run ``specs`` and pass every record to ``on_record`` as soon as it is back.
 
@@ -350,6 +367,11 @@ def execute(
         keeps runs independent of the number of workers and timings comparable.
     backend_options : dict, optional
         Extra keyword arguments of the backend.
+    plugins : sequence of str
+        Resolved plugins (module names, absolute ``.py`` paths; see
+        :func:`~optbench.run.plugins.load_plugins`) that every worker process imports
+        before its first task. A plugin that cannot be imported in a worker raises
+        :class:`~optbench.run.plugins.PluginError` (on Dask, :class:`BackendError`).
     """
     from tqdm import tqdm
 
@@ -361,7 +383,8 @@ def execute(
     if not specs:
         return
     tasks = plan_tasks(specs, jobs if jobs > 0 else os.cpu_count() or 1)
-    batches = BACKENDS[backend](tasks, jobs, blas_threads, **(backend_options or {}))
+    options = {"plugins": tuple(plugins), **(backend_options or {})}
+    batches = BACKENDS[backend](tasks, jobs, blas_threads, **options)
     errors = 0
     try:
         with tqdm(

@@ -118,6 +118,7 @@ def run_experiment(
                 progress=progress,
                 blas_threads=blas_threads,
                 backend_options=options,
+                plugins=config.plugins,
             )
         finally:
             store.finalize()
