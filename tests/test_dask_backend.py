@@ -341,6 +341,32 @@ def test_a_task_lost_twice_is_recorded_as_error(client, monkeypatch):
     assert record.trace["iter"] == []
 
 
+def test_a_plugin_file_is_imported_by_the_workers_that_run_its_solver(
+    tmp_path, cluster, client, isolated_plugins
+):
+    from test_plugins import (
+        assert_plugin_equals_gd,
+        plugin_vs_gd_config,
+        unique,
+        write_solver_plugin,
+    )
+
+    client.wait_for_workers(2, timeout=60)  # a worker killed by another test restarts
+    solver, log = unique("fixed_step"), tmp_path / "imports.log"
+    plugin = write_solver_plugin(tmp_path / "my_solver.py", solver, log)
+    executor_config = {"backend": "dask", "address": cluster.scheduler_address}
+    config = plugin_vs_gd_config(solver, str(plugin), executor=executor_config)
+
+    results = run_experiment(config, out=tmp_path / "out", progress=False, plot=False)
+
+    assert_plugin_equals_gd(results.summary, solver)
+    importers = log.read_text().split()
+    assert len(importers) == len(set(importers)), "a process imported the plugin twice"
+    workers = {str(pid) for pid in client.run(os.getpid).values()}
+    assert str(os.getpid()) in importers and set(importers) - {str(os.getpid())} <= workers
+    assert len(importers) >= 2  # the workers that ran tasks imported it before running them
+
+
 # --- error lines ----------------------------------------------------------------------
 
 
