@@ -61,6 +61,17 @@ def _parse_params(pairs: Sequence[str] | None) -> dict[str, Any]:
     return params
 
 
+def _add_plugin_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="MODULE_OR_FILE",
+        help="a module name or .py file (relative to the current directory) that registers "
+        f"solvers or problems, {what} (repeatable)",
+    )
+
+
 # --- check ---------------------------------------------------------------------------
 
 
@@ -140,14 +151,7 @@ def _add_run_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
         help="run on the Dask cluster whose scheduler is at ADDRESS, e.g. "
         "tcp://127.0.0.1:8786 (overrides the config's executor; needs optbench[dask])",
     )
-    parser.add_argument(
-        "--plugin",
-        action="append",
-        metavar="MODULE_OR_FILE",
-        help="a module name or .py file (relative to the current directory) registering "
-        "solvers or problems, imported here and in every worker (repeatable; added to "
-        "the config's plugins)",
-    )
+    _add_plugin_option(parser, "imported here and in every worker besides the config's plugins")
     parser.add_argument("--resume", action="store_true", help="run only the missing runs of DIR")
     parser.add_argument("--force", action="store_true", help="replace results already in DIR")
     parser.add_argument("--dry-run", action="store_true", help="print the runs and their count")
@@ -167,7 +171,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     if args.jobs is not None and args.jobs < 1:
         return _fail(f"jobs: must be an integer >= 1, got {args.jobs}")
-    config = load_config(args.config, plugins=args.plugin or ())
+    config = load_config(args.config, plugins=args.plugin)
     if args.dry_run:
         print(describe(expand(config)))
         return 0
@@ -206,12 +210,15 @@ def _add_list_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
         "list", help="list problems and solvers with their parameters and defaults"
     )
     parser.add_argument("kind", nargs="?", choices=("problems", "solvers"), help="what to list")
+    _add_plugin_option(parser, "listed with the rest")
     return parser
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
     from optbench.listing import describe
+    from optbench.run.plugins import load_plugins
 
+    load_plugins(args.plugin, option="--plugin")
     print(describe(args.kind))
     return 0
 

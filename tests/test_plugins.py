@@ -170,6 +170,16 @@ def test_plugin_option_adds_to_the_config_plugins(tmp_path, monkeypatch, isolate
     assert set(pd.read_csv(tmp_path / "out" / "summary.csv")["optimizer"]) == {first, second, "gd"}
 
 
+def test_optbench_list_shows_plugin_solvers(tmp_path, monkeypatch, isolated_plugins, capsys):
+    solver = unique("fixed_step")
+    write_solver_plugin(tmp_path / "my_solver.py", solver)
+    monkeypatch.chdir(tmp_path)
+    assert main(["list", "solvers", "--plugin", "my_solver.py"]) == 0
+    listing = capsys.readouterr().out
+    assert f"{solver}: Gradient steps of a fixed size (a plugin)." in listing
+    assert "step_size = 0.001" in listing.split(solver)[1]
+
+
 # --- bad plugins: one line, exit 2, nothing written -----------------------------------
 
 BAD_PLUGINS = {
