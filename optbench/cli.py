@@ -99,12 +99,16 @@ def _add_check_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
         "--seed", type=int, default=0, help="check at a random point near x0 (default seed 0)"
     )
     parser.add_argument("--plot", metavar="FILE", help="save error against h (log-log) to FILE")
+    _add_plugin_option(parser, "imported first")
     return parser
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
     from optbench.checks import check_derivatives
     from optbench.problems import list_problems, make_problem
+    from optbench.run.plugins import load_plugins
+
+    load_plugins(args.plugin, option="--plugin")
 
     params = _parse_params(args.param)
     names = list_problems()

@@ -147,7 +147,7 @@ class Registry(Generic[T]):
                     self.register(entry_point.name)(entry)
                 elif not (inspect.ismodule(entry) or inspect.isclass(entry)):
                     raise TypeError(f"must name a module or a class, got {type(entry).__name__}")
-        except Exception as exc:  # noqa: BLE001 - any failure of a third-party import
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - any failure of a package's import
             raise EntryPointError(f"{where}: cannot be loaded: {failure(exc)}") from None
 
 

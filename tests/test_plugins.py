@@ -180,6 +180,18 @@ def test_optbench_list_shows_plugin_solvers(tmp_path, monkeypatch, isolated_plug
     assert "step_size = 0.001" in listing.split(solver)[1]
 
 
+def test_optbench_check_verifies_a_plugin_family(tmp_path, monkeypatch, isolated_plugins, capsys):
+    family = unique("quadratic")
+    source = ENTRY_POINT_MODULE.replace('"ep_quadratic"', repr(family))
+    (tmp_path / "my_problems.py").write_text(source)
+    monkeypatch.chdir(tmp_path)
+    assert main(["check", family, "--plugin", "my_problems.py", "--param", "dim=4"]) == 0
+    assert "FAIL" not in capsys.readouterr().out
+    wrong_hvp = source.replace("return self.scale * v", "return 2 * self.scale * v")
+    (tmp_path / "wrong.py").write_text(wrong_hvp.replace(repr(family), repr(family + "_wrong")))
+    assert main(["check", family + "_wrong", "--plugin", "wrong.py"]) == 1
+
+
 # --- bad plugins: one line, exit 2, nothing written -----------------------------------
 
 BAD_PLUGINS = {
