@@ -11,6 +11,10 @@ are the cartesian product of the axes; ``{logspace: [a, b, n]}``, ``{linspace: [
 n]}`` and ``{times_1_over_L: [c, ...]}`` generate lists (:mod:`optbench.run.sweeps`,
 which also checks the names and values of every problem and solver entry).
 
+``plugins`` (module names or ``.py`` files that register solvers or problems,
+:mod:`optbench.run.plugins`) are imported while the config is validated, before any
+name is checked, and kept resolved for the workers and the results' ``config.yaml``.
+
 Runs come in a deterministic order: problems as listed (a problem's sweep with its last
 key varying fastest) × solvers as listed (likewise) × seeds. YAML is read with a safe
 loader that also reads ``1e-8`` as a number (as YAML 1.2 does; PyYAML's YAML 1.1 reads
