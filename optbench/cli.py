@@ -42,6 +42,16 @@ def _fail(message: str) -> int:
     return 2
 
 
+#: Exit status after Ctrl-C (128 + SIGINT, as a shell reports it).
+INTERRUPTED_EXIT = 130
+
+
+def _interrupted(message: str) -> int:
+    """Print ``optbench: interrupted: <message>`` as one line on stderr; exit code 130."""
+    print(f"{PROG}: interrupted: {message}", file=sys.stderr)
+    return INTERRUPTED_EXIT
+
+
 def _parse_params(pairs: Sequence[str] | None) -> dict[str, Any]:
     """``["key=value", ...]`` to a dict; values are parsed as YAML (numbers, bools, lists)."""
     import yaml
@@ -179,10 +189,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(describe(expand(config)))
         return 0
+    import shlex
+
     from optbench.analysis.report import print_report, write_report
     from optbench.analysis.run_summary import run_summary
     from optbench.run.executor import BackendError
-    from optbench.run.experiment import exit_code, run_experiment
+    from optbench.run.experiment import RunInterrupted, exit_code, run_experiment
+    from optbench.run.lock import ResultsLocked
 
     try:
         results = run_experiment(
@@ -195,8 +208,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
             plot=not args.no_plots,
             dask_address=args.dask,
         )
-    except BackendError as exc:
+    except (BackendError, ResultsLocked) as exc:
         return _fail(str(exc))
+    except RunInterrupted as stop:
+        resume = shlex.join([PROG, "run", args.config, "--out", str(stop.path), "--resume"])
+        return _interrupted(
+            f"{stop.kept} runs kept in {stop.path}, {stop.missing} missing; "
+            f"to run the missing ones: {resume}"
+        )
     report = write_report(results)
     if args.print_report:
         print_report(results)
@@ -399,6 +418,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 0
     except (ValueError, FileNotFoundError) as exc:
         return _fail(str(exc))
+    except KeyboardInterrupt:
+        return _interrupted("stopped by Ctrl-C")
     except Exception as exc:
         import yaml
 

@@ -25,6 +25,7 @@ import math
 import os
 import sys
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -281,13 +282,33 @@ def _joblib_backend(
 ) -> Iterator[list[RunRecord]]:
     """Run tasks in ``jobs`` joblib (loky) worker processes; yield as they finish.
 
-    ``options`` go to :class:`joblib.Parallel` (e.g. ``backend="loky"``).
+    ``options`` go to :class:`joblib.Parallel` (e.g. ``backend="loky"``). Workers
+    leave Ctrl-C to this process and exit within a second of its death
+    (:mod:`optbench.run.processes`).
     """
     from joblib import Parallel, delayed
 
+    from optbench.run.processes import interrupts_blocked
+
     parallel = Parallel(n_jobs=jobs, return_as="generator_unordered", batch_size=1, **options)
+    parent = os.getpid()
     task_in_worker = delayed(call_with_plugins)
-    yield from parallel(task_in_worker(plugins, run_task, task, blas_threads) for task in tasks)
+    with interrupts_blocked():  # the workers start here and inherit the blocked SIGINT
+        outputs = parallel(
+            task_in_worker(plugins, _worker_task, parent, task, blas_threads) for task in tasks
+        )
+    yield from outputs
+
+
+def _worker_task(
+    parent_pid: int, specs: Sequence[RunSpec], blas_threads: int | None
+) -> list[RunRecord]:
+    """:func:`run_task` in a worker of ``parent_pid``
+    (:func:`optbench.run.processes.become_worker`)."""
+    from optbench.run.processes import become_worker
+
+    become_worker(parent_pid)
+    return run_task(specs, blas_threads)
 
 
 def _dask_backend(
@@ -404,4 +425,6 @@ def execute(
     finally:
         close = getattr(batches, "close", None)
         if close is not None:  # a backend stops its work in flight at once, not when collected
-            close()
+            with warnings.catch_warnings():  # joblib warns about the results it drops
+                warnings.simplefilter("ignore", UserWarning)
+                close()

@@ -4,6 +4,13 @@
 directory, executes the runs with every record written as soon as it is back, merges
 the tables, draws the plots and returns the :class:`~optbench.run.results.Results`.
 :func:`exit_code` is the command's exit status for those results.
+
+The results directory is locked from before anything is written until the plots are
+drawn (:class:`~optbench.run.lock.ResultsLock`): a second writer gets
+:class:`~optbench.run.lock.ResultsLocked`. Ctrl-C (``KeyboardInterrupt``) stops the
+workers, keeps every finished run, merges the tables and raises :class:`RunInterrupted`,
+which says how many runs were kept and how many are missing; ``resume=True`` runs the
+missing ones.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from optbench.run.environment import collect_environment
 from optbench.run.executor import execute, open_backend
+from optbench.run.lock import LOCK_FILE, ResultsLock
 from optbench.run.results import Results, load
 from optbench.run.store import ResultStore
 
@@ -21,6 +29,24 @@ if TYPE_CHECKING:
 
 #: Parent of the default output directory ``results/<name>/`` (relative to the cwd).
 DEFAULT_RESULTS_ROOT = Path("results")
+
+
+class RunInterrupted(Exception):
+    """The runs were interrupted (Ctrl-C); the finished ones are kept in ``path``.
+
+    Attributes
+    ----------
+    path : Path
+        The results directory.
+    kept : int
+        Runs with results in it.
+    missing : int
+        Planned runs without results (``resume=True`` runs them).
+    """
+
+    def __init__(self, path: Path, kept: int, missing: int) -> None:
+        self.path, self.kept, self.missing = path, kept, missing
+        super().__init__(f"{path}: interrupted: {kept} runs kept, {missing} missing")
 
 
 def default_output(config: ExperimentConfig) -> Path:
@@ -83,6 +109,10 @@ def run_experiment(
     BackendError
         The executor backend cannot start (dask not installed, the scheduler cannot
         be reached: nothing is written then) or lost its cluster during the runs.
+    ResultsLocked
+        Another live process is writing ``out`` (nothing is written then).
+    RunInterrupted
+        Ctrl-C: the workers are stopped, the finished runs kept and the tables merged.
     """
     from optbench.run.config import expand, load_config
 
@@ -95,14 +125,14 @@ def run_experiment(
     out = default_output(config) if out is None else Path(out)
     jobs = config.jobs if jobs is None else jobs
     backend, options = _backend(config, jobs, dask_address)
-    with open_backend(backend, options) as options:
+    with open_backend(backend, options) as options, ResultsLock(out):
         environment = collect_environment(blas_threads)
         if backend == "dask":
             from optbench.run.dask_backend import cluster_description
 
             environment["executor"] = cluster_description(options["client"])
         store = ResultStore(out)
-        if resume and out.is_dir() and any(out.iterdir()):
+        if resume and any(path.name != LOCK_FILE for path in out.iterdir()):
             store.open_existing(specs, environment)
         else:
             config_data = config.model_dump(mode="json")
@@ -110,21 +140,25 @@ def run_experiment(
         completed = store.completed_run_ids()
         pending = [spec for spec in specs if spec.run_id not in completed]
         try:
-            execute(
-                pending,
-                store.write_record,
-                jobs=jobs,
-                backend=backend,
-                progress=progress,
-                blas_threads=blas_threads,
-                backend_options=options,
-                plugins=config.plugins,
-            )
-        finally:
-            store.finalize()
-    results = load(out)
-    if plot:
-        results.plot()
+            try:
+                execute(
+                    pending,
+                    store.write_record,
+                    jobs=jobs,
+                    backend=backend,
+                    progress=progress,
+                    blas_threads=blas_threads,
+                    backend_options=options,
+                    plugins=config.plugins,
+                )
+            finally:
+                store.finalize()
+            results = load(out)
+            if plot:
+                results.plot()
+        except KeyboardInterrupt:
+            kept = len(store.completed_run_ids() & {spec.run_id for spec in specs})
+            raise RunInterrupted(out, kept, len(specs) - kept) from None
     return results
 
 
