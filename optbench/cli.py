@@ -52,6 +52,22 @@ def _interrupted(message: str) -> int:
     return INTERRUPTED_EXIT
 
 
+def _warn(message: str) -> None:
+    """Print ``optbench: warning: <message>`` on stderr."""
+    print(f"{PROG}: warning: {message}", file=sys.stderr)
+
+
+def _load_verified(directory: str) -> Any:
+    """The results in ``directory``, checked against their per-run files (rebuilt when
+    damaged), with a warning line per finding (:meth:`optbench.run.results.Results.verify`)."""
+    from optbench.run.results import load
+
+    results = load(directory)
+    for line in results.verify().messages():
+        _warn(line)
+    return results
+
+
 def _parse_params(pairs: Sequence[str] | None) -> dict[str, Any]:
     """``["key=value", ...]`` to a dict; values are parsed as YAML (numbers, bools, lists)."""
     import yaml
@@ -259,9 +275,8 @@ def _add_report_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from optbench.analysis.report import print_report, write_report
-    from optbench.run.store import load
 
-    results = load(args.dir)
+    results = _load_verified(args.dir)
     path = write_report(results)
     print_report(results)
     print(f"report written to {path}")
@@ -293,10 +308,8 @@ def _add_plot_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from optbench.run.results import load
-
     options = {"fmt": args.format} | ({"x": args.x} if args.x else {})
-    for path in load(args.dir).plot(kind=args.kind, **options):
+    for path in _load_verified(args.dir).plot(kind=args.kind, **options):
         print(path)
     return 0
 
@@ -341,11 +354,18 @@ def _add_compare_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     from optbench.analysis.compare import compare_results, update_baseline
+    from optbench.run.verify import verify_results
 
     for name in ("rtol", "stack_rtol"):
         value = getattr(args, name)
         if value is not None and not value >= 0:
             return _fail(f"--{name.replace('_', '-')}: must be a number >= 0, got {value}")
+    for directory in (args.new, args.baseline):  # compare reads summary.csv: repair it first
+        check = verify_results(directory)
+        for line in check.messages():
+            _warn(line)
+        if not check.merged_ok:
+            return _fail(f"{directory}/summary.csv: cannot be compared until it is rebuilt")
     if args.update:
         written = update_baseline(args.new, args.baseline)
         print(f"baseline {args.baseline} updated from {args.new} ({len(written)} files)")

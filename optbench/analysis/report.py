@@ -120,8 +120,9 @@ def header_section(context: ReportContext) -> str:
     summary = context.results.summary
     config = context.results.config or {}
     lines = [f"# optbench report: {_config_name(context)}", ""]
+    missing = missing_runs_line(context.results)
     if summary.empty:
-        return "\n".join([*lines, "No finished runs in these results."])
+        return "\n".join([*lines, "No finished runs in these results.", *missing])
     n_configs = summary[["problem", "solver_label"]].drop_duplicates().shape[0]
     lines.append(
         f"- runs: {len(summary)} ({summary['problem'].nunique()} problems, "
@@ -129,6 +130,7 @@ def header_section(context: ReportContext) -> str:
         f"{n_configs} problem × configuration pairs, seeds "
         f"{_inline(sorted(pd.unique(summary['seed']).tolist()))})"
     )
+    lines += missing
     if "stop" in config:
         lines.append(f"- stop: {_inline(config['stop'])}")
     targets = context.targets or config.get("targets")
@@ -139,6 +141,22 @@ def header_section(context: ReportContext) -> str:
     lines.append(f"- environment: {environment_line(context.environment)}")
     lines += ["", LEGEND]
     return "\n".join(lines)
+
+
+def missing_runs_line(results: ResultsFrames) -> list[str]:
+    """``["- **missing: k of n planned runs** …"]`` when planned runs (``runs``) have no
+    summary row, else ``[]``."""
+    if results.runs is None or "run_id" not in results.runs:
+        return []
+    finished = set(results.summary["run_id"]) if "run_id" in results.summary else set()
+    planned = results.runs["run_id"]
+    missing = int((~planned.isin(finished)).sum())
+    if not missing:
+        return []
+    return [
+        f"- **missing: {missing} of {len(planned)} planned runs** have no results "
+        "(interrupted? `optbench run … --resume` runs them); the tables below leave them out"
+    ]
 
 
 def _field(mapping: Any, *keys: str) -> Any:

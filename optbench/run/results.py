@@ -2,7 +2,8 @@
 
 The directory layout is described in :mod:`optbench.run.store`, which writes it.
 Tables are read on first access; a directory whose runs have not been merged yet
-(an interrupted experiment) is read from its per-run files.
+(an interrupted experiment) is read from its per-run files. :meth:`Results.verify`
+checks the merged tables against the per-run files (:mod:`optbench.run.verify`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from optbench.run.store import ResultStore
+    from optbench.run.verify import ResultsCheck
 
 
 def not_results_dir_message(path: Path | str) -> str:
@@ -55,6 +57,23 @@ class Results:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
+        self._run_ids: list[str] | None = None  # read these per-run files, not the merged
+
+    def verify(self, repair: bool = True) -> ResultsCheck:
+        """Check the merged tables against the per-run files; rebuild them if wrong.
+
+        When they are wrong and cannot be rebuilt (another process is writing the
+        directory), this object reads the intact per-run files from then on. See
+        :func:`optbench.run.verify.verify_results` (which raises ``ValueError`` for a
+        damaged ``summary.csv`` without per-run files).
+        """
+        from optbench.run.verify import verify_results
+
+        check = verify_results(self.path, repair=repair)
+        self._run_ids = None if check.merged_ok else check.finished
+        for name in ("summary", "traces"):
+            self.__dict__.pop(name, None)
+        return check
 
     def __repr__(self) -> str:
         return f"Results({str(self.path)!r})"
@@ -86,10 +105,10 @@ class Results:
         from optbench.run.records import TEXT_SUMMARY_COLUMNS
 
         path = self.path / "summary.csv"
-        if path.is_file():
+        if path.is_file() and self._run_ids is None:
             frame = pd.read_csv(path, dtype={"run_id": str})
         else:
-            frame = self._store.merged_summary()
+            frame = self._store.merged_summary(self._run_ids)
         for column in TEXT_SUMMARY_COLUMNS:  # an empty text cell reads as NaN
             if column in frame:
                 frame[column] = frame[column].astype(object).fillna("").astype(str)
@@ -101,9 +120,9 @@ class Results:
         import pandas as pd
 
         path = self.path / "traces.parquet"
-        if path.is_file():
+        if path.is_file() and self._run_ids is None:
             return pd.read_parquet(path)
-        return self._store.merged_traces().to_pandas()
+        return self._store.merged_traces(self._run_ids).to_pandas()
 
     @cached_property
     def runs(self) -> pd.DataFrame:

@@ -27,7 +27,8 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ResultStore",
     "Results",
+    "RunFiles",
     "atomic_write",
     "atomic_write_text",
     "is_results_dir",
@@ -65,6 +67,8 @@ __all__ = [
 #: Files and directories that make a directory a results directory.
 RESULT_FILES = ("config.yaml", "runs.csv", "environment.json", "summary.csv", "traces.parquet")
 RESULT_DIRS = ("runs", "plots")
+#: Suffix added to the files of a damaged run (:meth:`ResultStore.set_aside`).
+DAMAGED_SUFFIX = ".damaged"
 GENERATED_FILES = ("report.md",)
 #: Columns of ``runs.csv`` that define a run's settings (compared on resume).
 SPEC_SETTING_COLUMNS = ("stop", "targets", "log")
@@ -190,9 +194,10 @@ class ResultStore:
     ) -> None:
         """Reopen a results directory to resume it with ``specs``.
 
-        Leftover temporary files of an interrupted session are removed, and
-        ``environment`` (if given) is appended to ``environment.json`` under
-        ``"resumed"``.
+        Leftover temporary files of an interrupted session are removed, the files of
+        damaged runs are set aside (:meth:`set_aside`: those runs count as missing
+        and run again), and ``environment`` (if given) is appended to
+        ``environment.json`` under ``"resumed"``.
 
         Raises
         ------
@@ -207,6 +212,7 @@ class ResultStore:
         self.runs_dir.mkdir(exist_ok=True)
         for leftover in self.runs_dir.glob(f"{_TEMP_PREFIX}*"):
             leftover.unlink(missing_ok=True)
+        self.set_aside(self.inspect_runs().damaged)
         if environment is not None:
             stored = read_json(self.path / "environment.json")
             stored.setdefault("resumed", []).append(environment)
@@ -273,43 +279,119 @@ class ResultStore:
             json.dumps(record.summary, default=json_default) + "\n",
         )
 
+    def inspect_runs(self) -> RunFiles:
+        """Read every finished run's files and sort the intact from the damaged.
+
+        A run is intact when its ``.json`` holds its summary row (a JSON object with
+        its ``run_id``) and its ``.parquet`` is a readable Parquet file (its footer is
+        read, not its rows).
+        """
+        import pyarrow.parquet as pq
+
+        intact: dict[str, int] = {}
+        damaged: dict[str, str] = {}
+        for run_id in sorted(self.completed_run_ids()):
+            json_path = self.runs_dir / f"{run_id}.json"
+            parquet_path = json_path.with_suffix(".parquet")
+            try:
+                row = json.loads(json_path.read_text(encoding="utf-8"))
+                if not isinstance(row, dict) or row.get("run_id") != run_id:
+                    raise ValueError(f"not the summary row of run {run_id}")
+            except (OSError, ValueError) as exc:
+                damaged[run_id] = f"{json_path}: unreadable ({_first_line(exc)})"
+                continue
+            try:
+                intact[run_id] = pq.read_metadata(parquet_path).num_rows
+            except (OSError, ValueError) as exc:  # ArrowInvalid is a ValueError
+                damaged[run_id] = f"{parquet_path}: unreadable ({_first_line(exc)})"
+        return RunFiles(intact, damaged)
+
+    def set_aside(self, run_ids: Iterable[str]) -> None:
+        """Rename the files of damaged runs to ``<name>.damaged``: the runs count as
+        missing (a resume runs them again) and the files stay for inspection."""
+        for run_id in run_ids:
+            for suffix in (".json", ".parquet"):
+                path = self.runs_dir / f"{run_id}{suffix}"
+                if path.exists():
+                    os.replace(path, path.with_name(f"{path.name}{DAMAGED_SUFFIX}"))
+
     # --- merging ----------------------------------------------------------------------
 
-    def ordered_completed_ids(self) -> list[str]:
-        """Completed run ids in spec order (the order of ``runs.csv``)."""
-        completed = self.completed_run_ids()
-        return [row["run_id"] for row in self._read_runs_csv() if row["run_id"] in completed]
+    def ordered_completed_ids(self, run_ids: Iterable[str] | None = None) -> list[str]:
+        """Completed run ids (or ``run_ids``) in spec order (the order of ``runs.csv``).
 
-    def merged_summary(self) -> pd.DataFrame:
-        """Summary rows of the completed runs, spec order, DESIGN column order."""
+        Runs missing from ``runs.csv`` follow in sorted order.
+        """
+        wanted = self.completed_run_ids() if run_ids is None else set(run_ids)
+        planned = [row["run_id"] for row in self._read_runs_csv()] if self._has_runs_csv() else []
+        ordered = [run_id for run_id in planned if run_id in wanted]
+        return ordered + sorted(wanted.difference(ordered))
+
+    def _has_runs_csv(self) -> bool:
+        return (self.path / "runs.csv").is_file()
+
+    def merged_summary(self, run_ids: Iterable[str] | None = None) -> pd.DataFrame:
+        """Summary rows of the completed runs (or of ``run_ids``), spec order, DESIGN
+        column order."""
         import pandas as pd
 
         rows = [
-            read_json(self.runs_dir / f"{run_id}.json") for run_id in self.ordered_completed_ids()
+            read_json(self.runs_dir / f"{run_id}.json")
+            for run_id in self.ordered_completed_ids(run_ids)
         ]
         columns = summary_column_order(name for row in rows for name in row)
         return pd.DataFrame(rows, columns=columns)
 
-    def merged_traces(self) -> pa.Table:
-        """Trace rows of the completed runs, spec order, as an Arrow table."""
+    def merged_traces(self, run_ids: Iterable[str] | None = None) -> pa.Table:
+        """Trace rows of the completed runs (or of ``run_ids``), spec order, as an Arrow
+        table."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         schema = trace_schema()
         tables = [
             pq.read_table(self.runs_dir / f"{run_id}.parquet", schema=schema)
-            for run_id in self.ordered_completed_ids()
+            for run_id in self.ordered_completed_ids(run_ids)
         ]
         return pa.concat_tables(tables) if tables else schema.empty_table()
 
-    def finalize(self) -> None:
-        """Rebuild ``summary.csv`` and ``traces.parquet`` from the per-run files."""
+    def finalize(self, run_ids: Iterable[str] | None = None) -> None:
+        """Rebuild ``summary.csv`` and ``traces.parquet`` from the per-run files.
+
+        Parameters
+        ----------
+        run_ids : iterable of str, optional
+            The runs to merge (default: the intact runs, see :meth:`inspect_runs`).
+        """
         import pyarrow.parquet as pq
 
-        summary = self.merged_summary()
+        if run_ids is None:
+            run_ids = self.inspect_runs().intact
+        summary = self.merged_summary(run_ids)
         atomic_write(self.path / "summary.csv", lambda tmp: summary.to_csv(tmp, index=False))
-        traces = self.merged_traces()
+        traces = self.merged_traces(run_ids)
         atomic_write(self.path / "traces.parquet", lambda tmp: pq.write_table(traces, tmp))
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """The finished runs of a results directory, sorted by :meth:`ResultStore.inspect_runs`.
+
+    Attributes
+    ----------
+    intact : dict of str to int
+        Run id -> number of trace rows, for the runs whose files are readable.
+    damaged : dict of str to str
+        Run id -> what is wrong, naming the file.
+    """
+
+    intact: dict[str, int]
+    damaged: dict[str, str]
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def _check_unique(specs: Sequence[RunSpec]) -> None:
