@@ -288,16 +288,12 @@ def _joblib_backend(
     """
     from joblib import Parallel, delayed
 
-    from optbench.run.processes import interrupts_blocked
-
     parallel = Parallel(n_jobs=jobs, return_as="generator_unordered", batch_size=1, **options)
     parent = os.getpid()
     task_in_worker = delayed(call_with_plugins)
-    with interrupts_blocked():  # the workers start here and inherit the blocked SIGINT
-        outputs = parallel(
-            task_in_worker(plugins, _worker_task, parent, task, blas_threads) for task in tasks
-        )
-    yield from outputs
+    yield from parallel(
+        task_in_worker(plugins, _worker_task, parent, task, blas_threads) for task in tasks
+    )
 
 
 def _worker_task(

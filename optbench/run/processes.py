@@ -1,4 +1,4 @@
-"""Process liveness: whether a pid is alive, and workers that end with their parent.
+"""Process liveness, and worker processes that leave Ctrl-C to their parent and end with it.
 
 A joblib (loky) worker outlives a parent killed by SIGKILL or the OOM killer: it is
 re-parented to init and keeps computing runs that nobody will collect, and loky's
@@ -19,15 +19,13 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 __all__ = [
     "EXIT_CODE",
     "POLL_INTERVAL",
     "become_worker",
-    "interrupts_blocked",
     "pid_alive",
     "process_start_time",
     "watch_parent",
@@ -71,29 +69,13 @@ def process_start_time(pid: int) -> int | None:
         return None
 
 
-@contextmanager
-def interrupts_blocked() -> Iterator[None]:
-    """Block SIGINT in this thread while it starts worker processes (a no-op elsewhere).
-
-    Ctrl-C in a terminal sends SIGINT to every process of the foreground group, workers
-    included, and a worker interrupted while it starts or waits prints a traceback.
-    Children inherit the signal mask, so workers started inside this context never see
-    SIGINT; nor do threads started inside it. A SIGINT that arrives meanwhile is
-    delivered to this thread when the context ends (it is pending, not lost).
-    """
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
 def become_worker(parent_pid: int) -> None:
-    """Make this process a worker of ``parent_pid``: Ctrl-C is left to the parent (which
-    stops its workers) and the process exits when the parent dies (:func:`watch_parent`).
+    """Make this process a worker of ``parent_pid`` (idempotent; call it in each task).
+
+    Ctrl-C in a terminal sends SIGINT to the whole foreground process group: the worker
+    ignores it (the parent catches it and stops its workers; a worker interrupted in
+    the middle of a task would print a traceback), and it exits when the parent dies
+    (:func:`watch_parent`).
     """
     if parent_pid == os.getpid():
         return

@@ -1,0 +1,158 @@
+"""``optbench run`` stopped from outside: Ctrl-C (SIGINT) and SIGKILL, in a subprocess.
+
+The config is slow enough (about 60 runs of a few tenths of a second on 2 workers) to be
+interrupted after its first runs are written and before its last. Nothing here times
+the command: every wait polls with a generous deadline.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+SLOW = {
+    "name": "interrupted",
+    "problems": ["rosenbrock_2d"],
+    "solvers": [{"name": "gd", "params": {"step_size": [1e-4]}}],
+    "stop": {"gtol": 1e-12, "max_iter": 8000},
+    "seeds": list(range(60)),
+    "log": {"geometric": 1.2},
+    "jobs": 2,
+}
+#: Seconds allowed for anything awaited here (never asserted as a speed).
+DEADLINE = 60.0
+COMMAND = [sys.executable, "-m", "optbench.cli"]
+
+
+def finished_runs(out: Path) -> set[str]:
+    runs = out / "runs"
+    return {p.stem for p in runs.glob("*.json")} if runs.is_dir() else set()
+
+
+def start_run(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen, Path, Path]:
+    config = tmp_path / "slow.yaml"
+    config.write_text(yaml.safe_dump(SLOW))
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [*COMMAND, "run", str(config), "--out", str(out), "--quiet", "--no-plots", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    return process, config, out
+
+
+def wait_for(condition, what: str) -> None:
+    deadline = time.monotonic() + DEADLINE
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.05)
+
+
+def wait_for_first_run(process: subprocess.Popen, out: Path) -> None:
+    def ready() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"the run ended early: {process.communicate()}")
+        return bool(finished_runs(out))
+
+    wait_for(ready, "the first finished run")
+
+
+def children(pid: int) -> set[int]:
+    """The pids of ``pid``'s descendants (found in /proc)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+
+
+def test_ctrl_c_keeps_the_finished_runs_says_so_in_one_line_and_resume_completes(tmp_path):
+    process, config, out = start_run(tmp_path)
+    wait_for_first_run(process, out)
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+    stdout, stderr = process.communicate(timeout=DEADLINE)
+
+    assert process.returncode == 130
+    assert "Traceback" not in stderr and "Warning" not in stderr
+    assert stderr.count("\n") == 1, stderr
+    kept = finished_runs(out)
+    assert 0 < len(kept) < 60, "the interrupt came too late to test anything"
+    assert f"{len(kept)} runs kept in {out}, {60 - len(kept)} missing" in stderr
+    assert not (out / ".optbench.lock").exists()
+    assert len((out / "summary.csv").read_text().splitlines()) == 1 + len(kept)
+
+    resume = shlex.split(stderr.split("to run the missing ones: ", 1)[1])
+    assert resume[:2] == ["optbench", "run"] and "--resume" in resume
+    done = subprocess.run(
+        [*COMMAND, *resume[1:], "--quiet", "--no-plots"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(finished_runs(out)) == 60
+    assert len((out / "summary.csv").read_text().splitlines()) == 61
+
+
+def test_sigkill_of_the_parent_ends_its_workers_and_nothing_is_written_after(tmp_path):
+    process, _, out = start_run(tmp_path)
+    workers: set[int] = set()
+    try:
+        wait_for_first_run(process, out)
+        workers = children(process.pid)
+        assert len(workers) >= 2  # two loky workers (and the resource trackers)
+        process.kill()
+        process.wait(timeout=DEADLINE)
+        wait_for(lambda: not any(alive(pid) for pid in workers), "the workers to exit")
+        written = finished_runs(out)
+        time.sleep(1.0)  # a worker still computing would write (or hand over) more
+        assert finished_runs(out) == written
+        assert len(written) < 60
+    finally:
+        for pid in workers:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        process.kill()
+        process.communicate()
+
+
+def test_a_run_left_behind_by_sigkill_is_resumed(tmp_path):
+    process, config, out = start_run(tmp_path, "--jobs", "1")
+    wait_for_first_run(process, out)
+    process.kill()
+    process.communicate(timeout=DEADLINE)
+    kept = finished_runs(out)
+    # the dead run's lock is stale: the resume takes it over and runs only the rest
+    done = subprocess.run(
+        [*COMMAND, "run", str(config), "--out", str(out), "--resume", "--quiet", "--no-plots"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert kept < finished_runs(out) and len(finished_runs(out)) == 60
