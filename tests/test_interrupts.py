@@ -1,6 +1,6 @@
 """``optbench run`` stopped from outside: Ctrl-C (SIGINT) and SIGKILL, in a subprocess.
 
-The config is slow enough (about 60 runs of a few tenths of a second on 2 workers) to be
+The config is slow enough (40 runs of about a tenth of a second each) to be
 interrupted after its first runs are written and before its last. Nothing here times
 the command: every wait polls with a generous deadline.
 """
@@ -18,12 +18,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+RUNS = 40
 SLOW = {
     "name": "interrupted",
     "problems": ["rosenbrock_2d"],
     "solvers": [{"name": "gd", "params": {"step_size": [1e-4]}}],
-    "stop": {"gtol": 1e-12, "max_iter": 8000},
-    "seeds": list(range(60)),
+    "stop": {"gtol": 1e-12, "max_iter": 6000},
+    "seeds": list(range(RUNS)),
     "log": {"geometric": 1.2},
     "jobs": 2,
 }
@@ -92,7 +93,10 @@ def alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc"),
+]
 
 
 def test_ctrl_c_keeps_the_finished_runs_says_so_in_one_line_and_resume_completes(tmp_path):
@@ -105,8 +109,8 @@ def test_ctrl_c_keeps_the_finished_runs_says_so_in_one_line_and_resume_completes
     assert "Traceback" not in stderr and "Warning" not in stderr
     assert stderr.count("\n") == 1, stderr
     kept = finished_runs(out)
-    assert 0 < len(kept) < 60, "the interrupt came too late to test anything"
-    assert f"{len(kept)} runs kept in {out}, {60 - len(kept)} missing" in stderr
+    assert 0 < len(kept) < RUNS, "the interrupt came too late to test anything"
+    assert f"{len(kept)} runs kept in {out}, {RUNS - len(kept)} missing" in stderr
     assert not (out / ".optbench.lock").exists()
     assert len((out / "summary.csv").read_text().splitlines()) == 1 + len(kept)
 
@@ -116,8 +120,8 @@ def test_ctrl_c_keeps_the_finished_runs_says_so_in_one_line_and_resume_completes
         [*COMMAND, *resume[1:], "--quiet", "--no-plots"], capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
-    assert len(finished_runs(out)) == 60
-    assert len((out / "summary.csv").read_text().splitlines()) == 61
+    assert len(finished_runs(out)) == RUNS
+    assert len((out / "summary.csv").read_text().splitlines()) == 1 + RUNS
 
 
 def test_sigkill_of_the_parent_ends_its_workers_and_nothing_is_written_after(tmp_path):
@@ -133,7 +137,7 @@ def test_sigkill_of_the_parent_ends_its_workers_and_nothing_is_written_after(tmp
         written = finished_runs(out)
         time.sleep(1.0)  # a worker still computing would write (or hand over) more
         assert finished_runs(out) == written
-        assert len(written) < 60
+        assert len(written) < RUNS
     finally:
         for pid in workers:
             if alive(pid):
@@ -155,4 +159,4 @@ def test_a_run_left_behind_by_sigkill_is_resumed(tmp_path):
         text=True,
     )
     assert done.returncode == 0, done.stderr
-    assert kept < finished_runs(out) and len(finished_runs(out)) == 60
+    assert kept < finished_runs(out) and len(finished_runs(out)) == RUNS
