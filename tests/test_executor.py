@@ -316,3 +316,17 @@ def test_blas_limit_holds_until_the_last_concurrent_task_ends(monkeypatch):
     later.join()
     assert seen == {0: 1, 1: 1}
     assert RecordedLimits.current == "unlimited"  # restored once both have ended
+
+
+def test_ctrl_c_while_writing_a_batch_still_hands_over_every_record_of_it():
+    records = [RunRecord(f"run{i}", {"status": "converged"}, {}) for i in range(3)]
+    handed: list[str] = []
+
+    def on_record(record):
+        handed.append(record.run_id)
+        if len(handed) == 2:  # Ctrl-C while the second record is written
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        executor._hand_over(records, on_record)
+    assert handed == ["run0", "run1", "run1", "run2"]

@@ -346,6 +346,23 @@ def open_backend(
     return nullcontext(dict(options or {}))
 
 
+def _hand_over(records: Sequence[RunRecord], on_record: Callable[[RunRecord], None]) -> None:
+    """Pass ``records`` to ``on_record``; after Ctrl-C, still all of them, then re-raise.
+
+    The records are finished runs already in this process: an interrupt while the
+    first is being written must not lose the others (writing one again is harmless).
+    """
+    written = 0
+    try:
+        for record in records:
+            on_record(record)
+            written += 1
+    except KeyboardInterrupt:
+        for record in records[written:]:
+            on_record(record)
+        raise
+
+
 def execute(
     specs: Sequence[RunSpec],
     on_record: Callable[[RunRecord], None],
@@ -361,7 +378,8 @@ def execute(
     A failing run is a record with status ``error``; it never stops the others.
     Exceptions raised by ``on_record`` or by the backend itself (a dead worker
     process, :class:`BackendError`) and ``KeyboardInterrupt`` propagate: records
-    already handed over are kept by the caller, runs in flight are lost.
+    already handed over are kept by the caller (after Ctrl-C, every record of the
+    batch being handed over still is), runs in flight are lost.
 
     Parameters
     ----------
@@ -412,9 +430,8 @@ def execute(
             dynamic_ncols=True,
         ) as bar:
             for records in batches:
-                for record in records:
-                    on_record(record)
-                    errors += record.status == "error"
+                _hand_over(records, on_record)
+                errors += sum(record.status == "error" for record in records)
                 bar.update(len(records))
                 if errors:
                     bar.set_postfix(errors=errors, refresh=False)

@@ -331,10 +331,12 @@ class ResultStore:
         return (self.path / "runs.csv").is_file()
 
     def merged_summary(self, run_ids: Iterable[str] | None = None) -> pd.DataFrame:
-        """Summary rows of the completed runs (or of ``run_ids``), spec order, DESIGN
-        column order."""
+        """Summary rows of the intact runs (or of ``run_ids``, see :meth:`inspect_runs`),
+        spec order, DESIGN column order."""
         import pandas as pd
 
+        if run_ids is None:
+            run_ids = self.inspect_runs().intact
         rows = [
             read_json(self.runs_dir / f"{run_id}.json")
             for run_id in self.ordered_completed_ids(run_ids)
@@ -343,11 +345,13 @@ class ResultStore:
         return pd.DataFrame(rows, columns=columns)
 
     def merged_traces(self, run_ids: Iterable[str] | None = None) -> pa.Table:
-        """Trace rows of the completed runs (or of ``run_ids``), spec order, as an Arrow
-        table."""
+        """Trace rows of the intact runs (or of ``run_ids``, see :meth:`inspect_runs`),
+        spec order, as an Arrow table."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
+        if run_ids is None:
+            run_ids = self.inspect_runs().intact
         schema = trace_schema()
         tables = [
             pq.read_table(self.runs_dir / f"{run_id}.parquet", schema=schema)
