@@ -102,8 +102,10 @@ pytestmark = [
 def test_ctrl_c_keeps_the_finished_runs_says_so_in_one_line_and_resume_completes(tmp_path):
     process, config, out = start_run(tmp_path)
     wait_for_first_run(process, out)
+    workers = children(process.pid)
     os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
     stdout, stderr = process.communicate(timeout=DEADLINE)
+    wait_for(lambda: not any(alive(pid) for pid in workers), "the workers to exit")
 
     assert process.returncode == 130
     assert "Traceback" not in stderr and "Warning" not in stderr

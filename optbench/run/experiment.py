@@ -31,8 +31,10 @@ if TYPE_CHECKING:
 DEFAULT_RESULTS_ROOT = Path("results")
 
 
-class RunInterrupted(Exception):
+class RunInterrupted(KeyboardInterrupt):
     """The runs were interrupted (Ctrl-C); the finished ones are kept in ``path``.
+
+    A ``KeyboardInterrupt``, so code that handles Ctrl-C still does.
 
     Attributes
     ----------
