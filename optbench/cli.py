@@ -168,8 +168,10 @@ def _add_run_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
             "plots and report.md, and print a short summary: per problem the statuses "
             "and the best solver at each target (--print-report: the whole report). "
             "Exit 0 when every run completed (whatever its status), "
-            "1 when a run ended in 'error', 2 on bad input or when the executor cannot run "
-            "(Dask not installed, scheduler unreachable or lost)."
+            "1 when a run ended in 'error', 2 on bad input, when the executor cannot run "
+            "(Dask not installed, scheduler unreachable or lost) or when another optbench "
+            "run is writing DIR, 130 after Ctrl-C (finished runs are kept: --resume runs "
+            "the rest)."
         ),
     )
     parser.add_argument("config", help="an experiment config (YAML)")
