@@ -288,12 +288,16 @@ def _joblib_backend(
     """
     from joblib import Parallel, delayed
 
+    from optbench.run.processes import interrupts_ignored
+
     parallel = Parallel(n_jobs=jobs, return_as="generator_unordered", batch_size=1, **options)
     parent = os.getpid()
     task_in_worker = delayed(call_with_plugins)
-    yield from parallel(
-        task_in_worker(plugins, _worker_task, parent, task, blas_threads) for task in tasks
-    )
+    with interrupts_ignored():  # the workers start here, and inherit it
+        outputs = parallel(
+            task_in_worker(plugins, _worker_task, parent, task, blas_threads) for task in tasks
+        )
+    yield from outputs
 
 
 def _worker_task(

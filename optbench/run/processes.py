@@ -19,13 +19,15 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 __all__ = [
     "EXIT_CODE",
     "POLL_INTERVAL",
     "become_worker",
+    "interrupts_ignored",
     "pid_alive",
     "process_start_time",
     "watch_parent",
@@ -69,13 +71,34 @@ def process_start_time(pid: int) -> int | None:
         return None
 
 
+@contextmanager
+def interrupts_ignored() -> Iterator[None]:
+    """Ignore SIGINT in this process while it starts worker processes.
+
+    An ignored signal stays ignored across ``exec``, and Python then installs no
+    ``KeyboardInterrupt`` handler: workers started inside this context ignore Ctrl-C
+    from their first instruction. Keep the context short (joblib starts its workers in
+    a few milliseconds): a Ctrl-C inside it is lost. Outside the main thread (where
+    signal handlers cannot be set) it does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler if previous is None else previous)
+
+
 def become_worker(parent_pid: int) -> None:
     """Make this process a worker of ``parent_pid`` (idempotent; call it in each task).
 
     Ctrl-C in a terminal sends SIGINT to the whole foreground process group: the worker
     ignores it (the parent catches it and stops its workers; a worker interrupted in
     the middle of a task would print a traceback), and it exits when the parent dies
-    (:func:`watch_parent`).
+    (:func:`watch_parent`). Workers started in :func:`interrupts_ignored` ignore SIGINT
+    from the start; this covers the ones a pool starts later to replace others.
     """
     if parent_pid == os.getpid():
         return
