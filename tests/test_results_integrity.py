@@ -157,6 +157,15 @@ def test_while_a_run_holds_the_lock_nothing_is_rewritten_and_runs_are_read(resul
     with ResultsLock(results):
         loaded = load(results)
         check = loaded.verify()
-        assert not check.merged_ok and "in use by" in check.messages()[-1]
+        assert not check.merged_ok and "in use by" in check.in_use
+        assert check.messages()[-1].endswith("not rebuilt while in use; reading runs/ instead")
         assert summary.read_text() == damaged
         assert len(loaded.summary) == PLANNED and loaded.summary["iters"].notna().all()
+
+
+def test_missing_runs_of_a_run_in_progress_are_not_sent_to_resume(results):
+    (results / "runs" / f"{run_ids(results)[0]}.json").unlink()
+    with ResultsLock(results, command="optbench run"):
+        first = verify_results(results).messages()[0]
+    assert first.startswith(f"{results}: {PLANNED - 1} of {PLANNED} runs finished, 1 not yet; ")
+    assert "in use by optbench run" in first and "--resume" not in first

@@ -79,6 +79,12 @@ class ResultsLock:
         except (OSError, ValueError):
             return {}  # unreadable (damaged): stale
 
+    def in_use(self) -> str:
+        """The one-line message naming the lock's live holder, or ``""`` when the lock
+        is free or stale."""
+        holder = self.holder()
+        return "" if holder is None or _is_stale(holder) else self._locked_message(holder)
+
     def acquire(self) -> None:
         """Take the lock, taking over a stale one.
 

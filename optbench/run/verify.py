@@ -52,9 +52,10 @@ class ResultsCheck:
         Whether the merged tables were rebuilt (or damaged runs set aside).
     merged_ok : bool
         Whether ``summary.csv`` and ``traces.parquet`` now agree with the per-run files
-        (false when they do not and could not be rewritten; see ``locked_by``).
-    locked_by : str
-        Why they could not be rewritten (the lock's message), else empty.
+        (false when they do not and could not be rewritten; see ``in_use``).
+    in_use : str
+        Another live process holds the directory's lock (a run in progress): the
+        lock's message; then nothing is rewritten. Empty otherwise.
     """
 
     path: Path
@@ -64,7 +65,7 @@ class ResultsCheck:
     problems: list[str] = field(default_factory=list)
     rebuilt: bool = False
     merged_ok: bool = True
-    locked_by: str = ""
+    in_use: str = ""
 
     @property
     def resume_command(self) -> str:
@@ -76,15 +77,16 @@ class ResultsCheck:
         """One line per finding, for the user (empty when all is well)."""
         lines = []
         if self.missing:
-            lines.append(
-                f"{self.path}: {len(self.finished)} of {self.planned} runs finished, "
-                f"{len(self.missing)} missing; to run them: {self.resume_command}"
-            )
+            counts = f"{len(self.finished)} of {self.planned} runs finished, {len(self.missing)}"
+            if self.in_use:
+                lines.append(f"{self.path}: {counts} not yet; {self.in_use}")
+            else:
+                lines.append(f"{self.path}: {counts} missing; to run them: {self.resume_command}")
         lines += self.problems
         if self.rebuilt:
             lines.append(f"{self.path}: summary.csv and traces.parquet rebuilt from runs/")
-        elif self.locked_by:
-            lines.append(f"not rebuilt, reading runs/ instead: {self.locked_by}")
+        elif not self.merged_ok:
+            lines.append(f"{self.path}: not rebuilt while in use; reading runs/ instead")
         return lines
 
 
@@ -127,18 +129,19 @@ def verify_results(path: Path | str, repair: bool = True) -> ResultsCheck:
         _traces_problem(store.path / "traces.parquet", sum(runs.intact.values())),
     ]
     check.problems += [problem for problem in merged if problem]
-    wrong = bool(runs.damaged) or any(merged)
-    if not wrong:
+    lock = ResultsLock(store.path, command="optbench (rebuilding the merged tables)")
+    check.in_use = lock.in_use()
+    if not runs.damaged and not any(merged):
         return check
     check.merged_ok = False
-    if not repair:
+    if not repair or check.in_use:
         return check
     try:
-        with ResultsLock(store.path, command="optbench (repairing merged tables)"):
+        with lock:
             store.set_aside(runs.damaged)
             store.finalize(finished)
-    except ResultsLocked as exc:
-        check.locked_by = str(exc)
+    except ResultsLocked as exc:  # taken meanwhile
+        check.in_use = str(exc)
         return check
     check.rebuilt = check.merged_ok = True
     return check
