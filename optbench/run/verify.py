@@ -137,9 +137,10 @@ def verify_results(path: Path | str, repair: bool = True) -> ResultsCheck:
     if not repair or check.in_use:
         return check
     try:
-        with lock:
+        with lock:  # read the runs again: a writer may have added some before it ended
+            runs = store.inspect_runs()
             store.set_aside(runs.damaged)
-            store.finalize(finished)
+            store.finalize(runs.intact)
     except ResultsLocked as exc:  # taken meanwhile
         check.in_use = str(exc)
         return check
