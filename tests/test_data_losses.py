@@ -329,7 +329,7 @@ def test_bad_parameters_raise_value_error_naming_the_parameter(family, params, n
 def test_error_messages_read_well():
     with pytest.raises(ValueError, match=r"^y: length 99 does not match X with 100 rows$"):
         Logistic(X=np.ones((100, 2)), y=np.ones(99))
-    with pytest.raises(ValueError, match=r"^l2: must be >= 0, got -1"):
+    with pytest.raises(ValueError, match=r"^l2: must be a finite number >= 0, got -1"):
         Logistic(l2=-1)
 
 

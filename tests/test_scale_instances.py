@@ -104,9 +104,9 @@ def test_no_dense_intermediate() -> None:
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        ({"nnz": 0}, "^nnz: must be a positive integer"),
+        ({"nnz": 0}, "^nnz: must be an integer >= 1"),
         ({"nnz": 10 * 4 + 1}, "^nnz: must be at most"),
-        ({"nnz": 2.5}, "^nnz: must be a positive integer"),
+        ({"nnz": 2.5}, "^nnz: must be an integer >= 1"),
     ],
 )
 def test_generator_rejects_bad_nnz(arguments, message) -> None:

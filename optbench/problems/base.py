@@ -89,6 +89,35 @@ class Problem(ABC):
     params: dict[str, Any]
     hess_max_dim: int = HESS_MAX_DIM
 
+    @classmethod
+    def check_params(cls, **params: Any) -> dict[str, Any]:
+        """Validate constructor parameters without building the instance or its data.
+
+        A family overrides this with its own rules and calls it from its constructor,
+        so that a config is checked before any run by the very code that builds it.
+
+        Returns
+        -------
+        dict
+            The parameters in canonical types, defaults filled in (the default
+            implementation returns ``params`` unchanged: the constructor checks them).
+
+        Raises
+        ------
+        ValueError
+            ``"<parameter>: must be ..., got ..."`` for the first invalid parameter.
+        """
+        return params
+
+    @classmethod
+    def data_bytes(cls, params: dict[str, Any]) -> int:
+        """Estimated memory, in bytes, that building the instance allocates.
+
+        ``params`` is the output of :meth:`check_params`. The default 0 means "small";
+        a family whose data grows with its parameters overrides it.
+        """
+        return 0
+
     def value(self, x: np.ndarray) -> float:
         """Objective value :math:`f(x)`."""
         return self.value_and_grad(x)[0]

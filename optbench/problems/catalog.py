@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import math
 import os
 import sys
 import tempfile
@@ -56,6 +55,7 @@ import yaml
 
 from optbench.problems.base import Problem
 from optbench.registry import unknown_name_message
+from optbench.scalars import is_finite_number
 
 #: Environment variable that points the catalog at another folder.
 ENV_VAR = "OPTBENCH_PROBLEMS_DIR"
@@ -271,7 +271,7 @@ def _validate_entry(entry: Any, path: Path) -> dict[str, Any]:
     if not isinstance(params, dict) or not all(isinstance(k, str) for k in params):
         raise ValueError(f"{where}: params: must be a mapping of parameter names to values")
     f_star = entry["f_star"]
-    if f_star is not None and not _is_finite_number(f_star):
+    if f_star is not None and not is_finite_number(f_star):
         raise ValueError(f"{where}: f_star: must be a finite number or null, got {f_star!r}")
     certified = entry["certified"]
     if mode == "on_first_use" and (f_star is not None or certified is not None):
@@ -308,7 +308,7 @@ def _validate_certified(certified: Any, where: str) -> dict[str, Any]:
         raise ValueError(f"{where}: certified.method: must be a non-empty string")
     for key in ("grad_norm", "tolerance"):
         value = certified[key]
-        if not _is_finite_number(value) or value < 0:
+        if not is_finite_number(value) or value < 0:
             raise ValueError(f"{where}: certified.{key}: must be a number >= 0, got {value!r}")
     iters = certified["iters"]
     if isinstance(iters, bool) or not isinstance(iters, int) or iters < 0:
@@ -330,10 +330,6 @@ def _validate_certified(certified: Any, where: str) -> dict[str, Any]:
         "date": date.isoformat(),
         "iters": iters,
     }
-
-
-def _is_finite_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _write_entry(entry: dict[str, Any], path: Path) -> None:

@@ -31,6 +31,7 @@ from optbench.problems.validation import (
     check_seed,
 )
 from optbench.registry import PROBLEMS
+from optbench.scalars import check_number
 
 #: The exact certificate uses the normal equations up to this many columns, else LSQR.
 NORMAL_EQUATIONS_MAX_DIM = 2_000
@@ -80,39 +81,61 @@ class LeastSquares(LinearModelLoss):
         l2: float = 0.0,
         seed: int = 0,
     ) -> None:
-        self.l2 = check_nonnegative("l2", l2)
-        self._user_data = self._user_data_given(
-            A, b, n_samples=n_samples, n_features=n_features, cond=cond, noise=noise, seed=seed
-        )
+        self.params = self.check_params(
+            A, b, n_samples=n_samples, n_features=n_features, cond=cond, noise=noise, l2=l2,
+            seed=seed,
+        )  # fmt: skip
+        self.l2 = self.params["l2"]
+        self._user_data = A is not None
         if self._user_data:
             self.A = as_design_matrix(A, "A")
             self.b = check_rows("b", b, self.A, "A").astype(np.float64, copy=False)
             if not np.isfinite(self.b).all():
                 raise ValueError("b: contains NaN or infinite values")
             self.x_true = None
-            self.params = {"l2": self.l2}
         else:
-            n_samples = check_positive_int("n_samples", n_samples)
-            n_features = check_positive_int("n_features", n_features)
-            cond = check_nonnegative("cond", cond)
-            if cond < 1:
-                raise ValueError(f"cond: must be >= 1, got {cond!r}")
-            noise = check_nonnegative("noise", noise)
-            seed = check_seed(seed)
-            self.A, self.b, self.x_true = least_squares_data(
-                n_samples, n_features, cond, noise, seed
-            )
-            self.params = {
-                "n_samples": n_samples,
-                "n_features": n_features,
-                "cond": cond,
-                "noise": noise,
-                "l2": self.l2,
-                "seed": seed,
-            }
+            synthetic = (self.params[key] for key in ("n_samples", "n_features", "cond", "noise"))
+            self.A, self.b, self.x_true = least_squares_data(*synthetic, self.params["seed"])
         self.n_samples, self.dim = self.A.shape
         self.name = "least_squares"
         self.x0 = np.zeros(self.dim)
+
+    @classmethod
+    def check_params(
+        cls,
+        A: Any = None,
+        b: Any = None,
+        n_samples: Any = 1000,
+        n_features: Any = 20,
+        cond: Any = 10.0,
+        noise: Any = 0.1,
+        l2: Any = 0.0,
+        seed: Any = 0,
+    ) -> dict[str, Any]:
+        """The scalar parameters, checked (``A`` and ``b`` are checked when built)."""
+        l2 = check_nonnegative("l2", l2)
+        synthetic = {
+            "n_samples": n_samples, "n_features": n_features, "cond": cond, "noise": noise,
+            "seed": seed,
+        }  # fmt: skip
+        if cls._user_data_given(A, b, **synthetic):
+            return {"l2": l2}
+        return {
+            "n_samples": check_positive_int("n_samples", n_samples),
+            "n_features": check_positive_int("n_features", n_features),
+            "cond": check_number("cond", cond, ge=1),
+            "noise": check_nonnegative("noise", noise),
+            "l2": l2,
+            "seed": check_seed(seed),
+        }
+
+    @classmethod
+    def data_bytes(cls, params: dict[str, Any]) -> int:
+        """As the data losses, plus the two orthonormal factors that make ``A``."""
+        if "n_samples" not in params:
+            return 0
+        n, d = params["n_samples"], params["n_features"]
+        return super().data_bytes(params) + 8 * (n + d) * min(n, d)
 
     # ----------------------------------------------------------------- oracle
 

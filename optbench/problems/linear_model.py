@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import inspect
+import math
 import threading
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -27,6 +28,12 @@ from optbench.problems.certify import LazyFStar
 
 if TYPE_CHECKING:
     from optbench.problems.validation import Matrix
+
+
+#: Bytes per non-zero of a CSR matrix (float64 value and, at worst, an int64 index).
+SPARSE_BYTES_PER_NONZERO = 16
+#: Length-``n_samples`` float arrays alive at once (labels, margins, scratch buffers).
+VECTORS_PER_SAMPLE = 8
 
 
 class LinearModelLoss(LazyFStar, Problem):
@@ -53,7 +60,8 @@ class LinearModelLoss(LazyFStar, Problem):
     #: Cached :meth:`_data_digest`.
     _digest: str | None = None
 
-    def _user_data_given(self, design: Any, targets: Any, **synthetic: Any) -> bool:
+    @classmethod
+    def _user_data_given(cls, design: Any, targets: Any, **synthetic: Any) -> bool:
         """Whether user data is given, after checking the arguments are consistent.
 
         User data needs both the design and the targets, and every synthetic-only
@@ -66,7 +74,7 @@ class LinearModelLoss(LazyFStar, Problem):
             Naming the offending argument: targets without design, a synthetic
             argument with user data, or user data without targets.
         """
-        design_name, targets_name = self.data_names
+        design_name, targets_name = cls.data_names
         if design is None:
             if targets is not None:
                 raise ValueError(
@@ -74,7 +82,7 @@ class LinearModelLoss(LazyFStar, Problem):
                     f"pass both {design_name} and {targets_name}, or neither"
                 )
             return False
-        defaults = _constructor_defaults(type(self))
+        defaults = _constructor_defaults(cls)
         for key, value in synthetic.items():
             if value != defaults[key]:
                 raise ValueError(
@@ -83,6 +91,19 @@ class LinearModelLoss(LazyFStar, Problem):
         if targets is None:
             raise ValueError(f"{targets_name}: required when {design_name} is given")
         return True
+
+    @classmethod
+    def data_bytes(cls, params: dict[str, Any]) -> int:
+        """The synthetic design matrix (dense, or CSR with ``nnz`` or ``density``) plus
+        the per-sample vectors of the kernels; 0 for user data (already in memory)."""
+        if "n_samples" not in params:
+            return 0
+        n, d = params["n_samples"], params["n_features"]
+        nnz = params.get("nnz")
+        if nnz is None and params.get("density") is not None:
+            nnz = math.ceil(params["density"] * n * d)
+        design = 8 * n * d if nnz is None else SPARSE_BYTES_PER_NONZERO * nnz + 8 * (n + 1)
+        return design + VECTORS_PER_SAMPLE * 8 * n
 
     def _penalty(self, weights: np.ndarray) -> float:
         r"""The ridge term :math:`(\lambda/2)\|w\|^2` (exactly 0.0 when :math:`\lambda = 0`)."""

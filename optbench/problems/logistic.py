@@ -127,26 +127,17 @@ class Logistic(LinearModelLoss):
         fit_intercept: bool = False,
         seed: int = 0,
     ) -> None:
-        self.l2 = check_nonnegative("l2", l2)
-        if not isinstance(fit_intercept, (bool, np.bool_)):
-            raise ValueError(f"fit_intercept: must be True or False, got {fit_intercept!r}")
-        self.fit_intercept = bool(fit_intercept)
-        synthetic = {
-            "n_samples": n_samples,
-            "n_features": n_features,
-            "rho": rho,
-            "density": density,
-            "nnz": nnz,
-            "seed": seed,
-        }
-        self._user_data = self._user_data_given(X, y, **synthetic)
+        self.params = self.check_params(
+            X, y, n_samples=n_samples, n_features=n_features, rho=rho, density=density,
+            nnz=nnz, l2=l2, fit_intercept=fit_intercept, seed=seed,
+        )  # fmt: skip
+        self.l2, self.fit_intercept = self.params["l2"], self.params["fit_intercept"]
+        self._user_data = X is not None
         if self._user_data:
             self.X = as_design_matrix(X, "X")
             labels = binary_labels(y, self.X)
             self.w_true = None
-            self.params = {}
         else:
-            self.params = self._synthetic_params(**synthetic)
             self.X, labels, self.w_true = logistic_data(
                 self.params["n_samples"],
                 self.params["n_features"],
@@ -155,7 +146,6 @@ class Logistic(LinearModelLoss):
                 self.params["seed"],
                 self.params.get("nnz"),
             )
-        self.params.update(l2=self.l2, fit_intercept=self.fit_intercept)
         self.y = labels
         self.n_samples, self.n_features = self.X.shape
         self._residual_scale = labels * (-1.0 / self.n_samples)
@@ -169,8 +159,33 @@ class Logistic(LinearModelLoss):
         self._XT = self.X.T  # a transposed view (CSC for CSR): no copy
         self._scratch = ThreadScratch()
 
+    @classmethod
+    def check_params(
+        cls,
+        X: Any = None,
+        y: Any = None,
+        n_samples: Any = 1000,
+        n_features: Any = 20,
+        rho: Any = 0.0,
+        density: Any = None,
+        nnz: Any = None,
+        l2: Any = 1e-3,
+        fit_intercept: Any = False,
+        seed: Any = 0,
+    ) -> dict[str, Any]:
+        """The scalar parameters, checked (``X`` and ``y`` are checked when built)."""
+        l2 = check_nonnegative("l2", l2)
+        if not isinstance(fit_intercept, (bool, np.bool_)):
+            raise ValueError(f"fit_intercept: must be True or False, got {fit_intercept!r}")
+        synthetic = {
+            "n_samples": n_samples, "n_features": n_features, "rho": rho, "density": density,
+            "nnz": nnz, "seed": seed,
+        }  # fmt: skip
+        params = {} if cls._user_data_given(X, y, **synthetic) else cls._synthetic(**synthetic)
+        return {**params, "l2": l2, "fit_intercept": bool(fit_intercept)}
+
     @staticmethod
-    def _synthetic_params(
+    def _synthetic(
         n_samples: Any, n_features: Any, rho: Any, density: Any, nnz: Any, seed: Any
     ) -> dict[str, Any]:
         n_samples = check_positive_int("n_samples", n_samples)

@@ -14,12 +14,17 @@ with 2×2 blocks (extended); the HVP uses that structure in :math:`O(n)`.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from optbench.problems.base import Problem
 from optbench.registry import PROBLEMS
+from optbench.scalars import check_integer
 
 VARIANTS = ("chained", "extended")
+#: Length-``dim`` float arrays alive at once during a run (for :meth:`Rosenbrock.data_bytes`).
+VECTORS_PER_RUN = 8
 
 
 @PROBLEMS.register("rosenbrock")
@@ -35,19 +40,27 @@ class Rosenbrock(Problem):
     """
 
     def __init__(self, dim: int = 2, variant: str = "chained") -> None:
-        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 2:
-            raise ValueError(f"dim: must be an integer >= 2, got {dim!r}")
+        self.params = self.check_params(dim=dim, variant=variant)
+        self.dim, self.variant = self.params["dim"], variant
+        self.name = "rosenbrock" if variant == "chained" else "rosenbrock_extended"
+        self.x0 = np.tile([-1.2, 1.0], self.dim // 2 + 1)[: self.dim].copy()
+        self.f_star = 0.0
+        self.x_star = np.ones(self.dim)
+
+    @classmethod
+    def check_params(cls, dim: Any = 2, variant: Any = "chained") -> dict[str, Any]:
+        """``dim`` an integer >= 2 (even for ``extended``), ``variant`` one of VARIANTS."""
+        dim = check_integer("dim", dim, ge=2)
         if variant not in VARIANTS:
             raise ValueError(f"variant: must be one of {', '.join(VARIANTS)}, got {variant!r}")
         if variant == "extended" and dim % 2:
             raise ValueError(f"dim: must be even for variant 'extended', got {dim}")
-        self.dim = int(dim)
-        self.variant = variant
-        self.name = "rosenbrock" if variant == "chained" else "rosenbrock_extended"
-        self.params = {"dim": self.dim, "variant": variant}
-        self.x0 = np.tile([-1.2, 1.0], self.dim // 2 + 1)[: self.dim].copy()
-        self.f_star = 0.0
-        self.x_star = np.ones(self.dim)
+        return {"dim": dim, "variant": variant}
+
+    @classmethod
+    def data_bytes(cls, params: dict[str, Any]) -> int:
+        """``x0`` and ``x*``, and the iterate, gradient and work arrays of a run."""
+        return VECTORS_PER_RUN * 8 * params["dim"]
 
     def _pairs(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The (leading, trailing) coordinates of each term."""

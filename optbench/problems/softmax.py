@@ -42,6 +42,7 @@ from optbench.problems.validation import (
     check_seed,
 )
 from optbench.registry import PROBLEMS
+from optbench.scalars import check_integer
 
 #: Number of classes of synthetic data when ``n_classes`` is None.
 DEFAULT_SYNTHETIC_CLASSES = 5
@@ -116,33 +117,21 @@ class Softmax(LinearModelLoss):
         l2: float = 1e-3,
         seed: int = 0,
     ) -> None:
-        self.l2 = check_nonnegative("l2", l2)
-        if n_classes is not None:
-            n_classes = check_positive_int("n_classes", n_classes)
-            if n_classes < 2:
-                raise ValueError(f"n_classes: must be >= 2, got {n_classes}")
-        self._user_data = self._user_data_given(
-            X, y, n_samples=n_samples, n_features=n_features, seed=seed
-        )
+        self.params = self.check_params(
+            X, y, n_samples=n_samples, n_features=n_features, n_classes=n_classes, l2=l2,
+            seed=seed,
+        )  # fmt: skip
+        self.l2 = self.params["l2"]
+        self._user_data = X is not None
         if self._user_data:
             self.X = as_design_matrix(X, "X")
-            labels, n_classes = class_labels(y, self.X, n_classes)
+            labels, n_classes = class_labels(y, self.X, self.params["n_classes"])
+            self.params["n_classes"] = n_classes
             self.W_true = None
-            self.params = {"n_classes": n_classes}
         else:
-            n_samples = check_positive_int("n_samples", n_samples)
-            n_features = check_positive_int("n_features", n_features)
-            seed = check_seed(seed)
-            if n_classes is None:
-                n_classes = DEFAULT_SYNTHETIC_CLASSES
-            self.X, labels, self.W_true = softmax_data(n_samples, n_features, n_classes, seed)
-            self.params = {
-                "n_samples": n_samples,
-                "n_features": n_features,
-                "n_classes": n_classes,
-                "seed": seed,
-            }
-        self.params["l2"] = self.l2
+            n_classes = self.params["n_classes"]
+            synthetic = (self.params[key] for key in ("n_samples", "n_features", "n_classes"))
+            self.X, labels, self.W_true = softmax_data(*synthetic, self.params["seed"])
         self.y = labels
         self.n_samples, self.n_features = self.X.shape
         self.n_classes = n_classes
@@ -153,6 +142,39 @@ class Softmax(LinearModelLoss):
         self.name = "softmax"
         self.x0 = np.zeros(self.dim)
         self._build_transient()
+
+    @classmethod
+    def check_params(
+        cls,
+        X: Any = None,
+        y: Any = None,
+        n_samples: Any = 1000,
+        n_features: Any = 20,
+        n_classes: Any = None,
+        l2: Any = 1e-3,
+        seed: Any = 0,
+    ) -> dict[str, Any]:
+        """The scalar parameters, checked (``X`` and ``y`` are checked when built)."""
+        l2 = check_nonnegative("l2", l2)
+        if n_classes is not None:
+            n_classes = check_integer("n_classes", n_classes, ge=2)
+        synthetic = {"n_samples": n_samples, "n_features": n_features, "seed": seed}
+        if cls._user_data_given(X, y, **synthetic):
+            return {"n_classes": n_classes, "l2": l2}
+        return {
+            "n_samples": check_positive_int("n_samples", n_samples),
+            "n_features": check_positive_int("n_features", n_features),
+            "n_classes": DEFAULT_SYNTHETIC_CLASSES if n_classes is None else n_classes,
+            "seed": check_seed(seed),
+            "l2": l2,
+        }
+
+    @classmethod
+    def data_bytes(cls, params: dict[str, Any]) -> int:
+        """As the data losses, plus the per-sample class scores (``n_samples x K``)."""
+        if "n_samples" not in params:
+            return 0
+        return super().data_bytes(params) + 3 * 8 * params["n_samples"] * params["n_classes"]
 
     def _build_transient(self) -> None:
         self._XT = self.X.T  # a transposed view (CSC for CSR): no copy

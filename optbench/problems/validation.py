@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from optbench.scalars import check_integer, check_number
+
 if TYPE_CHECKING:
     from typing import TypeAlias
 
@@ -25,26 +27,18 @@ if TYPE_CHECKING:
 
 
 def check_positive_int(name: str, value: Any) -> int:
-    """Return ``value`` as ``int`` or raise ``ValueError("<name>: ...")``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name}: must be a positive integer, got {value!r}")
-    return int(value)
+    """Return ``value`` as ``int >= 1`` or raise ``ValueError("<name>: ...")``."""
+    return check_integer(name, value, ge=1)
 
 
 def check_nonnegative(name: str, value: Any) -> float:
     """Return ``value`` as a finite ``float >= 0`` or raise a ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{name}: must be a number >= 0, got {value!r}")
-    if not np.isfinite(value) or value < 0:
-        raise ValueError(f"{name}: must be >= 0, got {value!r}")
-    return float(value)
+    return check_number(name, value, ge=0)
 
 
 def check_seed(value: Any) -> int:
     """Return ``value`` as a non-negative ``int`` seed or raise a ValueError naming ``seed``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ValueError(f"seed: must be a non-negative integer, got {value!r}")
-    return int(value)
+    return check_integer("seed", value, ge=0)
 
 
 def check_point(x: Any, dim: int, name: str = "x") -> np.ndarray:

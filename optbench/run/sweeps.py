@@ -24,7 +24,6 @@ from __future__ import annotations
 import functools
 import inspect
 import itertools
-import math
 import typing
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any
@@ -35,6 +34,7 @@ from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 from optbench.problems import family_parameters
 from optbench.registry import PROBLEMS, did_you_mean, unknown_name_message
 from optbench.run.spec import ProblemSpec
+from optbench.scalars import is_finite_number, is_integer
 from optbench.solvers import list_solvers, make_solver, solver_fields
 
 if TYPE_CHECKING:
@@ -84,10 +84,6 @@ def step_size_marker(multiple: float) -> str:
     return f"{text.removesuffix('.0')}/L"
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _generated(sweep: dict[Any, Any], path: str, allowed: Sequence[str] = SWEEP_KINDS) -> list:
     """The values of a sweep mapping such as ``{logspace: [a, b, n]}``."""
     kind, arguments = next(iter(sweep.items()), ("", None))
@@ -104,15 +100,15 @@ def _generated(sweep: dict[Any, Any], path: str, allowed: Sequence[str] = SWEEP_
         if not isinstance(arguments, list) or not arguments:
             raise ConfigError(f"{path}: must be a non-empty list of multiples, got {arguments!r}")
         for k, multiple in enumerate(arguments):
-            if not (_is_number(multiple) and multiple > 0):
+            if not (is_finite_number(multiple) and multiple > 0):
                 raise ConfigError(f"{path}[{k}]: must be a number > 0, got {multiple!r}")
         return [step_size_marker(multiple) for multiple in arguments]
     if not (isinstance(arguments, list) and len(arguments) == 3):
         raise ConfigError(f"{path}: must be [start, stop, num], got {short_repr(arguments)}")
     start, stop, num = arguments
-    if not (_is_number(start) and _is_number(stop)):
+    if not (is_finite_number(start) and is_finite_number(stop)):
         raise ConfigError(f"{path}: start and stop must be finite numbers, got {arguments!r}")
-    if isinstance(num, bool) or not isinstance(num, int) or num < 1:
+    if not is_integer(num) or num < 1:
         raise ConfigError(f"{path}: num must be an integer >= 1, got {num!r}")
     space = np.logspace if kind == "logspace" else np.linspace
     return [float(value) for value in space(start, stop, num)]

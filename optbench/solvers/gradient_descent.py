@@ -28,6 +28,7 @@ import numpy as np
 
 from optbench.problems.oracle import Oracle
 from optbench.registry import SOLVERS
+from optbench.scalars import is_finite_number
 from optbench.solvers.base import Solver, State
 from optbench.solvers.linesearch import armijo_backtracking, check_line_search_constants
 from optbench.solvers.ray import Ray
@@ -51,12 +52,7 @@ def check_step_size(step_size: object, keywords: tuple[str, ...] = ()) -> None:
     if isinstance(step_size, str):
         ok = step_size in keywords or inverse_lipschitz_multiple(step_size) is not None
     else:
-        ok = (
-            isinstance(step_size, (int, float, np.integer, np.floating))
-            and not isinstance(step_size, bool)
-            and math.isfinite(step_size)
-            and step_size > 0
-        )
+        ok = is_finite_number(step_size) and step_size > 0
     if not ok:
         allowed = "".join(f", or {name!r}" for name in keywords)
         raise ValueError(
@@ -131,9 +127,9 @@ class GradientDescent(Solver):
     def __post_init__(self) -> None:
         check_step_size(self.step_size, ("armijo",))
         check_line_search_constants(self.c1, shrink=self.shrink)
-        if not _finite_at_least(self.growth, 1.0):
+        if not (is_finite_number(self.growth) and self.growth >= 1.0):
             raise ValueError(f"growth: must be a number >= 1; got {self.growth!r}")
-        if not _finite_at_least(self.initial_step, 0.0) or self.initial_step == 0:
+        if not (is_finite_number(self.initial_step) and self.initial_step > 0):
             raise ValueError(f"initial_step: must be a number > 0; got {self.initial_step!r}")
 
     def init(self, oracle: Oracle, x0: np.ndarray) -> GradientDescentState:
@@ -174,12 +170,3 @@ class GradientDescent(Solver):
             step_size=search.step_size,
             next_step=self.growth * search.step_size,
         )
-
-
-def _finite_at_least(value: object, lower: float) -> bool:
-    return (
-        isinstance(value, (int, float, np.integer, np.floating))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value >= lower
-    )

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from optbench.scalars import is_finite_number, is_integer, is_number
 from optbench.solvers.interpolation import (
     VALUE_NOISE,
     Trial,
@@ -77,24 +78,20 @@ def check_line_search_constants(
     Requires :math:`0 < c_1 < 1`, :math:`c_1 < c_2 < 1` and :math:`0 < \text{shrink} < 1`.
     ``prefix`` is prepended to the field names in the message (e.g. ``"line_search."``).
     """
-    if not _is_number(c1) or not 0.0 < c1 < 1.0:
+    if not is_number(c1) or not 0.0 < c1 < 1.0:
         raise ValueError(f"{prefix}c1: must be a number in (0, 1); got {c1!r}")
-    if c2 is not None and (not _is_number(c2) or not c1 < c2 < 1.0):
+    if c2 is not None and (not is_number(c2) or not c1 < c2 < 1.0):
         raise ValueError(f"{prefix}c2: must be a number in (c1, 1) = ({c1:g}, 1); got {c2!r}")
-    if shrink is not None and (not _is_number(shrink) or not 0.0 < shrink < 1.0):
+    if shrink is not None and (not is_number(shrink) or not 0.0 < shrink < 1.0):
         raise ValueError(f"{prefix}shrink: must be a number in (0, 1); got {shrink!r}")
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-
-
 def _check_budget(initial_step: float, max_evals: int, max_step: float | None = None) -> None:
-    if not _is_number(initial_step) or not initial_step > 0 or not math.isfinite(initial_step):
+    if not is_finite_number(initial_step) or not initial_step > 0:
         raise ValueError(f"initial_step: must be a finite number > 0; got {initial_step!r}")
-    if isinstance(max_evals, bool) or not isinstance(max_evals, (int, np.integer)) or max_evals < 1:
+    if not is_integer(max_evals) or max_evals < 1:
         raise ValueError(f"max_evals: must be an integer >= 1; got {max_evals!r}")
-    if max_step is not None and (not _is_number(max_step) or not max_step > 0):
+    if max_step is not None and (not is_number(max_step) or not max_step > 0):
         raise ValueError(f"max_step: must be a number > 0; got {max_step!r}")
 
 

@@ -21,13 +21,13 @@ minimizer, convergence is quadratic (N&W Thm. 3.5).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from optbench.problems.oracle import Oracle
 from optbench.registry import SOLVERS
+from optbench.scalars import is_finite_number
 from optbench.solvers.base import Solver, State
 from optbench.solvers.linesearch import (
     armijo_backtracking,
@@ -92,9 +92,9 @@ class Newton(Solver):
                 f"line_search: must be one of {', '.join(LINE_SEARCHES)}; got {self.line_search!r}"
             )
         check_line_search_constants(self.c1, c2=self.c2)
-        if not _finite_number(self.min_shift) or self.min_shift <= 0:
+        if not is_finite_number(self.min_shift) or self.min_shift <= 0:
             raise ValueError(f"min_shift: must be a number > 0; got {self.min_shift!r}")
-        if not _finite_number(self.shift_growth) or self.shift_growth <= 1:
+        if not is_finite_number(self.shift_growth) or self.shift_growth <= 1:
             raise ValueError(f"shift_growth: must be a number > 1; got {self.shift_growth!r}")
 
     def init(self, oracle: Oracle, x0: np.ndarray) -> NewtonState:
@@ -164,11 +164,3 @@ class Newton(Solver):
                 if attempt < MAX_FACTORIZATIONS:
                     shift = max(self.shift_growth * shift, self.min_shift)
         return None, shift, MAX_FACTORIZATIONS
-
-
-def _finite_number(value: object) -> bool:
-    return (
-        isinstance(value, (int, float, np.integer, np.floating))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-    )

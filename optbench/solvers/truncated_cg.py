@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from optbench.numerics import norm2
+from optbench.scalars import is_integer, is_number
 
 #: Forcing rules for the inner residual test :math:`\|r\|_2 \le \eta_k \|g\|_2`.
 FORCING_RULES = ("sqrt", "linear", "constant")
@@ -159,29 +160,21 @@ def validate_cg_options(solver: Any) -> None:
     max_cg_iter, curvature_tol = solver.max_cg_iter, solver.curvature_tol
     if forcing not in FORCING_RULES:
         raise ValueError(f"forcing: must be one of {', '.join(FORCING_RULES)}, got {forcing!r}")
-    if not _is_real(constant) or not 0 < constant < 1:
+    if not is_number(constant) or not 0 < constant < 1:
         raise ValueError(f"forcing_constant: must be a number in (0, 1), got {constant!r}")
-    if max_cg_iter is not None and not _is_positive_int(max_cg_iter):
+    if max_cg_iter is not None and not (is_integer(max_cg_iter) and max_cg_iter >= 1):
         raise ValueError(f"max_cg_iter: must be None or an integer >= 1, got {max_cg_iter!r}")
-    if not _is_real(curvature_tol) or not 0 <= curvature_tol < 1:
+    if not is_number(curvature_tol) or not 0 <= curvature_tol < 1:
         raise ValueError(f"curvature_tol: must be a number in [0, 1), got {curvature_tol!r}")
     if solver.preconditioner not in PRECONDITIONERS:
         raise ValueError(
             f"preconditioner: must be one of {', '.join(PRECONDITIONERS)}, "
             f"got {solver.preconditioner!r}"
         )
-    if not _is_positive_int(solver.preconditioner_memory):
+    if not (is_integer(solver.preconditioner_memory) and solver.preconditioner_memory >= 1):
         raise ValueError(
             f"preconditioner_memory: must be an integer >= 1, got {solver.preconditioner_memory!r}"
         )
-
-
-def _is_positive_int(value: object) -> bool:
-    return not isinstance(value, bool) and isinstance(value, int) and value >= 1
-
-
-def _is_real(value: object) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, float))
 
 
 @dataclass(frozen=True)
