@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from optbench.problems.base import Problem
 from optbench.registry import SOLVERS
 from optbench.run.config import (
     DEFAULT_TARGETS,
@@ -179,8 +180,9 @@ def test_yaml_reads_exponent_floats_as_numbers(tmp_path):
     assert expand(loaded)[0].solver_params == {"step_size": 1e-3}
 
 
-def test_problem_data_is_not_built_to_validate():
+def test_problem_data_is_not_built_to_validate(monkeypatch):
     # 10^7 x 10^4 dense data would not fit in memory: loading must not build it.
+    monkeypatch.setattr("optbench.run.sweeps.available_memory", lambda: 10**15)
     huge = {"family": "least_squares", "params": {"n_samples": 10**7, "n_features": 10**4}}
     (spec,) = expand(load_config(config(problems=[huge])))
     assert spec.problem.params == huge["params"]
@@ -386,16 +388,17 @@ def test_the_resolved_config_loads_again_to_the_same_runs():
     assert [s.run_id for s in expand(again)] == [s.run_id for s in expand(loaded)]
 
 
-class EvenSizeFamily:
+class EvenSizeFamily(Problem):
     """A fake family whose cheap ``check_params`` rejects odd sizes."""
 
     def __init__(self, size: int = 2) -> None:
         raise AssertionError("config validation must not build problems")
 
     @classmethod
-    def check_params(cls, size: int = 2) -> None:
+    def check_params(cls, size: int = 2) -> dict[str, int]:
         if size % 2:
             raise ValueError(f"size: must be even, got {size}")
+        return {"size": size}
 
 
 def test_a_family_check_params_hook_validates_without_building(monkeypatch):

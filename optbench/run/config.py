@@ -24,6 +24,7 @@ a string) and refuses duplicate keys.
 from __future__ import annotations
 
 import itertools
+import math
 import re
 import typing
 from collections.abc import Sequence
@@ -32,44 +33,54 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
 from optbench.problems import list_problems
-from optbench.registry import PROBLEMS, unknown_name_message
+from optbench.registry import PROBLEMS
 from optbench.run.plugins import PluginError, load_plugins
 from optbench.run.runner import LogPolicy, StopCriteria
+from optbench.run.schema import (
+    ConfigError,
+    NonNegativeInt,
+    PositiveInt,
+    StrictModel,
+    Targets,
+    error_line,
+    one_line,
+    rule,
+)
 from optbench.run.spec import RunSpec
 from optbench.run.sweeps import (
     COMMON_PROBLEM_PARAMETERS,
     SWEEP_KINDS,
-    ConfigError,
-    one_line,
+    axis_size,
     problem_specs,
-    short_repr,
     solver_param_sets,
     step_size_marker,
 )
 
 __all__ = [
     "COMMON_PROBLEM_PARAMETERS",
+    "DEFAULT_MAX_RUNS",
     "DEFAULT_TARGETS",
     "SWEEP_KINDS",
     "ConfigError",
     "ExperimentConfig",
+    "count_runs",
     "describe",
     "expand",
     "load_config",
     "step_size_marker",
 ]
 
+#: Largest number of runs a config may describe unless told otherwise (``--max-runs``).
+DEFAULT_MAX_RUNS = 100_000
 #: Levels of f - f* for fixed-target tables when a config gives none.
 DEFAULT_TARGETS = (1e-2, 1e-4, 1e-6, 1e-8)
 
@@ -78,40 +89,10 @@ _PROBLEM_FORMS = "a problem name, {name: ...} or {family: ..., params: {...}}"
 
 
 # ------------------------------------------------------------------------------ schema
-NonNegativeFloat = Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
-PositiveFloat = Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)]
-NonNegativeInt = Annotated[int, Field(strict=True, ge=0)]
-PositiveInt = Annotated[int, Field(strict=True, ge=1)]
 Name = Annotated[str, Field(min_length=1)]
 
 
-def _rule(path: tuple[str, ...], text: str) -> PydanticCustomError:
-    """A validation error at ``path`` below the model that raises it."""
-    return PydanticCustomError("rule", "{text}", {"text": text, "path": path})
-
-
-class _Strict(BaseModel):
-    """Base of the config models: frozen; unknown keys are errors with a did-you-mean."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    @classmethod
-    def _coerce(cls, data: Any) -> Any:
-        """Rewrite a short form of the input before validation (default: none)."""
-        return data
-
-    @model_validator(mode="before")
-    @classmethod
-    def _known_keys_only(cls, data: Any) -> Any:
-        data = cls._coerce(data)
-        for key in data if isinstance(data, dict) else ():
-            if key not in cls.model_fields:
-                allowed = list(cls.model_fields)
-                raise _rule((key,), unknown_name_message("key", str(key), allowed))
-        return data
-
-
-class ProblemEntry(_Strict):
+class ProblemEntry(StrictModel):
     """A problem: a catalog or family ``name``, or an inline ``family`` with ``params``."""
 
     name: Name | None = None
@@ -131,37 +112,14 @@ class ProblemEntry(_Strict):
         return self
 
 
-class SolverEntry(_Strict):
+class SolverEntry(StrictModel):
     """A solver and its hyper-parameters (lists and sweep mappings are sweeps)."""
 
     name: Name
     params: dict[str, Any] = Field(default_factory=dict)
 
 
-class StopConfig(_Strict):
-    """Stopping tests and budgets; see :class:`~optbench.run.runner.StopCriteria`."""
-
-    gtol: NonNegativeFloat = 1e-8
-    f_gap_tol: PositiveFloat | None = None
-    max_iter: NonNegativeInt = 1000
-    max_cost: PositiveFloat | None = None
-    max_time: PositiveFloat | None = None
-
-
-class LogConfig(_Strict):
-    """``{every: k}`` or ``{geometric: r}``; see :class:`~optbench.run.runner.LogPolicy`."""
-
-    every: PositiveInt | None = None
-    geometric: Annotated[float, Field(strict=True, gt=1, allow_inf_nan=False)] | None = None
-
-    @model_validator(mode="after")
-    def _one_policy(self) -> LogConfig:
-        if self.every is not None and self.geometric is not None:
-            raise ValueError("give {every: k} or {geometric: r}, not both")
-        return self
-
-
-class ExecutorConfig(_Strict):
+class ExecutorConfig(StrictModel):
     """How runs execute; ``backend`` None means joblib when jobs > 1, else serial."""
 
     backend: Literal["serial", "joblib", "dask"] | None = None
@@ -170,25 +128,26 @@ class ExecutorConfig(_Strict):
     @model_validator(mode="after")
     def _address_for_dask(self) -> ExecutorConfig:
         if self.address is not None and self.backend != "dask":
-            raise _rule(
+            raise rule(
                 ("address",), f"only the dask backend takes an address, got backend {self.backend}"
             )
         return self
 
 
-class ExperimentConfig(_Strict):
+class ExperimentConfig(StrictModel):
     """A validated experiment config (the schema of issue 4); see the module docstring."""
 
     name: str
     plugins: list[Name] = Field(default_factory=list)
     problems: Annotated[list[ProblemEntry], Field(min_length=1)]
     solvers: Annotated[list[SolverEntry], Field(min_length=1)]
-    stop: StopConfig = Field(default_factory=StopConfig)
-    targets: list[PositiveFloat] = Field(default_factory=lambda: list(DEFAULT_TARGETS))
+    stop: StopCriteria = Field(default_factory=StopCriteria)
+    targets: Targets = Field(default_factory=lambda: list(DEFAULT_TARGETS))
     seeds: Annotated[list[NonNegativeInt], Field(min_length=1)] = Field(default_factory=lambda: [0])
     jobs: PositiveInt = 1
-    log: LogConfig = Field(default_factory=LogConfig)
+    log: LogPolicy = Field(default_factory=LogPolicy)
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    _runs: tuple[RunSpec, ...] | None = PrivateAttr(default=None)
 
     @field_validator("name")
     @classmethod
@@ -207,9 +166,9 @@ class ExperimentConfig(_Strict):
         try:
             return load_plugins(entries, (info.context or {}).get("config_dir"))
         except PluginError as exc:
-            raise _rule((exc.index,), exc.cause) from None
+            raise rule((exc.index,), exc.cause) from None
 
-    @field_validator("targets", "seeds")
+    @field_validator("seeds")
     @classmethod
     def _distinct(cls, values: list[Any]) -> list[Any]:
         if len(set(values)) != len(values):
@@ -219,61 +178,30 @@ class ExperimentConfig(_Strict):
     @model_validator(mode="after")
     def _backend_fits_jobs(self) -> ExperimentConfig:
         if self.executor.backend == "serial" and self.jobs > 1:
-            raise _rule(("executor", "backend"), f"serial runs one job, but jobs is {self.jobs}")
+            raise rule(("executor", "backend"), f"serial runs one job, but jobs is {self.jobs}")
         return self
+
+    @property
+    def runs(self) -> tuple[RunSpec, ...]:
+        """Every run of the config, in order: expanded once, on first use.
+
+        :func:`load_config` expands it (so a loaded config has been checked to the last
+        run); a config built otherwise is expanded here, within :data:`DEFAULT_MAX_RUNS`.
+
+        Raises
+        ------
+        ConfigError
+            As :func:`load_config`.
+        """
+        if self._runs is None:
+            check_run_count(self, DEFAULT_MAX_RUNS)
+            self._runs = tuple(_expand(self))
+        return self._runs
 
     @property
     def backend(self) -> str:
         """The executor backend, with the default resolved from ``jobs``."""
         return self.executor.backend or ("joblib" if self.jobs > 1 else "serial")
-
-    def stop_criteria(self) -> StopCriteria:
-        """The runner's :class:`StopCriteria` for every run."""
-        return StopCriteria(**self.stop.model_dump())
-
-    def log_policy(self) -> LogPolicy:
-        """The runner's :class:`LogPolicy` for every run."""
-        return LogPolicy(every=self.log.every or 1, geometric=self.log.geometric)
-
-
-# ----------------------------------------------------------------------- error lines
-_PHRASES = {
-    **dict.fromkeys(("int_type", "int_parsing", "int_from_float"), "must be an integer"),
-    **dict.fromkeys(("float_type", "float_parsing"), "must be a number"),
-    **dict.fromkeys(("dict_type", "model_type", "model_attributes_type"), "must be a mapping"),
-    "greater_than": "must be > {gt:g}",
-    "greater_than_equal": "must be >= {ge:g}",
-    "finite_number": "must be a finite number",
-    "string_type": "must be a string",
-    "string_too_short": "must not be empty",
-    "bool_type": "must be true or false",
-    "list_type": "must be a list",
-    "too_short": "must have at least {min_length} item(s)",
-    "literal_error": "must be one of {expected}",
-}
-
-
-def format_path(loc: Sequence[str | int]) -> str:
-    """``("solvers", 2, "params", "step_size")`` → ``"solvers[2].params.step_size"``."""
-    path = ""
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path
-
-
-def _error_line(error: Any) -> str:
-    """One pydantic error as ``path: rule, got value``."""
-    context = error.get("ctx") or {}
-    kind, loc = error["type"], (*error["loc"], *context.get("path", ()))
-    if kind in ("rule", "value_error"):
-        text = str(context.get("text", context.get("error")))
-    elif kind == "missing":
-        text = "required key is missing"
-    else:
-        msg = error["msg"]
-        text = _PHRASES[kind].format(**context) if kind in _PHRASES else msg[:1].lower() + msg[1:]
-        text += f", got {short_repr(error['input'])}"
-    return f"{format_path(loc)}: {one_line(text)}" if loc else one_line(text)
 
 
 # ------------------------------------------------------------------------------ YAML
@@ -316,9 +244,11 @@ def _read_yaml(path: Path) -> Any:
 
 # ----------------------------------------------------------------------- public API
 def load_config(
-    source: str | Path | dict[str, Any] | ExperimentConfig, plugins: Sequence[str] = ()
+    source: str | Path | dict[str, Any] | ExperimentConfig,
+    plugins: Sequence[str] = (),
+    max_runs: int | None = DEFAULT_MAX_RUNS,
 ) -> ExperimentConfig:
-    """Read and fully validate an experiment config.
+    """Read and fully validate an experiment config, and expand it into its runs.
 
     Parameters
     ----------
@@ -330,11 +260,15 @@ def load_config(
         config's ``plugins`` (:mod:`optbench.run.plugins`) are relative to the config
         file's directory (the current one for a mapping). The returned config lists
         both, resolved.
+    max_runs : int or None
+        Refuse a config of more runs (None: no limit). The count is computed from the
+        sizes of the sweeps, before any run is made, so a huge sweep fails at once.
 
     Returns
     -------
     ExperimentConfig
-        The config; every run it describes has been expanded and its solver constructed.
+        The config; its :attr:`~ExperimentConfig.runs` are expanded, every problem
+        instance's parameters and memory estimate checked and every solver constructed.
 
     Raises
     ------
@@ -342,45 +276,70 @@ def load_config(
         The first problem found, as one line ``path: rule``: a missing file, invalid
         YAML (with line and column), a schema violation, a plugin that cannot be
         imported, an unknown problem, family, parameter or solver (with did-you-mean),
-        an invalid value, an empty sweep or a duplicate run.
+        an invalid value (for a family, by its ``check_params``), a problem whose data
+        would not fit in the available memory, an inline matrix, an empty sweep, a
+        duplicate run, or more than ``max_runs`` runs.
     """
     extra = load_plugins(plugins, option="--plugin")
     if isinstance(source, ExperimentConfig):
-        return _checked(source, extra)
-    data = _read_yaml(Path(source)) if isinstance(source, (str, Path)) else source
-    if not isinstance(data, dict):
-        where = source if isinstance(source, (str, Path)) else "config"
-        if data is None:
-            raise ConfigError(f"{where}: the config is empty")
-        raise ConfigError(f"{where}: a config must be a mapping of keys, got {type(data).__name__}")
-    config_dir = Path(source).parent if isinstance(source, (str, Path)) else None
-    try:
-        config = ExperimentConfig.model_validate(data, context={"config_dir": config_dir})
-    except ValidationError as exc:
-        raise ConfigError(_error_line(exc.errors()[0])) from None
-    return _checked(config, extra)
-
-
-def _checked(config: ExperimentConfig, extra_plugins: Sequence[str] = ()) -> ExperimentConfig:
-    if extra_plugins:
-        plugins = list(dict.fromkeys([*config.plugins, *extra_plugins]))
-        config = config.model_copy(update={"plugins": plugins})
-    expand(config)
+        config = source
+    else:
+        data = _read_yaml(Path(source)) if isinstance(source, (str, Path)) else source
+        if not isinstance(data, dict):
+            where = source if isinstance(source, (str, Path)) else "config"
+            if data is None:
+                raise ConfigError(f"{where}: the config is empty")
+            kind = type(data).__name__
+            raise ConfigError(f"{where}: a config must be a mapping of keys, got {kind}")
+        config_dir = Path(source).parent if isinstance(source, (str, Path)) else None
+        try:
+            config = ExperimentConfig.model_validate(data, context={"config_dir": config_dir})
+        except ValidationError as exc:
+            raise ConfigError(error_line(exc.errors()[0])) from None
+    if extra:
+        merged = list(dict.fromkeys([*config.plugins, *extra]))
+        config = config.model_copy(update={"plugins": merged})
+    check_run_count(config, max_runs)
+    config.runs  # noqa: B018 - expands and checks every run, once
     return config
 
 
+def count_runs(config: ExperimentConfig) -> int:
+    """The number of runs of ``config``, from the sizes of its sweeps (nothing expanded)."""
+
+    def grid(params: dict[str, Any]) -> int:
+        return math.prod(axis_size(value) for value in params.values())
+
+    problems = sum(grid(entry.params) for entry in config.problems)
+    solvers = sum(grid(entry.params) for entry in config.solvers)
+    return problems * solvers * len(config.seeds)
+
+
+def check_run_count(config: ExperimentConfig, max_runs: int | None) -> None:
+    """Raise :class:`ConfigError` when ``config`` has more than ``max_runs`` runs."""
+    if max_runs is None:
+        return
+    count = count_runs(config)
+    if count > max_runs:
+        raise ConfigError(
+            f"the config describes {count} runs, more than the limit of {max_runs} "
+            "(--max-runs); shrink its sweeps or raise the limit"
+        )
+
+
 def expand(config: ExperimentConfig) -> list[RunSpec]:
+    """Every run of ``config`` (its :attr:`~ExperimentConfig.runs`, expanded once)."""
+    return list(config.runs)
+
+
+def _expand(config: ExperimentConfig) -> list[RunSpec]:
     """Every run of ``config``: problems × solver configurations × seeds, in order.
 
     Problem data is never built here: a family's parameters are checked by name, by
-    annotated type (strictly) and by the family's ``check_params`` classmethod where it
-    has one. Every solver configuration is constructed with
-    :func:`~optbench.solvers.make_solver`, so its own validation runs.
-
-    Raises
-    ------
-    ConfigError
-        As :func:`load_config`.
+    annotated type (strictly) and by the family's ``check_params`` classmethod, and its
+    ``data_bytes`` estimate is compared with the available memory. Every solver
+    configuration is constructed with :func:`~optbench.solvers.make_solver`, so its own
+    validation runs.
     """
     problem_names, families = list_problems(), PROBLEMS.names()
     problems = [
@@ -390,7 +349,7 @@ def expand(config: ExperimentConfig) -> list[RunSpec]:
     solvers = [
         (s.name, solver_param_sets(s, f"solvers[{j}]")) for j, s in enumerate(config.solvers)
     ]
-    stop, log, targets = config.stop_criteria(), config.log_policy(), tuple(config.targets)
+    stop, log, targets = config.stop, config.log, tuple(config.targets)
     specs: list[RunSpec] = []
     origin: dict[str, tuple[int, int]] = {}
     for i, instances in enumerate(problems):

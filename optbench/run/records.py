@@ -8,7 +8,6 @@ Everything a worker sends back and the store writes is built here: a
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import re
@@ -252,7 +251,7 @@ def spec_row(spec: RunSpec) -> dict[str, Any]:
         **parameter_columns(spec.solver_params),
         "solver_params": dumps(spec.solver_params),
         "seed": spec.seed,
-        "stop": dumps(dataclasses.asdict(spec.stop)),
+        "stop": dumps(spec.stop.model_dump()),
         "targets": dumps([float(t) for t in spec.targets]),
-        "log": dumps(dataclasses.asdict(spec.log)),
+        "log": dumps(spec.log.model_dump()),
     }

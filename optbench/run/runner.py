@@ -12,17 +12,25 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
 from time import perf_counter
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+from pydantic import Field, model_validator
 
 from optbench.numerics import norm2
 from optbench.problems.base import Problem
 from optbench.problems.oracle import Oracle
 from optbench.run.result import OptimizeResult, TargetHit, TraceRecorder, nan_if_none
 from optbench.run.run_warnings import records_warnings
+from optbench.run.schema import (
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    StrictModel,
+    check_targets,
+)
 from optbench.solvers import make_solver
 from optbench.solvers.base import Solver, State, Status
 
@@ -30,74 +38,59 @@ from optbench.solvers.base import Solver, State, Status
 DIVERGENCE_FACTOR = 1e12
 
 
-def _positive_or_none(name: str, value: float | None) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"{name}: must be a number > 0, got {value!r}")
-
-
-@dataclass(frozen=True)
-class StopCriteria:
-    """When the runner stops a run.
+class StopCriteria(StrictModel):
+    """When the runner stops a run (the ``stop`` of a config and the keywords of
+    :func:`minimize`: one definition, one validation).
 
     Attributes
     ----------
     gtol : float
-        Converged when :math:`\\|\\nabla f(x_k)\\|_2 \\le` ``gtol``.
+        Converged when :math:`\\|\\nabla f(x_k)\\|_2 \\le` ``gtol`` (a finite number >= 0).
     f_gap_tol : float or None
         Converged when :math:`f(x_k) - f^\\star \\le` ``f_gap_tol`` (only where f* is known).
     max_iter : int
-        Budget of iterations (``step`` calls).
+        Budget of iterations (``step`` calls), an integer >= 0.
     max_cost : float or None
         Budget of oracle work in gradient-equivalents.
     max_time : float or None
         Budget of solver wall time in seconds (checked between steps).
+
+    Raises
+    ------
+    ConfigError
+        A ``ValueError`` naming the field: ``gtol: must be a finite number, got nan``.
     """
 
-    gtol: float = 1e-8
-    f_gap_tol: float | None = None
-    max_iter: int = 1000
-    max_cost: float | None = None
-    max_time: float | None = None
-
-    def __post_init__(self) -> None:
-        if isinstance(self.gtol, bool) or not isinstance(self.gtol, (int, float)) or self.gtol < 0:
-            raise ValueError(f"gtol: must be a number >= 0, got {self.gtol!r}")
-        _positive_or_none("f_gap_tol", self.f_gap_tol)
-        _positive_or_none("max_cost", self.max_cost)
-        _positive_or_none("max_time", self.max_time)
-        if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, int):
-            raise ValueError(f"max_iter: must be an integer >= 0, got {self.max_iter!r}")
-        if self.max_iter < 0:
-            raise ValueError(f"max_iter: must be an integer >= 0, got {self.max_iter!r}")
+    gtol: NonNegativeFloat = 1e-8
+    f_gap_tol: PositiveFloat | None = None
+    max_iter: NonNegativeInt = 1000
+    max_cost: PositiveFloat | None = None
+    max_time: PositiveFloat | None = None
 
 
-@dataclass(frozen=True)
-class LogPolicy:
-    """Which iterations get a trace row.
+class LogPolicy(StrictModel):
+    """Which iterations get a trace row: ``{every: k}`` or ``{geometric: r}``.
 
-    ``every=k`` logs every k-th iteration; ``geometric=r > 1`` logs iterations
-    :math:`0, 1, 2, \\dots` growing by a factor ``r`` so a long run keeps
-    :math:`O(\\log_r K)` rows. The first and the last iteration are always logged.
-    Stopping tests and targets use every iteration, logged or not.
+    ``every=k`` (an integer >= 1) logs every k-th iteration; ``geometric=r > 1`` logs
+    iterations :math:`0, 1, 2, \\dots` growing by a factor ``r`` so a long run keeps
+    :math:`O(\\log_r K)` rows. Neither logs every iteration; both is an error. The
+    first and the last iteration are always logged. Stopping tests and targets use
+    every iteration, logged or not.
     """
 
-    every: int = 1
-    geometric: float | None = None
+    every: PositiveInt | None = None
+    geometric: Annotated[float, Field(strict=True, gt=1, allow_inf_nan=False)] | None = None
 
-    def __post_init__(self) -> None:
-        if isinstance(self.every, bool) or not isinstance(self.every, int) or self.every < 1:
-            raise ValueError(f"log.every: must be an integer >= 1, got {self.every!r}")
-        if self.geometric is not None and not (
-            isinstance(self.geometric, (int, float)) and self.geometric > 1
-        ):
-            raise ValueError(f"log.geometric: must be a number > 1, got {self.geometric!r}")
+    @model_validator(mode="after")
+    def _one_policy(self) -> LogPolicy:
+        if self.every is not None and self.geometric is not None:
+            raise ValueError("give {every: k} or {geometric: r}, not both")
+        return self
 
     def next_after(self, k: int) -> int:
         """The next iteration to log after logging iteration ``k``."""
         if self.geometric is None:
-            return k + self.every
+            return k + (self.every or 1)
         return max(k + 1, math.ceil(k * self.geometric))
 
 
@@ -154,6 +147,10 @@ def run_solver(
     x_start = np.array(problem.x0 if x0 is None else x0, dtype=float)
     if x_start.shape != (problem.dim,):
         raise ValueError(f"x0: must have shape ({problem.dim},), got {x_start.shape}")
+    if not np.isfinite(x_start).all():
+        raise ValueError(
+            f"x0: must be finite, got NaN or inf at index {np.argmin(np.isfinite(x_start))}"
+        )
     f_star = problem.f_star
     pending_targets = (
         sorted({float(t) for t in targets}, reverse=True) if f_star is not None else []
@@ -263,17 +260,15 @@ def minimize(
     problem: Problem,
     solver: str | Solver,
     *,
-    gtol: float = 1e-8,
-    f_gap_tol: float | None = None,
-    max_iter: int = 1000,
-    max_cost: float | None = None,
-    max_time: float | None = None,
     x0: np.ndarray | None = None,
     targets: Iterable[float] = (),
     log: LogPolicy | dict[str, Any] | None = None,
-    **solver_params: Any,
+    **options: Any,
 ) -> OptimizeResult:
     """Minimize ``problem`` with a solver; the Python front door to the runner.
+
+    Every argument is validated as in a config, before the run: a bad one raises a
+    ``ValueError`` whose one-line message starts with its name.
 
     Parameters
     ----------
@@ -281,16 +276,17 @@ def minimize(
         E.g. from :func:`optbench.make_problem`.
     solver : str or Solver
         A registered solver name (see :func:`optbench.list_solvers`) or an instance.
-    gtol, f_gap_tol, max_iter, max_cost, max_time
-        Stopping tests and budgets, see :class:`StopCriteria`.
     x0 : ndarray, optional
-        Starting point (default ``problem.x0``).
+        Starting point (default ``problem.x0``); finite, of length ``problem.dim``.
     targets : iterable of float
-        Levels of ``f - f*`` whose first hit is recorded in ``result.targets``.
+        Levels of ``f - f*`` (finite, > 0, distinct) whose first hit is recorded in
+        ``result.targets``.
     log : LogPolicy or dict, optional
         Trace logging policy, e.g. ``{"geometric": 1.2}``.
-    **solver_params
-        Hyper-parameters of the solver.
+    **options
+        The stopping tests and budgets, by the names of the fields of
+        :class:`StopCriteria` (``gtol``, ``f_gap_tol``, ``max_iter``, ``max_cost``,
+        ``max_time``), and the hyper-parameters of the solver.
 
     Returns
     -------
@@ -306,11 +302,13 @@ def minimize(
     >>> result.status
     'converged'
     """
-    stop = StopCriteria(
-        gtol=gtol, f_gap_tol=f_gap_tol, max_iter=max_iter, max_cost=max_cost, max_time=max_time
-    )
-    if isinstance(log, dict):
-        log = LogPolicy(**log)
+    stop = StopCriteria(**{k: options.pop(k) for k in StopCriteria.model_fields if k in options})
+    log = LogPolicy(**log) if isinstance(log, dict) else log
     return run_solver(
-        problem, make_solver(solver, **solver_params), stop, x0=x0, log=log, targets=targets
+        problem,
+        make_solver(solver, **options),
+        stop,
+        x0=x0,
+        log=log,
+        targets=check_targets(targets),
     )

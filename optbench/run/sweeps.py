@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import inspect
 import itertools
+import os
 import typing
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any
@@ -33,7 +34,8 @@ from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 
 from optbench.problems import family_parameters
 from optbench.registry import PROBLEMS, did_you_mean, unknown_name_message
-from optbench.run.spec import ProblemSpec
+from optbench.run.schema import ConfigError, one_line, short_repr
+from optbench.run.spec import ProblemSpec, labelled
 from optbench.scalars import is_finite_number, is_integer
 from optbench.solvers import list_solvers, make_solver, solver_fields
 
@@ -54,21 +56,6 @@ __all__ = [
 SWEEP_KINDS = ("logspace", "linspace", "times_1_over_L")
 #: Parameters every problem accepts (see :func:`optbench.problems.make_problem`).
 COMMON_PROBLEM_PARAMETERS = {"hess_max_dim": Annotated[int, Field(strict=True, ge=1)]}
-
-
-class ConfigError(ValueError):
-    """A config that cannot run; the message is one line naming the path and the rule."""
-
-
-def one_line(text: object) -> str:
-    """``text`` with every run of whitespace (newlines too) made one space."""
-    return " ".join(str(text).split())
-
-
-def short_repr(value: Any, limit: int = 60) -> str:
-    """``repr(value)``, cut to ``limit`` characters with ``...``."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _prefixed(path: str, exc: Exception, fields: Sequence[str]) -> str:
@@ -122,6 +109,12 @@ def _axis(value: Any, path: str) -> list[Any]:
     if not values:
         raise ConfigError(f"{path}: empty sweep; give at least one value")
     for k, item in enumerate(values):
+        if isinstance(item, (list, dict)):
+            raise ConfigError(
+                f"{path}[{k}]: a list in params is a sweep of values, and a sweep value cannot "
+                f"be a list or a mapping (matrices and data are not given inline), got "
+                f"{short_repr(item)}"
+            )
         if not isinstance(item, (str, int, float, bool, type(None))):
             raise ConfigError(
                 f"{path}[{k}]: a sweep value must be a number, string, boolean "
@@ -130,6 +123,24 @@ def _axis(value: Any, path: str) -> list[Any]:
     if len(set(values)) != len(values):
         raise ConfigError(f"{path}: a sweep must not repeat a value, got {short_repr(values)}")
     return values
+
+
+def axis_size(value: Any) -> int:
+    """The number of values of one parameter, without generating them.
+
+    A malformed sweep counts as one value: :func:`combinations` reports it.
+    """
+    if isinstance(value, list):
+        return len(value)
+    if not (isinstance(value, dict) and len(value) == 1):
+        return 1
+    kind, arguments = next(iter(value.items()))
+    if kind == "times_1_over_L":
+        return axis_size(arguments) if isinstance(arguments, (list, dict)) else 1
+    if kind in SWEEP_KINDS and isinstance(arguments, list) and len(arguments) == 3:
+        num = arguments[2]
+        return num if is_integer(num) and num >= 1 else 1
+    return 1
 
 
 def combinations(params: dict[str, Any], path: str) -> list[dict[str, Any]]:
@@ -215,12 +226,42 @@ def _check_family_params(family: str, params: dict[str, Any], path: str) -> None
                 adapter.validate_python(value, strict=True)
         except ValidationError:
             raise ConfigError(f"{path}.params.{key}: must be {type_name}, got {value!r}") from None
-    check_params = getattr(PROBLEMS.get(family), "check_params", None)
+    cls = PROBLEMS.get(family)
+    own = {key: value for key, value in params.items() if key not in COMMON_PROBLEM_PARAMETERS}
+    for key in getattr(cls, "data_names", ()):
+        if key in own:
+            raise ConfigError(
+                f"{path}.params.{key}: data cannot be given in a config; use the family's "
+                "synthetic parameters or a named instance"
+            )
     try:
-        if callable(check_params):
-            check_params(**params)
+        canonical = cls.check_params(**own)
     except (ValueError, TypeError) as exc:
         raise ConfigError(_prefixed(f"{path}.params", exc, allowed)) from None
+    needed, available = cls.data_bytes(canonical), available_memory()
+    if available is not None and needed > available:
+        raise ConfigError(
+            f"{path}.params: {labelled(family, params)} needs about "
+            f"{needed / 1e9:.3g} GB of memory for its data, more than the "
+            f"{available / 1e9:.3g} GB available"
+        )
+
+
+@functools.cache
+def available_memory() -> int | None:
+    """Bytes of memory available to new allocations (Linux ``MemAvailable``, else the
+    free physical pages from ``os.sysconf``), or None where neither is known."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 @functools.cache
