@@ -17,8 +17,11 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from optbench.registry import unknown_name_message
+from optbench.run import DEFAULT_MAX_RUNS
 
 PROG = "optbench"
+#: Exit status when the reader of stdout went away (128 + SIGPIPE, as a shell reports it).
+BROKEN_PIPE_EXIT = 141
 
 
 class UsageError(Exception):
@@ -187,6 +190,14 @@ def _add_run_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     parser.add_argument("--resume", action="store_true", help="run only the missing runs of DIR")
     parser.add_argument("--force", action="store_true", help="replace results already in DIR")
     parser.add_argument("--dry-run", action="store_true", help="print the runs and their count")
+    parser.add_argument(
+        "--max-runs",
+        type=int,
+        metavar="N",
+        default=DEFAULT_MAX_RUNS,
+        help=f"refuse a config of more than N runs, counted before any is made "
+        f"(default {DEFAULT_MAX_RUNS})",
+    )
     parser.add_argument("--no-plots", action="store_true", help="skip the figures")
     output = parser.add_mutually_exclusive_group()
     output.add_argument(
@@ -199,21 +210,36 @@ def _add_run_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from optbench.run.config import describe, expand, load_config
+    from optbench.run.config import describe, load_config
 
     if args.jobs is not None and args.jobs < 1:
         return _fail(f"jobs: must be an integer >= 1, got {args.jobs}")
-    config = load_config(args.config, plugins=args.plugin)
+    if args.max_runs < 1:
+        return _fail(f"--max-runs: must be an integer >= 1, got {args.max_runs}")
+    config = load_config(args.config, plugins=args.plugin, max_runs=args.max_runs)
     if args.dry_run:
-        print(describe(expand(config)))
+        print(describe(config.runs))
         return 0
     import shlex
+    from pathlib import Path
 
     from optbench.analysis.report import print_report, write_report
     from optbench.analysis.run_summary import run_summary
     from optbench.run.executor import BackendError
-    from optbench.run.experiment import RunInterrupted, exit_code, run_experiment
+    from optbench.run.experiment import (
+        RunInterrupted,
+        check_output_dir,
+        errors_only,
+        exit_code,
+        run_experiment,
+    )
     from optbench.run.lock import ResultsLocked
+
+    if args.out is not None:
+        try:
+            check_output_dir(Path(args.out))
+        except ValueError as exc:
+            return _fail(f"--out: {exc}")
 
     try:
         results = run_experiment(
@@ -225,6 +251,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             progress=not args.quiet,
             plot=not args.no_plots,
             dask_address=args.dask,
+            max_runs=args.max_runs,
         )
     except (BackendError, ResultsLocked) as exc:
         return _fail(str(exc))
@@ -240,6 +267,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     elif not args.quiet:
         print(run_summary(results, report), end="")
     print(f"results written to {results.path}")
+    failures = errors_only(results)
+    if failures:
+        print(f"{PROG}: error: {failures}", file=sys.stderr)
     return exit_code(results)
 
 
@@ -433,7 +463,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if args.command is None:
             return _fail(f"command: missing; allowed: {', '.join(COMMANDS)} (see {PROG} --help)")
-        return args.handler(args)
+        code = args.handler(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:  # e.g. `optbench run ... --dry-run | head`: stop quietly
+        _silence_stdout()
+        return BROKEN_PIPE_EXIT
     except UsageError as exc:
         return _fail(str(exc))
     except SystemExit as exc:  # --help and --version exit through argparse
@@ -448,6 +483,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, yaml.YAMLError):
             return _fail(str(exc))
         raise
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that Python's final flush cannot raise again."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,11 @@ import sys
 import types
 from typing import Any
 
+#: Largest number of runs a config may describe unless told otherwise (``--max-runs``);
+#: counted from the sweep sizes before any run is made. Defined here, in a module that
+#: imports nothing heavy, so that ``optbench --help`` can show it.
+DEFAULT_MAX_RUNS = 100_000
+
 
 class _CallableRunModule(types.ModuleType):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:

@@ -43,6 +43,7 @@ from pydantic import (
 
 from optbench.problems import list_problems
 from optbench.registry import PROBLEMS
+from optbench.run import DEFAULT_MAX_RUNS
 from optbench.run.plugins import PluginError, load_plugins
 from optbench.run.runner import LogPolicy, StopCriteria
 from optbench.run.schema import (
@@ -79,8 +80,6 @@ __all__ = [
     "step_size_marker",
 ]
 
-#: Largest number of runs a config may describe unless told otherwise (``--max-runs``).
-DEFAULT_MAX_RUNS = 100_000
 #: Levels of f - f* for fixed-target tables when a config gives none.
 DEFAULT_TARGETS = (1e-2, 1e-4, 1e-6, 1e-8)
 

@@ -15,13 +15,16 @@ missing ones.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from optbench.run.config import DEFAULT_MAX_RUNS
 from optbench.run.environment import collect_environment
 from optbench.run.executor import execute, open_backend
 from optbench.run.lock import LOCK_FILE, ResultsLock
 from optbench.run.results import Results, load
+from optbench.run.schema import ConfigError
 from optbench.run.store import ResultStore
 
 if TYPE_CHECKING:
@@ -66,6 +69,7 @@ def run_experiment(
     plot: bool = True,
     blas_threads: int | None = 1,
     dask_address: str | None = None,
+    max_runs: int | None = DEFAULT_MAX_RUNS,
 ) -> Results:
     """Run every run of an experiment config and write its results directory.
 
@@ -95,6 +99,9 @@ def run_experiment(
         Run on the Dask cluster whose scheduler is at this address (e.g.
         ``tcp://127.0.0.1:8786``), overriding the config's ``executor``; see
         :mod:`optbench.run.dask_backend`.
+    max_runs : int or None
+        Refuse a config of more runs (default :data:`~optbench.run.config.DEFAULT_MAX_RUNS`;
+        None: no limit), before anything runs.
 
     Returns
     -------
@@ -104,7 +111,9 @@ def run_experiment(
     Raises
     ------
     ConfigError
-        The config is invalid (one line naming the path and the rule).
+        The config is invalid (one line naming the path and the rule), including a
+        problem parameter that its family refuses, or ``out`` cannot be a results
+        directory (under a regular file, or not writable); nothing is written then.
     ValueError
         ``out`` already holds results (without ``resume`` or ``force``), is not a
         results directory (with ``resume``), or holds a different experiment.
@@ -116,15 +125,19 @@ def run_experiment(
     RunInterrupted
         Ctrl-C: the workers are stopped, the finished runs kept and the tables merged.
     """
-    from optbench.run.config import expand, load_config
+    from optbench.run.config import load_config
 
     if resume and force:
         raise ValueError(
             "resume and force exclude each other: resume keeps results, force deletes them"
         )
-    config = load_config(config_or_path)
-    specs = expand(config)
+    config = load_config(config_or_path, max_runs)
+    specs = list(config.runs)
     out = default_output(config) if out is None else Path(out)
+    try:
+        check_output_dir(out)
+    except ValueError as exc:
+        raise ConfigError(f"out: {exc}") from None
     jobs = config.jobs if jobs is None else jobs
     backend, options = _backend(config, jobs, dask_address)
     with open_backend(backend, options) as options, ResultsLock(out):
@@ -156,12 +169,51 @@ def run_experiment(
             finally:
                 store.finalize()
             results = load(out)
-            if plot:
+            if plot and errors_only(results) is None:  # nothing to draw: every run failed
                 results.plot()
         except KeyboardInterrupt:
             kept = len(store.completed_run_ids() & {spec.run_id for spec in specs})
             raise RunInterrupted(out, kept, len(specs) - kept) from None
     return results
+
+
+def check_output_dir(out: Path) -> None:
+    """Check, before any run, that ``out`` is or can be made a writable directory.
+
+    Nothing is created in ``out``: writability is probed with an anonymous temporary
+    file in ``out`` or, when ``out`` does not exist yet, in its nearest existing parent
+    (permission bits alone would not do: they do not bind root, nor see a read-only
+    file system).
+
+    Raises
+    ------
+    ValueError
+        ``"<out>: ..."``: it is a file, it is under a file, or the directory that
+        would hold it is not writable.
+    """
+    path = Path(out).absolute()
+    existing = next(p for p in (path, *path.parents) if p.exists() or p == p.parent)
+    if not existing.is_dir():
+        where = "is a file" if existing == path else f"is under {existing}, which is a file"
+        raise ValueError(f"{out}: {where}, not a directory")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        where = "" if existing == path else f" (in {existing}, where it would be created)"
+        reason = exc.strerror or type(exc).__name__
+        raise ValueError(f"{out}: cannot write there{where}: {reason}") from None
+
+
+def errors_only(results: Results, shown: int = 3) -> str | None:
+    """When every run of ``results`` ended in ``error``: a line saying so, with the first
+    ``shown`` distinct messages; else None."""
+    summary = results.summary
+    if not len(summary) or not (summary["status"] == "error").all():
+        return None
+    messages = list(dict.fromkeys(summary["message"].astype(str)))
+    first = "; ".join(messages[:shown]) + (" ..." if len(messages) > shown else "")
+    return f"all {len(summary)} runs ended in error; first messages: {first}"
 
 
 def _backend(

@@ -54,6 +54,15 @@ __all__ = [
 
 #: Keys of the mappings that generate a sweep.
 SWEEP_KINDS = ("logspace", "linspace", "times_1_over_L")
+#: How the annotation of a family parameter reads in an error message.
+_TYPE_WORDS = {
+    "int": "an integer",
+    "float": "a number",
+    "bool": "true or false",
+    "str": "a string",
+    "int | None": "an integer or null",
+    "float | None": "a number or null",
+}
 #: Parameters every problem accepts (see :func:`optbench.problems.make_problem`).
 COMMON_PROBLEM_PARAMETERS = {"hess_max_dim": Annotated[int, Field(strict=True, ge=1)]}
 
@@ -279,7 +288,7 @@ def _annotated_types(cls: type) -> dict[str, tuple[str, TypeAdapter]]:
         shown = signature[name].annotation if name in signature else "an integer >= 1"
         try:
             types[name] = (
-                getattr(shown, "__name__", str(shown)),
+                _TYPE_WORDS.get(str(getattr(shown, "__name__", shown)), str(shown)),
                 TypeAdapter(hint, config=settings),
             )
         except Exception:  # noqa: BLE001 - a type pydantic cannot check is not checked
