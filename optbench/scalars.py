@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import operator
 from typing import Any
 
 __all__ = ["check_integer", "check_number", "is_finite_number", "is_integer", "is_number"]
@@ -35,12 +36,17 @@ def is_integer(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
+_COMPARISONS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
+
+
 def _bounded(value: Any, bounds: dict[str, float | None]) -> tuple[bool, str]:
     """Whether ``value`` is within ``bounds`` (``{">": gt, ">=": ge, ...}``), and their text."""
-    tests = {">": value.__gt__, ">=": value.__ge__, "<": value.__lt__, "<=": value.__le__}
     given = {op: bound for op, bound in bounds.items() if bound is not None}
-    within = all(tests[op](bound) is True for op, bound in given.items())
-    return within, "".join(f" {op} {bound:g}" for op, bound in given.items())
+    try:
+        within = all(bool(_COMPARISONS[op](value, bound)) for op, bound in given.items())
+    except TypeError:  # not comparable with a number
+        within = False
+    return within, " and".join(f" {op} {bound:g}" for op, bound in given.items())
 
 
 def check_number(

@@ -297,7 +297,7 @@ BAD_CONFIGS = [
     (
         "wrong family parameter type",
         config(problems=[{"family": "rosenbrock", "params": {"dim": [2, "big"]}}]),
-        ["problems[0].params.dim: must be int, got 'big'"],
+        ["problems[0].params.dim: must be an integer, got 'big'"],
     ),
     (
         "empty sweep",

@@ -120,9 +120,8 @@ def _axis(value: Any, path: str) -> list[Any]:
     for k, item in enumerate(values):
         if isinstance(item, (list, dict)):
             raise ConfigError(
-                f"{path}[{k}]: a list in params is a sweep of values, and a sweep value cannot "
-                f"be a list or a mapping (matrices and data are not given inline), got "
-                f"{short_repr(item)}"
+                f"{path}[{k}]: a list in params is a sweep, and a sweep value cannot be a "
+                f"list or a mapping (no inline matrices or data), got {short_repr(item)}"
             )
         if not isinstance(item, (str, int, float, bool, type(None))):
             raise ConfigError(
