@@ -30,6 +30,7 @@ import numpy as np
 
 from optbench.numerics import norm2
 from optbench.problems.base import Problem
+from optbench.scalars import is_finite_number, is_integer
 
 #: Steps of the finite-difference sweep: half decades from 1e-1 down to 1e-12.
 DEFAULT_STEPS: tuple[float, ...] = tuple(float(h) for h in np.logspace(-1, -12, 23))
@@ -236,10 +237,10 @@ def check_derivatives(
     """
     steps = _validate_steps(steps)
     for name, value in (("rtol", rtol), ("exact_rtol", exact_rtol)):
-        if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
+        if not (is_finite_number(value) and value > 0):
             raise ValueError(f"{name}: must be a positive number, got {value!r}")
     for name, value in (("coord_max_dim", coord_max_dim), ("hess_max_dim", hess_max_dim)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        if not is_integer(value) or value < 0:
             raise ValueError(f"{name}: must be an integer >= 0, got {value!r}")
     rng = np.random.default_rng(seed)
     x, point = _check_point(problem, x, seed, rng)

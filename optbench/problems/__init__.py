@@ -8,6 +8,7 @@ from typing import Any
 from optbench.problems.base import CostWeights, Problem, Smoothness
 from optbench.problems.oracle import Oracle
 from optbench.registry import PROBLEMS, unknown_name_message
+from optbench.scalars import check_integer
 
 __all__ = [
     "PROBLEMS",
@@ -78,7 +79,5 @@ def make_problem(name: str, **params: Any) -> Problem:
     else:
         raise ValueError(unknown_name_message("problem", name, list_problems()))
     if hess_max_dim is not None:
-        if not isinstance(hess_max_dim, int) or hess_max_dim < 1:
-            raise ValueError(f"hess_max_dim: must be a positive integer, got {hess_max_dim!r}")
-        problem.hess_max_dim = hess_max_dim
+        problem.hess_max_dim = check_integer("hess_max_dim", hess_max_dim, ge=1)
     return problem

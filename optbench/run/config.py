@@ -1,10 +1,14 @@
 """Experiment configs: the schema of ``optbench run CONFIG`` and its expansion into runs.
 
-:func:`load_config` reads and validates a config completely (schema, names, values) so
-that bad input fails before any run, with a one-line :class:`ConfigError` naming the
-path and the rule, e.g. ``solvers[2].params.step_size: must be > 0, got -0.1``;
-:func:`expand` turns it into the :class:`~optbench.run.spec.RunSpec` of every run and
-:func:`describe` lists them for ``--dry-run``.
+:func:`load_config` reads and validates a config completely (schema, names, values,
+every problem instance's parameters and memory estimate, the number of runs) so that
+bad input fails before any run, with a one-line :class:`ConfigError` naming the path
+and the rule, e.g. ``solvers[2].params.step_size: must be > 0, got -0.1``. It expands
+the config once into the :class:`~optbench.run.spec.RunSpec` of every run
+(:attr:`ExperimentConfig.runs`, also returned by :func:`expand`), and :func:`describe`
+lists them for ``--dry-run``. The ``stop`` and ``log`` sections are read straight into
+the runner's :class:`~optbench.run.runner.StopCriteria` and
+:class:`~optbench.run.runner.LogPolicy` (:mod:`optbench.run.schema`).
 
 Sweeps: in the ``params`` of a problem or a solver, a list is a sweep axis and the runs
 are the cartesian product of the axes; ``{logspace: [a, b, n]}``, ``{linspace: [a, b,
@@ -134,7 +138,7 @@ class ExecutorConfig(StrictModel):
 
 
 class ExperimentConfig(StrictModel):
-    """A validated experiment config (the schema of issue 4); see the module docstring."""
+    """A validated experiment config; see the module docstring."""
 
     name: str
     plugins: list[Name] = Field(default_factory=list)
