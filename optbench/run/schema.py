@@ -128,6 +128,12 @@ def format_path(loc: Sequence[str | int]) -> str:
 
 def error_line(error: Any, prefix: Sequence[str | int] = ()) -> str:
     """One pydantic error as ``path: rule, got value`` (``prefix`` starts the path)."""
+    loc, text = _located(error, prefix)
+    return f"{format_path(loc)}: {text}" if loc else text
+
+
+def _located(error: Any, prefix: Sequence[str | int] = ()) -> tuple[tuple[str | int, ...], str]:
+    """The path and the rule (``must be ..., got ...``) of one pydantic error."""
     context = error.get("ctx") or {}
     kind = error["type"]
     loc = (*prefix, *error["loc"], *context.get("path", ()))
@@ -142,7 +148,7 @@ def error_line(error: Any, prefix: Sequence[str | int] = ()) -> str:
         msg = error["msg"]
         text = _PHRASES[kind].format(**context) if kind in _PHRASES else msg[:1].lower() + msg[1:]
         text += f", got {short_repr(error['input'])}"
-    return f"{format_path(loc)}: {one_line(text)}" if loc else one_line(text)
+    return loc, one_line(text)
 
 
 def rule(path: tuple[str, ...], text: str) -> PydanticCustomError:
@@ -165,10 +171,9 @@ class StrictModel(BaseModel):
         try:
             super().__init__(**data)
         except ValidationError as exc:
-            error = exc.errors()[0]
-            line = error_line(error)
-            loc = (*error["loc"], *(error.get("ctx") or {}).get("path", ()))
-            raise ConfigError(line, loc, line.removeprefix(f"{format_path(loc)}: ")) from None
+            loc, text = _located(exc.errors()[0])
+            line = f"{format_path(loc)}: {text}" if loc else text
+            raise ConfigError(line, loc, text) from None
 
     @classmethod
     def _coerce(cls, data: Any) -> Any:

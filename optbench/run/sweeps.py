@@ -10,13 +10,18 @@ mapping with one of the keys of :data:`SWEEP_KINDS` makes a list:
   markers ``"c/L"`` (:func:`step_size_marker`), meaning :math:`c/L` with ``L`` from the
   problem's ``smoothness()``, resolved by the solver (``gd``); ``c = 1`` gives ``"1/L"``.
 
+:func:`axis_size` counts the values of a parameter without generating them, so that
+the number of runs is known before anything is expanded. A sweep value is a scalar: a
+nested list (an inline matrix) is an error, and so is a family's data argument.
+
 :func:`problem_specs` and :func:`solver_param_sets` expand one entry of the config's
 ``problems`` or ``solvers`` and check it without building any problem data: names (with
-did-you-mean), required parameters, annotated types and the family's ``check_params``;
-every solver configuration is constructed once so that its own validation runs.
+did-you-mean), required parameters, annotated types, the family's ``check_params`` and
+its ``data_bytes`` estimate against :func:`available_memory`; every solver
+configuration is constructed once so that its own validation runs.
 
-Every check raises :class:`ConfigError`, a one-line message naming the path and the
-rule (import it from :mod:`optbench.run.config`, which re-exports it).
+Every check raises :class:`~optbench.run.schema.ConfigError`, a one-line message naming
+the path and the rule (:mod:`optbench.run.config` re-exports it).
 """
 
 from __future__ import annotations
