@@ -243,6 +243,11 @@ def test_memory_estimate_against_available_memory(monkeypatch):
         load_config(big)
     sparse = family("logistic", n_samples=10**5, n_features=10**4, nnz=10**6)
     assert len(load_config(sparse).runs) == 1  # about 17 MB: accepted, and nothing built
+    named = {**TINY, "problems": ["rosenbrock_2d", "least_squares_large"]}
+    with pytest.raises(
+        ConfigError, match=r"^problems\[1\]: least_squares_large needs about 1.61 GB"
+    ):
+        load_config(named)
     monkeypatch.setattr("optbench.run.sweeps.available_memory", lambda: None)
     assert len(load_config(big).runs) == 1  # unknown memory: not refused
 

@@ -38,6 +38,7 @@ import numpy as np
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 
 from optbench.problems import family_parameters
+from optbench.problems.catalog import catalog_entry
 from optbench.registry import PROBLEMS, did_you_mean, unknown_name_message
 from optbench.run.schema import ConfigError, one_line, short_repr
 from optbench.run.spec import ProblemSpec, labelled
@@ -204,6 +205,10 @@ def problem_specs(
             )
         if entry.name in families:
             _check_family_params(entry.name, {}, path)
+        else:  # a named instance: its size, from its family's parameters
+            named = catalog_entry(entry.name)
+            canonical = PROBLEMS.get(named["family"]).check_params(**_own(named["params"]))
+            _check_memory(PROBLEMS.get(named["family"]), canonical, entry.name, path)
         return [ProblemSpec(entry.name)]
     if entry.family not in families:
         if entry.family in problem_names:
@@ -240,27 +245,39 @@ def _check_family_params(family: str, params: dict[str, Any], path: str) -> None
         except ValidationError:
             raise ConfigError(f"{path}.params.{key}: must be {type_name}, got {value!r}") from None
     cls = PROBLEMS.get(family)
-    own = {key: value for key, value in params.items() if key not in COMMON_PROBLEM_PARAMETERS}
+    own = _own(params)
     for key in getattr(cls, "data_names", ()):
         if key in own:
             raise ConfigError(
                 f"{path}.params.{key}: data cannot be given in a config; use the family's "
                 "synthetic parameters or a named instance"
             )
+    check_params = getattr(cls, "check_params", None)  # every Problem has one
+    if check_params is None:
+        return
     try:
-        canonical = cls.check_params(**own)
+        canonical = check_params(**own)
     except (ValueError, TypeError) as exc:
         raise ConfigError(_prefixed(f"{path}.params", exc, allowed)) from None
-    needed, available = cls.data_bytes(canonical), available_memory()
+    _check_memory(cls, canonical, labelled(family, params), f"{path}.params")
+
+
+def _own(params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` without those every problem accepts (the family's own parameters)."""
+    return {key: value for key, value in params.items() if key not in COMMON_PROBLEM_PARAMETERS}
+
+
+def _check_memory(cls: type, canonical: dict[str, Any], label: str, path: str) -> None:
+    """Refuse an instance whose ``data_bytes`` estimate exceeds the available memory."""
+    needed = cls.data_bytes(canonical) if hasattr(cls, "data_bytes") else 0
+    available = available_memory() if needed else None
     if available is not None and needed > available:
         raise ConfigError(
-            f"{path}.params: {labelled(family, params)} needs about "
-            f"{needed / 1e9:.3g} GB of memory for its data, more than the "
-            f"{available / 1e9:.3g} GB available"
+            f"{path}: {label} needs about {needed / 1e9:.3g} GB of memory for its data, "
+            f"more than the {available / 1e9:.3g} GB available"
         )
 
 
-@functools.cache
 def available_memory() -> int | None:
     """Bytes of memory available to new allocations (Linux ``MemAvailable``, else the
     free physical pages from ``os.sysconf``), or None where neither is known."""
