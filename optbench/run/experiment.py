@@ -131,7 +131,7 @@ def run_experiment(
         raise ValueError(
             "resume and force exclude each other: resume keeps results, force deletes them"
         )
-    config = load_config(config_or_path, max_runs)
+    config = load_config(config_or_path, max_runs=max_runs)
     specs = list(config.runs)
     out = default_output(config) if out is None else Path(out)
     try:

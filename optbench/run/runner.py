@@ -28,7 +28,7 @@ from optbench.run.schema import (
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
-    StrictModel,
+    SettingsModel,
     check_targets,
 )
 from optbench.solvers import make_solver
@@ -38,7 +38,7 @@ from optbench.solvers.base import Solver, State, Status
 DIVERGENCE_FACTOR = 1e12
 
 
-class StopCriteria(StrictModel):
+class StopCriteria(SettingsModel):
     """When the runner stops a run (the ``stop`` of a config and the keywords of
     :func:`minimize`: one definition, one validation).
 
@@ -68,7 +68,7 @@ class StopCriteria(StrictModel):
     max_time: PositiveFloat | None = None
 
 
-class LogPolicy(StrictModel):
+class LogPolicy(SettingsModel):
     """Which iterations get a trace row: ``{every: k}`` or ``{geometric: r}``.
 
     ``every=k`` (an integer >= 1) logs every k-th iteration; ``geometric=r > 1`` logs

@@ -1,10 +1,11 @@
 """The one validation of experiment settings, shared by configs and the Python API.
 
-The config models of :mod:`optbench.run.config` and the runner's
-:class:`~optbench.run.runner.StopCriteria` and :class:`~optbench.run.runner.LogPolicy`
-derive from :class:`StrictModel`: a frozen pydantic model whose unknown keys are errors
-with a did-you-mean, and whose every validation error is raised as one
-:class:`ConfigError` line ``path: rule, got value``. A stopping test given in YAML and
+The config models of :mod:`optbench.run.config` derive from :class:`StrictModel`, a
+frozen pydantic model whose unknown keys are errors with a did-you-mean; the runner's
+:class:`~optbench.run.runner.StopCriteria` and :class:`~optbench.run.runner.LogPolicy`,
+which are the config's ``stop`` and ``log`` sections, derive from
+:class:`SettingsModel`, which raises every validation error as one :class:`ConfigError`
+line ``path: rule, got value``. A stopping test given in YAML and
 the same test given to :func:`optbench.minimize` are therefore checked by one
 definition, with one message. :func:`check_targets` does the same for the fixed-target
 levels.
@@ -34,6 +35,7 @@ __all__ = [
     "NonNegativeInt",
     "PositiveFloat",
     "PositiveInt",
+    "SettingsModel",
     "StrictModel",
     "Targets",
     "check_targets",
@@ -158,22 +160,9 @@ def rule(path: tuple[str, ...], text: str) -> PydanticCustomError:
 
 # ------------------------------------------------------------------------------ models
 class StrictModel(BaseModel):
-    """Frozen; unknown keys are errors with a did-you-mean; errors are one-line ConfigErrors.
-
-    Built directly (``StopCriteria(gtol=...)``), a model raises :class:`ConfigError`
-    naming the field (``gtol: must be a finite number, got nan``); nested in a config,
-    its errors are reported by the config with their full path.
-    """
+    """Base of the config models: frozen; unknown keys are errors with a did-you-mean."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-    def __init__(self, **data: Any) -> None:
-        try:
-            super().__init__(**data)
-        except ValidationError as exc:
-            loc, text = _located(exc.errors()[0])
-            line = f"{format_path(loc)}: {text}" if loc else text
-            raise ConfigError(line, loc, text) from None
 
     @classmethod
     def _coerce(cls, data: Any) -> Any:
@@ -188,3 +177,22 @@ class StrictModel(BaseModel):
             if key not in cls.model_fields:
                 raise rule((key,), unknown_name_message("key", str(key), list(cls.model_fields)))
         return data
+
+
+class SettingsModel(StrictModel):
+    """A :class:`StrictModel` that Python code also builds directly (``StopCriteria``).
+
+    Built directly (``StopCriteria(gtol=...)``), it raises :class:`ConfigError` naming
+    the field (``gtol: must be a finite number, got nan``); nested in a config, its
+    errors are reported by the config with their full path (``stop.gtol: ...``). The
+    config itself is no ``SettingsModel``: pydantic validates a model that overrides
+    ``__init__`` through it, without the validation context that plugins need.
+    """
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            loc, text = _located(exc.errors()[0])
+            line = f"{format_path(loc)}: {text}" if loc else text
+            raise ConfigError(line, loc, text) from None
