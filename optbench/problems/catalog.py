@@ -55,7 +55,7 @@ import yaml
 
 from optbench.problems.base import Problem
 from optbench.registry import unknown_name_message
-from optbench.scalars import is_finite_number
+from optbench.scalars import is_finite_number, is_integer
 
 #: Environment variable that points the catalog at another folder.
 ENV_VAR = "OPTBENCH_PROBLEMS_DIR"
@@ -311,7 +311,7 @@ def _validate_certified(certified: Any, where: str) -> dict[str, Any]:
         if not is_finite_number(value) or value < 0:
             raise ValueError(f"{where}: certified.{key}: must be a number >= 0, got {value!r}")
     iters = certified["iters"]
-    if isinstance(iters, bool) or not isinstance(iters, int) or iters < 0:
+    if not is_integer(iters) or iters < 0:
         raise ValueError(f"{where}: certified.iters: must be an integer >= 0, got {iters!r}")
     date = certified["date"]
     if isinstance(date, str):

@@ -38,6 +38,7 @@ import numpy as np
 from optbench.numerics import norm2
 from optbench.problems import fstar_cache
 from optbench.problems.base import Problem
+from optbench.scalars import is_integer
 
 #: Newton uses a dense Cholesky factorization of the Hessian up to this dimension.
 CHOLESKY_MAX_DIM = 500
@@ -109,7 +110,7 @@ def certify(problem: Problem, gtol: float = 1e-10, max_iter: int = 100) -> Certi
     """
     if not (isinstance(gtol, (int, float)) and gtol > 0):
         raise ValueError(f"gtol: must be > 0, got {gtol!r}")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
+    if not is_integer(max_iter) or max_iter < 1:
         raise ValueError(f"max_iter: must be a positive integer, got {max_iter!r}")
     hook = getattr(problem, "_certify", None)
     if hook is not None:

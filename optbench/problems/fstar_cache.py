@@ -32,6 +32,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from optbench.scalars import is_integer, is_number
+
 #: Environment variable that overrides the cache directory.
 ENV_VAR = "OPTBENCH_CACHE_DIR"
 #: Sub-folder of the cache directory that holds the f* files.
@@ -129,14 +131,14 @@ def _invalid_reason(entry: Any, key: str) -> str:
         return f"key {entry['key']!r} does not match the file's key"
     for name in ("f_star", "grad_norm", "tolerance"):
         value = entry[name]
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if not is_number(value):
             return f"{name} is not a number: {value!r}"
         if not math.isfinite(value) or (name != "f_star" and value < 0):
             return f"{name} is not a finite{'' if name == 'f_star' else ' non-negative'} number"
     if not isinstance(entry["method"], str) or not entry["method"]:
         return "method is not a non-empty string"
     iters = entry["iters"]
-    if isinstance(iters, bool) or not isinstance(iters, int) or iters < 0:
+    if not is_integer(iters) or iters < 0:
         return f"iters is not an integer >= 0: {iters!r}"
     return ""
 

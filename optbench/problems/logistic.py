@@ -58,6 +58,7 @@ from optbench.problems.validation import (
     check_seed,
 )
 from optbench.registry import PROBLEMS
+from optbench.scalars import is_number
 
 
 def binary_labels(y: Any, X: Any) -> np.ndarray:
@@ -190,12 +191,12 @@ class Logistic(LinearModelLoss):
     ) -> dict[str, Any]:
         n_samples = check_positive_int("n_samples", n_samples)
         n_features = check_positive_int("n_features", n_features)
-        if isinstance(rho, bool) or not isinstance(rho, (int, float, np.number)):
+        if not is_number(rho):
             raise ValueError(f"rho: must be a number in (-1, 1), got {rho!r}")
         if not -1 < rho < 1:
             raise ValueError(f"rho: must be in (-1, 1), got {rho!r}")
         if density is not None:
-            if isinstance(density, bool) or not isinstance(density, (int, float, np.number)):
+            if not is_number(density):
                 raise ValueError(f"density: must be a number in (0, 1] or None, got {density!r}")
             if not 0 < density <= 1:
                 raise ValueError(f"density: must be in (0, 1] or None, got {density!r}")

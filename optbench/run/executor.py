@@ -48,6 +48,7 @@ from optbench.run.records import (
 from optbench.run.result import TRACE_COLUMNS
 from optbench.run.runner import run_solver
 from optbench.run.spec import ProblemSpec, RunSpec
+from optbench.scalars import is_integer
 from optbench.solvers import make_solver
 
 __all__ = [
@@ -414,7 +415,7 @@ def execute(
     """
     from tqdm import tqdm
 
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs == 0 or jobs < -1:
+    if not is_integer(jobs) or jobs == 0 or jobs < -1:
         raise ValueError(f"jobs: must be a positive integer or -1, got {jobs!r}")
     backend = backend or ("serial" if jobs == 1 else "joblib")
     if backend not in BACKENDS:

@@ -18,6 +18,7 @@ import numpy as np
 from optbench.numerics import norm2
 from optbench.problems.oracle import Oracle
 from optbench.registry import SOLVERS
+from optbench.scalars import is_integer
 from optbench.solvers.base import Solver, State
 from optbench.solvers.linesearch import check_line_search_constants, strong_wolfe
 from optbench.solvers.ray import Ray
@@ -115,7 +116,7 @@ class NewtonCG(Solver):
         validate_cg_options(self)
         check_line_search_constants(self.c1, c2=self.c2)
         evals = self.max_line_search_evals
-        if isinstance(evals, bool) or not isinstance(evals, int) or evals < 1:
+        if not is_integer(evals) or evals < 1:
             raise ValueError(f"max_line_search_evals: must be an integer >= 1, got {evals!r}")
 
     def init(self, oracle: Oracle, x0: np.ndarray) -> NewtonCGState:

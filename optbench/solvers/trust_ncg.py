@@ -18,6 +18,7 @@ import numpy as np
 from optbench.numerics import norm2
 from optbench.problems.oracle import Oracle
 from optbench.registry import SOLVERS
+from optbench.scalars import is_number
 from optbench.solvers.base import Solver, State
 from optbench.solvers.steihaug import steihaug_cg
 from optbench.solvers.truncated_cg import (
@@ -171,7 +172,7 @@ class TrustNCG(Solver):
     def __post_init__(self) -> None:
         for name in ("initial_radius", "max_radius"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            if not is_number(value) or not value > 0:
                 raise ValueError(f"{name}: must be a number > 0, got {value!r}")
             if not math.isfinite(value):
                 raise ValueError(f"{name}: must be finite, got {value!r}")
@@ -180,11 +181,7 @@ class TrustNCG(Solver):
                 f"initial_radius: must be <= max_radius={self.max_radius!r}, "
                 f"got {self.initial_radius!r}"
             )
-        if (
-            isinstance(self.eta, bool)
-            or not isinstance(self.eta, (int, float))
-            or not 0 <= self.eta < 0.25
-        ):
+        if not is_number(self.eta) or not 0 <= self.eta < 0.25:
             raise ValueError(f"eta: must be a number in [0, 0.25), got {self.eta!r}")
         validate_cg_options(self)
 
