@@ -10,7 +10,7 @@ For least squares, logistic and softmax (K = 10 classes) on dense 10000×100, de
 - ``cold/vg``: an HVP at a point with no preceding gradient (memo miss);
 - ``value/vg``: time(value) / time(value_and_grad).
 
-Targets (issue 2): hvp/vg <= 1.2, and logistic vg/mv <= 2.8. BLAS is pinned to one
+Targets: hvp/vg <= 1.2, and logistic vg/mv <= 2.8. BLAS is pinned to one
 thread with ``threadpoolctl.threadpool_limits(1)``; the BLAS line is printed. Ratios
 are measured in one process, interleaved per repeat, so machine load largely cancels.
 

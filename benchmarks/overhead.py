@@ -1,6 +1,6 @@
 """Harness overhead of optbench: runner vs a hand-written loop, fixed costs, start-up, jobs.
 
-Prints one table (no assertions; targets from issue 4):
+Prints one table (no assertions; targets of the project):
 
 - per-iteration time of ``optbench.minimize`` with ``gd`` at a fixed step on logistic
   10000×100 against a hand-written numpy loop doing the same fused value-and-gradient

@@ -1,6 +1,6 @@
 """Memory and speed of optbench on a million-row sparse instance (a benchmark, not a test).
 
-On ``logistic_sparse_large`` (CSR, 1e6 x 1e5, 1e7 non-zeros; issue 6) prints, each as a
+On ``logistic_sparse_large`` (CSR, 1e6 x 1e5, 1e7 non-zeros) prints, each as a
 ratio to its target next to the raw numbers (no assertions):
 
 (a) memory of a ``newton_cg`` run: peak resident memory during the solve minus the

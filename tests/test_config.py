@@ -389,13 +389,13 @@ def test_the_resolved_config_loads_again_to_the_same_runs():
 
 
 class EvenSizeFamily(Problem):
-    """A fake family whose cheap ``check_params`` rejects odd sizes."""
+    """A fake family whose cheap ``_validated_params`` rejects odd sizes."""
 
     def __init__(self, size: int = 2) -> None:
         raise AssertionError("config validation must not build problems")
 
     @classmethod
-    def check_params(cls, size: int = 2) -> dict[str, int]:
+    def _validated_params(cls, *, size: int) -> dict[str, int]:
         if size % 2:
             raise ValueError(f"size: must be even, got {size}")
         return {"size": size}

@@ -296,7 +296,7 @@ def statuses_section(context: ReportContext) -> str:
 
 
 def profiles_section(context: ReportContext) -> str:
-    """Performance-profile, targets-reached and data-profile tables (issue 5)."""
+    """Performance-profile, targets-reached and data-profile tables."""
     from optbench.analysis.profile_tables import profile_tables
 
     return profile_tables(context.results)

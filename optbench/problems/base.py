@@ -7,6 +7,7 @@ first and second derivatives. Problems hold no counters; counting and timing liv
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -38,7 +39,7 @@ class Smoothness:
 class CostWeights:
     """Cost of each oracle call in gradient-equivalents.
 
-    The defaults follow DESIGN: a value costs 0.5, a gradient or a fused value and
+    The defaults: a value costs 0.5, a gradient or a fused value and
     gradient 1, a Hessian-vector product 1 and a dense Hessian ``dim / 2`` (``hess=None``).
     A family may override them where its measured costs differ
     (``benchmarks/kernels.py`` prints the measured ratios).
@@ -93,20 +94,33 @@ class Problem(ABC):
     def check_params(cls, **params: Any) -> dict[str, Any]:
         """Validate constructor parameters without building the instance or its data.
 
-        A family overrides this with its own rules and calls it from its constructor,
-        so that a config is checked before any run by the very code that builds it.
+        The parameters not given take the constructor's defaults (read from its
+        signature, their one home), then go to :meth:`_validated_params`, which a family
+        overrides with its own rules and calls from its constructor: a config is checked
+        before any run by the very code that builds it.
 
         Returns
         -------
         dict
             The parameters in canonical types, defaults filled in (the default
-            implementation returns ``params`` unchanged: the constructor checks them).
+            :meth:`_validated_params` returns them unchanged: the constructor checks them).
 
         Raises
         ------
         ValueError
             ``"<parameter>: must be ..., got ..."`` for the first invalid parameter.
+        TypeError
+            A parameter the constructor does not take.
         """
+        bound = inspect.signature(cls.__init__).bind_partial(None, **params)
+        bound.apply_defaults()
+        arguments = dict(bound.arguments)
+        arguments.pop(next(iter(arguments)))  # self
+        return cls._validated_params(**arguments)
+
+    @classmethod
+    def _validated_params(cls, **params: Any) -> dict[str, Any]:
+        """Every constructor parameter, checked; see :meth:`check_params`."""
         return params
 
     @classmethod

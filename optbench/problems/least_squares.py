@@ -81,8 +81,8 @@ class LeastSquares(LinearModelLoss):
         l2: float = 0.0,
         seed: int = 0,
     ) -> None:
-        self.params = self.check_params(
-            A, b, n_samples=n_samples, n_features=n_features, cond=cond, noise=noise, l2=l2,
+        self.params = self._validated_params(
+            A=A, b=b, n_samples=n_samples, n_features=n_features, cond=cond, noise=noise, l2=l2,
             seed=seed,
         )  # fmt: skip
         self.l2 = self.params["l2"]
@@ -101,16 +101,17 @@ class LeastSquares(LinearModelLoss):
         self.x0 = np.zeros(self.dim)
 
     @classmethod
-    def check_params(
+    def _validated_params(
         cls,
-        A: Any = None,
-        b: Any = None,
-        n_samples: Any = 1000,
-        n_features: Any = 20,
-        cond: Any = 10.0,
-        noise: Any = 0.1,
-        l2: Any = 0.0,
-        seed: Any = 0,
+        *,
+        A: Any,
+        b: Any,
+        n_samples: Any,
+        n_features: Any,
+        cond: Any,
+        noise: Any,
+        l2: Any,
+        seed: Any,
     ) -> dict[str, Any]:
         """The scalar parameters, checked (``A`` and ``b`` are checked when built)."""
         l2 = check_nonnegative("l2", l2)

@@ -160,7 +160,7 @@ class PointMemo:
     Data losses store the curvature weights that ``value_and_grad(x)`` computed so that
     ``hvp(x, v)`` at the same ``x`` (as in Newton-CG) skips the forward product. A copy
     of ``x`` is kept and compared with ``np.array_equal``, so mutating ``x`` after the
-    call cannot return stale weights. This is a deliberate exception to DESIGN's "no
+    call cannot return stale weights. This is a deliberate exception to the rule of "no
     hidden caches": it changes time only, never results.
     """
 

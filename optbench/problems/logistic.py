@@ -128,8 +128,8 @@ class Logistic(LinearModelLoss):
         fit_intercept: bool = False,
         seed: int = 0,
     ) -> None:
-        self.params = self.check_params(
-            X, y, n_samples=n_samples, n_features=n_features, rho=rho, density=density,
+        self.params = self._validated_params(
+            X=X, y=y, n_samples=n_samples, n_features=n_features, rho=rho, density=density,
             nnz=nnz, l2=l2, fit_intercept=fit_intercept, seed=seed,
         )  # fmt: skip
         self.l2, self.fit_intercept = self.params["l2"], self.params["fit_intercept"]
@@ -161,18 +161,19 @@ class Logistic(LinearModelLoss):
         self._scratch = ThreadScratch()
 
     @classmethod
-    def check_params(
+    def _validated_params(
         cls,
-        X: Any = None,
-        y: Any = None,
-        n_samples: Any = 1000,
-        n_features: Any = 20,
-        rho: Any = 0.0,
-        density: Any = None,
-        nnz: Any = None,
-        l2: Any = 1e-3,
-        fit_intercept: Any = False,
-        seed: Any = 0,
+        *,
+        X: Any,
+        y: Any,
+        n_samples: Any,
+        n_features: Any,
+        rho: Any,
+        density: Any,
+        nnz: Any,
+        l2: Any,
+        fit_intercept: Any,
+        seed: Any,
     ) -> dict[str, Any]:
         """The scalar parameters, checked (``X`` and ``y`` are checked when built)."""
         l2 = check_nonnegative("l2", l2)

@@ -40,7 +40,7 @@ class Rosenbrock(Problem):
     """
 
     def __init__(self, dim: int = 2, variant: str = "chained") -> None:
-        self.params = self.check_params(dim=dim, variant=variant)
+        self.params = self._validated_params(dim=dim, variant=variant)
         self.dim, self.variant = self.params["dim"], variant
         self.name = "rosenbrock" if variant == "chained" else "rosenbrock_extended"
         self.x0 = np.tile([-1.2, 1.0], self.dim // 2 + 1)[: self.dim].copy()
@@ -48,7 +48,7 @@ class Rosenbrock(Problem):
         self.x_star = np.ones(self.dim)
 
     @classmethod
-    def check_params(cls, dim: Any = 2, variant: Any = "chained") -> dict[str, Any]:
+    def _validated_params(cls, *, dim: Any, variant: Any) -> dict[str, Any]:
         """``dim`` an integer >= 2 (even for ``extended``), ``variant`` one of VARIANTS."""
         dim = check_integer("dim", dim, ge=2)
         if variant not in VARIANTS:

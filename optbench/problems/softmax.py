@@ -117,8 +117,8 @@ class Softmax(LinearModelLoss):
         l2: float = 1e-3,
         seed: int = 0,
     ) -> None:
-        self.params = self.check_params(
-            X, y, n_samples=n_samples, n_features=n_features, n_classes=n_classes, l2=l2,
+        self.params = self._validated_params(
+            X=X, y=y, n_samples=n_samples, n_features=n_features, n_classes=n_classes, l2=l2,
             seed=seed,
         )  # fmt: skip
         self.l2 = self.params["l2"]
@@ -144,15 +144,16 @@ class Softmax(LinearModelLoss):
         self._build_transient()
 
     @classmethod
-    def check_params(
+    def _validated_params(
         cls,
-        X: Any = None,
-        y: Any = None,
-        n_samples: Any = 1000,
-        n_features: Any = 20,
-        n_classes: Any = None,
-        l2: Any = 1e-3,
-        seed: Any = 0,
+        *,
+        X: Any,
+        y: Any,
+        n_samples: Any,
+        n_features: Any,
+        n_classes: Any,
+        l2: Any,
+        seed: Any,
     ) -> dict[str, Any]:
         """The scalar parameters, checked (``X`` and ``y`` are checked when built)."""
         l2 = check_nonnegative("l2", l2)

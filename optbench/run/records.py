@@ -3,7 +3,7 @@
 Everything a worker sends back and the store writes is built here: a
 :class:`RunRecord` holds one run's summary row (:func:`summary_row`) and its trace
 (columns :data:`STORED_TRACE_COLUMNS`, Arrow types :func:`trace_schema`);
-:func:`spec_row` is a run's row of ``runs.csv``. The columns follow DESIGN "Results".
+:func:`spec_row` is a run's row of ``runs.csv``. This module is the one home of the columns.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ SUMMARY_RESULT_COLUMNS = (
 TEXT_SUMMARY_COLUMNS = ("message", "warnings")
 #: Metrics recorded at each target level ε, see :func:`target_column`.
 TARGET_METRICS = ("iters", "cost", "time")
-#: Trace columns as stored: ``run_id`` then the DESIGN trace columns.
+#: Trace columns as stored: ``run_id`` then the trace columns.
 STORED_TRACE_COLUMNS = ("run_id", *TRACE_COLUMNS)
 _TARGET_COLUMN = re.compile(rf"^({'|'.join(TARGET_METRICS)})_to_")
 
@@ -128,7 +128,7 @@ def summary_row(
     f0: float = math.nan,
     error: str = "",
 ) -> dict[str, Any]:
-    """The summary row of a run (DESIGN "Results" plus ``solver_label, dim, f0, warnings``).
+    """The summary row of a run (the results columns plus ``solver_label, dim, f0, warnings``).
 
     Parameters
     ----------
@@ -197,7 +197,7 @@ def error_record(spec: RunSpec, message: str, dim: int | None = None) -> RunReco
 
 
 def summary_column_order(columns: Iterable[str]) -> list[str]:
-    """Summary columns in DESIGN order: keys, solver parameters, results, targets.
+    """Summary columns in their order: keys, solver parameters, results, targets.
 
     Parameters and targets keep their order of first appearance in ``columns``.
     """

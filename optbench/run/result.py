@@ -11,7 +11,7 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
-#: Trace columns, in order (DESIGN "Results"); ``run_id`` is added by the store.
+#: Trace columns, in order; ``run_id`` is added by the store.
 TRACE_COLUMNS = (
     "problem",
     "optimizer",
@@ -48,7 +48,7 @@ class TraceRecorder:
         return self.columns["iter"][-1] if len(self) else None
 
     def to_frame(self, problem: str, optimizer: str) -> pd.DataFrame:
-        """The rows as a DataFrame with the DESIGN trace columns."""
+        """The rows as a DataFrame with the trace columns."""
         import pandas as pd
 
         frame = pd.DataFrame(self.columns)
@@ -99,7 +99,7 @@ class OptimizeResult:
 
     @property
     def trace(self) -> pd.DataFrame:
-        """One row per logged iteration (iteration 0 is ``x0``), DESIGN trace columns."""
+        """One row per logged iteration (iteration 0 is ``x0``), the trace columns."""
         return self.recorder.to_frame(self.problem, self.optimizer)
 
     @property

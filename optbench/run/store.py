@@ -3,7 +3,7 @@
 Reading it back is :func:`~optbench.run.results.load` (re-exported here, with
 :class:`~optbench.run.results.Results`); the row format is :mod:`optbench.run.records`.
 
-Layout of ``results/<name>/`` (DESIGN "Results")::
+Layout of ``results/<name>/``::
 
     config.yaml         the resolved config
     runs.csv            one row per RunSpec, in spec order, with its parameters
@@ -332,7 +332,7 @@ class ResultStore:
 
     def merged_summary(self, run_ids: Iterable[str] | None = None) -> pd.DataFrame:
         """Summary rows of the intact runs (or of ``run_ids``, see :meth:`inspect_runs`),
-        spec order, DESIGN column order."""
+        spec order, columns in their order."""
         import pandas as pd
 
         if run_ids is None:

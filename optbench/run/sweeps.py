@@ -252,7 +252,7 @@ def _check_family_params(family: str, params: dict[str, Any], path: str) -> None
                 f"{path}.params.{key}: data cannot be given in a config; use the family's "
                 "synthetic parameters or a named instance"
             )
-    check_params = getattr(cls, "check_params", None)  # every Problem has one
+    check_params = getattr(cls, "check_params", None)  # a Problem subclass has one
     if check_params is None:
         return
     try:
