@@ -1,7 +1,9 @@
 """``optbench run`` stopped from outside: Ctrl-C (SIGINT) and SIGKILL, in a subprocess.
 
-The config is slow enough (40 runs of about a tenth of a second each) to be
-interrupted after its first runs are written and before its last. Nothing here times
+The runs are gated, not slow: a plugin solver runs freely on the 2-D instance and, on
+the 4-D one, waits in its first step until the test creates a gate file. The command
+is therefore interrupted, on any machine and under any load, after the 2-D runs are
+written and before any 4-D run is; a resume opens the gate first. Nothing here times
 the command: every wait polls with a generous deadline.
 """
 
@@ -18,16 +20,37 @@ from pathlib import Path
 import pytest
 import yaml
 
-RUNS = 40
-SLOW = {
-    "name": "interrupted",
-    "problems": ["rosenbrock_2d"],
-    "solvers": [{"name": "gd", "params": {"step_size": [1e-4]}}],
-    "stop": {"gtol": 1e-12, "max_iter": 6000},
-    "seeds": list(range(RUNS)),
-    "log": {"geometric": 1.2},
-    "jobs": 2,
-}
+SEEDS = 10
+#: Runs of the free instance (written before the interrupt) and in all.
+FREE_RUNS, RUNS = SEEDS, 2 * SEEDS
+#: Gradient steps that wait for the file ``GATE`` on any instance but the 2-D one.
+GATED_SOLVER = '''
+import os
+import time
+from dataclasses import dataclass
+
+from optbench.registry import SOLVERS
+from optbench.solvers.base import Solver, State
+
+
+@SOLVERS.register("gated")
+@dataclass(frozen=True)
+class Gated(Solver):
+    """Fixed gradient steps; off the 2-D instance, first waits for the gate file."""
+
+    step_size: float = 1e-4
+
+    def init(self, oracle, x0):
+        while oracle.dim != 2 and not os.path.exists({gate!r}):
+            time.sleep(0.02)
+        f, g = oracle.value_and_grad(x0)
+        return State(x=x0, f=f, g=g)
+
+    def step(self, oracle, state):
+        x = state.x - self.step_size * state.g
+        f, g = oracle.value_and_grad(x)
+        return State(x=x, f=f, g=g)
+'''
 #: Seconds allowed for anything awaited here (never asserted as a speed).
 DEADLINE = 60.0
 COMMAND = [sys.executable, "-m", "optbench.cli"]
@@ -39,8 +62,26 @@ def finished_runs(out: Path) -> set[str]:
 
 
 def start_run(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen, Path, Path]:
-    config = tmp_path / "slow.yaml"
-    config.write_text(yaml.safe_dump(SLOW))
+    """Start the gated runs (the gate closed) in their own process group."""
+    plugin = tmp_path / "gated.py"
+    plugin.write_text(GATED_SOLVER.format(gate=str(gate(tmp_path))))
+    config = tmp_path / "gated.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "name": "interrupted",
+                "plugins": [str(plugin)],
+                "problems": [
+                    {"family": "rosenbrock", "params": {"dim": 2}},
+                    {"family": "rosenbrock", "params": {"dim": 4}},
+                ],
+                "solvers": [{"name": "gated"}],
+                "stop": {"gtol": 1e-12, "max_iter": 200},
+                "seeds": list(range(SEEDS)),
+                "jobs": 2,
+            }
+        )
+    )
     out = tmp_path / "out"
     process = subprocess.Popen(
         [*COMMAND, "run", str(config), "--out", str(out), "--quiet", "--no-plots", *extra],
@@ -52,21 +93,28 @@ def start_run(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen, Path, Path
     return process, config, out
 
 
+def gate(tmp_path: Path) -> Path:
+    """The file whose existence lets the gated runs go on."""
+    return tmp_path / "gate"
+
+
+def wait_for_free_runs(process: subprocess.Popen, out: Path) -> None:
+    """Wait until every run of the 2-D instance is written."""
+
+    def ready() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"the run ended early: {process.communicate()}")
+        return len(finished_runs(out)) == FREE_RUNS
+
+    wait_for(ready, "the runs before the gate")
+
+
 def wait_for(condition, what: str) -> None:
     deadline = time.monotonic() + DEADLINE
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError(f"gave up waiting for {what}")
         time.sleep(0.05)
-
-
-def wait_for_first_run(process: subprocess.Popen, out: Path) -> None:
-    def ready() -> bool:
-        if process.poll() is not None:
-            raise AssertionError(f"the run ended early: {process.communicate()}")
-        return bool(finished_runs(out))
-
-    wait_for(ready, "the first finished run")
 
 
 def children(pid: int) -> set[int]:
@@ -101,7 +149,7 @@ pytestmark = [
 
 def test_ctrl_c_keeps_the_finished_runs_says_so_in_one_line_and_resume_completes(tmp_path):
     process, config, out = start_run(tmp_path)
-    wait_for_first_run(process, out)
+    wait_for_free_runs(process, out)
     workers = children(process.pid)
     os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
     stdout, stderr = process.communicate(timeout=DEADLINE)
@@ -111,12 +159,13 @@ def test_ctrl_c_keeps_the_finished_runs_says_so_in_one_line_and_resume_completes
     assert "Traceback" not in stderr and "Warning" not in stderr
     assert stderr.count("\n") == 1, stderr
     kept = finished_runs(out)
-    assert 0 < len(kept) < RUNS, "the interrupt came too late to test anything"
+    assert len(kept) == FREE_RUNS
     assert f"{len(kept)} runs kept in {out}, {RUNS - len(kept)} missing" in stderr
     assert not (out / ".optbench.lock").exists()
     assert len((out / "summary.csv").read_text().splitlines()) == 1 + len(kept)
 
     resume = shlex.split(stderr.split("to run the missing ones: ", 1)[1])
+    gate(tmp_path).touch()
     assert resume[:2] == ["optbench", "run"] and "--resume" in resume
     done = subprocess.run(
         [*COMMAND, *resume[1:], "--quiet", "--no-plots"], capture_output=True, text=True
@@ -130,7 +179,7 @@ def test_sigkill_of_the_parent_ends_its_workers_and_nothing_is_written_after(tmp
     process, _, out = start_run(tmp_path)
     workers: set[int] = set()
     try:
-        wait_for_first_run(process, out)
+        wait_for_free_runs(process, out)
         workers = children(process.pid)
         assert len(workers) >= 2  # two loky workers (and the resource trackers)
         process.kill()
@@ -139,7 +188,7 @@ def test_sigkill_of_the_parent_ends_its_workers_and_nothing_is_written_after(tmp
         written = finished_runs(out)
         time.sleep(1.0)  # a worker still computing would write (or hand over) more
         assert finished_runs(out) == written
-        assert len(written) < RUNS
+        assert len(written) == FREE_RUNS
     finally:
         for pid in workers:
             if alive(pid):
@@ -150,10 +199,11 @@ def test_sigkill_of_the_parent_ends_its_workers_and_nothing_is_written_after(tmp
 
 def test_a_run_left_behind_by_sigkill_is_resumed(tmp_path):
     process, config, out = start_run(tmp_path, "--jobs", "1")
-    wait_for_first_run(process, out)
+    wait_for_free_runs(process, out)
     process.kill()
     process.communicate(timeout=DEADLINE)
     kept = finished_runs(out)
+    gate(tmp_path).touch()
     # the dead run's lock is stale: the resume takes it over and runs only the rest
     done = subprocess.run(
         [*COMMAND, "run", str(config), "--out", str(out), "--resume", "--quiet", "--no-plots"],
