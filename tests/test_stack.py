@@ -34,7 +34,8 @@ def test_this_process_has_a_complete_fingerprint():
     assert list(stack) == list(STACK_FIELDS)
     assert stack["blas_threads"] == "2"
     assert stack["numpy"] == environment["packages"]["numpy"]
-    assert stack["numpy_simd"] == " ".join(environment["numpy_simd"])
+    # with every SIMD extension disabled numpy dispatches to its baseline only
+    assert stack["numpy_simd"] == (" ".join(environment["numpy_simd"]) or "baseline only")
     assert stack_fingerprint(environment) == stack  # the stored entry is read back as is
     assert stack_differences(stack, dict(stack)) == []
 
