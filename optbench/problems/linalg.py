@@ -128,8 +128,9 @@ def gram_extreme_eigenvalues(
     :math:`v \mapsto \tilde X^\top(\tilde X v)`; the largest Ritz value :math:`\theta` is
     raised by its residual norm, :math:`\theta + \|\tilde X^\top\tilde X u - \theta u\|`,
     a bound on the eigenvalue nearest :math:`\theta` (Parlett, The Symmetric Eigenvalue
-    Problem, Thm 4.5.1), up to the rounding of both terms (a few ulps). The smallest is 0 when :math:`\tilde X` has more columns than
-    rows, else a Lanczos estimate, or 0 (a valid lower bound) if Lanczos does not converge.
+    Problem, Thm 4.5.1), up to the rounding of both terms (a few ulps). The smallest is 0
+    when :math:`\tilde X` has more columns than rows, else a Lanczos estimate, or 0 (a
+    valid lower bound) if Lanczos does not converge.
 
     Returns
     -------
