@@ -93,6 +93,16 @@ class MGHFunction(ABC):
         problem's fixed size.
         """
 
+    def residual_hessian(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        r"""The second-order term as a dense matrix :math:`\sum_i w_i \nabla^2 r_i(x)`, ``(n, n)``.
+
+        The ``mgh`` family's dense Hessian uses it. The default applies
+        :meth:`residual_curvature` to the ``n`` columns of the identity; a function that
+        can form the matrix directly overrides it.
+        """
+        eye = np.eye(self.n)
+        return np.column_stack([self.residual_curvature(x, w, eye[:, j]) for j in range(self.n)])
+
     def published_f_star(self) -> float | None:
         """The optimal value MGH reports at these sizes, or ``None`` when it gives none.
 
