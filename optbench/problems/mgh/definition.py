@@ -48,12 +48,20 @@ class MGHFunction(ABC):
     default_n, default_m : int
         The standard sizes of MGH section 3 (for variable sizes, the ones this
         project's named instance uses; the module docstring of the subclass says which).
+    known_minimisers : tuple of tuple of float
+        Points where MGH states a minimum (exactly or to the digits printed); the
+        ``mgh`` family's certification also starts Newton there. Empty by default.
+    certify_gtol : float or None
+        The gradient norm a certificate can reach at the standard sizes when float64
+        rounding keeps it above 1e-10 (Meyer); None by default.
     """
 
     number: ClassVar[int]
     name: ClassVar[str]
     default_n: ClassVar[int]
     default_m: ClassVar[int]
+    known_minimisers: ClassVar[tuple[tuple[float, ...], ...]] = ()
+    certify_gtol: ClassVar[float | None] = None
 
     def __init__(self, n: int | None = None, m: int | None = None) -> None:
         self.n = self.default_n if n is None else n
