@@ -173,7 +173,7 @@ def effective_gtol(problem: Problem, gtol: float) -> float:
 def newton_certificate(
     problem: Problem, gtol: float, max_iter: int = 100, x_start: np.ndarray | None = None
 ) -> Certificate:
-    r"""Damped Newton from ``x_start`` (default ``problem.x0``) until :math:`\|\nabla f\| \le` ``gtol``.
+    r"""Damped Newton from ``x_start`` (default ``x0``) until :math:`\|\nabla f\| \le` ``gtol``.
 
     The iteration is :math:`x_{k+1} = x_k + \alpha_k p_k` with
     :math:`\nabla^2 f(x_k)\, p_k = -\nabla f(x_k)` (solved by Cholesky for

@@ -73,7 +73,7 @@ class MGH(LazyFStar, LeastSquaresShaped, Problem):
 
     @classmethod
     def _validated_params(cls, *, number: Any, n: Any, m: Any, x0_scale: Any) -> dict[str, Any]:
-        """``number`` a registered MGH number; ``n``, ``m`` allowed by it; ``x0_scale`` in 1, 10, 100.
+        """``number`` registered, ``n`` and ``m`` allowed by it, ``x0_scale`` in 1, 10, 100.
 
         ``n`` and ``m`` come back resolved (None becomes the standard size), so an
         instance given its standard sizes explicitly is the same instance.

@@ -54,9 +54,7 @@ KOWALIK_OSBORNE_Y = np.array(
     [0.1957, 0.1947, 0.1735, 0.1600, 0.0844, 0.0627, 0.0456, 0.0342, 0.0323, 0.0235, 0.0246]
 )
 #: Kowalik–Osborne, the 11 abscissae :math:`u_i` (as printed, 1/6 rounded to 0.167 etc.).
-KOWALIK_OSBORNE_U = np.array(
-    [4.0, 2.0, 1.0, 0.5, 0.25, 0.167, 0.125, 0.1, 0.0833, 0.0714, 0.0625]
-)
+KOWALIK_OSBORNE_U = np.array([4.0, 2.0, 1.0, 0.5, 0.25, 0.167, 0.125, 0.1, 0.0833, 0.0714, 0.0625])
 #: Osborne 1 (MGH problem 17), the 33 observations :math:`y_i`.
 OSBORNE_1_Y = np.array(
     [0.844, 0.908, 0.932, 0.936, 0.925, 0.908, 0.881, 0.850, 0.818, 0.784, 0.751,
@@ -378,9 +376,7 @@ class Gaussian(_SmallMGHFunction):
 
     def jacobian(self, x: np.ndarray) -> np.ndarray:
         shift, bell = self._parts(x)
-        return np.column_stack(
-            [bell, -0.5 * x[0] * shift**2 * bell, x[0] * x[1] * shift * bell]
-        )
+        return np.column_stack([bell, -0.5 * x[0] * shift**2 * bell, x[0] * x[1] * shift * bell])
 
     def residual_hessian(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
         x1, x2 = x[0], x[1]
@@ -611,9 +607,10 @@ class Wood(_SmallMGHFunction):
 
 @register
 class KowalikOsborne(_SmallMGHFunction):
-    r"""MGH 15, Kowalik and Osborne: :math:`r_i = y_i - x_1 (u_i^2 + u_i x_2)/(u_i^2 + u_i x_3 + x_4)`.
+    r"""MGH 15, Kowalik and Osborne.
 
-    Data :data:`KOWALIK_OSBORNE_Y`, :data:`KOWALIK_OSBORNE_U`. From
+    :math:`r_i = y_i - x_1 (u_i^2 + u_i x_2)/(u_i^2 + u_i x_3 + x_4)`, data
+    :data:`KOWALIK_OSBORNE_Y`, :data:`KOWALIK_OSBORNE_U`. From
     (0.25, 0.39, 0.415, 0.39); f* = 3.07505…e-4 (MGH also reports f = 1.02734…e-3 at
     (+∞, -14.07…, -∞, -∞), not attained).
     """
