@@ -33,7 +33,9 @@ def test_counts_and_cost_are_exact(name):
         + weights.hess_cost(problem.dim)
     )
     assert oracle.cost == pytest.approx(expected, rel=1e-15)
-    assert oracle.counts() == {"n_f": 2, "n_g": 3, "n_hvp": 3, "n_hess": 1, "cost": oracle.cost}
+    assert oracle.counts() == {
+        "n_f": 2, "n_g": 3, "n_hvp": 3, "n_hess": 1, "n_r": 0, "n_J": 0, "cost": oracle.cost
+    }  # fmt: skip
     assert oracle.time > 0
 
 

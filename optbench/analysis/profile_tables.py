@@ -145,7 +145,7 @@ def _data_profile_lines(
     return [
         *heading,
         "d(κ): fraction of instances with f(x0) − f(x) ≥ (1 − τ)(f(x0) − f_L) within "
-        "κ·(dim + 1) oracle calls (n_f + n_g + n_hvp + n_hess; Moré & Wild 2009), "
+        "κ·(dim + 1) oracle calls (n_f + n_g + n_hvp + n_hess + n_r + n_J; Moré & Wild 2009), "
         "f_L = f* where certified, else the best value found; first logged hit.",
         "",
         format_table(wide.reset_index().rename(columns={"solver_label": "solver"})),

@@ -32,7 +32,7 @@ import pandas as pd
 from optbench.analysis.targets import fixed_target_table
 
 INSTANCE = ["problem", "seed"]
-#: Work measures a profile can use; ``calls`` = n_f + n_g + n_hvp + n_hess.
+#: Work measures a profile can use; ``calls`` = n_f + n_g + n_hvp + n_hess + n_r + n_J.
 WORK_METRICS = ("iters", "cost", "time", "calls")
 #: Data-profile units: (dim + 1) oracle calls (Moré & Wild) or one gradient-equivalent.
 DATA_PROFILE_UNITS = ("dim+1", "cost")
@@ -221,7 +221,8 @@ def data_profile(
         Moré & Wild's tolerance τ.
     unit : {"dim+1", "cost"}
         ``"dim+1"``: :math:`u_p = n_p + 1` oracle calls, a call being any of
-        :math:`f, \nabla f, \nabla^2 f\,v, \nabla^2 f` (``n_f + n_g + n_hvp + n_hess``;
+        :math:`f, \nabla f, \nabla^2 f\,v, \nabla^2 f, r, J` (``n_f + n_g + n_hvp + n_hess +
+        n_r + n_J``;
         a fused value-and-gradient counts two), Moré & Wild's simplex-gradient unit.
         ``"cost"``: one gradient-equivalent of oracle cost.
     kappas : sequence of float, optional

@@ -25,6 +25,7 @@ from optbench.analysis.frames import ResultsFrames, results_frames
 from optbench.analysis.tables import (
     BAD_STATUSES,
     METRICS,
+    OPTIONAL_COUNTS,
     STATUSES,
     TARGET_METRICS,
     aggregate_summary,
@@ -41,6 +42,8 @@ METRIC_TITLES = {
     "n_g": "n_g",
     "n_hvp": "n_hvp",
     "n_hess": "n_hess",
+    "n_r": "n_r",
+    "n_J": "n_J",
     "cost": "cost (grad. eval.)",
     "time": "time (s)",
     "f_gap_final": "final f − f*",
@@ -222,6 +225,8 @@ def problem_tables(context: ReportContext, problem: str) -> str:
     solvers = [_configuration_cell(row, best_labels) for row in table.to_dict("records")]
     final = {"solver": solvers, "status": table["status"].tolist()}
     for metric in METRICS:
+        if metric in OPTIONAL_COUNTS and not table[metric].fillna(0).any():
+            continue  # no solver used residuals or Jacobians here
         final[METRIC_TITLES[metric]] = [
             format_spread(row[metric], row[f"{metric}_min"], row[f"{metric}_max"])
             for row in table.to_dict("records")

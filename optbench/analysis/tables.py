@@ -54,11 +54,16 @@ METRICS = (
     "n_g",
     "n_hvp",
     "n_hess",
+    "n_r",
+    "n_J",
     "cost",
     "time",
     "f_gap_final",
     "grad_norm_final",
 )
+#: Counts of residual vectors and Jacobians (least-squares-shaped problems): a summary
+#: written before they existed has no such columns, which reads as zero calls.
+OPTIONAL_COUNTS = ("n_r", "n_J")
 #: Fixed-target metrics: ``<metric>_to_<eps>`` columns of ``summary.csv`` (:func:`target_column`).
 TARGET_METRICS = ("iters", "cost", "time")
 
@@ -266,7 +271,10 @@ def aggregate_summary(
         row["n_bad"] = int(runs["status"].isin(BAD_STATUSES).sum())
         row["status"] = status_counts(runs["status"])
         for metric in METRICS:
-            values = pd.to_numeric(runs[metric], errors="coerce").to_numpy(dtype=float)
+            if metric in OPTIONAL_COUNTS and metric not in runs:
+                values = np.zeros(len(runs))
+            else:
+                values = pd.to_numeric(runs[metric], errors="coerce").to_numpy(dtype=float)
             row[metric], row[f"{metric}_min"], row[f"{metric}_max"] = _spread(values)
         for column in target_columns:
             values = pd.to_numeric(runs[column], errors="coerce").to_numpy(dtype=float)

@@ -48,7 +48,7 @@ from optbench.analysis.tables import family_key, summary_targets, target_column
 #: The fixed-target metrics and their summary column prefix.
 METRICS = ("iters", "cost", "time")
 #: Oracle-call counters added up into ``calls`` (Moré & Wild's unit of work).
-CALL_COLUMNS = ("n_f", "n_g", "n_hvp", "n_hess")
+CALL_COLUMNS = ("n_f", "n_g", "n_hvp", "n_hess", "n_r", "n_J")
 #: Columns of :func:`fixed_target_table`, in order.
 HIT_COLUMNS = (
     "run_id",
@@ -107,7 +107,7 @@ def run_table(summary: pd.DataFrame | None, traces: pd.DataFrame | None = None) 
     if "status" not in runs:
         runs["status"] = ""
     present = [c for c in CALL_COLUMNS if c in runs]
-    runs["calls"] = runs[present].sum(axis=1) if present else math.nan
+    runs["calls"] = _calls(runs) if present else math.nan
     if traces is not None and runs["f0"].isna().any():
         first = _first_rows(traces).set_index("run_id")["f"]
         runs["f0"] = runs["f0"].fillna(runs["run_id"].map(first))
@@ -116,6 +116,12 @@ def run_table(summary: pd.DataFrame | None, traces: pd.DataFrame | None = None) 
         "iters", "cost", "time", "calls", "f0", "f_final", "f_gap_final",
     ]  # fmt: skip
     return runs[columns].reset_index(drop=True)
+
+
+def _calls(frame: pd.DataFrame) -> pd.Series:
+    """Oracle calls per row: the sum of the :data:`CALL_COLUMNS` present (results written
+    before ``n_r`` and ``n_J`` existed have neither: zero such calls)."""
+    return frame[[c for c in CALL_COLUMNS if c in frame]].sum(axis=1)
 
 
 def _first_rows(traces: pd.DataFrame) -> pd.DataFrame:
@@ -140,7 +146,7 @@ def _runs_from_traces(traces: pd.DataFrame) -> pd.DataFrame:
             "iters": last["iter"].to_numpy(),
             "cost": last["cost"].to_numpy(),
             "time": last["time"].to_numpy(),
-            "calls": last[list(CALL_COLUMNS)].sum(axis=1).to_numpy(),
+            "calls": _calls(last).to_numpy(),
             "f0": first.loc[last.index, "f"].to_numpy(),
             "f_final": last["f"].to_numpy(),
             "f_gap_final": last["f_gap"].to_numpy(),
@@ -217,7 +223,7 @@ def fixed_target_table(
     DataFrame
         One row per (run, target), columns :data:`HIT_COLUMNS`. ``reached`` says
         whether the test held; censored rows (``reached == False``) carry the run's
-        final ``iters, cost, time, calls``. ``calls`` = n_f + n_g + n_hvp + n_hess
+        final ``iters, cost, time, calls``. ``calls`` = n_f + n_g + n_hvp + n_hess + n_r + n_J
         (NaN at a hit taken from the summary unless that iteration was logged).
 
     Raises
@@ -279,7 +285,7 @@ def _hits_for_target(
             )
         _trace_hits(rows, traces, needs_trace)
     if traces is not None and from_summary.any():
-        calls = traces.assign(calls=traces[list(CALL_COLUMNS)].sum(axis=1))
+        calls = traces.assign(calls=_calls(traces))
         calls = calls.set_index(["run_id", "iter"])["calls"]
         calls = calls[~calls.index.duplicated()]
         keys = pd.MultiIndex.from_arrays(
@@ -312,7 +318,7 @@ def _trace_hits(rows: pd.DataFrame, traces: pd.DataFrame, mask: pd.Series) -> No
     )
     passed = relevant[gap <= ids.map(threshold).to_numpy(dtype=float)]
     first = passed.groupby("run_id", sort=False).head(1).set_index("run_id")
-    first = first.assign(calls=first[list(CALL_COLUMNS)].sum(axis=1))
+    first = first.assign(calls=_calls(first))
     run_ids = rows.loc[mask, "run_id"]
     for metric, column in (
         ("iters", "iter"),

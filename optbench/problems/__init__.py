@@ -24,7 +24,7 @@ __all__ = [
 
 def _load_families() -> None:
     # Importing a family module registers it.
-    from optbench.problems import least_squares, logistic, rosenbrock, softmax  # noqa: F401
+    from optbench.problems import least_squares, logistic, mgh, rosenbrock, softmax  # noqa: F401
 
 
 def family_parameters(family: str) -> dict[str, inspect.Parameter]:
@@ -48,7 +48,7 @@ def make_problem(name: str, **params: Any) -> Problem:
     Parameters
     ----------
     name : str
-        A family (``least_squares``, ``rosenbrock``, ``logistic``, ``softmax``) or a
+        A family (``least_squares``, ``rosenbrock``, ``logistic``, ``softmax``, ``mgh``) or a
         named instance from the top-level ``problems/`` folder (``logistic_small``, …).
     **params
         Family parameters (see ``optbench list problems``). ``hess_max_dim`` raises

@@ -41,6 +41,9 @@ class CostWeights:
 
     The defaults: a value costs 0.5, a gradient or a fused value and
     gradient 1, a Hessian-vector product 1 and a dense Hessian ``dim / 2`` (``hess=None``).
+    For least-squares-shaped problems (:class:`LeastSquaresShaped`) the residual vector
+    costs as a value (0.5: the value is its squared norm) and the Jacobian as a gradient
+    (1: the gradient is :math:`2cJ^\top r`).
     A family may override them where its measured costs differ
     (``benchmarks/kernels.py`` prints the measured ratios).
     """
@@ -50,6 +53,8 @@ class CostWeights:
     value_and_grad: float = 1.0
     hvp: float = 1.0
     hess: float | None = None
+    residuals: float = 0.5
+    jacobian: float = 1.0
 
     def hess_cost(self, dim: int) -> float:
         """Cost of one dense Hessian for a problem of dimension ``dim``."""
@@ -77,6 +82,10 @@ class Problem(ABC):
         The parameters the instance was built from (for display and hashing).
     hess_max_dim : int
         :meth:`hess` refuses to build a dense Hessian above this dimension.
+    certify_gtol : float or None
+        The gradient-norm target certification can reach on this instance when it is
+        above the default 1e-10 (float64 rounding of a badly scaled gradient); None for
+        the default. See :func:`optbench.problems.certify.effective_gtol`.
     """
 
     #: Registry name of the family, set by ``PROBLEMS.register``.
@@ -89,6 +98,7 @@ class Problem(ABC):
     f_star: float | None = None
     params: dict[str, Any]
     hess_max_dim: int = HESS_MAX_DIM
+    certify_gtol: float | None = None
 
     @classmethod
     def check_params(cls, **params: Any) -> dict[str, Any]:
@@ -176,3 +186,51 @@ class Problem(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, dim={self.dim})"
+
+
+class LeastSquaresShaped(ABC):
+    r"""The optional capability of a problem that is a sum of squares.
+
+    A problem that also inherits this class declares
+
+    .. math:: f(x) = c\,\|r(x)\|_2^2 \quad\text{exactly, with}\quad
+              \nabla f(x) = 2c\,J(x)^\top r(x),
+
+    where ``c`` is :attr:`residual_scale`, :math:`r` is :meth:`residuals` and
+    :math:`J = \partial r/\partial x` is :meth:`jacobian`. A Gauss–Newton method models
+    :math:`\nabla^2 f \approx 2c\,J^\top J` without guessing the factor. The
+    Moré–Garbow–Hillstrom problems have ``c = 1`` (:math:`f = \sum r_i^2`); linear least
+    squares :math:`\frac{1}{2n}\|Ax - b\|^2 + \frac{\lambda}{2}\|x\|^2` has
+    ``c = 1/(2n)`` with :math:`r = (Ax - b,\ \sqrt{n\lambda}\,x)`.
+
+    Solvers see these through :meth:`Oracle.residuals <optbench.problems.oracle.Oracle.residuals>`
+    and :meth:`Oracle.jacobian <optbench.problems.oracle.Oracle.jacobian>`, counted as
+    ``n_r`` and ``n_J``; :func:`is_least_squares` tells whether a problem has them.
+
+    Attributes
+    ----------
+    residual_scale : float
+        The factor ``c > 0`` of :math:`f = c\|r\|^2`.
+    n_residuals : int
+        The number ``m`` of residuals.
+    """
+
+    residual_scale: float
+    n_residuals: int
+
+    @abstractmethod
+    def residuals(self, x: np.ndarray) -> np.ndarray:
+        """The residual vector :math:`r(x)`, shape ``(n_residuals,)``."""
+
+    @abstractmethod
+    def jacobian(self, x: np.ndarray) -> Any:
+        r"""The Jacobian :math:`J(x)`, shape ``(n_residuals, dim)``.
+
+        A dense ndarray or a ``scipy.sparse`` matrix (the family says which); treat it
+        as read-only: a family may return its own data (e.g. the design matrix).
+        """
+
+
+def is_least_squares(problem: Any) -> bool:
+    """Whether ``problem`` offers :meth:`LeastSquaresShaped.residuals` and ``jacobian``."""
+    return isinstance(problem, LeastSquaresShaped)

@@ -36,6 +36,29 @@ there and never recomputes it. ``--certify NAME`` on such an instance recomputes
 rewrites its cache file (the YAML file is left as it is). Families with an analytic
 optimum (Rosenbrock) store it in the file whatever their size.
 
+Suite tables
+------------
+A suite of many instances is one file ``problems/<suite>.yaml`` holding a table::
+
+    suite: mgh                           # the suite's name (the file's name)
+    description: one line saying what the suite is
+    family: mgh                          # the family of every instance
+    instances:                           # one mapping per instance, fields as above
+    - name: mgh_01_rosenbrock            # (name, params, description, f_star,
+      params: {number: 1, n: 2, m: 2}    #  certified; large and certify optional)
+      description: ...
+      published_f_star: 0.0              # optional: the value the source reports
+      published_source: MGH 1981, problem 1  # required with published_f_star
+      f_star: 0.0
+      certified: {method: ..., grad_norm: ..., tolerance: ..., date: ..., iters: ...,
+                  min_eigenvalue: ..., hess_norm: ...}
+
+A file with a top-level ``suite`` key is a table, any other one instance. The instance
+files together form the suite ``catalog``; :func:`catalog_names` takes ``suite=`` to
+list one suite. ``--certify`` rewrites a table entry in place (the whole file, atomically).
+``min_eigenvalue`` and ``hess_norm`` (the smallest eigenvalue and the 2-norm of the
+Hessian at the certified point) are optional in any ``certified`` block.
+
 The folder is ``problems/`` next to the ``optbench`` package (the repository root of
 an editable install); the ``OPTBENCH_PROBLEMS_DIR`` environment variable overrides it.
 """
@@ -44,6 +67,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import os
 import sys
 import tempfile
@@ -61,14 +85,33 @@ from optbench.scalars import is_finite_number, is_integer
 ENV_VAR = "OPTBENCH_PROBLEMS_DIR"
 #: Fields of an instance file, in the order they are written (``large`` and ``certify``
 #: are optional).
-FIELDS = ("name", "family", "params", "description", "large", "certify", "f_star", "certified")
+FIELDS = (
+    "name", "family", "params", "description", "large", "certify", "published_f_star",
+    "published_source", "f_star", "certified",
+)  # fmt: skip
 #: Optional fields and their defaults.
-OPTIONAL_FIELDS = {"large": False, "certify": "stored"}
+OPTIONAL_FIELDS = {
+    "large": False, "certify": "stored", "published_f_star": None, "published_source": None
+}  # fmt: skip
+#: Fields of a suite table file; its ``instances`` take :data:`FIELDS` but ``family``.
+SUITE_FIELDS = ("suite", "description", "family", "instances")
+#: The suite of the one-file-per-instance entries.
+INSTANCE_FILES_SUITE = "catalog"
 #: Values of ``certify``: f* ``stored`` in the file, or certified ``on_first_use`` and
 #: kept in the on-disk cache.
 CERTIFY_MODES = ("stored", "on_first_use")
-#: Fields of the ``certified`` block.
-CERTIFIED_FIELDS = ("method", "grad_norm", "tolerance", "date", "iters")
+#: Fields of the ``certified`` block (the last two optional).
+CERTIFIED_FIELDS = (
+    "method",
+    "grad_norm",
+    "tolerance",
+    "date",
+    "iters",
+    "min_eigenvalue",
+    "hess_norm",
+)
+#: Optional fields of the ``certified`` block.
+OPTIONAL_CERTIFIED_FIELDS = ("min_eigenvalue", "hess_norm")
 #: Gradient-norm target of :func:`certify_instance`.
 CERTIFY_GTOL = 1e-10
 
@@ -96,7 +139,7 @@ def problems_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "problems"
 
 
-def catalog_names(large: bool | None = None) -> list[str]:
+def catalog_names(large: bool | None = None, suite: str | None = None) -> list[str]:
     """Names of the instances in the catalog folder, sorted (empty if there is none).
 
     Parameters
@@ -104,28 +147,96 @@ def catalog_names(large: bool | None = None) -> list[str]:
     large : bool or None
         None: every instance; False: only those not marked ``large: true`` (what a test
         that builds every instance should iterate over); True: only the large ones.
+    suite : str or None
+        Only the instances of this suite (``"catalog"``: the one-file-per-instance ones).
+
+    Raises
+    ------
+    ValueError
+        If ``suite`` names no suite of the folder.
     """
-    folder = problems_dir()
-    if not folder.is_dir():
-        return []
-    names = sorted(path.stem for path in folder.glob("*.yaml"))
+    index = _index()
+    if suite is not None and suite not in {where[1] for where in index.values()}:
+        suites = sorted({where[1] for where in index.values()} | {INSTANCE_FILES_SUITE})
+        if suite != INSTANCE_FILES_SUITE:
+            raise ValueError("suite: " + unknown_name_message("suite", suite, suites))
+    names = sorted(name for name, where in index.items() if suite in (None, where[1]))
     if large is None:
         return names
     return [name for name in names if catalog_entry(name)["large"] is bool(large)]
 
 
+def catalog_suites() -> list[str]:
+    """The suites of the catalog folder, sorted (``"catalog"`` for the instance files)."""
+    return sorted({where[1] for where in _index().values()})
+
+
 def catalog_path(name: str) -> Path:
-    """Path of the file of instance ``name``.
+    """Path of the file holding instance ``name`` (its own file or its suite's table).
 
     Raises
     ------
     ValueError
         If there is no such instance (with a did-you-mean suggestion).
     """
-    names = catalog_names()
-    if name not in names:
-        raise ValueError("name: " + unknown_name_message("catalog instance", name, names))
-    return problems_dir() / f"{name}.yaml"
+    index = _index()
+    if name not in index:
+        raise ValueError("name: " + unknown_name_message("catalog instance", name, list(index)))
+    return index[name][0]
+
+
+def _index() -> dict[str, tuple[Path, str]]:
+    """Instance name -> (file, suite) for the catalog folder (cached while no file changes)."""
+    folder = problems_dir()
+    if not folder.is_dir():
+        return {}
+    files = tuple(sorted(folder.glob("*.yaml")))
+    stamps = tuple((path.name, path.stat().st_mtime_ns, path.stat().st_size) for path in files)
+    return dict(_index_of(folder, stamps))
+
+
+@functools.lru_cache(maxsize=8)
+def _index_of(folder: Path, stamps: tuple[tuple[str, int, int], ...]) -> tuple:
+    index: dict[str, tuple[Path, str]] = {}
+    for file_name, _, _ in stamps:
+        path = folder / file_name
+        table = _read_suite(path)
+        if table is None:
+            index[path.stem] = (path, INSTANCE_FILES_SUITE)
+            continue
+        for entry in table["instances"]:
+            name = entry["name"]
+            if name in index:
+                raise ValueError(
+                    f"{file_name}: instances: {name!r} is defined twice in the catalog"
+                )
+            index[name] = (path, table["suite"])
+    return tuple(index.items())
+
+
+def _read_suite(path: Path) -> dict[str, Any] | None:
+    """The checked table of a suite file, or None when ``path`` holds one instance."""
+    with path.open(encoding="utf-8") as stream:
+        content = yaml.safe_load(stream)
+    if not (isinstance(content, dict) and "suite" in content):
+        return None
+    where = path.name
+    for key in content:
+        if key not in SUITE_FIELDS:
+            raise ValueError(f"{where}: {unknown_name_message('field', str(key), SUITE_FIELDS)}")
+    for key in SUITE_FIELDS:
+        if key not in content:
+            raise ValueError(f"{where}: {key}: missing")
+    if content["suite"] != path.stem:
+        raise ValueError(
+            f"{where}: suite: must equal the file name {path.stem!r}, got {content['suite']!r}"
+        )
+    instances = content["instances"]
+    if not isinstance(instances, list) or not all(
+        isinstance(entry, dict) and isinstance(entry.get("name"), str) for entry in instances
+    ):
+        raise ValueError(f"{where}: instances: must be a list of mappings, each with a name")
+    return content
 
 
 def catalog_entry(name: str) -> dict[str, Any]:
@@ -145,9 +256,15 @@ def catalog_entry(name: str) -> dict[str, Any]:
         If the file is not valid YAML.
     """
     path = catalog_path(name)
-    with path.open(encoding="utf-8") as stream:
-        entry = yaml.safe_load(stream)
-    return _validate_entry(entry, path)
+    table = _read_suite(path)
+    if table is None:
+        with path.open(encoding="utf-8") as stream:
+            entry = yaml.safe_load(stream)
+        return _validate_entry(entry, path)
+    entry = next(item for item in table["instances"] if item["name"] == name)
+    if "family" in entry:
+        raise ValueError(f"{path.name}: {name}: family: set once for the suite, not per instance")
+    return _validate_entry({**entry, "family": table["family"]}, path)
 
 
 def load_instance(name: str) -> Problem:
@@ -198,7 +315,7 @@ def certify_instance(name: str, write: bool = True) -> dict[str, Any]:
     """
     from time import perf_counter
 
-    from optbench.problems.certify import certify, store_certificate
+    from optbench.problems.certify import certify, effective_gtol, store_certificate
 
     path = catalog_path(name)
     entry = catalog_entry(name)
@@ -211,10 +328,14 @@ def certify_instance(name: str, write: bool = True) -> dict[str, Any]:
     entry["certified"] = {
         "method": str(certificate.method),
         "grad_norm": float(certificate.grad_norm),
-        "tolerance": CERTIFY_GTOL,
+        "tolerance": effective_gtol(problem, CERTIFY_GTOL),
         "date": datetime.date.today().isoformat(),
         "iters": int(certificate.iters),
     }
+    for key in OPTIONAL_CERTIFIED_FIELDS:
+        value = getattr(certificate, key)
+        if value is not None:
+            entry["certified"][key] = float(value)
     if entry["certify"] == "on_first_use":
         cache_file = (
             store_certificate(problem, certificate, CERTIFY_GTOL, seconds) if write else None
@@ -222,7 +343,10 @@ def certify_instance(name: str, write: bool = True) -> dict[str, Any]:
         return dict(entry, cache_file=cache_file)
     entry = _validate_entry(entry, path)
     if write:
-        _write_entry(entry, path)
+        if _read_suite(path) is None:
+            _write_entry(entry, path)
+        else:
+            _write_suite_entry(entry, path)
     return entry
 
 
@@ -243,6 +367,8 @@ def _build_family(entry: dict[str, Any], path: Path) -> Problem:
 def _validate_entry(entry: Any, path: Path) -> dict[str, Any]:
     """Check the fields of one instance file; return a normalized copy."""
     where = path.name
+    if _is_suite_file(path) and isinstance(entry, dict):
+        where = f"{path.name}: {entry.get('name')}"
     if not isinstance(entry, dict):
         raise ValueError(f"{where}: must be a mapping with fields {', '.join(FIELDS)}")
     for key in entry:
@@ -259,7 +385,7 @@ def _validate_entry(entry: Any, path: Path) -> dict[str, Any]:
         raise ValueError(
             f"{where}: certify: must be one of {', '.join(CERTIFY_MODES)}, got {mode!r}"
         )
-    if entry["name"] != path.stem:
+    if entry["name"] != path.stem and not _is_suite_file(path):
         raise ValueError(
             f"{where}: name: must equal the file name {path.stem!r}, got {entry['name']!r}"
         )
@@ -284,9 +410,24 @@ def _validate_entry(entry: Any, path: Path) -> dict[str, Any]:
             f"{where}: certified: must be given exactly when f_star is (regenerate both "
             f"with python -m optbench.problems.catalog --certify {path.stem})"
         )
+    published = entry.get("published_f_star")
+    source = entry.get("published_source")
+    if published is not None and not is_finite_number(published):
+        raise ValueError(
+            f"{where}: published_f_star: must be a finite number or null, got {published!r}"
+        )
+    if (published is None) != (source is None) or (
+        source is not None and (not isinstance(source, str) or not source.strip())
+    ):
+        raise ValueError(
+            f"{where}: published_source: a non-empty string, given exactly when "
+            f"published_f_star is, got {source!r}"
+        )
     normalized = dict(
-        entry, large=large, certify=mode, f_star=None if f_star is None else float(f_star)
-    )
+        entry, large=large, certify=mode, f_star=None if f_star is None else float(f_star),
+        published_f_star=None if published is None else float(published),
+        published_source=source,
+    )  # fmt: skip
     if certified is not None:
         normalized["certified"] = _validate_certified(certified, where)
     return {key: normalized[key] for key in FIELDS}
@@ -302,8 +443,12 @@ def _validate_certified(certified: Any, where: str) -> dict[str, Any]:
             message = unknown_name_message("field", str(key), CERTIFIED_FIELDS)
             raise ValueError(f"{where}: certified: {message}")
     for key in CERTIFIED_FIELDS:
-        if key not in certified:
+        if key not in certified and key not in OPTIONAL_CERTIFIED_FIELDS:
             raise ValueError(f"{where}: certified.{key}: missing")
+    for key in OPTIONAL_CERTIFIED_FIELDS:
+        value = certified.get(key)
+        if value is not None and not is_finite_number(value):
+            raise ValueError(f"{where}: certified.{key}: must be a number, got {value!r}")
     if not isinstance(certified["method"], str) or not certified["method"].strip():
         raise ValueError(f"{where}: certified.method: must be a non-empty string")
     for key in ("grad_norm", "tolerance"):
@@ -323,13 +468,17 @@ def _validate_certified(certified: Any, where: str) -> dict[str, Any]:
         raise ValueError(
             f"{where}: certified.date: must be an ISO date YYYY-MM-DD, got {certified['date']!r}"
         )
-    return {
+    out = {
         "method": certified["method"],
         "grad_norm": float(certified["grad_norm"]),
         "tolerance": float(certified["tolerance"]),
         "date": date.isoformat(),
         "iters": iters,
     }
+    for key in OPTIONAL_CERTIFIED_FIELDS:
+        if certified.get(key) is not None:
+            out[key] = float(certified[key])
+    return out
 
 
 def _write_entry(entry: dict[str, Any], path: Path) -> None:
@@ -349,6 +498,41 @@ def _write_entry(entry: dict[str, Any], path: Path) -> None:
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _is_suite_file(path: Path) -> bool:
+    return path.is_file() and _read_suite(path) is not None
+
+
+def _write_suite_entry(entry: dict[str, Any], path: Path) -> None:
+    """Replace ``entry``'s row in the suite table ``path`` (the whole file, atomically).
+
+    The comment lines at the top of the file are kept; rows are written in flow style
+    (one line per mapping of scalars), optional fields only when set.
+    """
+    text = path.read_text(encoding="utf-8")
+    header = "".join(line for line in text.splitlines(keepends=True) if line.startswith("#"))
+    table = _read_suite(path)
+    assert table is not None
+    row = {
+        key: value
+        for key, value in entry.items()
+        if key != "family" and (key not in OPTIONAL_FIELDS or value != OPTIONAL_FIELDS[key])
+    }
+    table["instances"] = [
+        row if item["name"] == entry["name"] else item for item in table["instances"]
+    ]
+    body = yaml.safe_dump(
+        table, sort_keys=False, default_flow_style=None, width=4096, allow_unicode=True
+    )
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(header + body)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -77,6 +77,11 @@ class Certificate:
         ``x_star``, the decrease the quadratic model still predicts (half the squared
         Newton decrement, Boyd & Vandenberghe, Convex Optimization, §9.5.1). 0 for
         exact and analytic methods.
+    min_eigenvalue, hess_norm : float or None
+        The smallest eigenvalue and the 2-norm of :math:`\nabla^2 f(x^*)` when they were
+        computed (:func:`hessian_extremes`): ``min_eigenvalue`` > 0 shows a strict local
+        minimum when it exceeds the rounding of the eigenvalues, about
+        :math:`n \epsilon` ``hess_norm``.
     """
 
     f_star: float
@@ -85,6 +90,8 @@ class Certificate:
     method: str
     iters: int
     predicted_decrease: float = 0.0
+    min_eigenvalue: float | None = None
+    hess_norm: float | None = None
 
 
 def certify(problem: Problem, gtol: float = 1e-10, max_iter: int = 100) -> Certificate:
@@ -110,6 +117,7 @@ def certify(problem: Problem, gtol: float = 1e-10, max_iter: int = 100) -> Certi
     """
     if not (isinstance(gtol, (int, float)) and gtol > 0):
         raise ValueError(f"gtol: must be > 0, got {gtol!r}")
+    gtol = effective_gtol(problem, gtol)
     if not is_integer(max_iter) or max_iter < 1:
         raise ValueError(f"max_iter: must be a positive integer, got {max_iter!r}")
     hook = getattr(problem, "_certify", None)
@@ -138,8 +146,34 @@ def certify(problem: Problem, gtol: float = 1e-10, max_iter: int = 100) -> Certi
     return certificate
 
 
-def newton_certificate(problem: Problem, gtol: float, max_iter: int = 100) -> Certificate:
-    r"""Damped Newton from ``problem.x0`` until :math:`\|\nabla f\| \le` ``gtol``.
+def hessian_extremes(problem: Problem, x: np.ndarray) -> tuple[float, float] | None:
+    """The smallest eigenvalue and the 2-norm of the dense Hessian at ``x``.
+
+    None above ``CHOLESKY_MAX_DIM`` (or the problem's ``hess_max_dim``).
+    """
+    if problem.dim > min(CHOLESKY_MAX_DIM, problem.hess_max_dim):
+        return None
+    import scipy.linalg
+
+    H = problem.hess(x)
+    eigenvalues = scipy.linalg.eigvalsh(0.5 * (H + H.T))
+    return float(eigenvalues[0]), float(np.max(np.abs(eigenvalues)))
+
+
+def effective_gtol(problem: Problem, gtol: float) -> float:
+    """``gtol``, or the problem's :attr:`~optbench.problems.base.Problem.certify_gtol` if larger.
+
+    A problem whose gradient cannot reach ``gtol`` in float64 (its rounding floor is
+    higher) declares the floor it can reach; the certificate records the tolerance used.
+    """
+    floor = problem.certify_gtol
+    return gtol if floor is None else max(gtol, floor)
+
+
+def newton_certificate(
+    problem: Problem, gtol: float, max_iter: int = 100, x_start: np.ndarray | None = None
+) -> Certificate:
+    r"""Damped Newton from ``x_start`` (default ``x0``) until :math:`\|\nabla f\| \le` ``gtol``.
 
     The iteration is :math:`x_{k+1} = x_k + \alpha_k p_k` with
     :math:`\nabla^2 f(x_k)\, p_k = -\nabla f(x_k)` (solved by Cholesky for
@@ -151,7 +185,8 @@ def newton_certificate(problem: Problem, gtol: float, max_iter: int = 100) -> Ce
     solved for ``predicted_decrease``.
     """
     use_cholesky = problem.dim <= min(CHOLESKY_MAX_DIM, problem.hess_max_dim)
-    x = np.array(problem.x0, dtype=np.float64, copy=True)
+    start = problem.x0 if x_start is None else x_start
+    x = np.array(start, dtype=np.float64, copy=True)
     value, gradient = problem.value_and_grad(x)
     grad_norm = norm2(gradient)
     used_cg = not use_cholesky

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from optbench.numerics import norm2
-from optbench.problems.base import Smoothness
+from optbench.problems.base import LeastSquaresShaped, Smoothness
 from optbench.problems.certify import Certificate
 from optbench.problems.data import least_squares_data
 from optbench.problems.linalg import gram, gram_extreme_eigenvalues
@@ -40,8 +40,14 @@ SVD_MAX_ENTRIES = 4_000_000
 
 
 @PROBLEMS.register("least_squares")
-class LeastSquares(LinearModelLoss):
+class LeastSquares(LinearModelLoss, LeastSquaresShaped):
     r"""Linear least squares :math:`\frac{1}{2n}\|Ax-b\|^2 + \frac{l_2}{2}\|x\|^2`.
+
+    Least-squares shaped (:class:`~optbench.problems.base.LeastSquaresShaped`) with
+    ``residual_scale`` :math:`c = 1/(2n)`: :math:`r(x) = Ax - b`, followed by
+    :math:`\sqrt{n\,l_2}\,x` when ``l2 > 0``, so that :math:`f = c\|r\|^2` exactly; the
+    Jacobian is ``A`` itself (not a copy) when ``l2 = 0``, else ``A`` stacked on
+    :math:`\sqrt{n\,l_2}\,I` (built on each call).
 
     Give user data ``A`` and ``b``, or leave them None for synthetic data
     (:func:`optbench.problems.data.least_squares_data`: singular values log-spaced from
@@ -97,6 +103,8 @@ class LeastSquares(LinearModelLoss):
             synthetic = (self.params[key] for key in ("n_samples", "n_features", "cond", "noise"))
             self.A, self.b, self.x_true = least_squares_data(*synthetic, self.params["seed"])
         self.n_samples, self.dim = self.A.shape
+        self.residual_scale = 0.5 / self.n_samples
+        self.n_residuals = self.n_samples + (self.dim if self.l2 else 0)
         self.name = "least_squares"
         self.x0 = np.zeros(self.dim)
 
@@ -166,6 +174,31 @@ class LeastSquares(LinearModelLoss):
         if self.l2:
             out += self.l2 * v
         return out
+
+    def residuals(self, x: np.ndarray) -> np.ndarray:
+        r""":math:`Ax - b`, then :math:`\sqrt{n\lambda}\,x` when ``l2 > 0``."""
+        x = check_point(x, self.dim)
+        residual = self.A @ x
+        residual -= self.b
+        if not self.l2:
+            return residual
+        return np.concatenate([residual, np.sqrt(self.n_samples * self.l2) * x])
+
+    def jacobian(self, x: np.ndarray) -> Any:
+        r"""``A`` (the design matrix itself: do not modify it), or :math:`[A; \sqrt{n\lambda} I]`.
+
+        The stacked matrix is dense for dense ``A`` and CSR for sparse ``A``.
+        """
+        check_point(x, self.dim)
+        if not self.l2:
+            return self.A
+        damping = np.sqrt(self.n_samples * self.l2)
+        if isinstance(self.A, np.ndarray):
+            return np.vstack([self.A, damping * np.eye(self.dim)])
+        import scipy.sparse
+
+        identity = scipy.sparse.identity(self.dim, format="csr") * damping
+        return scipy.sparse.vstack([self.A, identity], format="csr")
 
     def hess(self, x: np.ndarray) -> np.ndarray:
         r"""Dense :math:`A^\top A/n + \lambda I`, formed directly (one Gram product)."""

@@ -34,6 +34,8 @@ SUMMARY_RESULT_COLUMNS = (
     "n_g",
     "n_hvp",
     "n_hess",
+    "n_r",
+    "n_J",
     "cost",
     "time",
     "f_final",
@@ -43,6 +45,9 @@ SUMMARY_RESULT_COLUMNS = (
     "f0",
     "warnings",
 )
+#: Count columns added after the first results format: a results directory written
+#: before them has none, which reads as zero calls (see :func:`summary_column_order`).
+LATER_COUNT_COLUMNS = ("n_r", "n_J")
 #: Summary columns holding text (possibly empty) rather than numbers.
 TEXT_SUMMARY_COLUMNS = ("message", "warnings")
 #: Metrics recorded at each target level ε, see :func:`target_column`.
@@ -155,6 +160,7 @@ def summary_row(
     }
     if result is None:
         row.update(status="error", message=error, iters=0, n_f=0, n_g=0, n_hvp=0, n_hess=0)
+        row.update(n_r=0, n_J=0)
         row.update(cost=0.0, time=0.0, f_final=math.nan, f_gap_final=math.nan)
         row.update(grad_norm_final=math.nan)
     else:
@@ -199,13 +205,16 @@ def error_record(spec: RunSpec, message: str, dim: int | None = None) -> RunReco
 def summary_column_order(columns: Iterable[str]) -> list[str]:
     """Summary columns in their order: keys, solver parameters, results, targets.
 
-    Parameters and targets keep their order of first appearance in ``columns``.
+    Parameters and targets keep their order of first appearance in ``columns``. The
+    :data:`LATER_COUNT_COLUMNS` appear only when ``columns`` has them, so the runs of a
+    results directory written before them merge into the summary they had.
     """
     columns = list(dict.fromkeys(columns))
     fixed = {*SUMMARY_KEY_COLUMNS, *SUMMARY_RESULT_COLUMNS}
     params = [c for c in columns if c not in fixed and not is_target_column(c)]
     targets = [c for c in columns if c not in fixed and is_target_column(c)]
-    return [*SUMMARY_KEY_COLUMNS, *params, *SUMMARY_RESULT_COLUMNS, *targets]
+    results = [c for c in SUMMARY_RESULT_COLUMNS if c not in LATER_COUNT_COLUMNS or c in columns]
+    return [*SUMMARY_KEY_COLUMNS, *params, *results, *targets]
 
 
 def trace_schema() -> pa.Schema:
@@ -213,7 +222,7 @@ def trace_schema() -> pa.Schema:
     import pyarrow as pa
 
     types = {"run_id": pa.string(), "problem": pa.string(), "optimizer": pa.string()}
-    integers = {"iter", "n_f", "n_g", "n_hvp", "n_hess"}
+    integers = {"iter", "n_f", "n_g", "n_hvp", "n_hess", "n_r", "n_J"}
     return pa.schema(
         [
             (name, types.get(name, pa.int64() if name in integers else pa.float64()))

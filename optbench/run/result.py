@@ -24,6 +24,8 @@ TRACE_COLUMNS = (
     "n_g",
     "n_hvp",
     "n_hess",
+    "n_r",
+    "n_J",
     "cost",
     "step_size",
 )
@@ -73,6 +75,8 @@ class OptimizeResult:
     ``status == "converged"`` only when a stopping test held at ``x``. Counts are
     oracle calls made by the solver; ``time`` is the wall time spent inside
     ``init``/``step`` (logging excluded); ``cost`` is in gradient-equivalents.
+    ``n_r`` and ``n_J`` count residual vectors and Jacobians (least-squares-shaped
+    problems only).
     ``targets`` maps each requested level ε of ``f - f*`` to its first
     :class:`TargetHit` (absent when never reached). ``warnings`` counts the
     warnings raised during the run by ``"<Category>: <message>"``.
@@ -96,6 +100,8 @@ class OptimizeResult:
     recorder: TraceRecorder = field(repr=False)
     targets: dict[float, TargetHit] = field(default_factory=dict)
     warnings: dict[str, int] = field(default_factory=dict)
+    n_r: int = 0
+    n_J: int = 0
 
     @property
     def trace(self) -> pd.DataFrame:
@@ -119,6 +125,8 @@ class OptimizeResult:
             "n_g": self.n_g,
             "n_hvp": self.n_hvp,
             "n_hess": self.n_hess,
+            "n_r": self.n_r,
+            "n_J": self.n_J,
             "cost": self.cost,
             "time": self.time,
             "f_final": self.f,
@@ -131,6 +139,7 @@ class OptimizeResult:
             f"OptimizeResult({self.optimizer} on {self.problem}: {self.status}, "
             f"iters={self.iters}, f={self.f:.6g}, grad_norm={self.grad_norm:.3g}, "
             f"n_f={self.n_f}, n_g={self.n_g}, n_hvp={self.n_hvp}, n_hess={self.n_hess}, "
+            f"n_r={self.n_r}, n_J={self.n_J}, "
             f"cost={self.cost:.6g}, time={self.time:.3g}s)"
         )
 

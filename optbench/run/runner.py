@@ -183,7 +183,8 @@ def run_solver(
                 recorder.append(
                     iter=iteration, time=solver_time, f=f, f_gap=f_gap, grad_norm=grad_norm,
                     n_f=oracle.n_f, n_g=oracle.n_g, n_hvp=oracle.n_hvp, n_hess=oracle.n_hess,
-                    cost=oracle.cost, step_size=nan_if_none(state.step_size),
+                    n_r=oracle.n_r, n_J=oracle.n_J, cost=oracle.cost,
+                    step_size=nan_if_none(state.step_size),
                 )  # fmt: skip
                 next_log = log.next_after(iteration)
             if status is not Status.RUNNING:
@@ -212,6 +213,8 @@ def run_solver(
         n_g=oracle.n_g,
         n_hvp=oracle.n_hvp,
         n_hess=oracle.n_hess,
+        n_r=oracle.n_r,
+        n_J=oracle.n_J,
         cost=oracle.cost,
         time=solver_time,
         recorder=recorder,
@@ -291,7 +294,7 @@ def minimize(
     Returns
     -------
     OptimizeResult
-        ``x, f, grad_norm, status, message, iters, n_f, n_g, n_hvp, n_hess, cost,
+        ``x, f, grad_norm, status, message, iters, n_f, n_g, n_hvp, n_hess, n_r, n_J, cost,
         time`` and ``trace`` (a DataFrame, one row per logged iteration).
 
     Examples

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from optbench.run.records import (
+    LATER_COUNT_COLUMNS,
     RunRecord,
     json_default,
     spec_row,
@@ -342,7 +343,11 @@ class ResultStore:
             for run_id in self.ordered_completed_ids(run_ids)
         ]
         columns = summary_column_order(name for row in rows for name in row)
-        return pd.DataFrame(rows, columns=columns)
+        summary = pd.DataFrame(rows, columns=columns)
+        for name in LATER_COUNT_COLUMNS:  # runs written before the column: zero calls
+            if name in summary and summary[name].isna().any():
+                summary[name] = summary[name].fillna(0).astype("int64")
+        return summary
 
     def merged_traces(self, run_ids: Iterable[str] | None = None) -> pa.Table:
         """Trace rows of the intact runs (or of ``run_ids``, see :meth:`inspect_runs`),
@@ -354,7 +359,7 @@ class ResultStore:
             run_ids = self.inspect_runs().intact
         schema = trace_schema()
         tables = [
-            pq.read_table(self.runs_dir / f"{run_id}.parquet", schema=schema)
+            _zero_missing_counts(pq.read_table(self.runs_dir / f"{run_id}.parquet", schema=schema))
             for run_id in self.ordered_completed_ids(run_ids)
         ]
         return pa.concat_tables(tables) if tables else schema.empty_table()
@@ -391,6 +396,17 @@ class RunFiles:
 
     intact: dict[str, int]
     damaged: dict[str, str]
+
+
+def _zero_missing_counts(table: pa.Table) -> pa.Table:
+    """A trace written before the :data:`LATER_COUNT_COLUMNS` (read as nulls): zero calls."""
+    import pyarrow.compute as pc
+
+    for name in LATER_COUNT_COLUMNS:
+        index = table.schema.get_field_index(name)
+        if table.column(index).null_count:
+            table = table.set_column(index, name, pc.fill_null(table.column(index), 0))
+    return table
 
 
 def _first_line(exc: BaseException) -> str:
