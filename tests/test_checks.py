@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse
+from family_examples import REQUIRED_PARAMS
 
 from optbench.checks import DEFAULT_STEPS, check_derivatives
 from optbench.problems import list_problems
@@ -41,7 +42,8 @@ VARIANTS = {
 def _cases() -> list:
     cases = []
     for family in sorted(PROBLEMS.names()):
-        for index, params in enumerate([{}, *VARIANTS.get(family, [])]):
+        defaults = REQUIRED_PARAMS.get(family, [{}])
+        for index, params in enumerate([*defaults, *VARIANTS.get(family, [])]):
             cases.append(pytest.param(family, params, id=f"{family}-{index}"))
     return cases
 

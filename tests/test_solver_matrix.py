@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 import pytest
+from family_examples import default_params
 from golden_counts import Configuration, inapplicable_reason, solver_configurations
 
 from optbench import list_problems, make_problem, minimize
@@ -50,7 +51,7 @@ def test_the_matrix_is_complete() -> None:
 @pytest.mark.parametrize("family", FAMILIES)
 def test_pair_runs(family: str, configuration: Configuration) -> None:
     """Valid status, finite counts, a trace from iteration 0 with monotone counters."""
-    problem = make_problem(family)
+    problem = make_problem(family, **default_params(family))
     reason = inapplicable_reason(problem, configuration)
     if reason is not None:
         pytest.skip(reason)

@@ -24,7 +24,14 @@ __all__ = [
 
 def _load_families() -> None:
     # Importing a family module registers it.
-    from optbench.problems import least_squares, logistic, mgh, rosenbrock, softmax  # noqa: F401
+    from optbench.problems import (  # noqa: F401
+        function,
+        least_squares,
+        logistic,
+        mgh,
+        rosenbrock,
+        softmax,
+    )
 
 
 def family_parameters(family: str) -> dict[str, inspect.Parameter]:
@@ -42,7 +49,7 @@ def list_problems() -> list[str]:
     return sorted(PROBLEMS.names()) + catalog_names()
 
 
-def make_problem(name: str, **params: Any) -> Problem:
+def make_problem(name: str, /, **params: Any) -> Problem:
     """Build a problem from a family name and parameters, or a named catalog instance.
 
     Parameters

@@ -86,11 +86,28 @@ class Problem(ABC):
         The gradient-norm target certification can reach on this instance when it is
         above the default 1e-10 (float64 rounding of a badly scaled gradient); None for
         the default. See :func:`optbench.problems.certify.effective_gtol`.
+    cost_weights : CostWeights
+        Cost of each oracle call (a family's class default; an instance may differ, as
+        a function problem whose HVP is two gradients does).
+    hvp_exact : bool
+        Whether :meth:`hvp` is exact up to rounding (False for finite-difference HVPs:
+        derivative checks then hold it to the finite-difference tolerance).
+    compile_seconds : float
+        Time spent compiling the oracles when the instance was built (JAX ``jit``);
+        0 for the native families. Never part of a run's ``time``.
     """
 
     #: Registry name of the family, set by ``PROBLEMS.register``.
     registry_name: ClassVar[str] = ""
-    cost_weights: ClassVar[CostWeights] = CostWeights()
+    #: Parameters whose value is a list of numbers (a start point): in a config a list
+    #: of numbers is one value of them, and a list of such lists sweeps them.
+    vector_params: ClassVar[tuple[str, ...]] = ()
+    #: Parameters naming a file: in a config file, a relative path is relative to the
+    #: config file's directory (as plugins are).
+    path_params: ClassVar[tuple[str, ...]] = ()
+    cost_weights: CostWeights = CostWeights()
+    compile_seconds: float = 0.0
+    hvp_exact: bool = True
 
     name: str
     dim: int

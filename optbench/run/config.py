@@ -48,7 +48,7 @@ from pydantic import (
 from optbench.problems import list_problems
 from optbench.registry import PROBLEMS
 from optbench.run import DEFAULT_MAX_RUNS
-from optbench.run.plugins import PluginError, load_plugins
+from optbench.run.plugins import PluginError, is_file_plugin, load_plugins
 from optbench.run.runner import LogPolicy, StopCriteria
 from optbench.run.schema import (
     ConfigError,
@@ -112,6 +112,18 @@ class ProblemEntry(StrictModel):
     def _name_or_family(self) -> ProblemEntry:
         if (self.name is None) == (self.family is None) or (self.name and self.params):
             raise ValueError(f"must be {_PROBLEM_FORMS} (params only with family)")
+        return self
+
+    @model_validator(mode="after")
+    def _paths_from_config_dir(self, info: ValidationInfo) -> ProblemEntry:
+        """A relative path in a family's ``path_params`` is relative to the config file."""
+        base = (info.context or {}).get("config_dir")
+        if base is None or self.family is None or self.family not in list_problems():
+            return self
+        for key in getattr(PROBLEMS.get(self.family), "path_params", ()):
+            value = self.params.get(key)
+            if isinstance(value, str) and is_file_plugin(value):
+                self.params[key] = str((Path(base) / Path(value).expanduser()).resolve())
         return self
 
 
@@ -310,10 +322,13 @@ def load_config(
 def count_runs(config: ExperimentConfig) -> int:
     """The number of runs of ``config``, from the sizes of its sweeps (nothing expanded)."""
 
-    def grid(params: dict[str, Any]) -> int:
-        return math.prod(axis_size(value) for value in params.values())
+    def grid(params: dict[str, Any], vectors: Sequence[str] = ()) -> int:
+        return math.prod(axis_size(value, key in vectors) for key, value in params.items())
 
-    problems = sum(grid(entry.params) for entry in config.problems)
+    def vectors(family: str | None) -> Sequence[str]:
+        return getattr(PROBLEMS.get(family), "vector_params", ()) if family in PROBLEMS else ()
+
+    problems = sum(grid(entry.params, vectors(entry.family)) for entry in config.problems)
     solvers = sum(grid(entry.params) for entry in config.solvers)
     return problems * solvers * len(config.seeds)
 

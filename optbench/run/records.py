@@ -38,6 +38,7 @@ SUMMARY_RESULT_COLUMNS = (
     "n_J",
     "cost",
     "time",
+    "compile_time",
     "f_final",
     "f_gap_final",
     "grad_norm_final",
@@ -48,6 +49,10 @@ SUMMARY_RESULT_COLUMNS = (
 #: Count columns added after the first results format: a results directory written
 #: before them has none, which reads as zero calls (see :func:`summary_column_order`).
 LATER_COUNT_COLUMNS = ("n_r", "n_J")
+#: Summary columns added later, with the value a run written before them reads as:
+#: the counts above, and ``compile_time`` (seconds compiling the problem's oracles when
+#: it was built, outside ``time``; 0 for the native families).
+LATER_SUMMARY_COLUMNS: dict[str, int | float] = {"n_r": 0, "n_J": 0, "compile_time": 0.0}
 #: Summary columns holding text (possibly empty) rather than numbers.
 TEXT_SUMMARY_COLUMNS = ("message", "warnings")
 #: Metrics recorded at each target level ε, see :func:`target_column`.
@@ -132,6 +137,7 @@ def summary_row(
     dim: int | None = None,
     f0: float = math.nan,
     error: str = "",
+    compile_time: float = 0.0,
 ) -> dict[str, Any]:
     """The summary row of a run (the results columns plus ``solver_label, dim, f0, warnings``).
 
@@ -149,6 +155,8 @@ def summary_row(
         f at the starting point.
     error : str
         Message of an error raised outside the runner.
+    compile_time : float
+        Seconds the problem spent compiling its oracles when it was built.
     """
     row: dict[str, Any] = {
         "run_id": spec.run_id,
@@ -161,10 +169,10 @@ def summary_row(
     if result is None:
         row.update(status="error", message=error, iters=0, n_f=0, n_g=0, n_hvp=0, n_hess=0)
         row.update(n_r=0, n_J=0)
-        row.update(cost=0.0, time=0.0, f_final=math.nan, f_gap_final=math.nan)
-        row.update(grad_norm_final=math.nan)
+        row.update(cost=0.0, time=0.0, compile_time=compile_time, f_final=math.nan)
+        row.update(f_gap_final=math.nan, grad_norm_final=math.nan)
     else:
-        outcome = result.summary()
+        outcome = {**result.summary(), "compile_time": compile_time}
         row.update({name: outcome[name] for name in SUMMARY_RESULT_COLUMNS if name in outcome})
     row["dim"] = math.nan if dim is None else dim
     row["f0"] = f0
@@ -206,14 +214,14 @@ def summary_column_order(columns: Iterable[str]) -> list[str]:
     """Summary columns in their order: keys, solver parameters, results, targets.
 
     Parameters and targets keep their order of first appearance in ``columns``. The
-    :data:`LATER_COUNT_COLUMNS` appear only when ``columns`` has them, so the runs of a
+    :data:`LATER_SUMMARY_COLUMNS` appear only when ``columns`` has them, so the runs of a
     results directory written before them merge into the summary they had.
     """
     columns = list(dict.fromkeys(columns))
     fixed = {*SUMMARY_KEY_COLUMNS, *SUMMARY_RESULT_COLUMNS}
     params = [c for c in columns if c not in fixed and not is_target_column(c)]
     targets = [c for c in columns if c not in fixed and is_target_column(c)]
-    results = [c for c in SUMMARY_RESULT_COLUMNS if c not in LATER_COUNT_COLUMNS or c in columns]
+    results = [c for c in SUMMARY_RESULT_COLUMNS if c not in LATER_SUMMARY_COLUMNS or c in columns]
     return [*SUMMARY_KEY_COLUMNS, *params, *results, *targets]
 
 

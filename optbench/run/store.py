@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from optbench.run.records import (
     LATER_COUNT_COLUMNS,
+    LATER_SUMMARY_COLUMNS,
     RunRecord,
     json_default,
     spec_row,
@@ -344,9 +345,9 @@ class ResultStore:
         ]
         columns = summary_column_order(name for row in rows for name in row)
         summary = pd.DataFrame(rows, columns=columns)
-        for name in LATER_COUNT_COLUMNS:  # runs written before the column: zero calls
+        for name, before in LATER_SUMMARY_COLUMNS.items():  # runs written before the column
             if name in summary and summary[name].isna().any():
-                summary[name] = summary[name].fillna(0).astype("int64")
+                summary[name] = summary[name].fillna(before).astype(type(before))
         return summary
 
     def merged_traces(self, run_ids: Iterable[str] | None = None) -> pa.Table:

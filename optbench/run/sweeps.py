@@ -139,11 +139,36 @@ def _axis(value: Any, path: str) -> list[Any]:
     return values
 
 
-def axis_size(value: Any) -> int:
+def _is_vector(value: Any) -> bool:
+    """A non-empty list of numbers (not booleans): one value of a vector parameter."""
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+    )
+
+
+def _vector_axis(value: Any, path: str) -> list[Any]:
+    """The values of a vector parameter: a list of numbers, or a list of them (a sweep)."""
+    if _is_vector(value):
+        return [value]
+    if isinstance(value, list) and value and all(_is_vector(v) for v in value):
+        return value
+    raise ConfigError(
+        f"{path}: must be a list of numbers (a list of such lists sweeps it), "
+        f"got {short_repr(value)}"
+    )
+
+
+def axis_size(value: Any, vector: bool = False) -> int:
     """The number of values of one parameter, without generating them.
 
-    A malformed sweep counts as one value: :func:`combinations` reports it.
+    ``vector``: the parameter takes a list of numbers as one value (a family's
+    ``vector_params``), so only a list of lists is a sweep. A malformed sweep counts as
+    one value: :func:`combinations` reports it.
     """
+    if vector:
+        return len(value) if isinstance(value, list) and value and not _is_vector(value) else 1
     if isinstance(value, list):
         return len(value)
     if not (isinstance(value, dict) and len(value) == 1):
@@ -157,7 +182,9 @@ def axis_size(value: Any) -> int:
     return 1
 
 
-def combinations(params: dict[str, Any], path: str) -> list[dict[str, Any]]:
+def combinations(
+    params: dict[str, Any], path: str, vectors: Sequence[str] = ()
+) -> list[dict[str, Any]]:
     """Cartesian product of the parameter axes of ``params``, the last key varying fastest.
 
     Parameters
@@ -166,6 +193,10 @@ def combinations(params: dict[str, Any], path: str) -> list[dict[str, Any]]:
         Parameter values; a list or a sweep mapping is an axis, anything else one value.
     path : str
         Where ``params`` stand in the config, for error messages.
+    vectors : sequence of str
+        Parameters whose value is a list of numbers (a family's ``vector_params``, such
+        as a start point): for them a list of numbers is one value and a list of such
+        lists the axis.
 
     Raises
     ------
@@ -173,7 +204,10 @@ def combinations(params: dict[str, Any], path: str) -> list[dict[str, Any]]:
         An empty or repeating sweep, a bad sweep mapping or a sweep value that is not
         a number, string, boolean or null.
     """
-    axes = [[(key, v) for v in _axis(value, f"{path}.{key}")] for key, value in params.items()]
+    axes = [
+        [(key, v) for v in (_vector_axis if key in vectors else _axis)(value, f"{path}.{key}")]
+        for key, value in params.items()
+    ]
     return [dict(items) for items in itertools.product(*axes)]
 
 
@@ -218,7 +252,8 @@ def problem_specs(
             )
         message = unknown_name_message("family", entry.family, families)
         raise ConfigError(f"{path}.family: {message}")
-    combos = combinations(entry.params, f"{path}.params")
+    vectors = getattr(PROBLEMS.get(entry.family), "vector_params", ())
+    combos = combinations(entry.params, f"{path}.params", vectors)
     for params in combos:
         _check_family_params(entry.family, params, path)
     return [ProblemSpec(entry.family, params) for params in combos]
