@@ -128,6 +128,13 @@ def _add_check_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
         "--seed", type=int, default=0, help="check at a random point near x0 (default seed 0)"
     )
     parser.add_argument("--plot", metavar="FILE", help="save error against h (log-log) to FILE")
+    parser.add_argument(
+        "--hvp-modes",
+        action="store_true",
+        help="instead: the HVP by every route (analytic, AD forward-over-reverse and "
+        "reverse-over-reverse, forward and central differences), its error and its time "
+        "per value-and-gradient",
+    )
     _add_plugin_option(parser, "imported first")
     return parser
 
@@ -147,7 +154,15 @@ def _cmd_check(args: argparse.Namespace) -> int:
         problem = make_problem(args.problem, **params)
     except ValueError as exc:
         return _fail(f"{'param' if params else 'problem'}: {exc}")
-    result = check_derivatives(problem, x=problem.x0 if args.x0 else None, seed=args.seed)
+    x = problem.x0 if args.x0 else None
+    if args.hvp_modes:
+        from optbench.hvp_modes import format_modes, measure_hvp_modes
+
+        where = "x0" if args.x0 else f"a random point near x0 (seed {args.seed})"
+        rows = measure_hvp_modes(problem, x, seed=args.seed)
+        print(format_modes(rows, f"HVP routes: {problem.name} (dim {problem.dim}) at {where}"))
+        return 0
+    result = check_derivatives(problem, x=x, seed=args.seed)
     print(result.to_text())
     if args.plot:
         try:

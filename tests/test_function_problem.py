@@ -10,7 +10,7 @@ import pytest
 import optbench
 from optbench import make_problem
 from optbench.checks import check_derivatives
-from optbench.problems.function import central_difference_hvp
+from optbench.problems.finite_differences import central_difference_hvp
 from optbench.problems.oracle import Oracle
 from optbench.run.config import ConfigError, load_config
 

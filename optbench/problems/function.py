@@ -17,15 +17,9 @@ JAX (``optbench[jax]``)
     summary's ``compile_time``): it is never part of a run's ``time``.
 NumPy
     ``f`` and ``grad`` written with NumPy, and ``hvp="fd"``: the Hessian-vector product
-    by central differences of gradients,
-
-    .. math:: \nabla^2 f(x)\,v \approx \frac{\nabla f(x + h u) - \nabla f(x - h u)}{2h}
-              \,\|v\|, \qquad u = v/\|v\|,\quad h = \epsilon^{1/3}\,(1 + \|x\|),
-
-    the step that balances the :math:`O(h^2)` truncation error against the
-    :math:`O(\epsilon/h)` rounding error of the gradients (Nocedal & Wright, 2nd ed.,
-    §8.1, central differences; :math:`\epsilon` the float64 unit roundoff), chosen per
-    call from the scale of :math:`x`. Its relative error is about
+    by central differences of gradients with the step
+    :math:`h = \epsilon^{1/3}(1 + \|x\|)` chosen per call
+    (:mod:`optbench.problems.finite_differences`). Its relative error is about
     :math:`\epsilon^{2/3} \approx 4\cdot 10^{-11}` times the third derivative's scale:
     enough for Newton-CG, but a CG run on an ill-conditioned Hessian can see it (say
     so when comparing). Each such HVP costs two gradients, and is counted so (cost
@@ -49,7 +43,6 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
-import math
 import sys
 import time
 from collections.abc import Callable
@@ -60,6 +53,7 @@ import numpy as np
 
 from optbench.problems.base import CostWeights, Problem
 from optbench.problems.certify import LazyFStar
+from optbench.problems.finite_differences import central_difference_hvp
 from optbench.registry import PROBLEMS
 from optbench.scalars import is_finite_number
 
@@ -67,8 +61,6 @@ from optbench.scalars import is_finite_number
 HVP_MODES = ("ad", "fd")
 #: The install hint of the JAX route.
 JAX_EXTRA = "pip install 'optbench[jax]'"
-#: Unit roundoff of float64 to the power 1/3: the central-difference step scale.
-FD_STEP = float(np.finfo(float).eps) ** (1.0 / 3.0)
 
 
 def jax_available() -> bool:
@@ -342,15 +334,3 @@ def _is_vector(value: Any) -> bool:
     except (TypeError, ValueError):
         return False
     return len(shape) == 1 and bool(items) and all(is_finite_number(v) for v in items)
-
-
-def central_difference_hvp(
-    grad: Callable[[np.ndarray], np.ndarray], x: np.ndarray, v: np.ndarray
-) -> np.ndarray:
-    r""":math:`\nabla^2 f(x) v` by central differences of ``grad`` (module notes: the step)."""
-    norm = float(np.linalg.norm(v))
-    if norm == 0.0 or not math.isfinite(norm):
-        return np.zeros_like(x) if norm == 0.0 else np.full_like(x, np.nan)
-    direction = v / norm
-    h = FD_STEP * (1.0 + float(np.linalg.norm(x)))
-    return (grad(x + h * direction) - grad(x - h * direction)) * (norm / (2.0 * h))
