@@ -10,8 +10,9 @@ import pytest
 
 from optbench.problems.base import Problem
 from optbench.problems.rosenbrock import Rosenbrock
+from optbench.run import runner as runner_module
 from optbench.run.runner import LogPolicy, StopCriteria, run_solver
-from optbench.solvers.base import Solver, State
+from optbench.solvers.base import COMPILE_SECONDS, Solver, State
 
 
 class Quadratic(Problem):
@@ -202,3 +203,26 @@ def test_an_underflowed_sum_of_squares_is_not_a_zero_gradient():
     result = run_solver(problem, FixedStep(), StopCriteria(gtol=0.0, max_iter=3), x0=x0)
     assert result.status == "max_iter", result.message
     assert result.trace["grad_norm"].iloc[0] == abs(g[0])
+
+
+@dataclass(frozen=True)
+class CompilingSolver(Solver):
+    """Reports 0.75 s of its init as compile time; steps do nothing."""
+
+    def init(self, oracle, x0):
+        f, g = oracle.value_and_grad(x0)
+        return State(x=x0, f=f, g=g, info={COMPILE_SECONDS: 0.75})
+
+    def step(self, oracle, state):
+        return State(x=state.x, f=state.f, g=state.g)
+
+
+def test_compile_seconds_leave_the_run_time(monkeypatch) -> None:
+    ticks = iter(range(1000))
+    monkeypatch.setattr(runner_module, "perf_counter", lambda: float(next(ticks)))
+    result = run_solver(Rosenbrock(dim=2), CompilingSolver(), StopCriteria(max_iter=3))
+    # A fake clock ticking 1 s per reading: init and each step read it twice, so each
+    # lasts 1 s; the 0.75 s the init reported as compiling leave the run's time.
+    assert result.iters == 3
+    assert result.compile_time == 0.75
+    assert result.time == pytest.approx(0.25 + 3.0)

@@ -140,9 +140,7 @@ def execute_run(spec: RunSpec, problem: Problem) -> RunRecord:
         "optimizer": [spec.solver] * rows,
         **{name: list(columns[name]) for name in TRACE_COLUMNS[2:]},
     }
-    compile_time = float(getattr(problem, "compile_seconds", 0.0))
-    row = summary_row(spec, result, dim=dim, f0=f0, compile_time=compile_time)
-    return RunRecord(spec.run_id, row, trace)
+    return RunRecord(spec.run_id, summary_row(spec, result, dim=dim, f0=f0), trace)
 
 
 def cached_problem(problem_spec: ProblemSpec) -> Problem:

@@ -137,7 +137,6 @@ def summary_row(
     dim: int | None = None,
     f0: float = math.nan,
     error: str = "",
-    compile_time: float = 0.0,
 ) -> dict[str, Any]:
     """The summary row of a run (the results columns plus ``solver_label, dim, f0, warnings``).
 
@@ -155,8 +154,6 @@ def summary_row(
         f at the starting point.
     error : str
         Message of an error raised outside the runner.
-    compile_time : float
-        Seconds the problem spent compiling its oracles when it was built.
     """
     row: dict[str, Any] = {
         "run_id": spec.run_id,
@@ -169,10 +166,10 @@ def summary_row(
     if result is None:
         row.update(status="error", message=error, iters=0, n_f=0, n_g=0, n_hvp=0, n_hess=0)
         row.update(n_r=0, n_J=0)
-        row.update(cost=0.0, time=0.0, compile_time=compile_time, f_final=math.nan)
+        row.update(cost=0.0, time=0.0, compile_time=0.0, f_final=math.nan)
         row.update(f_gap_final=math.nan, grad_norm_final=math.nan)
     else:
-        outcome = {**result.summary(), "compile_time": compile_time}
+        outcome = result.summary()
         row.update({name: outcome[name] for name in SUMMARY_RESULT_COLUMNS if name in outcome})
     row["dim"] = math.nan if dim is None else dim
     row["f0"] = f0

@@ -76,7 +76,10 @@ class OptimizeResult:
     oracle calls made by the solver; ``time`` is the wall time spent inside
     ``init``/``step`` (logging excluded); ``cost`` is in gradient-equivalents.
     ``n_r`` and ``n_J`` count residual vectors and Jacobians (least-squares-shaped
-    problems only).
+    problems only). ``compile_time`` is the time spent compiling, never in ``time``:
+    the problem's oracles (:attr:`~optbench.problems.base.Problem.compile_seconds`) and
+    the solver's step when it compiled one for this run (``state.info`` key
+    :data:`~optbench.solvers.base.COMPILE_SECONDS`).
     ``targets`` maps each requested level ε of ``f - f*`` to its first
     :class:`TargetHit` (absent when never reached). ``warnings`` counts the
     warnings raised during the run by ``"<Category>: <message>"``.
@@ -102,6 +105,7 @@ class OptimizeResult:
     warnings: dict[str, int] = field(default_factory=dict)
     n_r: int = 0
     n_J: int = 0
+    compile_time: float = 0.0
 
     @property
     def trace(self) -> pd.DataFrame:
@@ -129,6 +133,7 @@ class OptimizeResult:
             "n_J": self.n_J,
             "cost": self.cost,
             "time": self.time,
+            "compile_time": self.compile_time,
             "f_final": self.f,
             "f_gap_final": self.f_gap,
             "grad_norm_final": self.grad_norm,

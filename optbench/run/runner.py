@@ -32,7 +32,7 @@ from optbench.run.schema import (
     check_targets,
 )
 from optbench.solvers import make_solver
-from optbench.solvers.base import Solver, State, Status
+from optbench.solvers.base import COMPILE_SECONDS, Solver, State, Status
 
 #: ``f`` above ``f0 + DIVERGENCE_FACTOR * (1 + |f0|)`` counts as diverged.
 DIVERGENCE_FACTOR = 1e12
@@ -164,11 +164,16 @@ def run_solver(
     state = State(x=x_start)
     f, grad_norm, f_gap, f_first = math.nan, math.nan, math.nan, None
     status, message = Status.RUNNING, ""
+    compile_time = 0.0
 
     try:
+        reason = solver.incompatibility(problem)
+        if reason is not None:
+            raise ValueError(reason)
         started = perf_counter()
         state = solver.init(oracle, x_start)
-        solver_time += perf_counter() - started
+        compile_time = float(state.info.get(COMPILE_SECONDS, 0.0))
+        solver_time += perf_counter() - started - compile_time
         while True:
             f, g = _observe(problem, state)
             grad_norm = norm2(g)
@@ -217,6 +222,7 @@ def run_solver(
         n_J=oracle.n_J,
         cost=oracle.cost,
         time=solver_time,
+        compile_time=compile_time + float(getattr(problem, "compile_seconds", 0.0)),
         recorder=recorder,
         targets=hits,
     )

@@ -18,6 +18,8 @@ def _load_solvers() -> None:
         nesterov,
         newton,
         newton_cg,
+        optax_baseline,
+        optimistix_baseline,
         scipy_baseline,
         trust_ncg,
     )

@@ -16,6 +16,11 @@ import numpy as np
 
 from optbench.problems.oracle import Oracle
 
+#: ``State.info`` key under which ``init`` reports seconds spent compiling (a JAX
+#: solver's step): the runner takes them out of the run's ``time`` and reports them as
+#: ``compile_time``.
+COMPILE_SECONDS = "compile_seconds"
+
 
 class Status(str, Enum):
     """Outcome of a run. Only the runner sets the terminal statuses other than FAILED."""
@@ -91,6 +96,14 @@ class Solver:
     def step(self, oracle: Oracle, state: State) -> State:
         """Take one iteration from ``state``; return the new state."""
         raise NotImplementedError
+
+    def incompatibility(self, problem: Any) -> str | None:
+        """Why this solver cannot run on ``problem`` at all (one line), or None.
+
+        A solver that needs what some problems lack (residuals and a Jacobian, say)
+        says so here; the default is None (it runs on any problem).
+        """
+        return None
 
     def close(self, state: State) -> None:  # noqa: B027 - optional hook
         """Release resources once the runner has stopped (default: nothing)."""
