@@ -13,6 +13,9 @@ entry point that cannot be loaded is an :class:`EntryPointError`.
 from __future__ import annotations
 
 import difflib
+import functools
+import importlib
+import pkgutil
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,6 +36,21 @@ def unknown_name_message(kind: str, name: str, allowed: list[str] | tuple[str, .
         f"unknown {kind} {name!r}{did_you_mean(name, allowed)}; "
         f"allowed: {', '.join(sorted(allowed))}"
     )
+
+
+@functools.cache
+def import_submodules(package: str) -> None:
+    """Import every module of ``package`` whose name does not start with ``_``, once.
+
+    Importing a family's or a solver's module registers it, so the built-in registries
+    keep no list of their modules by hand: a new module in ``optbench/problems/`` or
+    ``optbench/solvers/`` is found by being there. Sub-packages are imported (their
+    ``__init__`` imports what they hold).
+    """
+    module = importlib.import_module(package)
+    for info in pkgutil.iter_modules(module.__path__, f"{package}."):
+        if not info.name.rsplit(".", 1)[1].startswith("_"):
+            importlib.import_module(info.name)
 
 
 class EntryPointError(ValueError):

@@ -522,3 +522,23 @@ def test_plugins_see_the_entry_points_first(tmp_path, entry_points, plain_solver
     (tmp_path / "late.py").write_text(source)
     with pytest.raises(PluginError, match=r"plugins\[0\]: .* solver name 'ep_plain' is already"):
         plugins.load_plugins([str(tmp_path / "late.py")])
+
+
+def test_every_module_of_a_package_is_imported_without_a_list(tmp_path, monkeypatch) -> None:
+    from optbench.registry import Registry, import_submodules
+
+    package = tmp_path / "fresh_families"
+    package.mkdir()
+    (package / "__init__.py").write_text(
+        "from optbench.registry import Registry\nFOUND = Registry('thing')\n"
+    )
+    for name in ("alpha", "beta", "_private"):
+        (package / f"{name}.py").write_text(
+            f"from fresh_families import FOUND\n@FOUND.register({name!r})\nclass Thing:\n    pass\n"
+        )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import_submodules("fresh_families")
+    import fresh_families
+
+    assert isinstance(fresh_families.FOUND, Registry)
+    assert sorted(fresh_families.FOUND.names()) == ["alpha", "beta"]  # _private is skipped

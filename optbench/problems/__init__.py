@@ -7,7 +7,7 @@ from typing import Any
 
 from optbench.problems.base import CostWeights, Problem, Smoothness
 from optbench.problems.oracle import Oracle
-from optbench.registry import PROBLEMS, unknown_name_message
+from optbench.registry import PROBLEMS, import_submodules, unknown_name_message
 from optbench.scalars import check_integer
 
 __all__ = [
@@ -23,15 +23,8 @@ __all__ = [
 
 
 def _load_families() -> None:
-    # Importing a family module registers it.
-    from optbench.problems import (  # noqa: F401
-        function,
-        least_squares,
-        logistic,
-        mgh,
-        rosenbrock,
-        softmax,
-    )
+    # Importing a family module registers it; every module of the package is imported.
+    import_submodules(__name__)
 
 
 def family_parameters(family: str) -> dict[str, inspect.Parameter]:

@@ -5,24 +5,15 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from optbench.registry import SOLVERS, unknown_name_message
+from optbench.registry import SOLVERS, import_submodules, unknown_name_message
 from optbench.solvers.base import Solver, State, Status
 
 __all__ = ["SOLVERS", "Solver", "State", "Status", "list_solvers", "make_solver", "solver_fields"]
 
 
 def _load_solvers() -> None:
-    # Importing a solver module registers it.
-    from optbench.solvers import (  # noqa: F401
-        gradient_descent,
-        nesterov,
-        newton,
-        newton_cg,
-        optax_baseline,
-        optimistix_baseline,
-        scipy_baseline,
-        trust_ncg,
-    )
+    # Importing a solver module registers it; every module of the package is imported.
+    import_submodules(__name__)
 
 
 def list_solvers() -> list[str]:
