@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
+from optbench.listing import LIST_KINDS
 from optbench.registry import unknown_name_message
 from optbench.run import DEFAULT_MAX_RUNS
 
@@ -295,7 +296,11 @@ def _add_list_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     parser = subparsers.add_parser(
         "list", help="list problems and solvers with their parameters and defaults"
     )
-    parser.add_argument("kind", nargs="?", choices=("problems", "solvers"), help="what to list")
+    parser.add_argument("kind", nargs="?", choices=LIST_KINDS, help="what to list")
+    parser.add_argument("--suite", metavar="NAME", help="list problems: the instances of a suite")
+    parser.add_argument(
+        "--max-dim", type=int, metavar="N", help="with --suite: at most N variables"
+    )
     _add_plugin_option(parser, "listed with the rest")
     return parser
 
@@ -305,7 +310,13 @@ def _cmd_list(args: argparse.Namespace) -> int:
     from optbench.run.plugins import load_plugins
 
     load_plugins(args.plugin, option="--plugin")
-    print(describe(args.kind))
+    if args.max_dim is not None and args.max_dim < 1:
+        return _fail(f"--max-dim: must be an integer >= 1, got {args.max_dim}")
+    try:
+        text = describe(args.kind, suite=args.suite, max_dim=args.max_dim)
+    except ValueError as exc:
+        return _fail(str(exc))
+    print(text)
     return 0
 
 

@@ -12,7 +12,7 @@ import inspect
 import re
 from typing import Any
 
-LIST_KINDS = ("problems", "solvers")
+LIST_KINDS = ("problems", "solvers", "suites")
 
 #: LaTeX commands (without their backslash) shown as a symbol in plain text; any other
 #: command is shown as its name.
@@ -159,10 +159,56 @@ def describe_solvers() -> str:
     return "\n".join(lines)
 
 
-def describe(kind: str | None = None) -> str:
-    """The listing of ``kind`` (``problems`` or ``solvers``), or both."""
+def describe_suite(suite: str, max_dim: int | None = None) -> str:
+    """The instances of one suite (at most ``max_dim`` variables): name, dim, f* source."""
+    from optbench.problems.suites import describe_suite as description
+    from optbench.problems.suites import suite_entries
+
+    entries = suite_entries(suite, max_dim)
+    within = f", at most {max_dim} variables" if max_dim is not None else ""
+    lines = [f"Suite {suite}: {len(entries)} instances{within}. {description(suite)}"]
+    width = max((len(entry.name) for entry in entries), default=0)
+    for entry in entries:
+        dim = "?" if entry.dimension is None else str(entry.dimension)
+        lines.append(
+            f"  {entry.name:<{width}}  dim {dim:>7}  {entry.family}, {entry.f_star_source}"
+        )
+    return "\n".join(lines)
+
+
+def describe_suites() -> str:
+    """One line per suite: instances, dimension range, f* sources, description."""
+    from optbench.problems.suites import suite_table
+
+    rows = suite_table()
+    header = ("suite", "instances", "dimensions", "f*", "description")
+    cells = [
+        [r["suite"], str(r["instances"]), r["dimensions"], r["f_star"], r["description"]]
+        for r in rows
+    ]
+    widths = [max(len(h), *(len(c[k]) for c in cells)) for k, h in enumerate(header[:-1])]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, [*widths, 0], strict=True)).rstrip()]
+    for c in cells:
+        lines.append("  ".join(x.ljust(w) for x, w in zip(c, [*widths, 0], strict=True)).rstrip())
+    return "\n".join(lines)
+
+
+def describe(kind: str | None = None, suite: str | None = None, max_dim: int | None = None) -> str:
+    """The listing of ``kind`` (``problems``, ``solvers`` or ``suites``), or the first two.
+
+    ``suite`` (with ``kind="problems"``) lists that suite's instances instead, at most
+    ``max_dim`` variables when given.
+    """
     if kind is not None and kind not in LIST_KINDS:
         raise ValueError(f"kind: must be one of {', '.join(LIST_KINDS)}, got {kind!r}")
+    if (suite is not None or max_dim is not None) and kind != "problems":
+        raise ValueError("--suite and --max-dim go with: optbench list problems")
+    if max_dim is not None and suite is None:
+        raise ValueError("--max-dim needs --suite NAME")
+    if suite is not None:
+        return describe_suite(suite, max_dim)
+    if kind == "suites":
+        return describe_suites()
     parts = []
     if kind in (None, "problems"):
         parts.append(describe_problems())

@@ -159,6 +159,16 @@ class Problem(ABC):
         """
         return 0
 
+    @classmethod
+    def dimension(cls, params: dict[str, Any]) -> int | None:
+        """The number of variables of the instance ``params`` describe, without building it.
+
+        ``params`` is the output of :meth:`check_params`. None (the default) when the
+        family cannot tell before building (data given as arrays, say); suites list
+        and filter by it.
+        """
+        return None
+
     def value(self, x: np.ndarray) -> float:
         """Objective value :math:`f(x)`."""
         return self.value_and_grad(x)[0]

@@ -66,6 +66,7 @@ an editable install); the ``OPTBENCH_PROBLEMS_DIR`` environment variable overrid
 from __future__ import annotations
 
 import argparse
+import copy
 import datetime
 import functools
 import os
@@ -171,6 +172,22 @@ def catalog_suites() -> list[str]:
     return sorted({where[1] for where in _index().values()})
 
 
+def suite_description(suite: str) -> str:
+    """The ``description`` of a suite table of the catalog folder.
+
+    Raises
+    ------
+    ValueError
+        If no table of the folder is that suite.
+    """
+    for path, name in _index().values():
+        if name == suite:
+            table = _read_suite(path)
+            if table is not None:
+                return str(table["description"])
+    raise ValueError("suite: " + unknown_name_message("suite table", suite, catalog_suites()))
+
+
 def catalog_path(name: str) -> Path:
     """Path of the file holding instance ``name`` (its own file or its suite's table).
 
@@ -215,7 +232,18 @@ def _index_of(folder: Path, stamps: tuple[tuple[str, int, int], ...]) -> tuple:
 
 
 def _read_suite(path: Path) -> dict[str, Any] | None:
-    """The checked table of a suite file, or None when ``path`` holds one instance."""
+    """The checked table of a suite file, or None when ``path`` holds one instance.
+
+    Parsed once per version of the file (its modification time and size), and handed
+    out as a copy, so a suite of hundreds of instances is not re-read per instance.
+    """
+    stat = path.stat()
+    return copy.deepcopy(_parsed_suite(path, stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed_suite(path: Path, mtime_ns: int, size: int) -> dict[str, Any] | None:
+    """:func:`_read_suite` of one version of the file (the stamp keys the cache)."""
     with path.open(encoding="utf-8") as stream:
         content = yaml.safe_load(stream)
     if not (isinstance(content, dict) and "suite" in content):

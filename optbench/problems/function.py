@@ -191,6 +191,10 @@ class FunctionProblem(LazyFStar, Problem):
         self._given_f_star = f_star
 
     @classmethod
+    def dimension(cls, params: dict[str, Any]) -> int:
+        return len(params["x0"])
+
+    @classmethod
     def check_params(cls, **params: Any) -> dict[str, Any]:
         """The checked parameters, without the resolved functions (see the base class)."""
         checked = super().check_params(**params)

@@ -19,8 +19,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import scipy.sparse
-
 from optbench.problems.base import Problem
 
 JaxFunction = Callable[[Any], Any]
@@ -97,6 +95,8 @@ def jax_twin(problem: Problem) -> JaxFunction:
             f"{family or type(problem).__name__}: no JAX twin (families with one: "
             f"{', '.join(TWINS)})"
         )
+    import scipy.sparse
+
     data = getattr(problem, "X", getattr(problem, "A", None))
     if scipy.sparse.issparse(data):
         raise ValueError(f"{problem.name}: sparse data has no JAX twin (dense data only)")

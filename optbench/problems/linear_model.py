@@ -93,6 +93,14 @@ class LinearModelLoss(LazyFStar, Problem):
         return True
 
     @classmethod
+    def dimension(cls, params: dict[str, Any]) -> int | None:
+        """``n_features`` (times the classes, plus the intercept); None for user data."""
+        if "n_samples" not in params:
+            return None
+        per_feature = int(params.get("n_classes", 1))
+        return int(params["n_features"]) * per_feature + int(bool(params.get("fit_intercept")))
+
+    @classmethod
     def data_bytes(cls, params: dict[str, Any]) -> int:
         """The synthetic design matrix (dense, or CSR with ``nnz`` or ``density``) plus
         the per-sample vectors of the kernels; 0 for user data (already in memory)."""

@@ -58,6 +58,10 @@ class Rosenbrock(Problem):
         return {"dim": dim, "variant": variant}
 
     @classmethod
+    def dimension(cls, params: dict[str, Any]) -> int:
+        return int(params["dim"])
+
+    @classmethod
     def data_bytes(cls, params: dict[str, Any]) -> int:
         """``x0`` and ``x*``, and the iterate, gradient and work arrays of a run."""
         return VECTORS_PER_RUN * 8 * params["dim"]

@@ -68,6 +68,7 @@ from optbench.run.sweeps import (
     problem_specs,
     solver_param_sets,
     step_size_marker,
+    suite_instances,
 )
 
 __all__ = [
@@ -88,7 +89,9 @@ __all__ = [
 DEFAULT_TARGETS = (1e-2, 1e-4, 1e-6, 1e-8)
 
 _DIRECTORY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-_PROBLEM_FORMS = "a problem name, {name: ...} or {family: ..., params: {...}}"
+_PROBLEM_FORMS = (
+    "a problem name, {name: ...}, {family: ..., params: {...}} or {suite: ..., max_dim: N}"
+)
 
 
 # ------------------------------------------------------------------------------ schema
@@ -96,11 +99,14 @@ Name = Annotated[str, Field(min_length=1)]
 
 
 class ProblemEntry(StrictModel):
-    """A problem: a catalog or family ``name``, or an inline ``family`` with ``params``."""
+    """A problem: a catalog or family ``name``, an inline ``family`` with ``params``, or
+    a ``suite`` of instances (at most ``max_dim`` variables)."""
 
     name: Name | None = None
     family: Name | None = None
     params: dict[str, Any] = Field(default_factory=dict)
+    suite: Name | None = None
+    max_dim: PositiveInt | None = None
 
     @classmethod
     def _coerce(cls, data: Any) -> Any:
@@ -110,8 +116,11 @@ class ProblemEntry(StrictModel):
 
     @model_validator(mode="after")
     def _name_or_family(self) -> ProblemEntry:
-        if (self.name is None) == (self.family is None) or (self.name and self.params):
+        given = [key for key in ("name", "family", "suite") if getattr(self, key) is not None]
+        if len(given) != 1 or (self.params and self.family is None):
             raise ValueError(f"must be {_PROBLEM_FORMS} (params only with family)")
+        if self.max_dim is not None and self.suite is None:
+            raise ValueError(f"must be {_PROBLEM_FORMS} (max_dim only with suite)")
         return self
 
     @model_validator(mode="after")
@@ -328,7 +337,12 @@ def count_runs(config: ExperimentConfig) -> int:
     def vectors(family: str | None) -> Sequence[str]:
         return getattr(PROBLEMS.get(family), "vector_params", ()) if family in PROBLEMS else ()
 
-    problems = sum(grid(entry.params, vectors(entry.family)) for entry in config.problems)
+    def instances(entry: ProblemEntry, path: str) -> int:
+        if entry.suite is not None:
+            return len(suite_instances(entry, path))
+        return grid(entry.params, vectors(entry.family))
+
+    problems = sum(instances(e, f"problems[{i}]") for i, e in enumerate(config.problems))
     solvers = sum(grid(entry.params) for entry in config.solvers)
     return problems * solvers * len(config.seeds)
 

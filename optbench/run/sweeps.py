@@ -46,6 +46,7 @@ from optbench.scalars import is_finite_number, is_integer
 from optbench.solvers import list_solvers, make_solver, solver_fields
 
 if TYPE_CHECKING:
+    from optbench.problems.suites import SuiteEntry
     from optbench.run.config import ProblemEntry, SolverEntry
 
 __all__ = [
@@ -220,7 +221,8 @@ def problem_specs(
     Parameters
     ----------
     entry : ProblemEntry
-        A named problem, or a family with (possibly swept) ``params``.
+        A named problem, a family with (possibly swept) ``params``, or a suite (every
+        instance of it, at most ``max_dim`` variables).
     path : str
         Where the entry stands in the config (``problems[2]``).
     problem_names, families : list of str
@@ -232,31 +234,75 @@ def problem_specs(
         An unknown name or parameter, a missing parameter, a wrong type or a value the
         family's ``check_params`` refuses.
     """
+    if entry.suite is not None:
+        specs = []
+        for instance in suite_instances(entry, path):
+            if instance.named:
+                specs += _named_specs(instance.name, path, problem_names, families)
+            else:
+                specs += _family_specs(
+                    instance.family, instance.params, path, problem_names, families
+                )
+        return specs
     if entry.name is not None:
-        if entry.name not in problem_names:
+        return _named_specs(entry.name, path, problem_names, families)
+    assert entry.family is not None
+    return _family_specs(entry.family, entry.params, path, problem_names, families)
+
+
+def _named_specs(
+    name: str, path: str, problem_names: list[str], families: list[str]
+) -> list[ProblemSpec]:
+    """A problem listed by name (a catalog instance, or a family with its defaults)."""
+    if name not in problem_names:
+        raise ConfigError(f"{path}: {unknown_name_message('problem', name, problem_names)}")
+    if name in families:
+        _check_family_params(name, {}, path)
+    else:  # a named instance: its size, from its family's parameters
+        named = catalog_entry(name)
+        canonical = PROBLEMS.get(named["family"]).check_params(**_own(named["params"]))
+        _check_memory(PROBLEMS.get(named["family"]), canonical, name, path)
+    return [ProblemSpec(name)]
+
+
+def _family_specs(
+    family: str,
+    params: dict[str, Any],
+    path: str,
+    problem_names: list[str],
+    families: list[str],
+) -> list[ProblemSpec]:
+    """A family with (possibly swept) parameters: every combination, checked."""
+    if family not in families:
+        if family in problem_names:
             raise ConfigError(
-                f"{path}: {unknown_name_message('problem', entry.name, problem_names)}"
+                f"{path}.family: {family!r} is a named instance, not a "
+                f"family; list it by name: - {family}"
             )
-        if entry.name in families:
-            _check_family_params(entry.name, {}, path)
-        else:  # a named instance: its size, from its family's parameters
-            named = catalog_entry(entry.name)
-            canonical = PROBLEMS.get(named["family"]).check_params(**_own(named["params"]))
-            _check_memory(PROBLEMS.get(named["family"]), canonical, entry.name, path)
-        return [ProblemSpec(entry.name)]
-    if entry.family not in families:
-        if entry.family in problem_names:
-            raise ConfigError(
-                f"{path}.family: {entry.family!r} is a named instance, not a "
-                f"family; list it by name: - {entry.family}"
-            )
-        message = unknown_name_message("family", entry.family, families)
+        message = unknown_name_message("family", family, families)
         raise ConfigError(f"{path}.family: {message}")
-    vectors = getattr(PROBLEMS.get(entry.family), "vector_params", ())
-    combos = combinations(entry.params, f"{path}.params", vectors)
-    for params in combos:
-        _check_family_params(entry.family, params, path)
-    return [ProblemSpec(entry.family, params) for params in combos]
+    vectors = getattr(PROBLEMS.get(family), "vector_params", ())
+    combos = combinations(params, f"{path}.params", vectors)
+    for combo in combos:
+        _check_family_params(family, combo, path)
+    return [ProblemSpec(family, combo) for combo in combos]
+
+
+def suite_instances(entry: ProblemEntry, path: str) -> list[SuiteEntry]:
+    """The instances of a ``{suite: NAME, max_dim: N}`` entry (an unknown suite: one line)."""
+    from optbench.problems.suites import suite_entries
+
+    assert entry.suite is not None
+    try:
+        instances = suite_entries(entry.suite, entry.max_dim)
+    except ValueError as exc:
+        raise ConfigError(f"{path}.{exc}") from None
+    if not instances:
+        raise ConfigError(
+            f"{path}.max_dim: no instance of suite {entry.suite!r} has at most "
+            f"{entry.max_dim} variables"
+        )
+    return instances
 
 
 def _check_family_params(family: str, params: dict[str, Any], path: str) -> None:

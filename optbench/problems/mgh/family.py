@@ -72,6 +72,10 @@ class MGH(LazyFStar, LeastSquaresShaped, Problem):
         self.certify_gtol = self.function.certify_gtol
 
     @classmethod
+    def dimension(cls, params: dict[str, Any]) -> int:
+        return int(params["n"])
+
+    @classmethod
     def _validated_params(cls, *, number: Any, n: Any, m: Any, x0_scale: Any) -> dict[str, Any]:
         """``number`` registered, ``n`` and ``m`` allowed by it, ``x0_scale`` in 1, 10, 100.
 
