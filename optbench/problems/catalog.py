@@ -59,8 +59,10 @@ list one suite. ``--certify`` rewrites a table entry in place (the whole file, a
 ``min_eigenvalue`` and ``hess_norm`` (the smallest eigenvalue and the 2-norm of the
 Hessian at the certified point) are optional in any ``certified`` block.
 
-The folder is ``problems/`` next to the ``optbench`` package (the repository root of
-an editable install); the ``OPTBENCH_PROBLEMS_DIR`` environment variable overrides it.
+The folder is the repository's top-level ``problems/``, which the build ships inside the
+package as the data package ``optbench.catalog`` (:func:`problems_dir`); the
+``OPTBENCH_PROBLEMS_DIR`` environment variable points the catalog at another folder
+(it replaces the shipped one: a user's catalog is complete in itself).
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ import argparse
 import copy
 import datetime
 import functools
+import importlib.util
 import os
 import sys
 import tempfile
@@ -123,8 +126,17 @@ _HEADER = (
 )
 
 
+#: The data package the build makes of the repository's ``problems/`` folder.
+CATALOG_PACKAGE = "optbench.catalog"
+
+
 def problems_dir() -> Path:
-    """The catalog folder: ``$OPTBENCH_PROBLEMS_DIR`` or ``problems/`` at the repository root.
+    """The catalog folder: ``$OPTBENCH_PROBLEMS_DIR``, else the shipped catalog.
+
+    The shipped catalog is the repository's top-level ``problems/`` folder, installed as
+    the data package :data:`CATALOG_PACKAGE` (found by the import system, so a wheel or
+    a non-editable install has it); in a source tree that was not installed, the folder
+    itself.
 
     Raises
     ------
@@ -137,6 +149,20 @@ def problems_dir() -> Path:
         if not folder.is_dir():
             raise FileNotFoundError(f"{ENV_VAR}: not a directory: {folder}")
         return folder
+    return _shipped_catalog()
+
+
+@functools.cache
+def _shipped_catalog() -> Path:
+    # The data package has no __init__.py (the folder holds YAML files only), so it is a
+    # namespace package: its folder is its spec's search location.
+    try:
+        spec = importlib.util.find_spec(CATALOG_PACKAGE)
+    except ModuleNotFoundError:
+        spec = None
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        if Path(location).is_dir():
+            return Path(location)
     return Path(__file__).resolve().parents[2] / "problems"
 
 

@@ -272,6 +272,11 @@ class FunctionProblem(LazyFStar, Problem):
         self.compile_seconds = time.perf_counter() - started if self._uses_jax else 0.0
 
     @property
+    def jax_function(self) -> Callable[..., Any] | None:
+        """The user's :math:`f` when it is written for JAX (no ``grad`` given), else None."""
+        return self._f if self._user_grad is None else None
+
+    @property
     def _uses_jax(self) -> bool:
         return self._user_grad is None or self.hvp_mode == "ad"
 

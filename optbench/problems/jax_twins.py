@@ -8,7 +8,8 @@ families' module notes (:mod:`optbench.problems.rosenbrock`,
 :mod:`~optbench.problems.least_squares`, :mod:`~optbench.problems.logistic`,
 :mod:`~optbench.problems.softmax`).
 
-Dense data only: a twin holds a JAX copy of the data matrix (it exists to measure
+A ``function`` problem on the JAX route is its own twin (its ``jax_function``). Dense
+data only: a twin holds a JAX copy of the data matrix (it exists to measure
 routes, not to run large experiments), and refuses CSR data and the ``mgh`` family
 (its 35 residual functions have analytic HVPs and are compared with finite differences
 only) with one line.
@@ -90,6 +91,9 @@ def jax_twin(problem: Problem) -> JaxFunction:
         A family without a twin, or sparse data (one line naming which).
     """
     family = problem.registry_name
+    own = getattr(problem, "jax_function", None)
+    if own is not None:  # a function problem written with jax.numpy is its own twin
+        return own
     if family not in TWINS:
         raise ValueError(
             f"{family or type(problem).__name__}: no JAX twin (families with one: "
