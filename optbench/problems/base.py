@@ -89,6 +89,12 @@ class Problem(ABC):
     cost_weights : CostWeights
         Cost of each oracle call (a family's class default; an instance may differ, as
         a function problem whose HVP is two gradients does).
+    x_star : ndarray or None
+        A known minimiser (Rosenbrock's ones): certification then evaluates the
+        gradient there instead of solving.
+    f_star_disk_cache : bool
+        Keep this instance's certificate in the on-disk f* cache too (the catalog sets
+        it for instances marked ``certify: on_first_use``).
     hvp_exact : bool
         Whether :meth:`hvp` is exact up to rounding (False for finite-difference HVPs:
         derivative checks then hold it to the finite-difference tolerance).
@@ -108,6 +114,8 @@ class Problem(ABC):
     cost_weights: CostWeights = CostWeights()
     compile_seconds: float = 0.0
     hvp_exact: bool = True
+    x_star: np.ndarray | None = None
+    f_star_disk_cache: bool = False
 
     name: str
     dim: int
@@ -202,6 +210,24 @@ class Problem(ABC):
     def smoothness(self) -> Smoothness:
         """Lipschitz constant of the gradient and strong-convexity modulus, if known."""
         return Smoothness()
+
+    # What certification (optbench.problems.certify) uses, besides x_star and
+    # certify_gtol: a family's own way to the optimum, and what identifies its data.
+    def own_certificate(self) -> Any:
+        """The family's own certificate (a ``certify.Certificate``), or None.
+
+        Families with a better route than generic damped Newton override it (least
+        squares: exact normal equations; MGH: Newton from the paper's x0 and minimisers).
+        """
+        return None
+
+    def data_digest(self) -> str | None:
+        """A hash of what defines the instance beyond ``params`` (user data, user code).
+
+        It keys the f* caches with the family and ``params``; None for instances that
+        their parameters determine.
+        """
+        return None
 
     def _check_hess_size(self) -> None:
         if self.dim > self.hess_max_dim:

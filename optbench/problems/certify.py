@@ -3,8 +3,8 @@ r"""Certified reference optima :math:`f^*`, computed from scratch and cached per
 :func:`certify` solves a problem to :math:`\|\nabla f(x)\| \le` ``gtol`` and returns a
 :class:`Certificate`. It dispatches, in order, to
 
-1. the family's ``_certify(self) -> Certificate`` hook when it has one (least squares:
-   an exact solve);
+1. the family's :meth:`~optbench.problems.base.Problem.own_certificate` when it gives
+   one (least squares: an exact solve);
 2. an analytic optimum when the instance exposes ``x_star`` (Rosenbrock: :math:`f^*=0`
    at the ones vector), checked by evaluating :math:`f` and :math:`\nabla f` there;
 3. a damped Newton method written here (this module must not import ``optbench.solvers``):
@@ -120,10 +120,10 @@ def certify(problem: Problem, gtol: float = 1e-10, max_iter: int = 100) -> Certi
     gtol = effective_gtol(problem, gtol)
     if not is_integer(max_iter) or max_iter < 1:
         raise ValueError(f"max_iter: must be a positive integer, got {max_iter!r}")
-    hook = getattr(problem, "_certify", None)
-    if hook is not None:
-        certificate = hook()
-    elif getattr(problem, "x_star", None) is not None:
+    own = problem.own_certificate()
+    if own is not None:
+        certificate = own
+    elif problem.x_star is not None:
         x_star = np.asarray(problem.x_star, dtype=np.float64)
         value, gradient = problem.value_and_grad(x_star)
         certificate = Certificate(float(value), x_star, norm2(gradient), "analytic", 0)
@@ -290,15 +290,15 @@ def _json_default(value: Any) -> Any:
 def cache_key(problem: Problem) -> str:
     """Hash of (family, params) plus, for user data, the data bytes.
 
-    Families built from user data define ``_data_digest() -> str | None``
-    (:func:`optbench.problems.linear_model.data_digest`); synthetic instances are fully
-    determined by their params (including ``seed``).
+    :meth:`~optbench.problems.base.Problem.data_digest` hashes what the params do not
+    say (user data: :func:`optbench.problems.linear_model.data_digest`; a function
+    problem's code); synthetic instances are fully determined by their params
+    (including ``seed``).
     """
-    digest_of_data = getattr(problem, "_data_digest", None)
     payload = {
-        "family": getattr(problem, "registry_name", "") or type(problem).__name__,
-        "params": getattr(problem, "params", {}),
-        "data": digest_of_data() if digest_of_data is not None else None,
+        "family": problem.registry_name or type(problem).__name__,
+        "params": problem.params,
+        "data": problem.data_digest(),
     }
     text = json.dumps(payload, sort_keys=True, default=_json_default)
     return hashlib.sha256(text.encode()).hexdigest()
@@ -315,7 +315,7 @@ def cached_certificate(problem: Problem) -> Certificate:
     key = cache_key(problem)
     certificate = _CERTIFICATES.get(key)
     if certificate is None:
-        if getattr(problem, "f_star_disk_cache", False):
+        if problem.f_star_disk_cache:
             certificate = _disk_cached_certificate(problem, key)
         else:
             certificate = certify(problem)
@@ -363,9 +363,9 @@ def store_certificate(
         "method": certificate.method,
         "iters": int(certificate.iters),
         "predicted_decrease": float(certificate.predicted_decrease),
-        "family": getattr(problem, "registry_name", "") or type(problem).__name__,
-        "name": getattr(problem, "name", ""),
-        "params": getattr(problem, "params", {}),
+        "family": problem.registry_name or type(problem).__name__,
+        "name": problem.name,
+        "params": problem.params,
         "seconds": seconds,
         "date": datetime.date.today().isoformat(),
     }
@@ -397,7 +397,6 @@ class LazyFStar:
     """
 
     _f_star_override: float | None = None
-    f_star_disk_cache: bool = False
 
     @property
     def f_star(self) -> float | None:

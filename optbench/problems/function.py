@@ -310,7 +310,7 @@ class FunctionProblem(LazyFStar, Problem):
         H = np.array(self._jit_hess(x), dtype=float)
         return 0.5 * (H + H.T)
 
-    def _data_digest(self) -> str:
+    def data_digest(self) -> str:
         """What certification's cache key hashes besides the params: the code."""
         return _code_digest(self._f) + _code_digest(self._user_grad)
 

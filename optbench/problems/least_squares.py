@@ -278,7 +278,7 @@ class LeastSquares(LinearModelLoss, LeastSquaresShaped):
             target = np.concatenate([self.b, np.zeros(self.dim)])
         return scipy.linalg.lstsq(dense_A, target, lapack_driver="gelsd")[0]
 
-    def _certify(self) -> Certificate:
+    def own_certificate(self) -> Certificate:
         r"""Exact optimum: normal equations by Cholesky, or LSQR to machine precision.
 
         Up to :data:`NORMAL_EQUATIONS_MAX_DIM` columns, solve

@@ -57,7 +57,7 @@ class LinearModelLoss(LazyFStar, Problem):
     _user_data: bool = False
     #: Cached :meth:`smoothness` (a pure function of the data).
     _smoothness: Smoothness | None = None
-    #: Cached :meth:`_data_digest`.
+    #: Cached :meth:`data_digest`.
     _digest: str | None = None
 
     @classmethod
@@ -131,7 +131,7 @@ class LinearModelLoss(LazyFStar, Problem):
         self.__dict__.update(state)
         self._build_transient()
 
-    def _data_digest(self) -> str | None:
+    def data_digest(self) -> str | None:
         """Hash of user data (computed once); None for synthetic data (params define it)."""
         if self._user_data and self._digest is None:
             self._digest = data_digest(*(getattr(self, name) for name in self.data_names))

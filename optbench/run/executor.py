@@ -150,7 +150,8 @@ def cached_problem(problem_spec: ProblemSpec) -> Problem:
     :data:`PROBLEM_CACHE_SIZE` most recently used instances (memory: up to that many
     of the largest instances per process). A failed build is not cached. It is
     thread-safe (a Dask worker may run several tasks in threads): an instance is
-    built by one thread while others asking for it wait.
+    built by one thread while others asking for it wait. Building includes resolving
+    its f* (certifying it on first use), so every run of the instance starts with it.
     """
     key = problem_spec.key()
     with _cache_lock:
@@ -165,6 +166,9 @@ def cached_problem(problem_spec: ProblemSpec) -> Problem:
                 return _problem_cache[key]
         try:
             problem = problem_spec.build()
+            # f* is resolved here, once per instance and before any of its runs (a
+            # lazy family certifies now, or reads its cache), not in the middle of a run.
+            problem.f_star  # noqa: B018
         except BaseException:
             with _cache_lock:
                 _build_locks.pop(key, None)

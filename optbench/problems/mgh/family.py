@@ -12,7 +12,7 @@ The HVP never forms an ``n × n`` matrix from the Jacobian; :meth:`MGH.hess` is 
 The problem is least-squares shaped with ``residual_scale = 1``.
 
 The start is ``x0_scale`` times the paper's :math:`x_0` (MGH use 1, 10 and 100).
-Its f* is certified on first use by :meth:`MGH._certify` (damped Newton from the paper's
+Its f* is certified on first use by :meth:`MGH.own_certificate` (damped Newton from the paper's
 :math:`x_0` and from the minimisers the paper states, the lowest value kept), the same
 for every ``x0_scale``; a catalog instance carries it stored (``problems/mgh.yaml``).
 """
@@ -144,7 +144,7 @@ class MGH(LazyFStar, LeastSquaresShaped, Problem):
         """The optimal value MGH reports at these sizes (None where it reports none)."""
         return self.function.published_f_star()
 
-    def _certify(self) -> Certificate:
+    def own_certificate(self) -> Certificate:
         """The lowest of the Newton certificates from the paper's :math:`x_0` and minimisers.
 
         Damped Newton (:func:`~optbench.problems.certify.newton_certificate`) starts at
