@@ -23,7 +23,13 @@ from optbench.run.runner import LogPolicy, StopCriteria
 from optbench.solvers.base import Solver
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-SHIPPED = ("quickstart.yaml", "gd_stepsize_sweep.yaml", "newton_vs_cg.yaml", "ml_losses.yaml")
+SHIPPED = (
+    "quickstart.yaml",
+    "gd_stepsize_sweep.yaml",
+    "newton_vs_cg.yaml",
+    "ml_losses.yaml",
+    "mgh.yaml",
+)
 
 
 def config(**changes: Any) -> dict[str, Any]:

@@ -31,15 +31,20 @@ def labelled(name: str, params: dict[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class ProblemSpec:
-    """A problem instance: a catalog name, or a family with parameters."""
+    """A problem instance: a catalog name, or a family with parameters.
+
+    ``title`` names a family instance that a suite lists under its own name
+    (``mgh_01_rosenbrock_x10``); it is the label, and no part of the instance's identity.
+    """
 
     name: str
     params: dict[str, Any] = field(default_factory=dict)
+    title: str | None = field(default=None, compare=False)
 
     @property
     def label(self) -> str:
         """A readable, unique label, e.g. ``rosenbrock[dim=100,variant=chained]``."""
-        return labelled(self.name, self.params)
+        return self.title or labelled(self.name, self.params)
 
     def key(self) -> str:
         """Stable hash of the instance (for caching built instances per worker)."""

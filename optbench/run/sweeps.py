@@ -240,9 +240,10 @@ def problem_specs(
             if instance.named:
                 specs += _named_specs(instance.name, path, problem_names, families)
             else:
-                specs += _family_specs(
+                (spec,) = _family_specs(
                     instance.family, instance.params, path, problem_names, families
                 )
+                specs.append(ProblemSpec(spec.name, spec.params, title=instance.name))
         return specs
     if entry.name is not None:
         return _named_specs(entry.name, path, problem_names, families)

@@ -34,6 +34,7 @@ from optbench.problems.certify import (
     newton_certificate,
 )
 from optbench.problems.mgh.definition import FUNCTIONS, MGHFunction
+from optbench.problems.suites import SuiteEntry, register_suite, suite_entries
 from optbench.registry import PROBLEMS
 from optbench.scalars import check_integer, is_finite_number
 
@@ -184,3 +185,27 @@ def _better(found: Certificate, best: Certificate, gtol: float) -> bool:
     if found_ok != best_ok:
         return found_ok
     return found.f_star < best.f_star
+
+
+def _from_ten_x0() -> list[SuiteEntry]:
+    """The ``mgh`` suite's instances started at 10·x0, named ``<instance>_x10``."""
+    return [
+        SuiteEntry(
+            f"{entry.name}_x10",
+            "mgh",
+            {**entry.params, "x0_scale": 10},
+            entry.dimension,
+            "certified on first use",
+            named=False,
+        )
+        for entry in suite_entries("mgh")
+    ]
+
+
+register_suite(
+    "mgh_x10",
+    "The mgh suite started at 10·x0 (the paper's x0_scale 10; Moré & Wild 2009 use the "
+    "starts x0 and 10·x0). f* certified on first use as for the x0 rows: Newton from the "
+    "paper's x0 and minimisers, the lowest kept (the problem is the same).",
+    _from_ten_x0,
+)
