@@ -12,7 +12,8 @@ from optbench.problems.catalog import catalog_entry, catalog_names
 from optbench.problems.mgh.definition import FUNCTIONS
 
 FIXED = range(1, 20)
-MGH_INSTANCES = [name for name in catalog_names(suite="mgh") if int(name[4:6]) in FIXED]
+ALL = range(1, 36)
+MGH_INSTANCES = catalog_names(suite="mgh")
 
 
 def _random_point(problem, seed: int) -> np.ndarray:
@@ -31,11 +32,20 @@ def _jacobian_by_differences(problem, x: np.ndarray) -> np.ndarray:
     return np.column_stack(columns)
 
 
-@pytest.mark.parametrize("number", FIXED)
-@pytest.mark.parametrize("where", ["x0", "random"])
+#: Points where finite differences of f cannot check the gradient.
+SKIP_DERIVATIVES = {
+    (11, "10x0"): "Gulf at 10 x0 = (50, 25, 1.5) has every residual below 1e-15 (f = 1.2e-30): "
+    "differences of f there are rounding; its derivatives are checked at x0 and nearby",
+}
+
+
+@pytest.mark.parametrize("number", ALL)
+@pytest.mark.parametrize("where", ["x0", "10x0", "random"])
 def test_derivatives(number: int, where: str) -> None:
-    problem = make_problem("mgh", number=number)
-    x = problem.x0.copy() if where == "x0" else _random_point(problem, number)
+    if (number, where) in SKIP_DERIVATIVES:
+        pytest.skip(SKIP_DERIVATIVES[number, where])
+    problem = make_problem("mgh", number=number, x0_scale=10 if where == "10x0" else 1)
+    x = _random_point(problem, number) if where == "random" else problem.x0.copy()
     if number == 7:  # helical valley: x0 = (-1, 0, 0) lies on no cut, but theta's FD
         x[1] += 1e-3 * (where == "x0")  # steps must not cross x1 = 0; nudge off the axis
     report = check_derivatives(problem, x=x)
@@ -57,10 +67,21 @@ def test_derivatives(number: int, where: str) -> None:
 #: Relative tolerance of f* against the paper's value, per problem: the paper prints
 #: six significant digits (124.362, 8.21487e-3, ...), so a correct f* agrees to half a
 #: unit of the sixth digit; f* = 0 is checked absolutely.
-PUBLISHED_RTOL = {6: 5e-6, 8: 5e-6, 9: 5e-6, 10: 5e-6, 15: 5e-6, 16: 5e-6, 17: 5e-6, 19: 5e-6}
+#: The linear functions (32-34) have closed-form values: those agree to rounding.
+PUBLISHED_RTOL = {
+    **dict.fromkeys((6, 8, 9, 10, 15, 16, 17, 19, 20, 23, 24, 35), 5e-6),
+    **dict.fromkeys((32, 33, 34), 1e-12),
+}
 #: Absolute tolerance where the paper reports 0 (the certified value may be a rounding
 #: error above it: Gulf certifies 1.2e-30).
 ZERO_ATOL = 1e-20
+#: Published zeros certified less closely: extended Powell singular (22) has a singular
+#: Hessian at its minimiser, so Newton converges only linearly and stops at 1.2e-15
+#: (||grad f|| <= 1e-10 holds there).
+ZERO_ATOL_BY_PROBLEM = {22: 1e-14}
+#: Published zeros that Newton from x0 and the paper's minimisers does not reach: the
+#: certified local minimum is what runs use (the row's description says so).
+LOCAL_MINIMUM = {26: 2.79506e-5}
 
 
 @pytest.mark.parametrize("name", MGH_INSTANCES)
@@ -71,8 +92,11 @@ def test_certified_f_star_against_the_paper(name: str) -> None:
     problem = make_problem(name)
     assert problem.f_star == stored
     assert published == problem.published_f_star()
-    if published == 0.0:
-        assert 0.0 <= stored <= ZERO_ATOL
+    if number in LOCAL_MINIMUM:
+        assert published == 0.0
+        assert stored == pytest.approx(LOCAL_MINIMUM[number], rel=5e-6)
+    elif published == 0.0:
+        assert 0.0 <= stored <= ZERO_ATOL_BY_PROBLEM.get(number, ZERO_ATOL)
     else:
         assert stored == pytest.approx(published, rel=PUBLISHED_RTOL[number])
     certified = entry["certified"]
@@ -81,6 +105,11 @@ def test_certified_f_star_against_the_paper(name: str) -> None:
     # for the ad-hoc instance with the same parameters, and agrees.
     fresh = make_problem("mgh", **entry["params"])
     assert fresh.f_star == pytest.approx(stored, rel=1e-10, abs=ZERO_ATOL)
+
+
+#: Singular Hessians at the minimiser: Powell singular (13) and its extension (22), and
+#: the rank-1 linear functions (33, 34), whose minimisers form a hyperplane.
+SINGULAR_AT_MINIMUM = (13, 22, 33, 34)
 
 
 def test_certified_minima_are_strict_where_the_paper_says_so() -> None:
@@ -92,8 +121,10 @@ def test_certified_minima_are_strict_where_the_paper_says_so() -> None:
         certified = catalog_entry(name)["certified"]
         number = int(name[4:6])
         rounding = 2 * 4 * np.finfo(float).eps * certified["hess_norm"]
-        if number == 13:
-            assert abs(certified["min_eigenvalue"]) <= rounding
+        if number in SINGULAR_AT_MINIMUM:
+            # Newton stops short of a singular minimiser (22: f = 1.2e-15), where the
+            # smallest eigenvalue is of the order of the distance left: near 0 relative.
+            assert abs(certified["min_eigenvalue"]) <= 1e-6 * certified["hess_norm"], name
         elif number in (3, 10):
             assert certified["min_eigenvalue"] > 0.0, name
         else:

@@ -51,6 +51,9 @@ class MGHFunction(ABC):
     known_minimisers : tuple of tuple of float
         Points where MGH states a minimum (exactly or to the digits printed); the
         ``mgh`` family's certification also starts Newton there. Empty by default.
+    affine_residuals : bool
+        The residuals are affine in x (MGH 32–34), so f is a convex quadratic and any
+        stationary point a global minimum.
     certify_gtol : float or None
         The gradient norm a certificate can reach at the standard sizes when float64
         rounding keeps it above 1e-10 (Meyer); None by default.
@@ -62,11 +65,17 @@ class MGHFunction(ABC):
     default_m: ClassVar[int]
     known_minimisers: ClassVar[tuple[tuple[float, ...], ...]] = ()
     certify_gtol: ClassVar[float | None] = None
+    affine_residuals: ClassVar[bool] = False
 
     def __init__(self, n: int | None = None, m: int | None = None) -> None:
         self.n = self.default_n if n is None else n
         self.m = self.default_m if m is None else m
         self.check_sizes(self.n, self.m)
+
+    def minimisers(self) -> tuple[tuple[float, ...], ...]:
+        """Points where MGH states a minimum at these sizes (``known_minimisers`` unless
+        the minimum depends on ``n`` or ``m``, as for the rank-1 linear functions)."""
+        return self.known_minimisers
 
     @classmethod
     def check_sizes(cls, n: int, m: int) -> None:

@@ -158,7 +158,7 @@ class MGH(LazyFStar, LeastSquaresShaped, Problem):
         """
         gtol = effective_gtol(self, CERTIFY_GTOL)
         starts = [("x0", self.function.x0())]
-        for point in self.function.known_minimisers:
+        for point in self.function.minimisers():
             starts.append((f"({', '.join(f'{c:g}' for c in point)})", np.asarray(point, float)))
         best: Certificate | None = None
         for label, start in starts:
@@ -170,6 +170,11 @@ class MGH(LazyFStar, LeastSquaresShaped, Problem):
         x_star = best.x_star
         if x_star is None:
             return best
+        if self.function.affine_residuals:
+            # f is a convex quadratic: a stationary point is a global minimum, so a
+            # Newton step's predicted decrease (spurious on its singular Hessian, where
+            # rounding leaves g a null-space part) does not decide anything.
+            best = replace(best, predicted_decrease=0.0, method=f"{best.method}, convex quadratic")
         extremes = hessian_extremes(self, x_star)
         return replace(
             best,

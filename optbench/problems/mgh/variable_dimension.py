@@ -779,6 +779,7 @@ class _LinearFunction(VariableSizeFunction):
     default_n = 5
     default_m = 10
     m_free = True
+    affine_residuals = True
 
     @classmethod
     def m_for(cls, n: int) -> int:
@@ -848,6 +849,10 @@ class LinearRank1(_LinearFunction):
         m = self.m
         return m * (m - 1) / (2.0 * (2 * m + 1))
 
+    def minimisers(self) -> tuple[tuple[float, ...], ...]:
+        """One point of the minimising hyperplane: :math:`x_1 = 3/(2m+1)`, the rest 0."""
+        return ((3.0 / (2 * self.m + 1),) + (0.0,) * (self.n - 1),)
+
 
 @register
 class LinearRank1ZeroColumnsRows(LinearRank1):
@@ -880,6 +885,12 @@ class LinearRank1ZeroColumnsRows(LinearRank1):
             return None
         m = self.m
         return (m**2 + 3 * m - 6) / (2.0 * (2 * m - 3))
+
+    def minimisers(self) -> tuple[tuple[float, ...], ...]:
+        """One minimiser: :math:`x_2 = 3/(2(2m-3))`, the rest 0 (needs ``n >= 3``)."""
+        if self.n < 3:
+            return ()
+        return ((0.0, 3.0 / (2 * (2 * self.m - 3))) + (0.0,) * (self.n - 2),)
 
 
 @register
