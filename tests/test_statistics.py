@@ -157,3 +157,29 @@ def test_instance_scores_integrate_the_step_profile() -> None:
     for r, share in zip(ratios, instance_scores(ratios), strict=True):
         numeric = np.trapezoid((taus >= r).astype(float), taus) / 3.0
         assert share == pytest.approx(numeric, abs=1e-4)
+
+
+def test_the_report_ranks_solvers_with_intervals(tmp_path) -> None:
+    import optbench
+    from optbench.analysis.formatting import format_number
+    from optbench.analysis.report import build_report
+    from optbench.analysis.targets import fixed_target_table
+
+    config = {
+        "name": "ranked",
+        "problems": ["rosenbrock_2d", "logistic_small"],
+        "solvers": [{"name": "newton_cg"}, {"name": "gd", "params": {"step_size": "armijo"}}],
+        "stop": {"gtol": 1e-8, "max_iter": 300},
+        "targets": [1e-6],
+        "seeds": [0, 1, 2],
+    }
+    results = optbench.run(config, out=tmp_path / "out", progress=False, plot=False)
+    text = build_report(results)
+    section = text[text.index("## Ranking, with uncertainty") : text.index("## Results by")]
+    hits = fixed_target_table(results.summary, results.traces)
+    scores = profile_score(hits, "cost", 1e-6).set_index("solver_label")
+    for solver in ("newton_cg", "gd[step_size=armijo]"):
+        low, high = scores.loc[solver, ["score_low", "score_high"]]
+        interval = f"[{format_number(low)}, {format_number(high)}]"
+        assert f"| {solver} | {format_number(scores.loc[solver, 'score'])} {interval} |" in section
+    assert "ERT cost [95 % interval]" in section and "| logistic_small | newton_cg |" in section

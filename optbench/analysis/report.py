@@ -22,6 +22,7 @@ import pandas as pd
 
 from optbench.analysis.formatting import format_spread, format_table
 from optbench.analysis.frames import ResultsFrames, results_frames
+from optbench.analysis.statistics_tables import statistics_section
 from optbench.analysis.tables import (
     BAD_STATUSES,
     METRICS,
@@ -310,6 +311,7 @@ def profiles_section(context: ReportContext) -> str:
 #: The report's sections, in order; insert builders here to extend the report.
 SECTION_BUILDERS: list[Callable[[ReportContext], str]] = [
     header_section,
+    statistics_section,
     problems_section,
     profiles_section,
     statuses_section,

@@ -1,0 +1,114 @@
+"""The report's section of scores, paired tests and expected running times, with intervals.
+
+At the tightest target any run reached, over the ``(problem, seed)`` instances:
+
+- the ranking by the score of :mod:`optbench.analysis.score` (area under the performance
+  profile of cost up to τ = 4) with its bootstrap interval over instances;
+- the pairs of solvers whose cost differs significantly by the Wilcoxon signed-rank test
+  with Holm's correction (:mod:`optbench.analysis.paired_tests`);
+- per problem and solver, the expected running time in cost over seeds with its
+  bootstrap interval and the success count (:mod:`optbench.analysis.ert`).
+
+Intervals are 95 % percentile intervals from 1,000 seeded resamples.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from optbench.analysis.ert import ert_table
+from optbench.analysis.formatting import format_number, format_table
+from optbench.analysis.paired_tests import paired_wilcoxon
+from optbench.analysis.profile_tables import nonempty_traces
+from optbench.analysis.score import TAU_MAX, profile_score
+from optbench.analysis.tables import target_text
+from optbench.analysis.targets import fixed_target_table
+
+
+def _interval(value: float, low: float, high: float) -> str:
+    return f"{format_number(value)} [{format_number(low)}, {format_number(high)}]"
+
+
+def statistics_section(context: Any) -> str:
+    """Markdown: ranking with intervals, significant pairs, ERT per problem (or ``""``)."""
+    results = context.results
+    if results.summary.empty:
+        return ""
+    try:
+        hits = fixed_target_table(results.summary, nonempty_traces(results))
+    except ValueError:
+        return ""
+    reached = hits[hits["reached"]]
+    if reached.empty:
+        return ""
+    target = float(reached["target"].min())
+    rows = hits[hits["target"] == target]
+    level = target_text(target)
+    lines = [
+        "## Ranking, with uncertainty",
+        "",
+        f"At the tightest target any run reached (f − f* ≤ {level}), cost in gradient "
+        f"evaluations. Score: the area under the performance profile up to τ = "
+        f"{TAU_MAX:g}, divided by {TAU_MAX - 1:g} (1: cheapest on every instance; 0: never "
+        "within that factor), with a 95 % bootstrap interval over the instances "
+        "(1,000 seeded resamples).",
+        "",
+    ]
+    scores = profile_score(rows, "cost", target)
+    ranking = pd.DataFrame(
+        {
+            "solver": scores["solver_label"],
+            "score [95 % interval]": [
+                _interval(r.score, r.score_low, r.score_high) for r in scores.itertuples()
+            ],
+            "solved": [f"{100 * s:.0f} %" for s in scores["solved"]],
+        }
+    )
+    lines.append(format_table(ranking))
+    pairs = paired_wilcoxon(rows, "cost", target)
+    significant = pairs[pairs["significant"]]
+    lines += [
+        "",
+        f"Paired comparisons: Wilcoxon signed-rank test on the log cost ratio over the "
+        f"instances, a run that missed the target ranked worse than any that reached it "
+        f"and two misses a tie; Holm-corrected over the {len(pairs)} pairs, 5 % level.",
+        "",
+    ]
+    if significant.empty:
+        lines.append("No difference is significant.")
+    else:
+        table = pd.DataFrame(
+            {
+                "A": significant["solver_a"],
+                "B": significant["solver_b"],
+                "A cheaper on": significant["a_better"],
+                "B cheaper on": significant["b_better"],
+                "median cost A/B": significant["median_ratio"],
+                "Holm p": significant["p_holm"],
+                "better": significant["better"],
+            }
+        )
+        lines.append(format_table(table))
+    ert = ert_table(rows, ("cost",))
+    lines += [
+        "",
+        "Expected running time (total cost of all seeds' runs, censored ones included, "
+        "divided by the number that reached the target; ∞ when none did):",
+        "",
+        format_table(
+            pd.DataFrame(
+                {
+                    "problem": ert["problem"],
+                    "solver": ert["solver_label"],
+                    "ERT cost [95 % interval]": [
+                        _interval(r.ert_cost, r.ert_cost_low, r.ert_cost_high)
+                        for r in ert.itertuples()
+                    ],
+                    "reached": [f"{r.successes}/{r.runs}" for r in ert.itertuples()],
+                }
+            )
+        ),
+    ]
+    return "\n".join(lines)
