@@ -21,7 +21,7 @@ from optbench.problems.base import LeastSquaresShaped, Smoothness
 from optbench.problems.certify import Certificate
 from optbench.problems.data import least_squares_data
 from optbench.problems.linalg import gram, gram_extreme_eigenvalues
-from optbench.problems.linear_model import LinearModelLoss
+from optbench.problems.linear_model import LinearModelLoss, loaded_source
 from optbench.problems.validation import (
     as_design_matrix,
     check_nonnegative,
@@ -86,12 +86,19 @@ class LeastSquares(LinearModelLoss, LeastSquaresShaped):
         noise: float = 0.1,
         l2: float = 0.0,
         seed: int = 0,
+        data: str | None = None,
+        label: str = "y",
+        standardize: bool = False,
     ) -> None:
         self.params = self._validated_params(
             A=A, b=b, n_samples=n_samples, n_features=n_features, cond=cond, noise=noise, l2=l2,
-            seed=seed,
+            seed=seed, data=data, label=label, standardize=standardize,
         )  # fmt: skip
         self.l2 = self.params["l2"]
+        if data is not None:
+            A, b = loaded_source(data, label, standardize)
+            b = np.asarray(b, dtype=float)
+            self.f_star_disk_cache = True
         self._user_data = A is not None
         if self._user_data:
             self.A = as_design_matrix(A, "A")
@@ -120,13 +127,21 @@ class LeastSquares(LinearModelLoss, LeastSquaresShaped):
         noise: Any,
         l2: Any,
         seed: Any,
+        data: Any = None,
+        label: Any = "y",
+        standardize: Any = False,
     ) -> dict[str, Any]:
-        """The scalar parameters, checked (``A`` and ``b`` are checked when built)."""
+        """The scalar parameters, checked (``A`` and ``b`` are checked when built; a
+        ``data`` source is loaded and checked here)."""
         l2 = check_nonnegative("l2", l2)
         synthetic = {
             "n_samples": n_samples, "n_features": n_features, "cond": cond, "noise": noise,
             "seed": seed,
         }  # fmt: skip
+        source = cls._source_params(data, label, standardize)
+        if source is not None:
+            cls._user_data_given(*cls._source_markers(A, b), **synthetic)
+            return {**source, "l2": l2}
         if cls._user_data_given(A, b, **synthetic):
             return {"l2": l2}
         return {

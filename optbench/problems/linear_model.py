@@ -19,12 +19,14 @@ import hashlib
 import inspect
 import math
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from optbench.problems.base import Problem, Smoothness
 from optbench.problems.certify import LazyFStar
+from optbench.problems.data_sources import SKLEARN_PREFIX, SKLEARN_SHAPES, load_source
 
 if TYPE_CHECKING:
     from optbench.problems.validation import Matrix
@@ -60,6 +62,36 @@ class LinearModelLoss(LazyFStar, Problem):
     #: Cached :meth:`data_digest`.
     _digest: str | None = None
 
+    #: A data source (``data``) is a file path: relative to a config file's directory.
+    path_params: ClassVar[tuple[str, ...]] = ("data",)
+
+    @classmethod
+    def _source_params(cls, data: Any, label: Any, standardize: Any) -> dict[str, Any] | None:
+        """The checked ``data``/``label``/``standardize`` (None without ``data``).
+
+        The source is loaded here (once per process, :func:`loaded_source`), so a
+        missing or malformed file fails when a config is checked, before any run.
+        """
+        if not isinstance(standardize, (bool, np.bool_)):
+            raise ValueError(f"standardize: must be True or False, got {standardize!r}")
+        if not isinstance(label, str) or not label:
+            raise ValueError(f"label: must be a column name, got {label!r}")
+        if data is None:
+            if standardize or label != "y":
+                raise ValueError("label and standardize go with data: give data too")
+            return None
+        loaded_source(data, label, bool(standardize))
+        return {"data": str(data), "label": label, "standardize": bool(standardize)}
+
+    @classmethod
+    def _source_markers(cls, design: Any, targets: Any) -> tuple[bool, bool]:
+        """Stand-ins for the arrays a ``data`` source gives, for :meth:`_user_data_given`
+        (which then refuses synthetic arguments); arrays given too are an error."""
+        if design is not None or targets is not None:
+            design_name, targets_name = cls.data_names
+            raise ValueError(f"data: give data, or {design_name} and {targets_name}, not both")
+        return True, True
+
     @classmethod
     def _user_data_given(cls, design: Any, targets: Any, **synthetic: Any) -> bool:
         """Whether user data is given, after checking the arguments are consistent.
@@ -94,7 +126,14 @@ class LinearModelLoss(LazyFStar, Problem):
 
     @classmethod
     def dimension(cls, params: dict[str, Any]) -> int | None:
-        """``n_features`` (times the classes, plus the intercept); None for user data."""
+        """``n_features`` (times the classes, plus the intercept); None for user data
+        other than scikit-learn's sets, whose sizes are known."""
+        source = str(params.get("data", ""))
+        if source.startswith(SKLEARN_PREFIX):
+            _, n_features, n_classes = SKLEARN_SHAPES[source[len(SKLEARN_PREFIX) :]]
+            classes = params.get("n_classes") or n_classes or 1
+            per_feature = int(classes) if "n_classes" in params else 1
+            return n_features * per_feature + int(bool(params.get("fit_intercept")))
         if "n_samples" not in params:
             return None
         per_feature = int(params.get("n_classes", 1))
@@ -214,3 +253,23 @@ class ThreadScratch(threading.local):
         if array is None:
             array = self._arrays[name] = np.empty(length, dtype=dtype)
         return array
+
+
+@functools.lru_cache(maxsize=8)
+def _loaded(source: str, stamp: tuple[int, int] | None, label: str, standardize: bool) -> Any:
+    return load_source(source, label, standardize)
+
+
+def loaded_source(source: str, label: str = "y", standardize: bool = False) -> tuple[Any, Any]:
+    """:func:`~optbench.problems.data_sources.load_source`, once per version of a file.
+
+    Keyed by the file's modification time and size, so checking a config and building
+    its instances read a file once; the arrays returned are the ones the problem holds.
+    """
+    stamp = None
+    if not source.startswith(SKLEARN_PREFIX):
+        path = Path(source).expanduser()
+        if path.is_file():
+            stat = path.stat()
+            stamp = (stat.st_mtime_ns, stat.st_size)
+    return _loaded(source, stamp, label, standardize)

@@ -48,7 +48,7 @@ import numpy as np
 from optbench.problems.base import Smoothness
 from optbench.problems.data import logistic_data
 from optbench.problems.linalg import gram_extreme_eigenvalues, weighted_gram
-from optbench.problems.linear_model import LinearModelLoss, ThreadScratch
+from optbench.problems.linear_model import LinearModelLoss, ThreadScratch, loaded_source
 from optbench.problems.validation import (
     as_design_matrix,
     check_nonnegative,
@@ -127,12 +127,19 @@ class Logistic(LinearModelLoss):
         l2: float = 1e-3,
         fit_intercept: bool = False,
         seed: int = 0,
+        data: str | None = None,
+        label: str = "y",
+        standardize: bool = False,
     ) -> None:
         self.params = self._validated_params(
             X=X, y=y, n_samples=n_samples, n_features=n_features, rho=rho, density=density,
-            nnz=nnz, l2=l2, fit_intercept=fit_intercept, seed=seed,
+            nnz=nnz, l2=l2, fit_intercept=fit_intercept, seed=seed, data=data, label=label,
+            standardize=standardize,
         )  # fmt: skip
         self.l2, self.fit_intercept = self.params["l2"], self.params["fit_intercept"]
+        if data is not None:
+            X, y = loaded_source(data, label, standardize)
+            self.f_star_disk_cache = True
         self._user_data = X is not None
         if self._user_data:
             self.X = as_design_matrix(X, "X")
@@ -174,8 +181,12 @@ class Logistic(LinearModelLoss):
         l2: Any,
         fit_intercept: Any,
         seed: Any,
+        data: Any = None,
+        label: Any = "y",
+        standardize: Any = False,
     ) -> dict[str, Any]:
-        """The scalar parameters, checked (``X`` and ``y`` are checked when built)."""
+        """The scalar parameters, checked (``X`` and ``y`` are checked when built; a
+        ``data`` source is loaded and checked here)."""
         l2 = check_nonnegative("l2", l2)
         if not isinstance(fit_intercept, (bool, np.bool_)):
             raise ValueError(f"fit_intercept: must be True or False, got {fit_intercept!r}")
@@ -183,7 +194,14 @@ class Logistic(LinearModelLoss):
             "n_samples": n_samples, "n_features": n_features, "rho": rho, "density": density,
             "nnz": nnz, "seed": seed,
         }  # fmt: skip
-        params = {} if cls._user_data_given(X, y, **synthetic) else cls._synthetic(**synthetic)
+        source = cls._source_params(data, label, standardize)
+        if source is not None:
+            cls._user_data_given(*cls._source_markers(X, y), **synthetic)
+            params = source
+        elif cls._user_data_given(X, y, **synthetic):
+            params = {}
+        else:
+            params = cls._synthetic(**synthetic)
         return {**params, "l2": l2, "fit_intercept": bool(fit_intercept)}
 
     @staticmethod

@@ -32,7 +32,7 @@ import numpy as np
 from optbench.problems.base import Smoothness
 from optbench.problems.data import softmax_data
 from optbench.problems.linalg import gram_extreme_eigenvalues, row_blocks, weighted_gram
-from optbench.problems.linear_model import LinearModelLoss, PointMemo
+from optbench.problems.linear_model import LinearModelLoss, PointMemo, loaded_source
 from optbench.problems.validation import (
     as_design_matrix,
     check_nonnegative,
@@ -116,12 +116,18 @@ class Softmax(LinearModelLoss):
         n_classes: int | None = None,
         l2: float = 1e-3,
         seed: int = 0,
+        data: str | None = None,
+        label: str = "y",
+        standardize: bool = False,
     ) -> None:
         self.params = self._validated_params(
             X=X, y=y, n_samples=n_samples, n_features=n_features, n_classes=n_classes, l2=l2,
-            seed=seed,
+            seed=seed, data=data, label=label, standardize=standardize,
         )  # fmt: skip
         self.l2 = self.params["l2"]
+        if data is not None:
+            X, y = loaded_source(data, label, standardize)
+            self.f_star_disk_cache = True
         self._user_data = X is not None
         if self._user_data:
             self.X = as_design_matrix(X, "X")
@@ -154,12 +160,20 @@ class Softmax(LinearModelLoss):
         n_classes: Any,
         l2: Any,
         seed: Any,
+        data: Any = None,
+        label: Any = "y",
+        standardize: Any = False,
     ) -> dict[str, Any]:
-        """The scalar parameters, checked (``X`` and ``y`` are checked when built)."""
+        """The scalar parameters, checked (``X`` and ``y`` are checked when built; a
+        ``data`` source is loaded and checked here)."""
         l2 = check_nonnegative("l2", l2)
         if n_classes is not None:
             n_classes = check_integer("n_classes", n_classes, ge=2)
         synthetic = {"n_samples": n_samples, "n_features": n_features, "seed": seed}
+        source = cls._source_params(data, label, standardize)
+        if source is not None:
+            cls._user_data_given(*cls._source_markers(X, y), **synthetic)
+            return {**source, "n_classes": n_classes, "l2": l2}
         if cls._user_data_given(X, y, **synthetic):
             return {"n_classes": n_classes, "l2": l2}
         return {

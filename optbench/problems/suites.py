@@ -5,8 +5,9 @@ comes from), known without building any instance. Three kinds, one interface:
 
 - every suite table of the catalog (``problems/<suite>.yaml``, e.g. ``mgh``) is a suite
   of its named instances;
-- ``catalog`` is the one-file-per-instance named instances, and ``synthetic`` those of
-  them whose data is generated from their parameters (no data file);
+- ``catalog`` is the one-file-per-instance named instances, ``synthetic`` those of
+  them whose data is generated from their parameters (no data file), and ``ml_real``
+  those on scikit-learn's real data sets;
 - a family may register a suite computed at run time (:func:`register_suite`), e.g. one
   read from an optional package's index.
 
@@ -33,6 +34,8 @@ from optbench.registry import unknown_name_message
 
 #: The suite of the catalog's instances whose data is generated from their parameters.
 SYNTHETIC_SUITE = "synthetic"
+#: The suite of the catalog's instances on real data sets (``data: sklearn:...``).
+REAL_DATA_SUITE = "ml_real"
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,7 @@ def register_suite(name: str, description: str, entries: Callable[[], list[Suite
 
 
 def _catalog_suite_names() -> list[str]:
-    return sorted({*catalog_suites(), INSTANCE_FILES_SUITE, SYNTHETIC_SUITE})
+    return sorted({*catalog_suites(), INSTANCE_FILES_SUITE, SYNTHETIC_SUITE, REAL_DATA_SUITE})
 
 
 def suite_names() -> list[str]:
@@ -97,6 +100,11 @@ def describe_suite(name: str) -> str:
         return _registered[name].description
     if name == SYNTHETIC_SUITE:
         return "The catalog's named instances whose data is generated from their parameters."
+    if name == REAL_DATA_SUITE:
+        return (
+            "The catalog's instances on scikit-learn's bundled real data sets "
+            "(standardised features; needs optbench[data] to run)."
+        )
     if name == INSTANCE_FILES_SUITE:
         return "The catalog's one-file-per-instance named instances."
     return suite_description(name)
@@ -135,10 +143,13 @@ def suite_entries(name: str, max_dim: int | None = None) -> list[SuiteEntry]:
     if name in _registered:
         entries = list(_registered[name].entries())
     else:
-        listed = INSTANCE_FILES_SUITE if name == SYNTHETIC_SUITE else name
+        derived = name in (SYNTHETIC_SUITE, REAL_DATA_SUITE)
+        listed = INSTANCE_FILES_SUITE if derived else name
         entries = [_catalog_entry(instance) for instance in catalog_names(suite=listed)]
         if name == SYNTHETIC_SUITE:
             entries = [entry for entry in entries if "data" not in entry.params]
+        elif name == REAL_DATA_SUITE:
+            entries = [e for e in entries if str(e.params.get("data", "")).startswith("sklearn:")]
     if max_dim is None:
         return entries
     return [e for e in entries if e.dimension is not None and e.dimension <= max_dim]

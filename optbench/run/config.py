@@ -48,7 +48,7 @@ from pydantic import (
 from optbench.problems import list_problems
 from optbench.registry import PROBLEMS
 from optbench.run import DEFAULT_MAX_RUNS
-from optbench.run.plugins import PluginError, is_file_plugin, load_plugins
+from optbench.run.plugins import PluginError, load_plugins
 from optbench.run.runner import LogPolicy, StopCriteria
 from optbench.run.schema import (
     ConfigError,
@@ -131,8 +131,10 @@ class ProblemEntry(StrictModel):
             return self
         for key in getattr(PROBLEMS.get(self.family), "path_params", ()):
             value = self.params.get(key)
-            if isinstance(value, str) and is_file_plugin(value):
-                self.params[key] = str((Path(base) / Path(value).expanduser()).resolve())
+            if isinstance(value, str) and not Path(value).expanduser().is_absolute():
+                candidate = Path(base) / value
+                if candidate.exists():  # a file next to the config (else left as given)
+                    self.params[key] = str(candidate.resolve())
         return self
 
 
