@@ -24,19 +24,24 @@ accepted when
 
 (the nonmonotone condition of Grippo, Lampariello & Lucidi, SIAM J. Numer. Anal. 23(4),
 1986, :math:`M` = ``memory``, :math:`\gamma` = ``c1``), and otherwise :math:`\lambda` is
-replaced by the minimizer of the quadratic through :math:`f(x_k)`, the slope
-:math:`-\alpha_k g_k^\top g_k` and the trial value, kept in
-:math:`[\sigma_1\lambda, \sigma_2\lambda] = [0.1\lambda, 0.5\lambda]` (Raydan's
-safeguard). With ``memory=1`` this is a monotone Armijo search.
+replaced by the minimizer of the cubic (or quadratic) interpolant of the trials, kept
+in :math:`[\sigma_1\lambda, \sigma_2\lambda] = [0.1\lambda, 0.5\lambda]` (Raydan's
+safeguard; :func:`~optbench.solvers.linesearch.armijo_backtracking` with the reference
+value in place of :math:`\phi(0)`). With ``memory=1`` this is a monotone Armijo search.
 
-Per iteration: one value per trial (cost 0.5) and one gradient at the accepted point;
-near a solution the first trial is accepted, so one value and one gradient.
+The composition: the direction :math:`-g_k` with the first trial step
+:math:`\alpha_k` (:class:`~optbench.solvers.line_search_method.LineSearchMethod`'s
+``initial_step``), the GLL reference as its ``reference_value``, and
+:class:`NonmonotoneSearch` as the line search. Each trial is one fused value and
+gradient (cost 1): near a solution the first trial is accepted, and a value (0.5) and
+then a gradient (1) would cost more.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
@@ -44,17 +49,41 @@ from optbench.numerics import norm2
 from optbench.problems.oracle import Oracle
 from optbench.registry import SOLVERS
 from optbench.scalars import is_finite_number, is_integer
-from optbench.solvers.base import Solver, State
+from optbench.solvers.base import EvaluatedState
+from optbench.solvers.line_search_method import DirectionResult, LineSearchMethod
+from optbench.solvers.linesearch import LineSearch, LineSearchResult, armijo_backtracking
+from optbench.solvers.ray import Ray
 
 FORMULAS = ("long", "short")
-#: Raydan's interpolation safeguards :math:`\sigma_1, \sigma_2`.
-SIGMA_1, SIGMA_2 = 0.1, 0.5
-#: Largest number of trials of one nonmonotone search.
-MAX_TRIALS = 60
+
+
+@dataclass(frozen=True)
+class NonmonotoneSearch:
+    """Backtracking from a reference value above f (GLL 1986), interpolated in [0.1, 0.5].
+
+    ``value0`` is the method's reference value :math:`\\max_j f(x_{k-j})`; a
+    :class:`~optbench.solvers.linesearch.LineSearch`.
+    """
+
+    c1: float = 1e-4
+    max_evals: int = 60
+
+    def search(
+        self, ray: Ray, value0: float, slope0: float, initial_step: float
+    ) -> LineSearchResult:
+        return armijo_backtracking(
+            ray.value_and_slope,
+            value0,
+            slope0,
+            initial_step=initial_step,
+            c1=self.c1,
+            max_evals=self.max_evals,
+            interpolate=True,
+        )
 
 
 @dataclass
-class BarzilaiBorweinState(State):
+class BarzilaiBorweinState(EvaluatedState):
     """State of :class:`BarzilaiBorwein`.
 
     Attributes
@@ -71,7 +100,7 @@ class BarzilaiBorweinState(State):
 
 @SOLVERS.register("bb")
 @dataclass(frozen=True)
-class BarzilaiBorwein(Solver):
+class BarzilaiBorwein(LineSearchMethod[BarzilaiBorweinState]):
     r"""Barzilai–Borwein steps (long or short) with the nonmonotone search of Raydan 1997.
 
     Parameters
@@ -86,6 +115,8 @@ class BarzilaiBorwein(Solver):
     min_step, max_step : float
         :math:`0 < \alpha_{\min} < \alpha_{\max}`: bounds of the step length.
     """
+
+    failure_prefix: ClassVar[str] = "bb "
 
     formula: str = "long"
     memory: int = 10
@@ -109,6 +140,9 @@ class BarzilaiBorwein(Solver):
                 f"min_step: must be < max_step = {self.max_step!r}; got {self.min_step!r}"
             )
 
+    def _clipped(self, step: float) -> float:
+        return min(max(step, self.min_step), self.max_step)
+
     def init(self, oracle: Oracle, x0: np.ndarray) -> BarzilaiBorweinState:
         x = np.array(x0, dtype=float, copy=True)
         f, g = oracle.value_and_grad(x)
@@ -117,50 +151,32 @@ class BarzilaiBorwein(Solver):
             x=x, f=f, g=g, bb_step=self._clipped(first), recent_values=[float(f)]
         )
 
-    def _clipped(self, step: float) -> float:
-        return min(max(step, self.min_step), self.max_step)
+    def direction(self, oracle: Oracle, state: BarzilaiBorweinState) -> DirectionResult:
+        """The steepest-descent direction :math:`-g_k`."""
+        return DirectionResult(-state.g)
 
-    def step(self, oracle: Oracle, state: BarzilaiBorweinState) -> BarzilaiBorweinState:  # type: ignore[override]
-        assert state.f is not None and state.g is not None
-        x, f, g = state.x, state.f, state.g
-        slope = -float(g @ g)  # of lambda -> f(x - lambda * alpha * g), per unit alpha
-        reference = max(state.recent_values)
-        alpha = state.bb_step
-        multiplier = 1.0
-        trial = 0
-        while trial < MAX_TRIALS:
-            trial += 1
-            step_length = multiplier * alpha
-            x_trial = x - step_length * g
-            f_trial = oracle.value(x_trial)
-            if math.isfinite(f_trial) and f_trial <= reference + self.c1 * step_length * slope:
-                break
-            # quadratic through f(x), slope * alpha at lambda = 0 and f_trial at multiplier
-            curvature = f_trial - f - multiplier * alpha * slope
-            if math.isfinite(f_trial) and curvature > 0:
-                candidate = -alpha * slope * multiplier**2 / (2.0 * curvature)
-            else:
-                candidate = SIGMA_1 * multiplier
-            multiplier = min(max(candidate, SIGMA_1 * multiplier), SIGMA_2 * multiplier)
-        else:
-            return state.replace(info={"trials": MAX_TRIALS}).failed(
-                f"bb: nonmonotone line search found no acceptable step in {MAX_TRIALS} trials"
-            )
-        g_trial = oracle.grad(x_trial)
-        s = x_trial - x
-        y = g_trial - g
+    def make_line_search(self) -> LineSearch:
+        """:class:`NonmonotoneSearch` with ``c1``."""
+        return NonmonotoneSearch(c1=self.c1)
+
+    def initial_step(self, state: BarzilaiBorweinState) -> float:
+        """The Barzilai–Borwein step :math:`\\alpha_k`."""
+        return state.bb_step
+
+    def reference_value(self, state: BarzilaiBorweinState) -> float:
+        """:math:`\\max_{0 \\le j < M} f(x_{k-j})` (Grippo, Lampariello & Lucidi)."""
+        return max(state.recent_values)
+
+    def accept(
+        self, previous: BarzilaiBorweinState, state: BarzilaiBorweinState
+    ) -> BarzilaiBorweinState:
+        """The next step length from :math:`s_k, y_k`, and the value history."""
+        s = state.x - previous.x
+        y = state.g - previous.g
         s_dot_y = float(s @ y)
         if s_dot_y > 0:
             bb = float(s @ s) / s_dot_y if self.formula == "long" else s_dot_y / float(y @ y)
         else:  # Raydan: alpha_max, with the step no longer than |x| + 1
-            bb = min(self.max_step, (norm2(x_trial) + 1.0) / max(norm2(g_trial), 1e-300))
-        recent = [*state.recent_values, float(f_trial)][-self.memory :]
-        return state.replace(
-            x=x_trial,
-            f=float(f_trial),
-            g=g_trial,
-            step_size=step_length,
-            bb_step=self._clipped(bb),
-            recent_values=recent,
-            info={"trials": trial, "multiplier": multiplier},
-        )
+            bb = min(self.max_step, (norm2(state.x) + 1.0) / max(norm2(state.g), 1e-300))
+        recent = [*previous.recent_values, float(state.f)][-self.memory :]
+        return state.replace(bb_step=self._clipped(bb), recent_values=recent)

@@ -25,12 +25,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from optbench.numerics import norm2
+from optbench.problems.oracle import Oracle
 from optbench.registry import SOLVERS
-from optbench.solvers.dense_trust_region import DenseTrustRegion, SubproblemResult
+from optbench.solvers.dense_hessian_model import (
+    DenseModelState,
+    ModelStep,
+    dense_hessian_incompatibility,
+    dense_subproblem_result,
+    model_hessian,
+)
+from optbench.solvers.trust_region import SubproblemResult, TrustRegionMethod
 
 
 def cauchy_point(hessian: np.ndarray, g: np.ndarray, radius: float) -> np.ndarray:
@@ -41,7 +50,7 @@ def cauchy_point(hessian: np.ndarray, g: np.ndarray, radius: float) -> np.ndarra
     return -(tau * radius / g_norm) * g
 
 
-def dogleg_subproblem(hessian: np.ndarray, g: np.ndarray, radius: float) -> SubproblemResult:
+def dogleg_subproblem(hessian: np.ndarray, g: np.ndarray, radius: float) -> ModelStep:
     """The dogleg step (N&W Sec. 4.1); the Cauchy point when B is not positive definite."""
     from scipy.linalg import LinAlgError, cho_factor, cho_solve
 
@@ -50,27 +59,27 @@ def dogleg_subproblem(hessian: np.ndarray, g: np.ndarray, radius: float) -> Subp
     except LinAlgError:
         step = cauchy_point(hessian, g, radius)
         on_boundary = math.isclose(norm2(step), radius, rel_tol=1e-12)
-        return SubproblemResult(step, on_boundary, {"kind": "cauchy"})
+        return ModelStep(step, on_boundary, {"kind": "cauchy"})
     newton = -cho_solve(factor, g, check_finite=False)
     if norm2(newton) <= radius:
-        return SubproblemResult(newton, False, {"kind": "newton"})
+        return ModelStep(newton, False, {"kind": "newton"})
     g_dot_g = float(g @ g)
     steepest = -(g_dot_g / float(g @ (hessian @ g))) * g
     steepest_norm = norm2(steepest)
     if steepest_norm >= radius:
-        return SubproblemResult(-(radius / math.sqrt(g_dot_g)) * g, True, {"kind": "steepest"})
+        return ModelStep(-(radius / math.sqrt(g_dot_g)) * g, True, {"kind": "steepest"})
     # ||p_U + s d||^2 = radius^2 with d = p_B - p_U, s = tau - 1 in [0, 1]
     d = newton - steepest
     a = float(d @ d)
     b = float(steepest @ d)
     c = steepest_norm**2 - radius**2  # < 0
     s = -c / (b + math.sqrt(b * b - a * c))  # the positive root, without cancellation
-    return SubproblemResult(steepest + s * d, True, {"kind": "dogleg", "tau": 1.0 + s})
+    return ModelStep(steepest + s * d, True, {"kind": "dogleg", "tau": 1.0 + s})
 
 
 @SOLVERS.register("dogleg")
 @dataclass(frozen=True)
-class Dogleg(DenseTrustRegion):
+class Dogleg(TrustRegionMethod[DenseModelState]):
     r"""Dogleg trust region (N&W Sec. 4.1), dense Hessian; Cauchy point when B is not PD.
 
     Parameters
@@ -83,5 +92,21 @@ class Dogleg(DenseTrustRegion):
         Acceptance threshold :math:`\eta \in [0, 1/4)`.
     """
 
-    def subproblem(self, hessian: np.ndarray, g: np.ndarray, radius: float) -> SubproblemResult:
-        return dogleg_subproblem(hessian, g, radius)
+    def __post_init__(self) -> None:
+        self.check_trust_region_options()
+
+    def incompatibility(self, problem: Any) -> str | None:
+        return dense_hessian_incompatibility("dogleg", problem)
+
+    def init(self, oracle: Oracle, x0: np.ndarray) -> DenseModelState:
+        x = np.array(x0, dtype=float, copy=True)
+        f, g = oracle.value_and_grad(x)
+        return DenseModelState(x=x, f=f, g=g, radius=float(self.initial_radius))
+
+    def subproblem(self, oracle: Oracle, state: DenseModelState, radius: float) -> SubproblemResult:
+        hessian = model_hessian(oracle, state)
+        if not np.all(np.isfinite(hessian)):
+            return SubproblemResult(
+                state.g, 0.0, False, 0.0, failure="Hessian has non-finite entries"
+            )
+        return dense_subproblem_result(state, hessian, dogleg_subproblem(hessian, state.g, radius))

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -47,9 +48,13 @@ from optbench.numerics import norm2
 from optbench.problems.oracle import Oracle
 from optbench.registry import SOLVERS
 from optbench.scalars import is_finite_number, is_integer
-from optbench.solvers.base import Solver, State
-from optbench.solvers.linesearch import check_line_search_constants, strong_wolfe
-from optbench.solvers.ray import Ray
+from optbench.solvers.base import EvaluatedState
+from optbench.solvers.line_search_method import DirectionResult, LineSearchMethod
+from optbench.solvers.linesearch import (
+    LineSearch,
+    StrongWolfeSearch,
+    check_line_search_constants,
+)
 
 BETA_RULES = ("fr", "pr_plus", "hs", "hz")
 #: :math:`\eta` of the Hager–Zhang lower bound (their eq. 2.4).
@@ -57,7 +62,7 @@ HAGER_ZHANG_ETA = 0.01
 
 
 @dataclass
-class NonlinearCGState(State):
+class NonlinearCGState(EvaluatedState):
     r"""State of :class:`NonlinearCG`.
 
     Attributes
@@ -106,7 +111,7 @@ def conjugacy_beta(rule: str, g_new: np.ndarray, g_old: np.ndarray, direction: n
 
 @SOLVERS.register("nonlinear_cg")
 @dataclass(frozen=True)
-class NonlinearCG(Solver):
+class NonlinearCG(LineSearchMethod[NonlinearCGState]):
     r"""Nonlinear CG (FR, PR+, HS or HZ β) with restarts and a strong Wolfe search (N&W 5.2).
 
     Parameters
@@ -125,6 +130,8 @@ class NonlinearCG(Solver):
         Restart with steepest descent every this many iterations; ``None`` for the
         dimension :math:`n`.
     """
+
+    failure_prefix: ClassVar[str] = "nonlinear_cg "
 
     beta: str = "pr_plus"
     c1: float = 1e-4
@@ -148,47 +155,44 @@ class NonlinearCG(Solver):
         f, g = oracle.value_and_grad(x)
         return NonlinearCGState(x=x, f=f, g=g, direction=-g, slope=-float(g @ g))
 
-    def step(self, oracle: Oracle, state: NonlinearCGState) -> NonlinearCGState:  # type: ignore[override]
-        assert state.f is not None and state.g is not None and state.direction is not None
-        direction, slope = state.direction, state.slope
-        initial_step = state.next_initial_step
-        if not initial_step > 0:  # first iteration: a unit step in x (eq. 3.60 needs history)
-            initial_step = 1.0 / max(norm2(state.g), np.finfo(float).tiny)
-        ray = Ray(oracle, state.x, direction)
-        search = strong_wolfe(
-            ray.value_and_slope, state.f, slope, initial_step=initial_step, c1=self.c1, c2=self.c2
-        )
-        info = {"line_search_evals": search.evaluations}
-        if not search.success:
-            return state.replace(info=info).failed(f"nonlinear_cg line search: {search.reason}")
-        x, f, g = ray.point(search.step_size)
+    def direction(self, oracle: Oracle, state: NonlinearCGState) -> DirectionResult:
+        """:math:`p_k`, computed when the previous step was accepted (:meth:`accept`)."""
+        return DirectionResult(state.direction)
 
-        since_restart = state.since_restart + 1
-        every = self.restart_every if self.restart_every is not None else x.size
+    def make_line_search(self) -> LineSearch:
+        """Strong Wolfe (N&W Alg. 3.5/3.6) with ``c1``, ``c2``."""
+        return StrongWolfeSearch(c1=self.c1, c2=self.c2)
+
+    def initial_step(self, state: NonlinearCGState) -> float:
+        """N&W eq. 3.60; :math:`1/\\|g_0\\|_2` at the first iteration."""
+        if state.next_initial_step > 0:
+            return state.next_initial_step
+        return 1.0 / max(norm2(state.g), np.finfo(float).tiny)
+
+    def accept(self, previous: NonlinearCGState, state: NonlinearCGState) -> NonlinearCGState:
+        """The next direction :math:`p_{k+1} = -g_{k+1} + \\beta_{k+1} p_k`, or a restart."""
+        assert previous.direction is not None and state.step_size is not None
+        g, direction = state.g, previous.direction
+        since_restart = previous.since_restart + 1
+        every = self.restart_every if self.restart_every is not None else g.size
         g_new_sq = float(g @ g)
-        beta = conjugacy_beta(self.beta, g, state.g, direction)
+        beta = conjugacy_beta(self.beta, g, previous.g, direction)
         restart = (
             since_restart >= every
-            or abs(float(g @ state.g)) >= self.restart_threshold * g_new_sq
+            or abs(float(g @ previous.g)) >= self.restart_threshold * g_new_sq
             or not math.isfinite(beta)
         )
         new_direction = -g if restart else -g + beta * direction
         new_slope = float(g @ new_direction)
         if not restart and not new_slope < 0:  # not a descent direction: restart
             restart, new_direction, new_slope = True, -g, -g_new_sq
-        info["beta"] = 0.0 if restart else beta
-        info["restart"] = restart
-        # N&W eq. 3.60: the same first-order change in f as the last step achieved.
-        next_initial_step = search.step_size * slope / new_slope
+        info = {**state.info, "beta": 0.0 if restart else beta, "restart": restart}
         return state.replace(
-            x=x,
-            f=f,
-            g=g,
-            step_size=search.step_size,
             direction=new_direction,
             slope=new_slope,
             since_restart=0 if restart else since_restart,
-            restarts=state.restarts + int(restart),
-            next_initial_step=next_initial_step,
+            restarts=previous.restarts + int(restart),
+            # N&W eq. 3.60: the same first-order change in f as the last step achieved.
+            next_initial_step=state.step_size * previous.slope / new_slope,
             info=info,
         )

@@ -39,12 +39,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from optbench.numerics import norm2
+from optbench.problems.oracle import Oracle
 from optbench.registry import SOLVERS
-from optbench.solvers.dense_trust_region import DenseTrustRegion, SubproblemResult
+from optbench.solvers.dense_hessian_model import (
+    DenseModelState,
+    ModelStep,
+    dense_hessian_incompatibility,
+    dense_subproblem_result,
+    model_hessian,
+)
+from optbench.solvers.trust_region import SubproblemResult, TrustRegionMethod
 
 #: Relative accuracy of :math:`\|p\|` against :math:`\Delta` on the boundary.
 BOUNDARY_TOLERANCE = 1e-10
@@ -54,7 +63,7 @@ MAX_ITERATIONS = 100
 HARD_CASE_TOLERANCE = 1e-10
 
 
-def exact_subproblem(hessian: np.ndarray, g: np.ndarray, radius: float) -> SubproblemResult:
+def exact_subproblem(hessian: np.ndarray, g: np.ndarray, radius: float) -> ModelStep:
     """The global minimizer of the trust-region model (N&W Alg. 4.3 with the hard case)."""
     eigenvalues, vectors = np.linalg.eigh(hessian)
     g_tilde = vectors.T @ g
@@ -63,7 +72,7 @@ def exact_subproblem(hessian: np.ndarray, g: np.ndarray, radius: float) -> Subpr
     if smallest > 0:
         newton = -(g_tilde / eigenvalues)
         if norm2(newton) <= radius:
-            return SubproblemResult(vectors @ newton, False, {"lambda": 0.0, "kind": "newton"})
+            return ModelStep(vectors @ newton, False, {"lambda": 0.0, "kind": "newton"})
     lowest = eigenvalues <= smallest + 1e-12 * scale
     g_norm = norm2(g)
     if smallest <= 0 and norm2(g_tilde[lowest]) <= HARD_CASE_TOLERANCE * max(g_norm, 1e-300):
@@ -75,7 +84,7 @@ def exact_subproblem(hessian: np.ndarray, g: np.ndarray, radius: float) -> Subpr
             tau = math.sqrt(radius**2 - partial_norm**2)
             partial[int(np.argmax(lowest))] += tau  # the first eigenvector of lambda_1
             info = {"lambda": -smallest, "kind": "hard_case", "iterations": 0}
-            return SubproblemResult(vectors @ partial, True, info)
+            return ModelStep(vectors @ partial, True, info)
 
     def norms(lam: float) -> tuple[float, float]:
         shifted = eigenvalues + lam
@@ -103,12 +112,12 @@ def exact_subproblem(hessian: np.ndarray, g: np.ndarray, radius: float) -> Subpr
         lam = lam + (p_norm / q_norm) ** 2 * (p_norm - radius) / radius
     step = vectors @ (-g_tilde / (eigenvalues + lam))
     info = {"lambda": lam, "kind": "boundary", "iterations": iterations}
-    return SubproblemResult(step, True, info)
+    return ModelStep(step, True, info)
 
 
 @SOLVERS.register("trust_exact")
 @dataclass(frozen=True)
-class TrustExact(DenseTrustRegion):
+class TrustExact(TrustRegionMethod[DenseModelState]):
     r"""Trust region with the nearly exact subproblem (N&W Alg. 4.3, Moré–Sorensen), dense H.
 
     Parameters
@@ -121,5 +130,21 @@ class TrustExact(DenseTrustRegion):
         Acceptance threshold :math:`\eta \in [0, 1/4)`.
     """
 
-    def subproblem(self, hessian: np.ndarray, g: np.ndarray, radius: float) -> SubproblemResult:
-        return exact_subproblem(hessian, g, radius)
+    def __post_init__(self) -> None:
+        self.check_trust_region_options()
+
+    def incompatibility(self, problem: Any) -> str | None:
+        return dense_hessian_incompatibility("trust_exact", problem)
+
+    def init(self, oracle: Oracle, x0: np.ndarray) -> DenseModelState:
+        x = np.array(x0, dtype=float, copy=True)
+        f, g = oracle.value_and_grad(x)
+        return DenseModelState(x=x, f=f, g=g, radius=float(self.initial_radius))
+
+    def subproblem(self, oracle: Oracle, state: DenseModelState, radius: float) -> SubproblemResult:
+        hessian = model_hessian(oracle, state)
+        if not np.all(np.isfinite(hessian)):
+            return SubproblemResult(
+                state.g, 0.0, False, 0.0, failure="Hessian has non-finite entries"
+            )
+        return dense_subproblem_result(state, hessian, exact_subproblem(hessian, state.g, radius))
