@@ -24,7 +24,7 @@ Per iteration: one residual vector per trial (cost 0.5) and one Jacobian (cost 1
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -36,13 +36,18 @@ from optbench.solvers.base import Solver, State
 from optbench.solvers.linesearch import armijo_backtracking, check_line_search_constants
 
 
-def least_squares_incompatibility(solver: str, problem: Any) -> str | None:
-    """The one-line refusal of a residual-based ``solver`` on ``problem``, or None."""
+def least_squares_incompatibility(solver: str, problem: Any, name: str = "") -> str | None:
+    """The one-line refusal of a residual-based ``solver`` on ``problem``, or None.
+
+    ``problem`` is an instance or, when a config is validated before anything is built,
+    the family class (then ``name`` is the instance's label).
+    """
     if is_least_squares(problem):
         return None
     return (
-        f"{solver} needs residuals and a Jacobian, and problem {problem.name!r} is not "
-        "least-squares shaped; use a gradient-based solver"
+        f"{solver} needs residuals and a Jacobian, and problem "
+        f"{name or getattr(problem, 'name', '?')!r} is not least-squares shaped; "
+        "use a gradient-based solver"
     )
 
 
@@ -75,6 +80,9 @@ class GaussNewton(Solver):
     max_evals : int
         Largest number of residual evaluations of one line search.
     """
+
+    #: Refused at config validation on families without residuals and a Jacobian.
+    needs_least_squares: ClassVar[bool] = True
 
     c1: float = 1e-4
     max_evals: int = 50

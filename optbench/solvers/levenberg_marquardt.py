@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -170,6 +170,9 @@ class LevenbergMarquardt(Solver):
         lmder's ``factor``: :math:`\Delta_0 = \text{factor}\cdot\|D_0 x_0\|`, or
         ``factor`` when that is 0.
     """
+
+    #: Refused at config validation on families without residuals and a Jacobian.
+    needs_least_squares: ClassVar[bool] = True
 
     initial_radius_factor: float = 100.0
 
