@@ -2,7 +2,7 @@
 
 Each row of ``tests/golden/counts.csv`` is recomputed with the budgets of
 :mod:`golden_counts` (BLAS pinned to one thread) and must match exactly: status,
-iterations, n_f, n_g, n_hvp, n_hess. After an intended change regenerate with::
+iterations, n_f, n_g, n_hvp, n_hess, n_r, n_J. After an intended change regenerate with::
 
     pytest tests/test_golden_counts.py --update-golden
     python tests/golden_counts.py --update          # the same, from the shell
