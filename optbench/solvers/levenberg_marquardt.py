@@ -17,22 +17,25 @@ norm): with :math:`J^\top J + \lambda D^2 = L L^\top` and
 .. math:: \lambda \leftarrow \lambda + \frac{\|Dp\| - \Delta}{\Delta}
           \frac{\|Dp\|^2}{\|L^{-1} D^2 p\|^2},
 
-kept inside the bounds :math:`[\ell, u]`, :math:`u = \|D^{-1} J^\top r\| / \Delta`,
-:math:`\ell` the first Newton iterate from 0 when :math:`J` has full rank, else 0
-(a point outside goes to :math:`\max(10^{-3}u, \sqrt{\ell u})`). The scaling
+started from the previous :math:`\lambda` clipped to the bounds :math:`[\ell, u]`,
+:math:`u = \|D^{-1} J^\top r\| / \Delta`, :math:`\ell` the first Newton iterate from
+0 when :math:`J` has full rank, else 0 (from :math:`\|D^{-1}J^\top r\| / \|D p^{GN}\|`
+when that is 0), each iterate at least the current :math:`\ell` (lmpar's rules). The scaling
 :math:`D_k = \operatorname{diag}(\max(D_{k-1}, \|J_k e_i\|))` is Moré's eq. 6.3 (a zero
 column counts as 1). The ratio :math:`\rho` of actual to predicted reduction (the
 prediction :math:`\|J p\|^2 + 2\lambda\|Dp\|^2`, free of cancellation) drives lmder's
 update: :math:`\rho \le 1/4` shrinks :math:`\Delta` to :math:`\mu \min(\Delta,
 10\|Dp\|)` with :math:`\mu \in [0.1, 0.5]` from a quadratic fit of the reduction;
 :math:`\rho \ge 3/4` or :math:`\lambda = 0` sets :math:`\Delta = 2\|Dp\|`. A step is
-taken when :math:`\rho \ge 10^{-4}`. :math:`\Delta_0 = 100\|D_0 x_0\|` (100 if that is 0).
+taken when :math:`\rho \ge 10^{-4}`. :math:`\Delta_0 = 100\|D_0 x_0\|` (100 if that is 0),
+reduced to :math:`\|D_0 p_0\|` after the first subproblem (as lmder does).
 
-Departure from lmder: the linear systems are solved by Cholesky of
-:math:`J^\top J + \lambda D^2` (dense, :math:`n \times n`) rather than lmder's QR of
-:math:`J` with Givens updates, and the Gauss–Newton step by ``numpy.linalg.lstsq``
-(minimum norm when :math:`J` is rank deficient). The Jacobian is dense; a sparse one is
-densified (so the solver is for small and medium :math:`n`).
+Departure from lmder: each :math:`p(\lambda)` comes from a fresh Householder QR of
+the stacked matrix :math:`[J;\ \sqrt{\lambda} D]` (:math:`R^\top R = J^\top J +
+\lambda D^2`, so :math:`L = R^\top` above) rather than lmder's one pivoted QR of
+:math:`J` updated by Givens rotations per :math:`\lambda`, and the Gauss–Newton step
+is ``numpy.linalg.lstsq`` (minimum norm when :math:`J` is rank deficient). The Jacobian
+is dense; a sparse one is densified (so the solver is for small and medium :math:`n`).
 
 Per iteration: one residual vector (cost 0.5); a Jacobian (cost 1) after an accepted
 step. A rejected step is an iteration with ``step_size = 0``.
@@ -103,26 +106,27 @@ def damped_step(
     :math:`\|Dp(\lambda)\|` within 10 % of :math:`\Delta` (or after 10 iterations).
     ``damping`` is the previous :math:`\lambda`, the first guess.
     """
-    from scipy.linalg import LinAlgError, cho_factor, cho_solve, solve_triangular
+    from scipy.linalg import solve_triangular
 
     gradient = jacobian.T @ residuals  # J^T r
     gauss_newton = np.linalg.lstsq(jacobian, -residuals, rcond=None)[0]
     scaled_norm = norm2(scaling * gauss_newton)
     if scaled_norm <= (1.0 + RADIUS_TOLERANCE) * radius:
         return gauss_newton, 0.0
-    normal = jacobian.T @ jacobian
     d_squared = scaling * scaling
 
+    m, n = jacobian.shape
+    padded_residuals = np.concatenate([residuals, np.zeros(n)])
+
     def solve(lam: float) -> tuple[np.ndarray, float, float] | None:
-        """p(lam), ||D p|| and ||L^{-1} D^2 p / ||Dp|| ||^2, or None if not PD."""
-        matrix = normal + lam * np.diag(d_squared)
-        try:
-            factor = cho_factor(matrix, lower=True, check_finite=False)
-        except LinAlgError:
+        """p(lam), ||D p|| and ||R^{-T} D^2 p / ||Dp|| ||^2 from a QR of [J; sqrt(lam) D]."""
+        stacked = np.vstack([jacobian, math.sqrt(lam) * np.diag(scaling)])
+        q_factor, r_factor = np.linalg.qr(stacked)
+        if np.min(np.abs(np.diag(r_factor))) <= 1e-300:
             return None
-        step = -cho_solve(factor, gradient, check_finite=False)
+        step = -solve_triangular(r_factor, q_factor.T @ padded_residuals, check_finite=False)
         norm = norm2(scaling * step)
-        q = solve_triangular(factor[0], d_squared * step / norm, lower=True, check_finite=False)
+        q = solve_triangular(r_factor, d_squared * step / norm, trans="T", check_finite=False)
         return step, norm, float(q @ q)
 
     def newton_increment(norm: float, q_squared: float) -> float:
@@ -132,14 +136,15 @@ def damped_step(
     at_zero = solve(0.0)
     if at_zero is not None and np.linalg.matrix_rank(jacobian) == jacobian.shape[1]:
         lower = max(0.0, newton_increment(at_zero[1], at_zero[2]))
-    upper = norm2(gradient / scaling) / radius
+    gradient_norm = norm2(gradient / scaling)
+    upper = gradient_norm / radius
     lam = min(max(damping, lower), upper)
     if lam == 0.0:
-        lam = upper / scaled_norm if scaled_norm > 0 else upper
+        lam = gradient_norm / scaled_norm
     best: tuple[np.ndarray, float] | None = None
     for _ in range(MAX_LAMBDA_ITERATIONS):
-        if not lower < lam < upper or lam <= 0:
-            lam = max(1e-3 * upper, math.sqrt(lower * upper))
+        if lam <= 0.0:
+            lam = max(np.finfo(float).tiny, 1e-3 * upper)
         solved = solve(lam)
         if solved is None:  # numerically singular at this lambda: more damping
             lower = lam
@@ -153,7 +158,7 @@ def damped_step(
             lower = max(lower, lam)
         else:
             upper = min(upper, lam)
-        lam = lam + newton_increment(norm, q_squared)
+        lam = max(lower, lam + newton_increment(norm, q_squared))
     if best is None:
         raise FloatingPointError("J^T J + lambda D^2 is not positive definite for any lambda")
     return best
@@ -212,6 +217,9 @@ class LevenbergMarquardt(Solver):
         if not np.all(np.isfinite(step)):
             return state.failed("levenberg_marquardt: non-finite step")
         scaled_norm = norm2(scaling * step)
+        radius = state.radius
+        if state.step_size is None:  # lmder: the first step bounds the initial radius
+            radius = min(radius, scaled_norm)
         residual_norm = norm2(residuals)
         trial = state.x + step
         trial_residuals = oracle.residuals(trial)
@@ -224,7 +232,6 @@ class LevenbergMarquardt(Solver):
             1.0 - (trial_norm / residual_norm) ** 2 if 0.1 * trial_norm < residual_norm else -1.0
         )
         rho = actual / predicted if predicted > 0 else 0.0
-        radius = state.radius
         if rho <= 0.25:
             directional = -(jp**2 + damping_term**2)
             shrink = 0.5 if actual >= 0 else 0.5 * directional / (directional + 0.5 * actual)
