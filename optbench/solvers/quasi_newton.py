@@ -143,4 +143,3 @@ def bfgs_inverse_update(inverse: np.ndarray, s: np.ndarray, y: np.ndarray) -> np
     inverse -= rho * (np.outer(s, u) + np.outer(u, s))
     inverse += coefficient * np.outer(s, s)
     return inverse
-
