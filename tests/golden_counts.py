@@ -51,8 +51,8 @@ from the problem's and the solver's properties, see :func:`skip_reason`):
   matrix products) on a problem with ``dim >`` :data:`DENSE_MATRIX_MAX_DIM` = 500 (on
   ``rosenbrock_extended_1000`` it takes 14 s, on ``logistic_sparse`` 105 s).
 
-With the 8 small instances and 15 configurations that is 120 pairs, 18 skipped
-(``--list`` prints them): 102 rows.
+With the 8 small instances that is 142 rows (``--list`` prints the skipped pairs and
+why).
 
 Reproducibility
 ---------------
@@ -136,6 +136,7 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
     "trust_ncg": [{"preconditioner": "none"}],
     "nonlinear_cg": [{"beta": rule} for rule in BETA_RULES],
     "bb": [{"formula": "long"}, {"formula": "short"}],
+    "lbfgs": [{"memory": 3}],
     "scipy": [{"method": method} for method in SCIPY_METHODS],
     "optax": [{"method": "adam", "learning_rate": 1e-2}, {"method": "sgd"}],
     "optimistix": [{"method": method} for method in OPTIMISTIX_METHODS],
