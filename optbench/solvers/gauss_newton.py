@@ -70,7 +70,7 @@ class GaussNewtonState(State):
 
 @SOLVERS.register("gauss_newton")
 @dataclass(frozen=True)
-class GaussNewton(Solver):
+class GaussNewton(Solver[GaussNewtonState]):
     r"""Gauss–Newton (N&W Sec. 10.3): lstsq direction, backtracking on the residuals.
 
     Parameters
@@ -104,7 +104,7 @@ class GaussNewton(Solver):
         g = 2.0 * scale * (jacobian.T @ residuals)
         return GaussNewtonState(x=x, f=f, g=g, residuals=residuals, jacobian=jacobian)
 
-    def step(self, oracle: Oracle, state: GaussNewtonState) -> GaussNewtonState:  # type: ignore[override]
+    def step(self, oracle: Oracle, state: GaussNewtonState) -> GaussNewtonState:
         assert state.f is not None and state.g is not None and state.residuals is not None
         direction = gauss_newton_direction(state.jacobian, state.residuals)
         if not np.all(np.isfinite(direction)):

@@ -166,7 +166,7 @@ def damped_step(
 
 @SOLVERS.register("levenberg_marquardt")
 @dataclass(frozen=True)
-class LevenbergMarquardt(Solver):
+class LevenbergMarquardt(Solver[LevenbergMarquardtState]):
     r"""Trust-region Levenberg–Marquardt with Moré's scaling and λ search (MINPACK lmder).
 
     Parameters
@@ -206,7 +206,7 @@ class LevenbergMarquardt(Solver):
             radius=radius if radius > 0 else self.initial_radius_factor,
         )
 
-    def step(self, oracle: Oracle, state: LevenbergMarquardtState) -> LevenbergMarquardtState:  # type: ignore[override]
+    def step(self, oracle: Oracle, state: LevenbergMarquardtState) -> LevenbergMarquardtState:
         assert state.residuals is not None and state.jacobian is not None
         assert state.scaling is not None
         residuals, jacobian, scaling = state.residuals, state.jacobian, state.scaling
