@@ -1,4 +1,6 @@
-"""optbench's Newton-CG solvers side by side with scipy's, on the same counted oracle.
+"""optbench's solvers side by side with scipy's, on the same counted oracle.
+
+**Newton-CG pairs** (the default table).
 
 Pairs ``newton_cg`` with scipy's ``Newton-CG`` and ``trust_ncg`` with scipy's
 ``trust-ncg`` (both with default hyper-parameters) on five problems, BLAS pinned to one
@@ -20,8 +22,21 @@ CG run overshoots it, so single rows of the data problems move with the data see
 (CG iterations, plus scipy trust-ncg's model evaluation) and the f/g evaluations
 (line-search trials, trust-region trials) of every outer iteration.
 
-Run with ``PYTHONPATH=. python benchmarks/vs_scipy.py [--seeds 0-4] [--trace lsq]``;
-it prints tables and asserts nothing.
+**Quasi-Newton pairs** (``--suite``): ``lbfgs`` with scipy's ``L-BFGS-B`` and ``bfgs``
+with scipy's ``BFGS`` (default hyper-parameters; memory 10 on both sides) on the MGH
+instances of the catalog from :math:`x_0` and from :math:`10 x_0` (family ``mgh`` with
+``x0_scale=10``) and on the catalog's one-file instances that are not marked large. Both
+sides stop at :math:`\\|\nabla f\\|_2 \\le 10^{-6}`: L-BFGS-B with ``ftol=0`` and
+``gtol=0`` (its own test is on the projected gradient's max-norm) and a callback that
+raises ``StopIteration`` on the 2-norm, BFGS with its own test on the 2-norm
+(``norm=2``). Per row: iterations, each oracle count, total calls and their ratio to
+scipy's; then per pair the median ratio and how many rows each side solved. Another
+pair is one more entry of ``SUITE_PAIRS`` (``--trace-suite PROBLEM`` prints the per
+iteration work of every suite pair on one instance, ``mgh_05_beale`` or
+``mgh_05_beale x10``).
+
+Run with ``PYTHONPATH=. python benchmarks/vs_scipy.py [--seeds 0-4] [--trace lsq]
+[--suite]``; it prints tables and asserts nothing.
 """
 
 from __future__ import annotations
@@ -30,7 +45,9 @@ import argparse
 import math
 import statistics
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from time import perf_counter
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -39,8 +56,12 @@ from threadpoolctl import threadpool_limits
 
 import optbench
 from optbench.problems.base import Problem
+from optbench.problems.catalog import catalog_entry, catalog_names, load_instance
 from optbench.problems.oracle import Oracle
 from optbench.run.runner import minimize
+from optbench.solvers.base import Solver
+from optbench.solvers.bfgs import BFGS
+from optbench.solvers.lbfgs import LBFGS
 from optbench.solvers.newton_cg import NewtonCG
 from optbench.solvers.trust_ncg import TrustNCG
 
@@ -80,6 +101,44 @@ PROBLEMS: dict[str, tuple[str, Callable[[int], Problem], bool]] = {
 PAIRS = [("newton_cg", NewtonCG(), "Newton-CG"), ("trust_ncg", TrustNCG(), "trust-ncg")]
 
 
+@dataclass(frozen=True)
+class Pair:
+    """An optbench solver and the scipy method it is compared with on the suite table.
+
+    ``options`` are scipy's; with ``stop_in_callback`` scipy's own tests are switched
+    off by them and the callback stops it once the 2-norm of the gradient at its
+    iterate is at most ``GTOL``.
+    """
+
+    name: str
+    solver: Solver[Any]
+    method: str
+    options: dict[str, Any] = field(default_factory=dict)
+    stop_in_callback: bool = False
+    uses_hvp: bool = False
+
+
+#: The quasi-Newton pairs of ``--suite``; one entry per pair.
+SUITE_PAIRS = [
+    Pair("lbfgs", LBFGS(), "L-BFGS-B", {"ftol": 0.0, "gtol": 0.0, "maxfun": 10**9}, True),
+    Pair("bfgs", BFGS(), "BFGS", {"gtol": GTOL, "norm": 2}),
+]
+
+
+def suite_problems() -> list[tuple[str, Callable[[], Problem]]]:
+    """(label, builder): the MGH instances from x0 and 10 x0, then the small catalog."""
+    problems: list[tuple[str, Callable[[], Problem]]] = []
+    mgh = catalog_names(suite="mgh")
+    for name in mgh:
+        problems.append((name, lambda name=name: load_instance(name)))
+    for name in mgh:
+        params = {**catalog_entry(name)["params"], "x0_scale": 10}
+        problems.append((f"{name} x10", lambda p=params: optbench.make_problem("mgh", **p)))
+    for name in catalog_names(large=False, suite="catalog"):
+        problems.append((name, lambda name=name: load_instance(name)))
+    return problems
+
+
 class _LastEvaluation:
     """scipy's ``fun``: the counted fused oracle call, remembering its last gradient."""
 
@@ -99,9 +158,12 @@ class _LastEvaluation:
         return self.oracle.problem.grad(x)  # uncounted; scipy evaluates its iterates
 
 
-def run_scipy(problem: Problem, method: str) -> tuple[dict[str, object], pd.DataFrame]:
+def run_scipy(
+    problem: Problem, method: str, pair: Pair | None = None
+) -> tuple[dict[str, object], pd.DataFrame]:
     """scipy's method on a fresh counted oracle: the summary row and a per-iteration
-    trace (cumulative counts at each callback)."""
+    trace (cumulative counts at each callback). ``pair`` gives the options of a suite
+    pair; without it, those of the Newton-CG pairs."""
     oracle = Oracle(problem)
     fun = _LastEvaluation(oracle)
     final = {"grad_norm": math.nan, "iters": 0}
@@ -111,14 +173,19 @@ def run_scipy(problem: Problem, method: str) -> tuple[dict[str, object], pd.Data
         final["iters"] += 1
         final["grad_norm"] = float(np.linalg.norm(fun.grad_at(intermediate_result.x)))
         trace.append((final["iters"], final["grad_norm"], oracle.n_hvp, oracle.n_f))
-        if method == "Newton-CG" and final["grad_norm"] <= GTOL:
+        if stop_in_callback and final["grad_norm"] <= GTOL:
             raise StopIteration
 
-    options = {"maxiter": MAX_ITER}
-    options.update({"xtol": 0.0} if method == "Newton-CG" else {"gtol": GTOL})
+    options: dict[str, Any] = {"maxiter": MAX_ITER}
+    if pair is None:
+        options.update({"xtol": 0.0} if method == "Newton-CG" else {"gtol": GTOL})
+        stop_in_callback, hessp = method == "Newton-CG", oracle.hvp
+    else:
+        options.update(pair.options)
+        stop_in_callback, hessp = pair.stop_in_callback, oracle.hvp if pair.uses_hvp else None
     started = perf_counter()
     result = scipy.optimize.minimize(
-        fun, problem.x0, jac=True, hessp=oracle.hvp, method=method, callback=callback,
+        fun, problem.x0, jac=True, hessp=hessp, method=method, callback=callback,
         options=options,
     )  # fmt: skip
     elapsed = perf_counter() - started
@@ -234,6 +301,82 @@ def print_trace(short: str, seed: int) -> None:
             )
 
 
+def run_suite() -> list[dict[str, object]]:
+    """One row per (suite problem, pair): both sides' counts and the ratio of calls."""
+    rows: list[dict[str, object]] = []
+    for label, build in suite_problems():
+        problem = build()
+        for pair in SUITE_PAIRS:
+            ours, _ = run_optbench(problem, pair.name, pair.solver)
+            theirs, _ = run_scipy(problem, pair.method, pair)
+            rows.append({
+                "problem": label, "n": problem.dim, "pair": f"{pair.name} / {pair.method}",
+                "iters": ours["iters"], "n_f": ours["n_f"], "n_g": ours["n_g"],
+                "n_hvp": ours["n_hvp"], "calls": _calls(ours),
+                "solved": ours["status"] == "converged",
+                "scipy iters": theirs["iters"], "scipy n_f": theirs["n_f"],
+                "scipy n_g": theirs["n_g"], "scipy n_hvp": theirs["n_hvp"],
+                "scipy calls": _calls(theirs), "scipy solved": theirs["status"] == "converged",
+                "ratio": _calls(ours) / _calls(theirs), "status": ours["status"],
+            })  # fmt: skip
+    return rows
+
+
+def print_suite(rows: list[dict[str, object]]) -> None:
+    """The suite table, then per pair the median ratio of calls and the rows solved."""
+    table = pd.DataFrame(rows)
+    shown = table.assign(
+        solved=table["solved"].map({True: "yes", False: "NO"}),
+        **{"scipy solved": table["scipy solved"].map({True: "yes", False: "NO"})},
+    )
+    with pd.option_context("display.width", 250, "display.max_columns", 30):
+        for pair in SUITE_PAIRS:
+            part = shown[shown["pair"] == f"{pair.name} / {pair.method}"]
+            print(f"\n{pair.name} vs scipy {pair.method} (gtol {GTOL:g} on the 2-norm):")
+            columns = [column for column in part.columns if column not in ("pair", "status")]
+            print(part[columns].to_string(index=False, formatters={"ratio": "{:.2f}".format}))
+    summary = []
+    for pair in SUITE_PAIRS:
+        part = table[table["pair"] == f"{pair.name} / {pair.method}"]
+        both = part[part["solved"] & part["scipy solved"]]
+        summary.append({
+            "pair": f"{pair.name} / scipy {pair.method}", "rows": len(part),
+            "median ratio (all rows)": f"{statistics.median(part['ratio']):.3f}",
+            "median ratio (both solved)": (
+                f"{statistics.median(both['ratio']):.3f}" if len(both) else "-"
+            ),
+            "rows ratio <= 1": int((part["ratio"] <= 1).sum()),
+            "solved": int(part["solved"].sum()), "scipy solved": int(part["scipy solved"].sum()),
+        })  # fmt: skip
+    print()
+    with pd.option_context("display.width", 250, "display.max_columns", 20):
+        print(pd.DataFrame(summary).to_string(index=False))
+
+
+def print_suite_trace(label: str) -> None:
+    """Per iteration of every suite pair on one instance: gradient norm and f calls."""
+    builders = dict(suite_problems())
+    if label not in builders:
+        raise SystemExit(f"--trace-suite: unknown problem {label!r}; one of {', '.join(builders)}")
+    problem = builders[label]()
+    for pair in SUITE_PAIRS:
+        for title, (_, trace) in (
+            (pair.name, run_optbench(problem, pair.name, pair.solver)),
+            (f"scipy {pair.method}", run_scipy(problem, pair.method, pair)),
+        ):
+            per_iteration = pd.DataFrame({
+                "iter": trace["iter"].iloc[1:].to_numpy(),
+                "grad_norm before": trace["grad_norm"].iloc[:-1].to_numpy(),
+                "f evals": np.diff(trace["n_f"].to_numpy()),
+            })  # fmt: skip
+            print(f"\n{label}: {title}")
+            print(
+                per_iteration.to_string(
+                    index=False, formatters={"grad_norm before": "{:.3e}".format}
+                )
+            )
+
+
 def _seeds(text: str) -> list[int]:
     if "-" in text:
         first, last = text.split("-")
@@ -245,8 +388,16 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=_seeds, default=[0], help="e.g. 0-4 or 0,3 (default 0)")
     parser.add_argument("--trace", metavar="PROBLEM", help="per-iteration work for one problem")
+    parser.add_argument("--suite", action="store_true", help="the quasi-Newton pairs on MGH")
+    parser.add_argument("--trace-suite", metavar="PROBLEM", help="per iteration, a suite row")
     args = parser.parse_args(argv)
     with threadpool_limits(limits=1):
+        if args.trace_suite:
+            print_suite_trace(args.trace_suite)
+            return
+        if args.suite:
+            print_suite(run_suite())
+            return
         if args.trace:
             print_trace(args.trace, args.seeds[0])
             return

@@ -1,7 +1,8 @@
 """Golden oracle counts: generate, check and regenerate ``tests/golden/counts.csv``.
 
 The file holds one row per deterministic (catalog instance x solver configuration)
-pair: ``problem, solver, params, status, iters, n_f, n_g, n_hvp, n_hess``. Nothing
+pair: ``problem, solver, params, status, iters, n_f, n_g, n_hvp, n_hess, n_r, n_J``.
+Nothing
 time-dependent is stored. ``tests/test_golden_counts.py`` recomputes every row and
 asserts equality; this module is also the generator::
 
@@ -50,8 +51,8 @@ from the problem's and the solver's properties, see :func:`skip_reason`):
   matrix products) on a problem with ``dim >`` :data:`DENSE_MATRIX_MAX_DIM` = 500 (on
   ``rosenbrock_extended_1000`` it takes 14 s, on ``logistic_sparse`` 105 s).
 
-With the 8 small instances and 15 configurations that is 120 pairs, 18 skipped
-(``--list`` prints them): 102 rows.
+With the 8 small instances that is 142 rows (``--list`` prints the skipped pairs and
+why).
 
 Reproducibility
 ---------------
@@ -99,6 +100,7 @@ from optbench.problems.catalog import INSTANCE_FILES_SUITE, catalog_names
 from optbench.run.runner import LogPolicy, StopCriteria, run_solver
 from optbench.solvers import Solver, list_solvers, make_solver
 from optbench.solvers.gradient_descent import inverse_lipschitz_multiple
+from optbench.solvers.nonlinear_cg import BETA_RULES
 from optbench.solvers.optimistix_baseline import OPTIMISTIX_METHODS
 from optbench.solvers.scipy_baseline import SCIPY_METHODS
 from optbench.solvers.truncated_cg import FORCING_RULES
@@ -112,7 +114,9 @@ STACK_PATH = GOLDEN_PATH.with_name("stack.json")
 #: The suite whose instances the file covers: the one-file-per-instance catalog (suite
 #: tables such as ``mgh`` are checked by their own tests).
 GOLDEN_SUITE = INSTANCE_FILES_SUITE
-COLUMNS = ("problem", "solver", "params", "status", "iters", "n_f", "n_g", "n_hvp", "n_hess")
+COLUMNS = (
+    "problem", "solver", "params", "status", "iters", "n_f", "n_g", "n_hvp", "n_hess", "n_r", "n_J",
+)  # fmt: skip
 KEY_COLUMNS = COLUMNS[:3]
 #: Gradient-norm tolerance of every golden run.
 GTOL = 1e-8
@@ -130,6 +134,9 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
     "gd": [{"step_size": "armijo"}, {"step_size": "1/L"}],
     "newton_cg": [{"forcing": rule} for rule in FORCING_RULES] + [{"preconditioner": "none"}],
     "trust_ncg": [{"preconditioner": "none"}],
+    "nonlinear_cg": [{"beta": rule} for rule in BETA_RULES],
+    "bb": [{"formula": "long"}, {"formula": "short"}],
+    "lbfgs": [{"memory": 3}],
     "scipy": [{"method": method} for method in SCIPY_METHODS],
     "optax": [{"method": "adam", "learning_rate": 1e-2}, {"method": "sgd"}],
     "optimistix": [{"method": method} for method in OPTIMISTIX_METHODS],
@@ -318,6 +325,8 @@ def compute_row(name: str, configuration: Configuration) -> dict[str, str]:
         result.n_g,
         result.n_hvp,
         result.n_hess,
+        result.n_r,
+        result.n_J,
     )
     return dict(zip(COLUMNS, map(str, values), strict=True), message=result.message)
 

@@ -2,7 +2,7 @@
 
 Each row of ``tests/golden/counts.csv`` is recomputed with the budgets of
 :mod:`golden_counts` (BLAS pinned to one thread) and must match exactly: status,
-iterations, n_f, n_g, n_hvp, n_hess. After an intended change regenerate with::
+iterations, n_f, n_g, n_hvp, n_hess, n_r, n_J. After an intended change regenerate with::
 
     pytest tests/test_golden_counts.py --update-golden
     python tests/golden_counts.py --update          # the same, from the shell
@@ -59,25 +59,25 @@ def make_row(*values: str) -> dict[str, str]:
 
 def test_diff_rows_shows_changed_added_and_removed_rows() -> None:
     def row(problem: str, iters: int) -> dict[str, str]:
-        return make_row(problem, "gd", "", "max_iter", str(iters), "1", "1", "0", "0")
+        return make_row(problem, "gd", "", "max_iter", str(iters), "1", "1", "0", "0", "0", "0")
 
     expected = [row("a", 1), row("b", 2), row("c", 3)]
     got = [row("a", 1), row("b", 5), row("d", 4)]
     lines = golden_counts.diff_rows(expected, got).splitlines()[3:]
     assert lines == [
-        "- b,gd,,max_iter,2,1,1,0,0",
-        "+ b,gd,,max_iter,5,1,1,0,0",
-        "+ d,gd,,max_iter,4,1,1,0,0",
-        "- c,gd,,max_iter,3,1,1,0,0",
+        "- b,gd,,max_iter,2,1,1,0,0,0,0",
+        "+ b,gd,,max_iter,5,1,1,0,0,0,0",
+        "+ d,gd,,max_iter,4,1,1,0,0,0,0",
+        "- c,gd,,max_iter,3,1,1,0,0,0,0",
     ]
     assert golden_counts.diff_rows(expected, expected) == ""
 
 
 def test_update_golden_writes_a_round_trip_and_refuses_errors(tmp_path) -> None:
     path = tmp_path / "golden" / "counts.csv"
-    rows = [make_row("p", "scipy", "method=CG", "converged", "3", "4", "4", "0", "0")]
+    rows = [make_row("p", "scipy", "method=CG", "converged", "3", "4", "4", "0", "0", "0", "0")]
     diff = golden_counts.update_golden([dict(rows[0], message="done")], path)
-    assert diff.splitlines()[3:] == ["+ p,scipy,method=CG,converged,3,4,4,0,0"]
+    assert diff.splitlines()[3:] == ["+ p,scipy,method=CG,converged,3,4,4,0,0,0,0"]
     assert golden_counts.read_golden(path) == rows
     broken = [dict(rows[0], status="error", message="ValueError: boom")]
     with pytest.raises(ValueError, match="boom"):

@@ -12,11 +12,8 @@ from optbench.problems.oracle import Oracle
 from optbench.problems.rosenbrock import Rosenbrock
 from optbench.run.runner import minimize
 from optbench.solvers.newton_cg import NewtonCG
-from optbench.solvers.truncated_cg import (
-    LimitedMemoryPreconditioner,
-    forcing_term,
-    truncated_cg,
-)
+from optbench.solvers.quasi_newton import LimitedMemoryInverse
+from optbench.solvers.truncated_cg import forcing_term, truncated_cg
 
 
 class Quadratic(Problem):
@@ -108,7 +105,7 @@ def test_preconditioner_is_the_bfgs_inverse_update_of_its_pairs():
         rho = 1.0 / (y @ s)
         v = np.eye(30) - rho * np.outer(y, s)
         inverse = v.T @ inverse @ v + rho * np.outer(s, s)
-    preconditioner = LimitedMemoryPreconditioner(pairs)
+    preconditioner = LimitedMemoryInverse(pairs)
     for vector in rng.standard_normal((3, 30)):
         np.testing.assert_allclose(preconditioner.apply(vector), inverse @ vector, rtol=1e-10)
 
@@ -122,7 +119,7 @@ def test_cg_pairs_are_exact_and_the_preconditioner_inverts_the_hessian_on_them()
         assert s @ y > 0
         np.testing.assert_allclose(y, matrix @ s, rtol=1e-12, atol=1e-12 * np.linalg.norm(y))
     # CG pairs are conjugate, so the BFGS matrix keeps every secant condition P y = s.
-    preconditioner = LimitedMemoryPreconditioner(run.pairs)
+    preconditioner = LimitedMemoryInverse(run.pairs)
     for s, y in run.pairs:
         np.testing.assert_allclose(preconditioner.apply(y), s, rtol=1e-8, atol=1e-10)
 
@@ -133,7 +130,7 @@ def test_pairs_of_one_system_precondition_the_next_one():
     first = truncated_cg(
         lambda v: matrix @ v, first_rhs, tolerance=1e-8, max_iter=2000, keep_pairs=10
     )
-    preconditioner = LimitedMemoryPreconditioner(first.pairs)
+    preconditioner = LimitedMemoryInverse(first.pairs)
     tolerance = 1e-8 * np.linalg.norm(second_rhs)
     plain = truncated_cg(lambda v: matrix @ v, second_rhs, tolerance=tolerance, max_iter=2000)
     preconditioned = truncated_cg(
@@ -151,7 +148,7 @@ def test_pairs_of_one_system_precondition_the_next_one():
 
 def test_preconditioned_cg_with_negative_curvature_first_returns_minus_p_g():
     pairs = [(np.array([1.0, 0.0, 0.0]), np.array([4.0, 0.0, 0.0]))]
-    preconditioner = LimitedMemoryPreconditioner(pairs)
+    preconditioner = LimitedMemoryInverse(pairs)
     g = np.array([1.0, 1.0, 0.0])
     result = truncated_cg(
         lambda v: np.diag([-1.0, -1.0, 1.0]) @ v,
@@ -167,9 +164,9 @@ def test_preconditioned_cg_with_negative_curvature_first_returns_minus_p_g():
 
 def test_preconditioner_rejects_no_pairs_and_non_positive_curvature():
     with pytest.raises(ValueError, match="^pairs:"):
-        LimitedMemoryPreconditioner([])
+        LimitedMemoryInverse([])
     with pytest.raises(ValueError, match="^pairs:"):
-        LimitedMemoryPreconditioner([(np.ones(2), -np.ones(2))])
+        LimitedMemoryInverse([(np.ones(2), -np.ones(2))])
 
 
 def test_newton_cg_preconditions_from_the_second_iteration_and_plain_never():

@@ -12,8 +12,8 @@ import pytest
 from optbench.problems.oracle import Oracle
 from optbench.problems.rosenbrock import Rosenbrock
 from optbench.run.runner import minimize
+from optbench.solvers.quasi_newton import LimitedMemoryInverse
 from optbench.solvers.steihaug import boundary_roots, steihaug_cg
-from optbench.solvers.truncated_cg import LimitedMemoryPreconditioner
 from optbench.solvers.trust_ncg import TrustNCG
 
 
@@ -30,7 +30,7 @@ def lbfgs_metric(hessian, seed, n_pairs=4):
     for _ in range(n_pairs):
         s = rng.standard_normal(len(hessian))
         pairs.append((s, hessian @ s))
-    apply = LimitedMemoryPreconditioner(pairs).apply
+    apply = LimitedMemoryInverse(pairs).apply
     inverse_metric = np.column_stack([apply(e) for e in np.eye(len(hessian))])
     return apply, np.linalg.inv(inverse_metric)
 
@@ -107,7 +107,7 @@ def test_exact_preconditioner_solves_a_quadratic_in_one_product():
     matrix = symmetric([1.0, 3.0, 100.0], seed=5)
     _, eigenvectors = np.linalg.eigh(matrix)
     pairs = [(s, matrix @ s) for s in eigenvectors.T]
-    apply = LimitedMemoryPreconditioner(pairs).apply
+    apply = LimitedMemoryInverse(pairs).apply
     g = np.array([1.0, 2.0, -3.0])
     result = steihaug_cg(
         lambda v: matrix @ v, g, 1e6, tolerance=1e-10, max_iter=10, preconditioner=apply

@@ -13,7 +13,8 @@ from optbench.problems.rosenbrock import Rosenbrock
 from optbench.run.runner import StopCriteria, minimize
 from optbench.run.spec import ProblemSpec, RunSpec
 from optbench.solvers.steihaug import boundary_steps, steihaug_cg
-from optbench.solvers.trust_ncg import TrustNCG, reduction_ratio
+from optbench.solvers.trust_ncg import TrustNCG
+from optbench.solvers.trust_region import reduction_ratio
 
 
 def symmetric(eigenvalues, seed):

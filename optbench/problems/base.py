@@ -285,5 +285,7 @@ class LeastSquaresShaped(ABC):
 
 
 def is_least_squares(problem: Any) -> bool:
-    """Whether ``problem`` offers :meth:`LeastSquaresShaped.residuals` and ``jacobian``."""
+    """Whether ``problem`` (an instance or a family class) offers residuals and a Jacobian."""
+    if isinstance(problem, type):
+        return issubclass(problem, LeastSquaresShaped)
     return isinstance(problem, LeastSquaresShaped)

@@ -65,6 +65,7 @@ from optbench.run.sweeps import (
     COMMON_PROBLEM_PARAMETERS,
     SWEEP_KINDS,
     axis_size,
+    check_pair,
     problem_specs,
     solver_param_sets,
     step_size_marker,
@@ -383,6 +384,10 @@ def _expand(config: ExperimentConfig) -> list[RunSpec]:
     solvers = [
         (s.name, solver_param_sets(s, f"solvers[{j}]")) for j, s in enumerate(config.solvers)
     ]
+    for instances in problems:
+        for instance in instances:
+            for j, (solver, _) in enumerate(solvers):
+                check_pair(instance, solver, f"solvers[{j}]")
     stop, log, targets = config.stop, config.log, tuple(config.targets)
     specs: list[RunSpec] = []
     origin: dict[str, tuple[int, int]] = {}

@@ -306,6 +306,28 @@ def suite_instances(entry: ProblemEntry, path: str) -> list[SuiteEntry]:
     return instances
 
 
+def check_pair(instance: ProblemSpec, solver: str, path: str) -> None:
+    """Refuse a residual-based solver on a family without residuals, before any run.
+
+    The solver class declares ``needs_least_squares``; the family class says whether it
+    is least-squares shaped (no data is built). The dense-Hessian size limit needs the
+    instance's dimension and is checked when the run starts
+    (:meth:`~optbench.solvers.base.Solver.incompatibility`).
+    """
+    from optbench.problems.base import is_least_squares
+    from optbench.registry import SOLVERS
+
+    if not getattr(SOLVERS.get(solver), "needs_least_squares", False):
+        return
+    families = PROBLEMS.names()
+    family = instance.name if instance.name in families else catalog_entry(instance.name)["family"]
+    if not is_least_squares(PROBLEMS.get(family)):
+        raise ConfigError(
+            f"{path}: {solver} needs residuals and a Jacobian, and problem "
+            f"{instance.label} is not least-squares shaped; use a gradient-based solver"
+        )
+
+
 def _check_family_params(family: str, params: dict[str, Any], path: str) -> None:
     """Names (did-you-mean), required ones, annotated types, the family's ``check_params``."""
     parameters = family_parameters(family)

@@ -35,8 +35,8 @@ def make_solver(name: str | Solver, **params: Any) -> Solver:
     ----------
     name : str or Solver
         A registered name (``gd``, ``nesterov``, ``newton``, ``newton_cg``,
-        ``trust_ncg``, ``scipy``) or a solver instance (returned as is, or with
-        ``params`` replaced).
+        ``trust_ncg``, ``lbfgs``, ``bfgs``, ``scipy``, …: ``optbench list solvers``)
+        or a solver instance (returned as is, or with ``params`` replaced).
     **params
         Hyper-parameters; see ``optbench list solvers``.
 

@@ -8,9 +8,10 @@ stopping tests, budgets, timing and logging live in :mod:`optbench.run.runner`
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, Self, TypeVar
 
 import numpy as np
 
@@ -66,17 +67,40 @@ class State:
     message: str = ""
     info: dict[str, Any] = field(default_factory=dict)
 
-    def replace(self, **changes: Any) -> State:
+    def replace(self, **changes: Any) -> Self:
         """A copy of this state with ``changes`` applied."""
         return dataclasses.replace(self, **changes)
 
-    def failed(self, message: str) -> State:
+    def failed(self, message: str) -> Self:
         """A copy marked ``FAILED`` with ``message``."""
         return dataclasses.replace(self, status=Status.FAILED, message=message)
 
 
-class Solver:
+@dataclass
+class EvaluatedState(State):
+    """A state that always carries f and g at its iterate (the native solvers' states).
+
+    ``init`` evaluates them at ``x0`` and every step keeps them current, so ``f`` and
+    ``g`` are a float and an array, never None.
+    """
+
+    f: float = math.nan
+    g: np.ndarray = field(default_factory=lambda: np.empty(0))
+
+
+#: The state type of a solver (:class:`State` or a subclass with the solver's fields).
+StateT = TypeVar("StateT", bound=State)
+
+
+class Solver(Generic[StateT]):
     """Base class of solvers: subclasses are ``@dataclass(frozen=True)``.
+
+    ``Solver[S]`` is generic in its state type ``S``: ``init`` returns an ``S`` and
+    ``step`` takes and returns one, so a subclass names its own state class without
+    overriding the signature. Methods that are compositions of a direction and a
+    globalisation derive from
+    :class:`~optbench.solvers.line_search_method.LineSearchMethod` or
+    :class:`~optbench.solvers.trust_region.TrustRegionMethod` instead.
 
     The dataclass fields are the hyper-parameters; their defaults, types and the
     class docstring's first line are what ``optbench list solvers`` shows. Subclasses
@@ -89,11 +113,11 @@ class Solver:
     #: Whether two runs from the same start give identical iterates and counts.
     deterministic: ClassVar[bool] = True
 
-    def init(self, oracle: Oracle, x0: np.ndarray) -> State:
+    def init(self, oracle: Oracle, x0: np.ndarray) -> StateT:
         """Return the state at the starting point ``x0``."""
         raise NotImplementedError
 
-    def step(self, oracle: Oracle, state: State) -> State:
+    def step(self, oracle: Oracle, state: StateT) -> StateT:
         """Take one iteration from ``state``; return the new state."""
         raise NotImplementedError
 
@@ -105,7 +129,7 @@ class Solver:
         """
         return None
 
-    def close(self, state: State) -> None:  # noqa: B027 - optional hook
+    def close(self, state: StateT) -> None:  # noqa: B027 - optional hook
         """Release resources once the runner has stopped (default: nothing)."""
 
     def params(self) -> dict[str, Any]:

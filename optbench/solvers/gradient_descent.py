@@ -29,7 +29,7 @@ import numpy as np
 from optbench.problems.oracle import Oracle
 from optbench.registry import SOLVERS
 from optbench.scalars import is_finite_number
-from optbench.solvers.base import Solver, State
+from optbench.solvers.base import EvaluatedState, Solver
 from optbench.solvers.linesearch import armijo_backtracking, check_line_search_constants
 from optbench.solvers.ray import Ray
 
@@ -52,7 +52,7 @@ def check_step_size(step_size: object, keywords: tuple[str, ...] = ()) -> None:
     if isinstance(step_size, str):
         ok = step_size in keywords or inverse_lipschitz_multiple(step_size) is not None
     else:
-        ok = is_finite_number(step_size) and step_size > 0
+        ok = is_finite_number(step_size) and float(step_size) > 0  # type: ignore[arg-type]
     if not ok:
         allowed = "".join(f", or {name!r}" for name in keywords)
         raise ValueError(
@@ -84,7 +84,7 @@ def resolve_step_size(step_size: float | str, oracle: Oracle) -> float:
 
 
 @dataclass
-class GradientDescentState(State):
+class GradientDescentState(EvaluatedState):
     """State of :class:`GradientDescent`.
 
     Attributes
@@ -98,7 +98,7 @@ class GradientDescentState(State):
 
 @SOLVERS.register("gd")
 @dataclass(frozen=True)
-class GradientDescent(Solver):
+class GradientDescent(Solver[GradientDescentState]):
     r"""Gradient descent: fixed step, 1/L, or Armijo backtracking (N&W Alg. 3.1).
 
     Parameters

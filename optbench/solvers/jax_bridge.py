@@ -74,11 +74,11 @@ def release(key: int) -> None:
         _oracles.pop(key, None)
 
 
-def _host_value(key: Any, x: Any) -> np.ndarray:
+def _host_value(key: Any, x: Any) -> np.float64:
     return np.float64(_oracles[int(key)].value(np.asarray(x, dtype=float)))
 
 
-def _host_value_and_grad(key: Any, x: Any) -> tuple[np.ndarray, np.ndarray]:
+def _host_value_and_grad(key: Any, x: Any) -> tuple[np.float64, np.ndarray]:
     value, grad = _oracles[int(key)].value_and_grad(np.asarray(x, dtype=float))
     return np.float64(value), np.asarray(grad, dtype=np.float64)
 

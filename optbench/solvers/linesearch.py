@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -110,7 +111,8 @@ class _Best:
     """The lowest finite trial value below ``phi(0)``, reported on failure."""
 
     def __init__(self, value0: float, slope0: float) -> None:
-        self.step_size, self.value, self.slope = 0.0, value0, slope0
+        self.step_size, self.value = 0.0, value0
+        self.slope: float | None = slope0
 
     def update(self, step_size: float, value: float, slope: float | None) -> None:
         if math.isfinite(value) and value < self.value:
@@ -391,3 +393,61 @@ class _WolfeSearch:
                 high = low
             low = trial
         return self.failure(self.exhausted_reason())
+
+
+class LineSearch(Protocol):
+    r"""The line-search part of a :class:`~optbench.solvers.line_search_method.LineSearchMethod`.
+
+    ``search(ray, value0, slope0, initial_step)`` finds a step along ``ray``
+    (:math:`\phi(\alpha) = f(x + \alpha d)`) from :math:`\phi(0)` = ``value0`` and
+    :math:`\phi'(0)` = ``slope0 < 0``. A nonmonotone search is one more class: the
+    method passes its reference value (the largest of the last few f) as ``value0``.
+    """
+
+    def search(
+        self, ray: Ray, value0: float, slope0: float, initial_step: float
+    ) -> LineSearchResult: ...
+
+
+@dataclass(frozen=True)
+class ArmijoSearch:
+    """Armijo backtracking (N&W Alg. 3.1) as a :class:`LineSearch` (:func:`armijo_backtracking`)."""
+
+    c1: float = 1e-4
+    shrink: float = 0.5
+    max_evals: int = 50
+
+    def search(
+        self, ray: Ray, value0: float, slope0: float, initial_step: float
+    ) -> LineSearchResult:
+        return armijo_backtracking(
+            ray.value_and_slope,
+            value0,
+            slope0,
+            initial_step=initial_step,
+            c1=self.c1,
+            shrink=self.shrink,
+            max_evals=self.max_evals,
+        )
+
+
+@dataclass(frozen=True)
+class StrongWolfeSearch:
+    """Strong Wolfe (N&W Alg. 3.5/3.6) as a :class:`LineSearch`; see :func:`strong_wolfe`."""
+
+    c1: float = 1e-4
+    c2: float = 0.9
+    max_evals: int = 50
+
+    def search(
+        self, ray: Ray, value0: float, slope0: float, initial_step: float
+    ) -> LineSearchResult:
+        return strong_wolfe(
+            ray.value_and_slope,
+            value0,
+            slope0,
+            initial_step=initial_step,
+            c1=self.c1,
+            c2=self.c2,
+            max_evals=self.max_evals,
+        )

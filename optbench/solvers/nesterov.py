@@ -37,13 +37,13 @@ honest and costs nothing extra, but :math:`f(y_k)` need not decrease monotonical
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from optbench.problems.oracle import Oracle
 from optbench.registry import SOLVERS
-from optbench.solvers.base import Solver, State
+from optbench.solvers.base import EvaluatedState, Solver
 from optbench.solvers.gradient_descent import check_step_size, resolve_step_size
 
 MOMENTUM_RULES = ("auto", "convex", "strongly_convex")
@@ -51,12 +51,12 @@ RESTART_RULES = ("none", "function", "gradient")
 
 
 @dataclass
-class NesterovState(State):
+class NesterovState(EvaluatedState):
     r"""State of :class:`Nesterov`; ``x`` is the extrapolated point :math:`y_k`.
 
     Attributes
     ----------
-    gradient_point : ndarray or None
+    gradient_point : ndarray
         :math:`x_k`, the last gradient-step point (:math:`x_0` at the start).
     fixed_step : float
         The step :math:`h`.
@@ -70,7 +70,7 @@ class NesterovState(State):
         Number of restarts so far.
     """
 
-    gradient_point: np.ndarray | None = None
+    gradient_point: np.ndarray = field(default_factory=lambda: np.empty(0))
     fixed_step: float = math.nan
     momentum_constant: float | None = None
     t: float = 1.0
@@ -80,7 +80,7 @@ class NesterovState(State):
 
 @SOLVERS.register("nesterov")
 @dataclass(frozen=True)
-class Nesterov(Solver):
+class Nesterov(Solver[NesterovState]):
     r"""Nesterov's accelerated gradient (2004, §2.2.1); adaptive restart (O'Donoghue & Candès).
 
     Parameters

@@ -28,13 +28,14 @@ import numpy as np
 from optbench.problems.oracle import Oracle
 from optbench.registry import SOLVERS
 from optbench.scalars import is_finite_number
-from optbench.solvers.base import Solver, State
+from optbench.solvers.base import EvaluatedState
+from optbench.solvers.line_search_method import DirectionResult, LineSearchMethod
 from optbench.solvers.linesearch import (
-    armijo_backtracking,
+    ArmijoSearch,
+    LineSearch,
+    StrongWolfeSearch,
     check_line_search_constants,
-    strong_wolfe,
 )
-from optbench.solvers.ray import Ray
 
 LINE_SEARCHES = ("armijo", "wolfe")
 #: Largest number of Cholesky attempts of Alg. 3.3 before the step fails.
@@ -42,7 +43,7 @@ MAX_FACTORIZATIONS = 100
 
 
 @dataclass
-class NewtonState(State):
+class NewtonState(EvaluatedState):
     r"""State of :class:`Newton`.
 
     Attributes
@@ -60,7 +61,7 @@ class NewtonState(State):
 
 @SOLVERS.register("newton")
 @dataclass(frozen=True)
-class Newton(Solver):
+class Newton(LineSearchMethod[NewtonState]):
     r"""Newton's method: dense Hessian, Cholesky + multiple of I (N&W Alg. 3.3), line search.
 
     Parameters
@@ -116,31 +117,29 @@ class Newton(Solver):
         value, grad = oracle.value_and_grad(x0)
         return NewtonState(x=x0, f=value, g=grad)
 
-    def step(self, oracle: Oracle, state: NewtonState) -> NewtonState:
-        """One modified-Newton direction and a line search along it."""
+    def direction(self, oracle: Oracle, state: NewtonState) -> DirectionResult:
+        r"""The modified-Newton direction :math:`-(\nabla^2 f + \tau I)^{-1} g` (N&W Alg. 3.3)."""
         hessian = oracle.hess(state.x)
         if not np.all(np.isfinite(hessian)):
-            return state.failed("Hessian has non-finite entries")
+            return DirectionResult(None, "Hessian has non-finite entries")
         factor, shift, attempts = self._factor_with_shift(hessian)
+        progress = {"shift": shift, "factorizations": attempts}
         if factor is None:
-            return state.failed(
+            return DirectionResult(
+                None,
                 f"modified Cholesky (N&W Alg. 3.3): no positive definite H + tau I after "
-                f"{attempts} attempts (last tau = {shift:.3g})"
+                f"{attempts} attempts (last tau = {shift:.3g})",
             )
         from scipy.linalg import cho_solve  # imported here: `optbench list` must start fast
 
         direction = -cho_solve(factor, state.g, check_finite=False)
-        slope = float(state.g @ direction)
-        ray = Ray(oracle, state.x, direction)
+        return DirectionResult(direction, updates=progress)
+
+    def make_line_search(self) -> LineSearch:
+        """Armijo backtracking (N&W Alg. 3.1) or strong Wolfe (Alg. 3.5/3.6)."""
         if self.line_search == "armijo":
-            search = armijo_backtracking(ray.value_and_slope, state.f, slope, c1=self.c1)
-        else:
-            search = strong_wolfe(ray.value_and_slope, state.f, slope, c1=self.c1, c2=self.c2)
-        progress = {"shift": shift, "factorizations": attempts}
-        if not search.success:
-            return state.replace(**progress).failed(f"line search: {search.reason}")
-        x, value, grad = ray.point(search.step_size)
-        return state.replace(x=x, f=value, g=grad, step_size=search.step_size, **progress)
+            return ArmijoSearch(c1=self.c1)
+        return StrongWolfeSearch(c1=self.c1, c2=self.c2)
 
     def _factor_with_shift(
         self, hessian: np.ndarray

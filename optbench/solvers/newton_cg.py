@@ -5,12 +5,13 @@ A truncated-CG direction on Hessian-vector products
 the limited-memory BFGS matrix of the previous CG run's curvature pairs (Morales &
 Nocedal 2000), followed by a strong Wolfe line search
 (:func:`~optbench.solvers.linesearch.strong_wolfe`, N&W Alg 3.5/3.6) that tries the
-Newton step :math:`\alpha = 1` first.
+Newton step :math:`\alpha = 1` first. It is the composition of the truncated-CG
+direction (:class:`~optbench.solvers.truncated_cg.TruncatedCGOptions`) with a
+:class:`~optbench.solvers.line_search_method.LineSearchMethod`.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,34 +20,22 @@ from optbench.numerics import norm2
 from optbench.problems.oracle import Oracle
 from optbench.registry import SOLVERS
 from optbench.scalars import is_integer
-from optbench.solvers.base import Solver, State
-from optbench.solvers.linesearch import check_line_search_constants, strong_wolfe
-from optbench.solvers.ray import Ray
-from optbench.solvers.truncated_cg import (
-    CurvaturePair,
-    LimitedMemoryPreconditioner,
-    cg_iteration_cap,
-    forcing_term,
-    relative_grad_norm,
-    truncated_cg,
-    validate_cg_options,
+from optbench.solvers.line_search_method import DirectionResult, LineSearchMethod
+from optbench.solvers.linesearch import (
+    LineSearch,
+    StrongWolfeSearch,
+    check_line_search_constants,
 )
+from optbench.solvers.truncated_cg import HessianFreeState, TruncatedCGOptions, truncated_cg
 
-#: ``preconditioner`` choices: none (plain CG, N&W Alg 7.1) or L-BFGS from CG pairs.
-
-
-@dataclass
-class NewtonCGState(State):
-    """State of :class:`NewtonCG`: the iterate, f and g there, :math:`\\|g_0\\|_2` (the
-    forcing term's scale) and the curvature pairs of the last CG run that made any."""
-
-    initial_grad_norm: float = math.nan
-    curvature_pairs: tuple[CurvaturePair, ...] = ()
+#: State of :class:`NewtonCG`: the iterate, f and g there, :math:`\|g_0\|_2` (the
+#: forcing term's scale) and the curvature pairs of the last CG run that made any.
+NewtonCGState = HessianFreeState
 
 
 @SOLVERS.register("newton_cg")
 @dataclass(frozen=True)
-class NewtonCG(Solver):
+class NewtonCG(LineSearchMethod[HessianFreeState], TruncatedCGOptions):
     r"""Line-search Newton-CG (N&W Alg 7.1): preconditioned truncated CG, then strong Wolfe.
 
     Iteration :math:`k` runs CG on :math:`\nabla^2 f(x_k)\, p = -g_k` from 0 until
@@ -64,7 +53,7 @@ class NewtonCG(Solver):
     (N&W Alg 5.3) by the L-BFGS inverse-Hessian approximation of the last
     ``preconditioner_memory`` curvature pairs :math:`(\alpha_j d_j, \alpha_j H d_j)` of
     the previous CG run
-    (:class:`~optbench.solvers.truncated_cg.LimitedMemoryPreconditioner`, Morales &
+    (:class:`~optbench.solvers.quasi_newton.LimitedMemoryInverse`, Morales &
     Nocedal 2000): successive Newton systems are similar, and the pairs carry what the
     previous run learnt about the Hessian. The residual test stays on the Newton
     equations themselves. Then
@@ -102,67 +91,40 @@ class NewtonCG(Solver):
         Cap on line-search evaluations per iteration.
     """
 
-    forcing: str = "sqrt"
-    forcing_constant: float = 0.1
-    max_cg_iter: int | None = None
-    curvature_tol: float = 1e-12
-    preconditioner: str = "lbfgs"
-    preconditioner_memory: int = 10
     c1: float = 1e-4
     c2: float = 0.9
     max_line_search_evals: int = 50
 
+    failure_prefix = "newton_cg: "
+
     def __post_init__(self) -> None:
-        validate_cg_options(self)
+        self.check_cg_options()
         check_line_search_constants(self.c1, c2=self.c2)
         evals = self.max_line_search_evals
         if not is_integer(evals) or evals < 1:
             raise ValueError(f"max_line_search_evals: must be an integer >= 1, got {evals!r}")
 
-    def init(self, oracle: Oracle, x0: np.ndarray) -> NewtonCGState:
+    def init(self, oracle: Oracle, x0: np.ndarray) -> HessianFreeState:
         x = np.array(x0, dtype=float, copy=True)
         f, g = oracle.value_and_grad(x)
-        return NewtonCGState(x=x, f=f, g=g, initial_grad_norm=norm2(g))
+        return HessianFreeState(x=x, f=f, g=g, initial_grad_norm=norm2(g))
 
-    def step(self, oracle: Oracle, state: NewtonCGState) -> NewtonCGState:  # type: ignore[override]
-        x, f, g = state.x, state.f, state.g
-        grad_norm = norm2(g)
-        ratio = relative_grad_norm(grad_norm, state.initial_grad_norm)
-        eta_k = forcing_term(self.forcing, ratio, self.forcing_constant)
-        pairs = state.curvature_pairs  # empty with preconditioner="none"
-        cg = truncated_cg(
-            lambda v: oracle.hvp(x, v),
-            g,
-            tolerance=eta_k * grad_norm,
-            max_iter=cg_iteration_cap(self.max_cg_iter, g.size),
-            curvature_tol=self.curvature_tol,
-            preconditioner=LimitedMemoryPreconditioner(pairs).apply if pairs else None,
-            keep_pairs=self.preconditioner_memory if self.preconditioner == "lbfgs" else 0,
-        )
-        info = {"cg_iters": cg.iterations, "cg_reason": cg.reason, "preconditioned": bool(pairs)}
-        pairs = cg.pairs or pairs  # a run without a positive-curvature step keeps the old
+    def direction(self, oracle: Oracle, state: HessianFreeState) -> DirectionResult:
+        """Truncated CG on the Newton equations (N&W Alg 7.1), preconditioned by the last pairs."""
+        x = state.x
+        settings = self.cg_settings(state)
+        cg = truncated_cg(lambda v: oracle.hvp(x, v), state.g, **settings)
+        info = {
+            "cg_iters": cg.iterations,
+            "cg_reason": cg.reason,
+            "preconditioned": settings["preconditioner"] is not None,
+        }
+        # A run without a positive-curvature step keeps the old pairs.
+        updates = {"curvature_pairs": cg.pairs or state.curvature_pairs}
         if cg.reason == "non_finite":
-            return state.replace(info=info).failed(f"newton_cg: {cg.non_finite}")
-        slope0 = float(g @ cg.direction)
-        ray = Ray(oracle, x, cg.direction)
-        search = strong_wolfe(
-            ray.value_and_slope,
-            f,
-            slope0,
-            initial_step=1.0,
-            c1=self.c1,
-            c2=self.c2,
-            max_evals=self.max_line_search_evals,
-        )
-        info["line_search_evals"] = search.evaluations
-        if not search.success:
-            return state.replace(info=info).failed(f"newton_cg: line search: {search.reason}")
-        x_new, f_new, g_new = ray.point(search.step_size)
-        return state.replace(
-            x=x_new,
-            f=f_new,
-            g=g_new,
-            step_size=search.step_size,
-            curvature_pairs=pairs,
-            info=info,
-        )
+            return DirectionResult(None, f"newton_cg: {cg.non_finite}", info, updates)
+        return DirectionResult(cg.direction, "", info, updates)
+
+    def make_line_search(self) -> LineSearch:
+        """Strong Wolfe (N&W Alg 3.5/3.6) with ``c1``, ``c2`` and ``max_line_search_evals``."""
+        return StrongWolfeSearch(self.c1, self.c2, self.max_line_search_evals)

@@ -59,7 +59,7 @@ class OptaxState(State):
 
 @SOLVERS.register("optax")
 @dataclass(frozen=True)
-class OptaxBaseline(Solver):
+class OptaxBaseline(Solver[OptaxState]):
     """optax's L-BFGS, Adam or SGD, one update per iteration, counted by optbench.
 
     Parameters
@@ -147,7 +147,7 @@ class OptaxBaseline(Solver):
             info={COMPILE_SECONDS: time.perf_counter() - started},
         )
 
-    def step(self, oracle: Oracle, state: OptaxState) -> OptaxState:  # type: ignore[override]
+    def step(self, oracle: Oracle, state: OptaxState) -> OptaxState:
         x, opt_state, value, grad = state.update(state.x, state.opt_state, np.int64(state.key))
         new_x = np.array(x, dtype=float)
         carried = self.method == "lbfgs"

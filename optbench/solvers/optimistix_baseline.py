@@ -67,7 +67,7 @@ class OptimistixState(State):
 
 @SOLVERS.register("optimistix")
 @dataclass(frozen=True)
-class OptimistixBaseline(Solver):
+class OptimistixBaseline(Solver[OptimistixState]):
     """optimistix's BFGS, NonlinearCG, GaussNewton or LevenbergMarquardt, counted by optbench.
 
     Parameters
@@ -150,7 +150,7 @@ class OptimistixBaseline(Solver):
             info={COMPILE_SECONDS: time.perf_counter() - started},
         )
 
-    def step(self, oracle: Oracle, state: OptimistixState) -> OptimistixState:  # type: ignore[override]
+    def step(self, oracle: Oracle, state: OptimistixState) -> OptimistixState:
         y, solver_state = state.advance(state.x, state.solver_state, np.int64(state.key))
         new_x = np.array(y, dtype=float)
         return OptimistixState(

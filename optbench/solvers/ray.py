@@ -62,6 +62,7 @@ class Ray:
         and had a gradient, otherwise evaluated (and counted) now."""
         if self._last is None or self._last[0] != step_size or self._last[3] is None:
             self.value_and_slope(step_size)
-        assert self._last is not None and self._last[3] is not None
+        assert self._last is not None
         _, point, value, grad = self._last
+        assert grad is not None
         return point, float(value), grad

@@ -192,7 +192,7 @@ class ScipyState(State):
 
 @SOLVERS.register("scipy")
 @dataclass(frozen=True)
-class ScipyBaseline(Solver):
+class ScipyBaseline(Solver[ScipyState]):
     """A ``scipy.optimize.minimize`` method, one scipy iteration per step.
 
     Each ``step`` returns the next iterate scipy passes to its callback (for the
@@ -234,7 +234,7 @@ class ScipyBaseline(Solver):
         f, g = cache.prefetch(x)
         return ScipyState(x=x, f=f, g=g, worker=ScipyWorker(self.method, cache, x.copy()))
 
-    def step(self, oracle: Oracle, state: ScipyState) -> ScipyState:  # type: ignore[override]
+    def step(self, oracle: Oracle, state: ScipyState) -> ScipyState:
         worker = state.worker
         if worker is None:
             return state.failed(f"scipy {self.method}: the worker was closed")

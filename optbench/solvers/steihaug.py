@@ -165,7 +165,7 @@ def steihaug_cg(
         :math:`\tau` of the curvature test.
     preconditioner : callable, optional
         :math:`v \mapsto P v = M^{-1} v`, symmetric positive definite (e.g.
-        :meth:`~optbench.solvers.truncated_cg.LimitedMemoryPreconditioner.apply`).
+        :meth:`~optbench.solvers.quasi_newton.LimitedMemoryInverse.apply`).
     keep_pairs : int
         How many of the run's last curvature pairs to return in ``pairs``; the
         direction that crosses the boundary (positive curvature) contributes its pair.

@@ -5,24 +5,29 @@ Optimization*, 2nd ed., Alg 7.1): CG applied to :math:`\nabla^2 f(x_k)\, p = -\n
 f(x_k)` from :math:`z_0 = 0`, stopped early by a forcing term, by negative curvature
 or by an iteration cap. The Hessian is only touched through products ``hvp(d)``.
 
-Shared pieces used by both Newton-CG drivers live here too: the forcing terms
-(N&W eq 7.3 and Thm 7.2), the scale-invariant curvature test, and the limited-memory
-preconditioner that ``newton_cg`` builds from the curvature pairs of its previous CG
-run (Morales & Nocedal 2000).
+This module is the *truncated-CG direction part* of the solvers that use it
+(``newton_cg`` with a line search, ``trust_ncg`` through the Steihaug subproblem): the
+forcing terms (N&W eq 7.3 and Thm 7.2), the scale-invariant curvature test, the
+hyper-parameters both share (:class:`TruncatedCGOptions`, with their validation and the
+per-iteration CG settings) and the state they both carry (:class:`HessianFreeState`).
+The preconditioner built from the previous CG run's curvature pairs (Morales & Nocedal
+2000) is the L-BFGS matrix of :mod:`optbench.solvers.quasi_newton`.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TypedDict
 
 import numpy as np
 
 from optbench.numerics import norm2
 from optbench.scalars import is_integer, is_number
+from optbench.solvers.base import EvaluatedState
+from optbench.solvers.quasi_newton import CurvaturePair, LimitedMemoryInverse
 
 #: Forcing rules for the inner residual test :math:`\|r\|_2 \le \eta_k \|g\|_2`.
 FORCING_RULES = ("sqrt", "linear", "constant")
@@ -34,9 +39,6 @@ DEFAULT_CG_CAP_PER_DIM = 20
 
 #: Why an inner CG run stopped.
 CG_REASONS = ("residual", "negative_curvature", "max_iter", "non_finite")
-
-#: A curvature pair :math:`(s_j, y_j) = (\alpha_j d_j, \alpha_j H d_j)` of a CG run.
-CurvaturePair = tuple[np.ndarray, np.ndarray]
 
 
 def forcing_term(rule: str, grad_ratio: float, constant: float) -> float:
@@ -145,35 +147,107 @@ def cg_iteration_cap(max_cg_iter: int | None, dim: int) -> int:
     return max_cg_iter if max_cg_iter is not None else DEFAULT_CG_CAP_PER_DIM * dim
 
 
-def validate_cg_options(solver: Any) -> None:
-    """Check the inner-CG hyper-parameters shared by ``newton_cg`` and ``trust_ncg``.
+class CGSettings(TypedDict):
+    """Keyword arguments of :func:`truncated_cg` and
+    :func:`~optbench.solvers.steihaug.steihaug_cg` for one outer iteration."""
 
-    ``solver`` has the fields ``forcing``, ``forcing_constant``, ``max_cg_iter``,
-    ``curvature_tol``, ``preconditioner`` and ``preconditioner_memory``.
+    tolerance: float
+    max_iter: int
+    curvature_tol: float
+    preconditioner: Callable[[np.ndarray], np.ndarray] | None
+    keep_pairs: int
 
-    Raises
-    ------
-    ValueError
-        Naming the first invalid field and its allowed values.
+
+@dataclass
+class HessianFreeState(EvaluatedState):
+    r"""State of a solver whose direction is truncated CG on Hessian-vector products.
+
+    Attributes
+    ----------
+    initial_grad_norm : float
+        :math:`\|g_0\|_2`, the scale of the relative forcing term.
+    curvature_pairs : tuple of (ndarray, ndarray)
+        The curvature pairs of the last CG run that made any (the preconditioner of the
+        next run); empty with ``preconditioner="none"``.
     """
-    forcing, constant = solver.forcing, solver.forcing_constant
-    max_cg_iter, curvature_tol = solver.max_cg_iter, solver.curvature_tol
-    if forcing not in FORCING_RULES:
-        raise ValueError(f"forcing: must be one of {', '.join(FORCING_RULES)}, got {forcing!r}")
-    if not is_number(constant) or not 0 < constant < 1:
-        raise ValueError(f"forcing_constant: must be a number in (0, 1), got {constant!r}")
-    if max_cg_iter is not None and not (is_integer(max_cg_iter) and max_cg_iter >= 1):
-        raise ValueError(f"max_cg_iter: must be None or an integer >= 1, got {max_cg_iter!r}")
-    if not is_number(curvature_tol) or not 0 <= curvature_tol < 1:
-        raise ValueError(f"curvature_tol: must be a number in [0, 1), got {curvature_tol!r}")
-    if solver.preconditioner not in PRECONDITIONERS:
-        raise ValueError(
-            f"preconditioner: must be one of {', '.join(PRECONDITIONERS)}, "
-            f"got {solver.preconditioner!r}"
-        )
-    if not (is_integer(solver.preconditioner_memory) and solver.preconditioner_memory >= 1):
-        raise ValueError(
-            f"preconditioner_memory: must be an integer >= 1, got {solver.preconditioner_memory!r}"
+
+    initial_grad_norm: float = math.nan
+    curvature_pairs: tuple[CurvaturePair, ...] = ()
+
+
+@dataclass(frozen=True)
+class TruncatedCGOptions:
+    r"""Hyper-parameters of the truncated-CG direction, shared by ``newton_cg`` and ``trust_ncg``.
+
+    A solver lists this class among its bases (a frozen dataclass), calls
+    :meth:`check_cg_options` in ``__post_init__`` and :meth:`cg_settings` at the start
+    of each iteration.
+
+    Parameters
+    ----------
+    forcing : {"sqrt", "linear", "constant"}
+        Forcing rule of the CG residual test (:func:`forcing_term`).
+    forcing_constant : float
+        :math:`\eta_k` for ``forcing="constant"``, in (0, 1).
+    max_cg_iter : int or None
+        Cap on CG iterations (Hessian-vector products) per outer iteration; ``None``
+        means ``20 n`` (:func:`cg_iteration_cap`).
+    curvature_tol : float
+        :math:`\tau` of the scale-invariant curvature test, in [0, 1).
+    preconditioner : {"lbfgs", "none"}
+        Precondition CG with the L-BFGS matrix of the previous run's curvature pairs
+        (:class:`~optbench.solvers.quasi_newton.LimitedMemoryInverse`), or plain CG.
+    preconditioner_memory : int
+        Number :math:`m \ge 1` of pairs kept (the last ones of the run).
+    """
+
+    forcing: str = "sqrt"
+    forcing_constant: float = 0.1
+    max_cg_iter: int | None = None
+    curvature_tol: float = 1e-12
+    preconditioner: str = "lbfgs"
+    preconditioner_memory: int = 10
+
+    def check_cg_options(self) -> None:
+        """Raise :class:`ValueError` naming the first invalid CG field and its allowed values."""
+        forcing, constant = self.forcing, self.forcing_constant
+        max_cg_iter, curvature_tol = self.max_cg_iter, self.curvature_tol
+        if forcing not in FORCING_RULES:
+            raise ValueError(f"forcing: must be one of {', '.join(FORCING_RULES)}, got {forcing!r}")
+        if not is_number(constant) or not 0 < constant < 1:
+            raise ValueError(f"forcing_constant: must be a number in (0, 1), got {constant!r}")
+        if max_cg_iter is not None and not (is_integer(max_cg_iter) and max_cg_iter >= 1):
+            raise ValueError(f"max_cg_iter: must be None or an integer >= 1, got {max_cg_iter!r}")
+        if not is_number(curvature_tol) or not 0 <= curvature_tol < 1:
+            raise ValueError(f"curvature_tol: must be a number in [0, 1), got {curvature_tol!r}")
+        if self.preconditioner not in PRECONDITIONERS:
+            raise ValueError(
+                f"preconditioner: must be one of {', '.join(PRECONDITIONERS)}, "
+                f"got {self.preconditioner!r}"
+            )
+        if not (is_integer(self.preconditioner_memory) and self.preconditioner_memory >= 1):
+            raise ValueError(
+                "preconditioner_memory: must be an integer >= 1, "
+                f"got {self.preconditioner_memory!r}"
+            )
+
+    def cg_settings(self, state: HessianFreeState) -> CGSettings:
+        r"""The CG settings of the iteration at ``state``.
+
+        Residual tolerance :math:`\eta_k \|g_k\|_2` with the relative forcing term,
+        the iteration cap, and the preconditioner of the previous run's pairs (none
+        before the first run that made any, or with ``preconditioner="none"``).
+        """
+        grad_norm = norm2(state.g)
+        ratio = relative_grad_norm(grad_norm, state.initial_grad_norm)
+        eta_k = forcing_term(self.forcing, ratio, self.forcing_constant)
+        pairs = state.curvature_pairs
+        return CGSettings(
+            tolerance=eta_k * grad_norm,
+            max_iter=cg_iteration_cap(self.max_cg_iter, state.g.size),
+            curvature_tol=self.curvature_tol,
+            preconditioner=LimitedMemoryInverse(pairs).apply if pairs else None,
+            keep_pairs=self.preconditioner_memory if self.preconditioner == "lbfgs" else 0,
         )
 
 
@@ -251,7 +325,7 @@ def truncated_cg(
         :math:`\tau` of the curvature test.
     preconditioner : callable, optional
         :math:`v \mapsto P v`, symmetric positive definite (e.g.
-        :meth:`LimitedMemoryPreconditioner.apply`).
+        :meth:`~optbench.solvers.quasi_newton.LimitedMemoryInverse.apply`).
     keep_pairs : int
         How many of the run's last curvature pairs :math:`(\alpha_j d_j, \alpha_j H
         d_j)` to return in ``pairs`` (each has :math:`s^\top y > 0`).
@@ -302,60 +376,3 @@ def truncated_cg(
 
 def _identity(v: np.ndarray) -> np.ndarray:
     return v
-
-
-class LimitedMemoryPreconditioner:
-    r"""The L-BFGS inverse-Hessian approximation of a few curvature pairs, as a preconditioner.
-
-    Morales & Nocedal (2000, "Automatic preconditioning by limited memory quasi-Newton
-    updating", SIAM J. Optim. 10(4), 1079-1096) precondition the CG run of a
-    Hessian-free Newton iteration with the limited-memory BFGS matrix built from pairs
-    :math:`(s_j, y_j) = (\alpha_j d_j, \alpha_j \nabla^2 f(x_{k-1}) d_j)` that the previous
-    CG run produced: they satisfy :math:`y_j = \nabla^2 f(x_{k-1}) s_j` exactly, so
-    :math:`P` reproduces the inverse of the previous Hessian on the directions CG
-    explored, and the next, similar system needs fewer products.
-
-    :math:`P` is the matrix of the L-BFGS two-loop recursion (N&W Alg 7.4) from
-    :math:`H_0 = \gamma I`, :math:`\gamma = s^\top y / y^\top y` of the newest pair (N&W
-    eq 7.20), applied in the compact form of Byrd, Nocedal & Schnabel (1994, Math.
-    Program. 63, 129-156, Thm 2.2): with :math:`S = [s_j]`, :math:`Y = [y_j]`,
-    :math:`R` the upper triangle of :math:`S^\top Y` and :math:`D` its diagonal,
-
-    .. math::
-        P v = \gamma v + S w_1 + \gamma Y w_2, \qquad
-        w_2 = -R^{-1} S^\top v, \qquad
-        w_1 = R^{-\top}\bigl((D + \gamma Y^\top Y)\, R^{-1} S^\top v - \gamma Y^\top v\bigr),
-
-    a few matrix-vector products with the :math:`m \times n` blocks instead of
-    :math:`4m` vector operations.
-
-    :math:`P` is symmetric positive definite because every pair has :math:`s^\top y =
-    \alpha_j^2\, d_j^\top H d_j > 0` (CG only steps along positive curvature). It is
-    unchanged when f is scaled (:math:`y` and :math:`P^{-1}` scale alike, so the CG
-    iterates do not) and acts block by block on identical independent blocks.
-
-    Parameters
-    ----------
-    pairs : sequence of (ndarray, ndarray)
-        Curvature pairs :math:`(s_j, y_j)`, oldest first, each with :math:`s^\top y > 0`.
-    """
-
-    def __init__(self, pairs: Sequence[CurvaturePair]) -> None:
-        if not pairs:
-            raise ValueError("pairs: need at least one curvature pair")
-        self.s = np.array([s for s, _ in pairs], dtype=float)  # m x n, one pair a row
-        self.y = np.array([y for _, y in pairs], dtype=float)
-        sy = self.s @ self.y.T
-        if not np.all(np.diag(sy) > 0):
-            raise ValueError("pairs: every pair needs s'y > 0")
-        self.gamma = float(sy[-1, -1] / (self.y[-1] @ self.y[-1]))
-        from scipy.linalg import solve_triangular  # here: `optbench list` must start fast
-
-        self.r_inv = solve_triangular(np.triu(sy), np.eye(len(sy)))
-        self.middle = np.diag(np.diag(sy)) + self.gamma * (self.y @ self.y.T)
-
-    def apply(self, v: np.ndarray) -> np.ndarray:
-        r""":math:`P v` (the two-loop recursion's result, in compact form)."""
-        u = self.r_inv @ (self.s @ v)
-        w1 = self.r_inv.T @ (self.middle @ u - self.gamma * (self.y @ v))
-        return self.gamma * v + self.s.T @ w1 - self.gamma * (self.y.T @ u)

@@ -5,12 +5,14 @@ Each iteration solves the trust-region subproblem approximately with
 preconditioned with the L-BFGS matrix of the previous CG run's curvature pairs (Morales
 & Nocedal 2000) with the region in that preconditioner's norm, then compares the
 actual with the predicted reduction (Nocedal & Wright, *Numerical Optimization*, 2nd
-ed., Alg 4.1, Alg 7.2 and Sec 4.1 "scaling").
+ed., Alg 4.1, Alg 7.2 and Sec 4.1 "scaling"). It is the composition of the
+truncated-CG direction (:class:`~optbench.solvers.truncated_cg.TruncatedCGOptions`)
+with the trust-region driver :class:`~optbench.solvers.trust_region.TrustRegionMethod`,
+Steihaug's CG being the subproblem.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,57 +20,20 @@ import numpy as np
 from optbench.numerics import norm2
 from optbench.problems.oracle import Oracle
 from optbench.registry import SOLVERS
-from optbench.scalars import is_number
-from optbench.solvers.base import Solver, State
 from optbench.solvers.steihaug import steihaug_cg
-from optbench.solvers.truncated_cg import (
-    CurvaturePair,
-    LimitedMemoryPreconditioner,
-    cg_iteration_cap,
-    forcing_term,
-    relative_grad_norm,
-    validate_cg_options,
-)
+from optbench.solvers.truncated_cg import HessianFreeState, TruncatedCGOptions
+from optbench.solvers.trust_region import SubproblemResult, TrustRegionMethod, TrustRegionState
 
 
 @dataclass
-class TrustRegionState(State):
-    """State of :class:`TrustNCG`: the iterate, f and g there, and the trust radius.
-
-    ``radius`` is the radius :math:`\\Delta_{k+1}` the next subproblem will use (in the
-    norm of its preconditioner); ``step_size`` is the length of the step taken,
-    :math:`\\|x_{k+1} - x_k\\|_2` (0 after a rejected step); ``curvature_pairs`` are
-    those of the last CG run that made any.
-    """
-
-    radius: float = 1.0
-    last_accepted: bool = True
-    initial_grad_norm: float = math.nan
-    curvature_pairs: tuple[CurvaturePair, ...] = ()
-
-
-def reduction_ratio(f: float, f_trial: float, predicted_reduction: float) -> float:
-    r"""Actual over predicted reduction, safeguarded against rounding in f.
-
-    .. math::
-        \rho = \frac{f(x) - f(x + p) + \delta}{m(0) - m(p) + \delta}, \qquad
-        \delta = 10\, \epsilon_{\text{mach}} \max(1, |f(x)|),
-
-    as Conn, Gould & Toint (*Trust-Region Methods*, 2000, §17.4.2) recommend: once
-    both reductions fall to the rounding level of f, the plain ratio (N&W eq 4.4) is
-    noise and rejects good steps until the radius collapses; with :math:`\delta`
-    it tends to 1 there and is unchanged elsewhere. A non-finite trial value gives
-    :math:`-\infty` (a rejection).
-    """
-    if not math.isfinite(f_trial):
-        return -math.inf
-    delta = 10.0 * np.finfo(float).eps * max(1.0, abs(f))
-    return (f - f_trial + delta) / (predicted_reduction + delta)
+class TrustNCGState(TrustRegionState, HessianFreeState):
+    """State of :class:`TrustNCG`: the trust-region state, :math:`\\|g_0\\|_2` and the
+    curvature pairs of the last CG run that made any (a rejected step's run included)."""
 
 
 @SOLVERS.register("trust_ncg")
 @dataclass(frozen=True)
-class TrustNCG(Solver):
+class TrustNCG(TruncatedCGOptions, TrustRegionMethod[TrustNCGState]):
     r"""Trust-region Newton-CG: preconditioned CG-Steihaug steps, radius update of N&W Alg 4.1.
 
     Iteration :math:`k` computes :math:`p_k` by CG-Steihaug (N&W Alg 7.2) in the region
@@ -100,7 +65,7 @@ class TrustNCG(Solver):
     With ``preconditioner="lbfgs"`` CG is preconditioned, as in ``newton_cg``,
     by the L-BFGS inverse-Hessian approximation :math:`M_k^{-1}` of the last
     ``preconditioner_memory`` curvature pairs of the previous CG run
-    (:class:`~optbench.solvers.truncated_cg.LimitedMemoryPreconditioner`, Morales &
+    (:class:`~optbench.solvers.quasi_newton.LimitedMemoryInverse`, Morales &
     Nocedal 2000), and the region is measured in the norm
     :math:`\|p\|_{M_k} = (p^\top M_k p)^{1/2}` of the L-BFGS Hessian approximation
     :math:`M_k`: the preconditioned Steihaug method (Steihaug 1983, SIAM J. Numer.
@@ -159,36 +124,14 @@ class TrustNCG(Solver):
         ``newton_cg``.
     """
 
-    initial_radius: float = 1.0
-    max_radius: float = 1e10
-    eta: float = 0.15
-    forcing: str = "sqrt"
-    forcing_constant: float = 0.1
-    max_cg_iter: int | None = None
-    curvature_tol: float = 1e-12
-    preconditioner: str = "lbfgs"
-    preconditioner_memory: int = 10
-
     def __post_init__(self) -> None:
-        for name in ("initial_radius", "max_radius"):
-            value = getattr(self, name)
-            if not is_number(value) or not value > 0:
-                raise ValueError(f"{name}: must be a number > 0, got {value!r}")
-            if not math.isfinite(value):
-                raise ValueError(f"{name}: must be finite, got {value!r}")
-        if self.initial_radius > self.max_radius:
-            raise ValueError(
-                f"initial_radius: must be <= max_radius={self.max_radius!r}, "
-                f"got {self.initial_radius!r}"
-            )
-        if not is_number(self.eta) or not 0 <= self.eta < 0.25:
-            raise ValueError(f"eta: must be a number in [0, 0.25), got {self.eta!r}")
-        validate_cg_options(self)
+        self.check_trust_region_options()
+        self.check_cg_options()
 
-    def init(self, oracle: Oracle, x0: np.ndarray) -> TrustRegionState:
+    def init(self, oracle: Oracle, x0: np.ndarray) -> TrustNCGState:
         x = np.array(x0, dtype=float, copy=True)
         f, g = oracle.value_and_grad(x)
-        return TrustRegionState(
+        return TrustNCGState(
             x=x,
             f=f,
             g=g,
@@ -196,68 +139,24 @@ class TrustNCG(Solver):
             initial_grad_norm=norm2(g),
         )
 
-    def step(self, oracle: Oracle, state: TrustRegionState) -> TrustRegionState:  # type: ignore[override]
-        x, f, g, radius = state.x, state.f, state.g, state.radius
-        grad_norm = norm2(g)
-        ratio = relative_grad_norm(grad_norm, state.initial_grad_norm)
-        eta_k = forcing_term(self.forcing, ratio, self.forcing_constant)
-        pairs = state.curvature_pairs  # empty with preconditioner="none"
-        sub = steihaug_cg(
-            lambda v: oracle.hvp(x, v),
-            g,
-            radius,
-            tolerance=eta_k * grad_norm,
-            max_iter=cg_iteration_cap(self.max_cg_iter, g.size),
-            curvature_tol=self.curvature_tol,
-            preconditioner=LimitedMemoryPreconditioner(pairs).apply if pairs else None,
-            keep_pairs=self.preconditioner_memory if self.preconditioner == "lbfgs" else 0,
-        )
-        info = {"cg_iters": sub.iterations, "cg_reason": sub.reason, "radius": radius}
-        info["preconditioned"] = bool(pairs)
-        pairs = sub.pairs or pairs  # a run without a positive-curvature step keeps the old
-        if sub.reason == "non_finite":
-            return state.replace(info=info).failed(f"trust_ncg: {sub.non_finite}")
-        if not sub.predicted_reduction > 0:
-            return state.replace(info=info).failed(
-                f"trust_ncg: the model predicts no decrease ({sub.predicted_reduction:.3g}) "
-                f"at gradient norm {grad_norm:.3g}"
-            )
-        trial = x + sub.step
-        if state.last_accepted:
-            f_trial, g_trial = oracle.value_and_grad(trial)
-        else:
-            f_trial, g_trial = oracle.value(trial), None
-        rho = reduction_ratio(f, f_trial, sub.predicted_reduction)
-        step_length = norm2(sub.step)  # in x; sub.step_norm is in M
-        if rho < 0.25:
-            radius = 0.25 * sub.step_norm
-        elif rho > 0.75 and sub.hits_boundary:
-            radius = min(2.0 * radius, self.max_radius)
-        accepted = rho > self.eta
-        info.update(rho=rho, accepted=accepted)
-        if not accepted:
-            new_state = state.replace(
-                step_size=0.0,
-                radius=radius,
-                last_accepted=False,
-                curvature_pairs=pairs,
-                info=info,
-            )
-            if 0.25 * step_length <= np.finfo(float).eps * (1.0 + norm2(x)):
-                return new_state.failed(
-                    f"trust_ncg: trust radius {radius:.3g} fell below machine precision "
-                    f"relative to |x| (last rho={rho:.3g})"
-                )
-            return new_state
-        if g_trial is None:
-            g_trial = oracle.grad(trial)
-        return state.replace(
-            x=trial,
-            f=f_trial,
-            g=g_trial,
-            step_size=step_length,
-            radius=radius,
-            last_accepted=True,
-            curvature_pairs=pairs,
+    def subproblem(self, oracle: Oracle, state: TrustNCGState, radius: float) -> SubproblemResult:
+        """Preconditioned CG-Steihaug (N&W Alg 7.2) in the region of the preconditioner's norm."""
+        x = state.x
+        settings = self.cg_settings(state)
+        sub = steihaug_cg(lambda v: oracle.hvp(x, v), state.g, radius, **settings)
+        info = {
+            "cg_iters": sub.iterations,
+            "cg_reason": sub.reason,
+            "preconditioned": settings["preconditioner"] is not None,
+        }
+        # A run without a positive-curvature step keeps the old pairs.
+        updates = {"curvature_pairs": sub.pairs or state.curvature_pairs}
+        return SubproblemResult(
+            step=sub.step,
+            predicted_reduction=sub.predicted_reduction,
+            hits_boundary=sub.hits_boundary,
+            step_norm=sub.step_norm,
+            failure=sub.non_finite if sub.reason == "non_finite" else "",
             info=info,
+            updates=updates,
         )
