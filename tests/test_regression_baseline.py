@@ -70,8 +70,18 @@ def test_identical_runs_compare_clean(reference, tmp_path, capsys):
     assert main(["compare", str(again), str(reference)]) == 0
 
 
+def _weaken_newton_cg(monkeypatch) -> None:
+    """newton_cg (only: trust_ncg shares the CG options) caps CG at one iteration."""
+    from optbench.solvers.newton_cg import NewtonCG
+
+    settings = NewtonCG.cg_settings
+    monkeypatch.setattr(
+        NewtonCG, "cg_settings", lambda self, state: {**settings(self, state), "max_iter": 1}
+    )
+
+
 def test_weakened_newton_cg_is_a_regression(reference, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(optbench.solvers.newton_cg, "cg_iteration_cap", lambda cap, dim: 1)
+    _weaken_newton_cg(monkeypatch)
     weakened = _run(TINY, tmp_path / "weakened")
     capsys.readouterr()
     assert main(["compare", str(weakened), str(reference)]) == 1
@@ -96,7 +106,7 @@ def test_weakened_newton_cg_is_caught_across_stacks(
     reference_elsewhere, tmp_path, monkeypatch, capsys
 ):
     """The cross-stack tolerance still sees one CG iteration per step."""
-    monkeypatch.setattr(optbench.solvers.newton_cg, "cg_iteration_cap", lambda cap, dim: 1)
+    _weaken_newton_cg(monkeypatch)
     weakened = _run(TINY, tmp_path / "weakened")
     capsys.readouterr()
     assert main(["compare", str(weakened), str(reference_elsewhere)]) == 1
