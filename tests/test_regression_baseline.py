@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import optbench
-import optbench.solvers.newton_cg
+import optbench.solvers.truncated_cg
 from optbench.analysis.compare import compare_results
 from optbench.cli import main
 
@@ -71,7 +71,7 @@ def test_identical_runs_compare_clean(reference, tmp_path, capsys):
 
 
 def test_weakened_newton_cg_is_a_regression(reference, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(optbench.solvers.newton_cg, "cg_iteration_cap", lambda cap, dim: 1)
+    monkeypatch.setattr(optbench.solvers.truncated_cg, "cg_iteration_cap", lambda cap, dim: 1)
     weakened = _run(TINY, tmp_path / "weakened")
     capsys.readouterr()
     assert main(["compare", str(weakened), str(reference)]) == 1
@@ -96,7 +96,7 @@ def test_weakened_newton_cg_is_caught_across_stacks(
     reference_elsewhere, tmp_path, monkeypatch, capsys
 ):
     """The cross-stack tolerance still sees one CG iteration per step."""
-    monkeypatch.setattr(optbench.solvers.newton_cg, "cg_iteration_cap", lambda cap, dim: 1)
+    monkeypatch.setattr(optbench.solvers.truncated_cg, "cg_iteration_cap", lambda cap, dim: 1)
     weakened = _run(TINY, tmp_path / "weakened")
     capsys.readouterr()
     assert main(["compare", str(weakened), str(reference_elsewhere)]) == 1
