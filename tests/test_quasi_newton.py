@@ -267,3 +267,17 @@ def test_bfgs_refuses_a_problem_above_max_dim_before_any_evaluation():
     assert "max_dim = 7" in result.message and "lbfgs" in result.message
     assert "\n" not in result.message
     assert result.n_f == result.n_g == 0
+
+
+def test_bfgs_discards_an_inverse_that_gives_no_descent_direction():
+    problem = quadratic_problem()
+    oracle = Oracle(problem)
+    solver = BFGS()
+    state = solver.init(oracle, problem.x0)
+    state = state.replace(inverse=-np.eye(N))  # as if rounding had made H indefinite
+    moved = solver.step(oracle, state)
+    assert moved.status == "running", moved.message
+    assert moved.resets == 1 and moved.info["reset"]
+    assert moved.f < state.f
+    np.testing.assert_allclose(moved.x - state.x, -moved.step_size * state.g)
+    assert np.all(np.linalg.eigvalsh(moved.inverse) > 0)  # rebuilt by eq 6.20 and 6.17

@@ -40,10 +40,14 @@ class BFGSState(EvaluatedState):
         place on every accepted step: a state's matrix belongs to the newest state.
     skipped_updates : int
         Steps whose pair failed the curvature test (no update).
+    resets : int
+        Times :math:`H_k` was discarded because :math:`-H_k g_k` was not a descent
+        direction.
     """
 
     inverse: np.ndarray | None = None
     skipped_updates: int = 0
+    resets: int = 0
 
 
 @SOLVERS.register("bfgs")
@@ -62,7 +66,9 @@ class BFGS(LineSearchMethod[BFGSState]):
     (N&W eq 6.20). :math:`\alpha_k` satisfies the strong Wolfe conditions (N&W Alg
     3.5/3.6), :math:`\alpha = 1` tried first. A pair without
     :math:`s^\top y > 10^{-10}\|s\|_2\|y\|_2` is skipped
-    (:func:`~optbench.solvers.quasi_newton.admissible_pair`). Storage :math:`n^2`
+    (:func:`~optbench.solvers.quasi_newton.admissible_pair`); if rounding leaves
+    :math:`g_k^\top H_k g_k \le 0`, :math:`H_k` is discarded and the step restarts
+    from :math:`-g_k`. Storage :math:`n^2`
     numbers, work :math:`O(n^2)` per iteration.
 
     Parameters
@@ -103,10 +109,21 @@ class BFGS(LineSearchMethod[BFGSState]):
         return BFGSState(x=x, f=f, g=g)
 
     def direction(self, oracle: Oracle, state: BFGSState) -> DirectionResult:
-        """:math:`-H_k g_k`; :math:`-g_0` before the first update."""
+        r""":math:`-H_k g_k`; :math:`-g_k` before the first update and after a reset.
+
+        In floating point :math:`H_k` can lose positive definiteness after many
+        updates (:math:`g^\top H g \le 0` up to rounding); then the matrix is
+        discarded and the iteration restarts from :math:`-g_k` (:math:`H = I`, scaled
+        again by eq 6.20 at the next update).
+        """
         if state.inverse is None:
             return DirectionResult(-state.g)
-        return DirectionResult(-(state.inverse @ state.g))
+        direction = -(state.inverse @ state.g)
+        if float(state.g @ direction) < 0:
+            return DirectionResult(direction)
+        return DirectionResult(
+            -state.g, info={"reset": True}, updates={"inverse": None, "resets": state.resets + 1}
+        )
 
     def make_line_search(self) -> LineSearch:
         """Strong Wolfe (N&W Alg 3.5/3.6) with ``c1``, ``c2``, ``max_line_search_evals``."""

@@ -22,6 +22,7 @@ r"""Gradient descent with a fixed step, a multiple of :math:`1/L`, or Armijo bac
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,7 +53,11 @@ def check_step_size(step_size: object, keywords: tuple[str, ...] = ()) -> None:
     if isinstance(step_size, str):
         ok = step_size in keywords or inverse_lipschitz_multiple(step_size) is not None
     else:
-        ok = is_finite_number(step_size) and float(step_size) > 0  # type: ignore[arg-type]
+        ok = (
+            isinstance(step_size, numbers.Real)
+            and is_finite_number(step_size)
+            and float(step_size) > 0
+        )
     if not ok:
         allowed = "".join(f", or {name!r}" for name in keywords)
         raise ValueError(
