@@ -542,3 +542,52 @@ def test_every_module_of_a_package_is_imported_without_a_list(tmp_path, monkeypa
 
     assert isinstance(fresh_families.FOUND, Registry)
     assert sorted(fresh_families.FOUND.names()) == ["alpha", "beta"]  # _private is skipped
+
+
+# Run in a fresh interpreter: the registries of this process hold whatever earlier tests
+# imported. Discovery registers the built-ins; then every module of the two packages is
+# imported (sub-packages and names starting with _ included) and must register nothing
+# more, and every module whose source registers a family, solver or suite must be among
+# those discovery imported.
+_DISCOVERY_CHECK = """
+import importlib, json, pkgutil, re, sys
+from optbench.problems import list_problems
+from optbench.problems.suites import suite_names
+from optbench.solvers import list_solvers
+
+def state():
+    return {"families": sorted(list_problems()), "solvers": sorted(list_solvers()),
+            "suites": sorted(suite_names())}
+
+REGISTERS = re.compile(r"^\\s*(@(PROBLEMS|SOLVERS)\\.register|register_suite)\\(", re.M)
+found, discovered = state(), set(sys.modules)
+registering = []
+for package in ("optbench.problems", "optbench.solvers"):
+    path = importlib.import_module(package).__path__
+    for info in pkgutil.walk_packages(path, package + "."):
+        module = importlib.import_module(info.name)
+        source = open(module.__file__, encoding="utf-8").read()
+        if REGISTERS.search(source):
+            registering.append(info.name)
+print(json.dumps({"found": found, "everything": state(), "registering": registering,
+                  "missed": sorted(set(registering) - discovered)}))
+"""
+
+
+def test_every_module_that_registers_is_found_by_discovery() -> None:
+    import json
+
+    env = {k: v for k, v in os.environ.items() if k != "OPTBENCH_PROBLEMS_DIR"}
+    out = subprocess.run(
+        [sys.executable, "-c", _DISCOVERY_CHECK], capture_output=True, text=True, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["found"] == result["everything"]
+    assert result["missed"] == []
+    # The check sees the registering modules (it is not vacuous).
+    assert {"optbench.problems.mgh.family", "optbench.solvers.newton_cg"} <= set(
+        result["registering"]
+    )
+    assert {"rosenbrock", "mgh"} <= set(result["found"]["families"])
+    assert "newton_cg" in result["found"]["solvers"]
