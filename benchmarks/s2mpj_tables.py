@@ -55,7 +55,9 @@ def _fmt(value: float | None, spec: str = ".3e") -> str:
     return "" if value is None else format(value, spec)
 
 
-def derivative_rows(names: list[str], timeout: int) -> list[dict[str, Any]]:
+def derivative_rows(
+    names: list[str], timeout: int, path: Path | None = None
+) -> list[dict[str, Any]]:
     """One row per problem: the worst errors over x0 and the random point, and the verdict."""
     rows = []
     for name in names:
@@ -81,10 +83,14 @@ def derivative_rows(names: list[str], timeout: int) -> list[dict[str, Any]]:
         row["seconds"] = time.perf_counter() - started
         rows.append(row)
         print(f"{name:12s} n={row['n']:5d} {row['status']}  {row['seconds']:.1f}s", flush=True)
+        if path is not None:  # rewritten after each row: an interrupted run leaves its part
+            write_derivatives(rows, path, len(names))
     return rows
 
 
-def fstar_rows(names: list[str], max_dim: int, timeout: int) -> list[dict[str, Any]]:
+def fstar_rows(
+    names: list[str], max_dim: int, timeout: int, path: Path | None = None
+) -> list[dict[str, Any]]:
     """One row per problem of at most ``max_dim`` variables: SIF and certified f*."""
     rows = []
     for name in names:
@@ -115,6 +121,8 @@ def fstar_rows(names: list[str], max_dim: int, timeout: int) -> list[dict[str, A
         row["seconds"] = time.perf_counter() - started
         rows.append(row)
         print(f"{name:12s} n={problem.dim:4d} {row['status']}", flush=True)
+        if path is not None:
+            write_fstar(rows, max_dim, path, len(names))
     return rows
 
 
@@ -138,13 +146,18 @@ def _status(certificate: Any, sif: float | None, dim: int) -> str:
     return kind + ", below SIF (SIF value rounded or not the minimum)"
 
 
+def _partial(rows: list[dict[str, Any]], total: int, what: str) -> str:
+    last = rows[-1]["name"] if rows else "-"
+    return f"Progress: up to {last} in alphabetical order, of {total} problems {what}.\n"
+
+
 def _markdown(header: list[str], lines: list[list[str]]) -> str:
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(line) + " |" for line in lines]
     return "\n".join(out) + "\n"
 
 
-def write_derivatives(rows: list[dict[str, Any]], path: Path) -> None:
+def write_derivatives(rows: list[dict[str, Any]], path: Path, total: int) -> None:
     passed = sum(1 for r in rows if r["passed"])
     failed = [r["name"] for r in rows if r["passed"] is False]
     unchecked = [r["name"] for r in rows if r["passed"] is None]
@@ -156,6 +169,7 @@ def write_derivatives(rows: list[dict[str, Any]], path: Path) -> None:
         "Finite-difference checks pass at relative error ≤ 1e-6, exact ones (Hessian "
         "against HVP, symmetry) at ≤ 1e-10. A problem that fails is left out of the family "
         "(`DERIVATIVE_FAILURES` in `optbench/problems/s2mpj.py`).\n",
+        _partial(rows, total, "checked"),
         f"{len(rows)} problems: {passed} pass, {len(failed)} fail "
         f"({', '.join(failed) or 'none'}), {len(unchecked)} not checked in time "
         f"({', '.join(unchecked) or 'none'}).\n",
@@ -177,7 +191,7 @@ def write_derivatives(rows: list[dict[str, Any]], path: Path) -> None:
     path.write_text("\n".join(text))
 
 
-def write_fstar(rows: list[dict[str, Any]], max_dim: int, path: Path) -> None:
+def write_fstar(rows: list[dict[str, Any]], max_dim: int, path: Path, total: int) -> None:
     certified = sum(1 for r in rows if "certified" in r)
     with_sif = sum(1 for r in rows if r["sif"] is not None)
     agree = sum(1 for r in rows if "agrees" in r["status"])
@@ -189,6 +203,7 @@ def write_fstar(rows: list[dict[str, Any]], max_dim: int, path: Path) -> None:
         "start with ‖∇f‖ ≤ 1e-10 (a certified local minimiser: `optbench.problems.certify`), "
         "certified − SIF, and the smallest eigenvalue of the Hessian there. "
         "The certified value is the one runs use (it is in the on-disk f* cache).\n",
+        _partial(rows, total, "tried (of those of any size)"),
         f"{len(rows)} problems: {certified} certified, {with_sif} with a SIF value, "
         f"{agree} where both agree to 1e-6 relative.\n",
     ]
@@ -219,10 +234,9 @@ def main() -> None:
     args = parser.parse_args()
     names = args.names or sorted(unconstrained_index())
     if args.only != "fstar":
-        write_derivatives(derivative_rows(names, args.timeout), DOCS / "s2mpj_derivatives.md")
+        derivative_rows(names, args.timeout, DOCS / "s2mpj_derivatives.md")
     if args.only != "derivatives":
-        rows = fstar_rows(names, args.max_dim, args.timeout)
-        write_fstar(rows, args.max_dim, DOCS / "s2mpj_fstar.md")
+        fstar_rows(names, args.max_dim, args.timeout, DOCS / "s2mpj_fstar.md")
 
 
 if __name__ == "__main__":
