@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -17,7 +18,7 @@ from optbench.problems import make_problem
 
 
 def median_cpu_seconds(
-    function: object, x: np.ndarray, batch: int = 2000, repeats: int = 15
+    function: Callable[[np.ndarray], object], x: np.ndarray, batch: int = 2000, repeats: int = 15
 ) -> float:
     """Median over ``repeats`` batches of the CPU time of one call ``function(x)``."""
     times = []
