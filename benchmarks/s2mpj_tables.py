@@ -229,7 +229,7 @@ def write_fstar(rows: list[dict[str, Any]], max_dim: int, path: Path, total: int
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-dim", type=int, default=100, help="f* table up to this n")
-    parser.add_argument("--timeout", type=int, default=120, help="CPU seconds per problem and check")
+    parser.add_argument("--timeout", type=int, default=120, help="CPU seconds per check")
     parser.add_argument("--only", choices=("derivatives", "fstar"), help="one table only")
     parser.add_argument("--names", nargs="*", help="these problems only (default all)")
     args = parser.parse_args()
