@@ -159,7 +159,19 @@ def suite_table() -> list[dict[str, Any]]:
     """One row per suite: name, instances, dimension range, f* sources, description."""
     rows = []
     for name in suite_names():
-        entries = suite_entries(name)
+        try:
+            entries = suite_entries(name)
+        except ValueError as exc:  # a registered suite whose optional extra is missing
+            rows.append(
+                {
+                    "suite": name,
+                    "instances": 0,
+                    "dimensions": "-",
+                    "f_star": "-",
+                    "description": str(exc),
+                }
+            )
+            continue
         dims = [e.dimension for e in entries if e.dimension is not None]
         sources = sorted({e.f_star_source.split(" (")[0] for e in entries})
         rows.append(
