@@ -274,3 +274,11 @@ def test_dense_hessian_solvers_are_refused_above_hess_max_dim(solver: str) -> No
     problem = make_problem("rosenbrock", dim=20, hess_max_dim=10)
     reason = make_solver(solver).incompatibility(problem)
     assert reason is not None and solver in reason and "hess_max_dim = 10" in reason
+
+
+def test_nonlinear_cg_reaching_an_exact_zero_gradient_does_not_raise() -> None:
+    # Variably dimensioned from x0: PR+ lands on the minimiser with g = 0 exactly, where
+    # the next initial step of N&W eq. 3.60 divided by a zero slope.
+    result = minimize(make_problem("mgh_25_variably_dimensioned"), "nonlinear_cg", gtol=0.0,
+                      max_iter=200)  # fmt: skip
+    assert result.status != "error", result.message

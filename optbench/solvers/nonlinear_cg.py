@@ -192,7 +192,10 @@ class NonlinearCG(LineSearchMethod[NonlinearCGState]):
             slope=new_slope,
             since_restart=0 if restart else since_restart,
             restarts=previous.restarts + int(restart),
-            # N&W eq. 3.60: the same first-order change in f as the last step achieved.
-            next_initial_step=state.step_size * previous.slope / new_slope,
+            # N&W eq. 3.60: the same first-order change in f as the last step achieved
+            # (at an exactly zero gradient, where the runner stops, the last step).
+            next_initial_step=(
+                state.step_size * previous.slope / new_slope if new_slope < 0 else state.step_size
+            ),
             info=info,
         )
