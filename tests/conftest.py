@@ -3,12 +3,19 @@ the ``--update-golden`` option of ``tests/test_golden_counts.py``, and the
 ``certify_calls`` fixture that records every f* certification."""
 
 import os
+import signal
 
 import pytest
 
 # Plots in tests are written to files only; Agg needs no display. Set before any test
 # imports matplotlib (subprocesses started by tests inherit it).
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+# A test run started as a background job (``cmd &`` without job control, or under
+# /usr/bin/time) inherits an ignored SIGINT, and so would every process it starts: the
+# Ctrl-C tests need the disposition a terminal gives, so the test process takes it back.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
