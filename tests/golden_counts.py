@@ -144,6 +144,16 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
 #: Baselines from an optional extra whose counts hang on XLA's kernels and versions,
 #: which the stack fingerprint does not record: left out of the golden file.
 UNPINNED_SOLVERS = ("optax", "optimistix")
+#: Pairs whose counts differ across numerical stacks by more than the cross-stack rule
+#: allows, measured under simulated CPUs (NPY_DISABLE_CPU_FEATURES x OPENBLAS_CORETYPE):
+#: nonlinear CG without an exact line search amplifies rounding on these two
+#: ill-conditioned real-data losses (diabetes: 70 -> 50 and 25 -> 35 iterations, iris:
+#: 38 -> 50 and 47 -> 64). Left out of the golden file; nonlinear_cg keeps its rows on
+#: every other instance.
+ROUNDING_SENSITIVE = {
+    ("nonlinear_cg", "least_squares_diabetes"),
+    ("nonlinear_cg", "softmax_iris"),
+}
 #: Trace rows for iteration 0 and the last iteration only (the runner always logs the last).
 _LOG_LAST = LogPolicy(every=10**9)
 #: The shell command that regenerates the golden file.
@@ -260,6 +270,8 @@ def skip_reason(problem: Problem, configuration: Configuration) -> str | None:
         return reason
     if configuration.solver in UNPINNED_SOLVERS:
         return f"{configuration}: counts depend on XLA, which the stack fingerprint does not pin"
+    if (configuration.solver, problem.name) in ROUNDING_SENSITIVE:
+        return f"{configuration} on {problem.name}: counts vary across stacks beyond the rule"
     if problem.dim > DENSE_HESSIAN_MAX_DIM and uses_dense_hessian(configuration):
         return (
             f"{configuration} factorizes a dense {problem.dim}x{problem.dim} Hessian per "
