@@ -407,6 +407,9 @@ class Meyer(_SmallMGHFunction):
     start = (0.02, 4000.0, 250.0)
     f_star_published = 87.9458
     certify_gtol = 1e-3
+    # NIST StRD MGH10's certified parameters: Newton from x0 reaches the minimum on some
+    # numerical stacks only (with numpy's SSE/AVX2 kernels it stalls at ||g|| ~ 1e-2).
+    known_minimisers = ((5.6096364710e-3, 6.1813463463e3, 3.4522363462e2),)
     _t = 45.0 + 5.0 * np.arange(1.0, 17.0)
 
     def residuals(self, x: np.ndarray) -> np.ndarray:
