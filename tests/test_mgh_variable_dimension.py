@@ -251,8 +251,12 @@ def test_published_value_at_closed_form_minimiser(function, minimiser):
     published = function.published_f_star()
     assert published is not None
     np.testing.assert_allclose(sum_of_squares(function, minimiser), published, rtol=1e-13)
-    gradient = 2 * function.jacobian(minimiser).T @ function.residuals(minimiser)
-    np.testing.assert_allclose(gradient, 0.0, atol=1e-12)
+    jacobian, residuals = function.jacobian(minimiser), function.residuals(minimiser)
+    gradient = 2 * jacobian.T @ residuals
+    # Zero up to the rounding of 2 J^T r: a few eps times |J| |r| (1.1e-12 on the rank-1
+    # function with numpy's SSE kernels, below 1e-12 with AVX-512).
+    rounding = np.finfo(float).eps * (np.abs(jacobian).T @ np.abs(residuals))
+    assert np.all(np.abs(gradient) <= 64 * rounding + 1e-14), gradient
 
 
 def test_linear_optimal_values_follow_the_papers_formulas():
