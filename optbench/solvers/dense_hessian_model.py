@@ -16,7 +16,7 @@ import numpy as np
 
 from optbench.numerics import norm2
 from optbench.problems.oracle import Oracle
-from optbench.solvers.trust_region import SubproblemResult, TrustRegionState
+from optbench.solvers.trust_region import SubproblemResult, TrustRegionMethod, TrustRegionState
 
 
 class ModelStep(NamedTuple):
@@ -70,3 +70,36 @@ def dense_subproblem_result(
         info=found.info,
         updates={"hessian": hessian, "hessian_x": state.x},
     )
+
+
+@dataclass(frozen=True)
+class DenseModelTrustRegion(TrustRegionMethod[DenseModelState]):
+    """The trust-region driver on the dense quadratic model: a subclass gives the step.
+
+    Shared by ``trust_exact`` and ``dogleg``: options, the dense-Hessian size check,
+    the start, and the Hessian (reused after a rejected step) handed to
+    :meth:`model_step`, the subproblem solver of the subclass.
+    """
+
+    def __post_init__(self) -> None:
+        self.check_trust_region_options()
+
+    def incompatibility(self, problem: Any) -> str | None:
+        return dense_hessian_incompatibility(self.registry_name, problem)
+
+    def init(self, oracle: Oracle, x0: np.ndarray) -> DenseModelState:
+        x = np.array(x0, dtype=float, copy=True)
+        f, g = oracle.value_and_grad(x)
+        return DenseModelState(x=x, f=f, g=g, radius=float(self.initial_radius))
+
+    def model_step(self, hessian: np.ndarray, g: np.ndarray, radius: float) -> ModelStep:
+        """The subproblem's step for the model (g, hessian) within ``radius``."""
+        raise NotImplementedError
+
+    def subproblem(self, oracle: Oracle, state: DenseModelState, radius: float) -> SubproblemResult:
+        hessian = model_hessian(oracle, state)
+        if not np.all(np.isfinite(hessian)):
+            return SubproblemResult(
+                state.g, 0.0, False, 0.0, failure="Hessian has non-finite entries"
+            )
+        return dense_subproblem_result(state, hessian, self.model_step(hessian, state.g, radius))

@@ -25,21 +25,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from optbench.numerics import norm2
-from optbench.problems.oracle import Oracle
 from optbench.registry import SOLVERS
 from optbench.solvers.dense_hessian_model import (
-    DenseModelState,
+    DenseModelTrustRegion,
     ModelStep,
-    dense_hessian_incompatibility,
-    dense_subproblem_result,
-    model_hessian,
 )
-from optbench.solvers.trust_region import SubproblemResult, TrustRegionMethod
 
 
 def cauchy_point(hessian: np.ndarray, g: np.ndarray, radius: float) -> np.ndarray:
@@ -79,7 +73,7 @@ def dogleg_subproblem(hessian: np.ndarray, g: np.ndarray, radius: float) -> Mode
 
 @SOLVERS.register("dogleg")
 @dataclass(frozen=True)
-class Dogleg(TrustRegionMethod[DenseModelState]):
+class Dogleg(DenseModelTrustRegion):
     r"""Dogleg trust region (N&W Sec. 4.1), dense Hessian; Cauchy point when B is not PD.
 
     Parameters
@@ -92,21 +86,5 @@ class Dogleg(TrustRegionMethod[DenseModelState]):
         Acceptance threshold :math:`\eta \in [0, 1/4)`.
     """
 
-    def __post_init__(self) -> None:
-        self.check_trust_region_options()
-
-    def incompatibility(self, problem: Any) -> str | None:
-        return dense_hessian_incompatibility("dogleg", problem)
-
-    def init(self, oracle: Oracle, x0: np.ndarray) -> DenseModelState:
-        x = np.array(x0, dtype=float, copy=True)
-        f, g = oracle.value_and_grad(x)
-        return DenseModelState(x=x, f=f, g=g, radius=float(self.initial_radius))
-
-    def subproblem(self, oracle: Oracle, state: DenseModelState, radius: float) -> SubproblemResult:
-        hessian = model_hessian(oracle, state)
-        if not np.all(np.isfinite(hessian)):
-            return SubproblemResult(
-                state.g, 0.0, False, 0.0, failure="Hessian has non-finite entries"
-            )
-        return dense_subproblem_result(state, hessian, dogleg_subproblem(hessian, state.g, radius))
+    def model_step(self, hessian: np.ndarray, g: np.ndarray, radius: float) -> ModelStep:
+        return dogleg_subproblem(hessian, g, radius)

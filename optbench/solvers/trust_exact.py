@@ -39,21 +39,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from optbench.numerics import norm2
-from optbench.problems.oracle import Oracle
 from optbench.registry import SOLVERS
 from optbench.solvers.dense_hessian_model import (
-    DenseModelState,
+    DenseModelTrustRegion,
     ModelStep,
-    dense_hessian_incompatibility,
-    dense_subproblem_result,
-    model_hessian,
 )
-from optbench.solvers.trust_region import SubproblemResult, TrustRegionMethod
 
 #: Relative accuracy of :math:`\|p\|` against :math:`\Delta` on the boundary.
 BOUNDARY_TOLERANCE = 1e-10
@@ -117,7 +111,7 @@ def exact_subproblem(hessian: np.ndarray, g: np.ndarray, radius: float) -> Model
 
 @SOLVERS.register("trust_exact")
 @dataclass(frozen=True)
-class TrustExact(TrustRegionMethod[DenseModelState]):
+class TrustExact(DenseModelTrustRegion):
     r"""Trust region with the nearly exact subproblem (N&W Alg. 4.3, Moré–Sorensen), dense H.
 
     Parameters
@@ -130,21 +124,5 @@ class TrustExact(TrustRegionMethod[DenseModelState]):
         Acceptance threshold :math:`\eta \in [0, 1/4)`.
     """
 
-    def __post_init__(self) -> None:
-        self.check_trust_region_options()
-
-    def incompatibility(self, problem: Any) -> str | None:
-        return dense_hessian_incompatibility("trust_exact", problem)
-
-    def init(self, oracle: Oracle, x0: np.ndarray) -> DenseModelState:
-        x = np.array(x0, dtype=float, copy=True)
-        f, g = oracle.value_and_grad(x)
-        return DenseModelState(x=x, f=f, g=g, radius=float(self.initial_radius))
-
-    def subproblem(self, oracle: Oracle, state: DenseModelState, radius: float) -> SubproblemResult:
-        hessian = model_hessian(oracle, state)
-        if not np.all(np.isfinite(hessian)):
-            return SubproblemResult(
-                state.g, 0.0, False, 0.0, failure="Hessian has non-finite entries"
-            )
-        return dense_subproblem_result(state, hessian, exact_subproblem(hessian, state.g, radius))
+    def model_step(self, hessian: np.ndarray, g: np.ndarray, radius: float) -> ModelStep:
+        return exact_subproblem(hessian, g, radius)
