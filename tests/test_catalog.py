@@ -288,3 +288,41 @@ def test_certify_script_on_an_on_first_use_instance_fills_the_cache_not_the_file
     fresh = certify(make_problem("logistic", n_samples=60, n_features=4, l2=0.01))
     assert cached is not None and cached["name"] == "lazy"
     assert cached["f_star"] == fresh.f_star and cached["tolerance"] == CERTIFY_GTOL
+
+
+def _write_table(folder, stem: str, rows: list[dict], family: str | None = None) -> None:
+    """Write suite table ``<stem>.yaml`` with ``rows``, with a top-level family if given."""
+    table: dict = {"suite": stem, "description": "a test table"}
+    if family is not None:
+        table["family"] = family
+    table["instances"] = [
+        {"params": {"dim": 4}, "description": "a row", "f_star": None, "certified": None, **row}
+        for row in rows
+    ]
+    (folder / f"{stem}.yaml").write_text(yaml.safe_dump(table, sort_keys=False))
+
+
+def test_a_table_without_top_level_family_takes_each_rows_family(catalog_dir) -> None:
+    _write_table(
+        catalog_dir,
+        "mixed",
+        [
+            {"name": "mixed_rosen", "family": "rosenbrock"},
+            {"name": "mixed_ls", "family": "least_squares", "params": {"n_samples": 20, "dim": 3}},
+        ],
+    )
+    assert catalog_entry("mixed_rosen")["family"] == "rosenbrock"
+    assert catalog_entry("mixed_ls")["family"] == "least_squares"
+
+
+def test_a_row_without_family_in_a_table_without_family_is_one_line(catalog_dir) -> None:
+    _write_table(catalog_dir, "mixed", [{"name": "mixed_a", "family": "rosenbrock"}, {"name": "b"}])
+    with pytest.raises(ValueError, match=r"^mixed\.yaml: b: family: missing") as info:
+        catalog_entry("b")
+    assert "\n" not in str(info.value)
+
+
+def test_a_row_repeating_the_tables_family_is_refused(catalog_dir) -> None:
+    _write_table(catalog_dir, "one", [{"name": "one_a", "family": "rosenbrock"}], "rosenbrock")
+    with pytest.raises(ValueError, match=r"^one\.yaml: one_a: family: set once for the suite"):
+        catalog_entry("one_a")

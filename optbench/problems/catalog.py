@@ -53,6 +53,9 @@ A suite of many instances is one file ``problems/<suite>.yaml`` holding a table:
       certified: {method: ..., grad_norm: ..., tolerance: ..., date: ..., iters: ...,
                   min_eigenvalue: ..., hess_norm: ...}
 
+A table may omit the top-level ``family``; then every row names its own ``family`` (a
+table with a top-level family refuses it in a row).
+
 A file with a top-level ``suite`` key is a table, any other one instance. The instance
 files together form the suite ``catalog``; :func:`catalog_names` takes ``suite=`` to
 list one suite. ``--certify`` rewrites a table entry in place (the whole file, atomically).
@@ -97,7 +100,8 @@ FIELDS = (
 OPTIONAL_FIELDS = {
     "large": False, "certify": "stored", "published_f_star": None, "published_source": None
 }  # fmt: skip
-#: Fields of a suite table file; its ``instances`` take :data:`FIELDS` but ``family``.
+#: Fields of a suite table file (``family`` optional); rows take :data:`FIELDS` but ``family``
+#: when the table sets it.
 SUITE_FIELDS = ("suite", "description", "family", "instances")
 #: The suite of the one-file-per-instance entries.
 INSTANCE_FILES_SUITE = "catalog"
@@ -279,7 +283,7 @@ def _parsed_suite(path: Path, mtime_ns: int, size: int) -> dict[str, Any] | None
         if key not in SUITE_FIELDS:
             raise ValueError(f"{where}: {unknown_name_message('field', str(key), SUITE_FIELDS)}")
     for key in SUITE_FIELDS:
-        if key not in content:
+        if key not in content and key != "family":
             raise ValueError(f"{where}: {key}: missing")
     if content["suite"] != path.stem:
         raise ValueError(
@@ -316,6 +320,14 @@ def catalog_entry(name: str) -> dict[str, Any]:
             entry = yaml.safe_load(stream)
         return _validate_entry(entry, path)
     entry = next(item for item in table["instances"] if item["name"] == name)
+    # A table with a top-level family sets it for every row; a table without one (mixed
+    # families, e.g. ml_real) names the family in each row.
+    if "family" not in table:
+        if "family" not in entry:
+            raise ValueError(
+                f"{path.name}: {name}: family: missing (the table has no top-level family)"
+            )
+        return _validate_entry(entry, path)
     if "family" in entry:
         raise ValueError(f"{path.name}: {name}: family: set once for the suite, not per instance")
     return _validate_entry({**entry, "family": table["family"]}, path)
