@@ -388,7 +388,14 @@ def _add_compare_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     )
     parser.add_argument("new", help="results directory to check")
     parser.add_argument("baseline", help="baseline results directory")
-    parser.add_argument("--metric", choices=("iters", "cost", "time"), default="iters")
+    parser.add_argument(
+        "--metric",
+        choices=("counts", "iters", "cost", "time"),
+        default="counts",
+        help="counts (default; iters and cost are the same check): iterations and oracle "
+        "work with --rtol; time: also flag a slowdown when the 95%% bootstrap interval of "
+        "the time ratio new/baseline lies above 1 + --rtol",
+    )
     parser.add_argument(
         "--rtol", type=float, help="relative tolerance (default 0 for counts, 0.25 for time)"
     )

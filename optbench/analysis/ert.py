@@ -26,8 +26,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from optbench.analysis.bootstrap import LEVEL, N_RESAMPLES, percentile_interval, resample_indices
 from optbench.analysis.targets import METRICS
+from optbench.bootstrap import LEVEL, N_RESAMPLES, percentile_interval, resample_indices
 
 #: A (problem, solver, target) group of runs over seeds.
 GROUP = ["problem", "solver_label", "target"]

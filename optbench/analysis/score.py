@@ -25,8 +25,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from optbench.analysis.bootstrap import LEVEL, N_RESAMPLES, percentile_interval, resample_indices
 from optbench.analysis.profiles import performance_ratios
+from optbench.bootstrap import LEVEL, N_RESAMPLES, percentile_interval, resample_indices
 
 #: AlgoPerf's :math:`\tau_{\max}`.
 TAU_MAX = 4.0

@@ -18,14 +18,14 @@ Conventions (used by the report, the plots and the comparisons built on them):
 
 The results container (:mod:`optbench.analysis.frames`) and the text of table cells
 (:mod:`optbench.analysis.formatting`) have their own modules; their public names are
-also importable from here.
+also importable from here. Column names and target naming are
+:mod:`optbench.results_format`'s (re-exported here: ``target_column``, ``target_text``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -38,82 +38,61 @@ from optbench.analysis.formatting import format_table as format_table
 from optbench.analysis.frames import ResultsFrames as ResultsFrames
 from optbench.analysis.frames import results_frames as results_frames
 from optbench.analysis.style import family_rank
+from optbench.results_format import (
+    COUNT_COLUMNS,
+    LATER_COUNT_COLUMNS,
+    STATUSES,
+    TARGET_METRICS,
+    parameter_columns,
+    target_column,
+    target_text,
+)
+from optbench.results_format import summary_targets as format_summary_targets
+
+__all__ = [
+    "BAD_STATUSES",
+    "FAMILY_PARAMS",
+    "METRICS",
+    "STATUSES",
+    "TARGET_METRICS",
+    "ResultsFrames",
+    "aggregate_summary",
+    "best_settings",
+    "censored_median",
+    "configurations",
+    "family_key",
+    "format_number",
+    "format_spread",
+    "format_table",
+    "param_columns",
+    "results_frames",
+    "solver_family",
+    "status_counts",
+    "summary_targets",
+    "target_column",
+    "target_text",
+]
 
 #: Solvers whose named parameter defines separate families (the one place of that rule).
 FAMILY_PARAMS: dict[str, str] = {"scipy": "method"}
 
-#: Statuses from best to worst (order of status counts in tables).
-STATUSES = ("converged", "max_iter", "max_cost", "max_time", "diverged", "failed", "error")
 #: Statuses of runs that stopped without a usable answer.
 BAD_STATUSES = ("diverged", "failed", "error")
 
 #: Per-run metrics aggregated over seeds, in table order.
-METRICS = (
-    "iters",
-    "n_f",
-    "n_g",
-    "n_hvp",
-    "n_hess",
-    "n_r",
-    "n_J",
-    "cost",
-    "time",
-    "f_gap_final",
-    "grad_norm_final",
-)
-#: Counts of residual vectors and Jacobians (least-squares-shaped problems): a summary
-#: written before they existed has no such columns, which reads as zero calls.
-OPTIONAL_COUNTS = ("n_r", "n_J")
-#: Fixed-target metrics: ``<metric>_to_<eps>`` columns of ``summary.csv`` (:func:`target_column`).
-TARGET_METRICS = ("iters", "cost", "time")
-
-#: Summary columns that are not solver or problem parameters.
-SUMMARY_COLUMNS = frozenset(
-    ["run_id", "problem", "optimizer", "solver_label", "family", "seed", "status", "message"]
-    + ["f_final", "dim", "f0", *METRICS]
-)
-
-_TARGET_COLUMN = re.compile(r"^(iters|cost|time)_to_(.+)$")
-
-
-def target_text(eps: float) -> str:
-    """A target level as the summary's column names write it: ``1e-04``, ``1.5e-03``.
-
-    The fewest mantissa digits that give ``eps`` back (as the runner writes its
-    columns, :func:`optbench.run.records.target_column`), so distinct levels never
-    share a name.
-    """
-    eps = float(eps)
-    for digits in range(16):
-        text = f"{eps:.{digits}e}"
-        if float(text) == eps:
-            return text
-    return f"{eps:.16e}"
-
-
-def target_column(metric: str, eps: float) -> str:
-    """Name of a fixed-target column: ``target_column("cost", 1e-4) == "cost_to_1e-04"``,
-    ``target_column("iters", 1.5e-3) == "iters_to_1.5e-03"`` (see :func:`target_text`)."""
-    return f"{metric}_to_{target_text(eps)}"
+METRICS = ("iters", *COUNT_COLUMNS, "cost", "time", "f_gap_final", "grad_norm_final")
+#: Counts a summary written before them lacks, which reads as zero calls.
+OPTIONAL_COUNTS = LATER_COUNT_COLUMNS
 
 
 def summary_targets(summary: pd.DataFrame) -> list[float]:
-    """The targets ε present as ``iters_to_<eps>`` columns, loosest first."""
-    found = set()
-    for column in summary.columns:
-        match = _TARGET_COLUMN.match(str(column))
-        if match and match.group(1) == "iters":
-            found.add(float(match.group(2)))
-    return sorted(found, reverse=True)
+    """The targets ε present as ``iters_to_<eps>`` columns of ``summary``, loosest first."""
+    return format_summary_targets(summary.columns)
 
 
 def param_columns(summary: pd.DataFrame) -> list[str]:
     """Columns of ``summary`` holding solver or problem parameters, in order."""
-    return [
-        column
-        for column in summary.columns
-        if column not in SUMMARY_COLUMNS and not _TARGET_COLUMN.match(str(column))
-    ]
+    return parameter_columns(summary.columns)
 
 
 def solver_family(row: Mapping[str, Any]) -> str:

@@ -8,27 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from optbench.results_format import TRACE_COLUMNS, used_step_size
+
 if TYPE_CHECKING:
     import pandas as pd
-
-#: Trace columns, in order; ``run_id`` is added by the store.
-TRACE_COLUMNS = (
-    "problem",
-    "optimizer",
-    "iter",
-    "time",
-    "f",
-    "f_gap",
-    "grad_norm",
-    "n_f",
-    "n_g",
-    "n_hvp",
-    "n_hess",
-    "n_r",
-    "n_J",
-    "cost",
-    "step_size",
-)
 
 
 class TraceRecorder:
@@ -113,6 +96,12 @@ class OptimizeResult:
         return self.recorder.to_frame(self.problem, self.optimizer)
 
     @property
+    def step_size(self) -> float:
+        """The median step the solver took (:func:`optbench.results_format.used_step_size`
+        of the logged iterations' ``step_size``)."""
+        return used_step_size(self.recorder.columns["step_size"])
+
+    @property
     def success(self) -> bool:
         """Whether the run converged."""
         return self.status == "converged"
@@ -134,6 +123,7 @@ class OptimizeResult:
             "cost": self.cost,
             "time": self.time,
             "compile_time": self.compile_time,
+            "step_size": self.step_size,
             "f_final": self.f,
             "f_gap_final": self.f_gap,
             "grad_norm_final": self.grad_norm,
