@@ -259,7 +259,10 @@ def test_configurations_sorted_by_parameter_value():
     gd_runs = hand_summary().query("optimizer == 'gd'")
     steps = ["armijo", "2/L", "0.5", "0.5/L", "1e-05"]  # first appearance order
     summary = pd.concat(
-        [gd_runs.iloc[:3].assign(solver_label=f"gd[step_size={v}]", param_step_size=v) for v in steps],
+        [
+            gd_runs.iloc[:3].assign(solver_label=f"gd[step_size={v}]", param_step_size=v)
+            for v in steps
+        ],
         ignore_index=True,
     )
     order = aggregate_summary(summary)["solver_label"].tolist()

@@ -16,10 +16,8 @@ import pytest
 import yaml
 
 from optbench.registry import SOLVERS
+from optbench.results_format import TRACE_COLUMNS, atomic_write_text, target_column
 from optbench.run.experiment import exit_code, run_experiment
-from optbench.results_format import target_column
-from optbench.results_format import TRACE_COLUMNS
-from optbench.results_format import atomic_write_text
 from optbench.run.results import load
 from optbench.run.store import ResultStore
 from optbench.solvers.base import Solver, State
@@ -38,8 +36,8 @@ SUMMARY_START = ["run_id", "problem", "optimizer", "solver_label", "param_step_s
                  "status"]  # fmt: skip
 SUMMARY_RESULTS = ["message", "iters", "n_f", "n_g", "n_hvp", "n_hess", "n_r", "n_J", "cost",
                    "time", "time_low", "time_high", "repeats", "repeat_times", "compile_time",
-                   "step_size",
-                   "f_final", "f_gap_final", "grad_norm_final", "dim", "f0", "warnings"]  # fmt: skip
+                   "step_size", "f_final", "f_gap_final", "grad_norm_final", "dim", "f0",
+                   "warnings"]  # fmt: skip
 
 
 def config(**changes) -> dict:
