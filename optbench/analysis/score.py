@@ -15,7 +15,7 @@ Algorithms*, 2023, §4.5, with :math:`\tau_{\max} = 4`): 1 means fastest on ever
 instance, 0 means never within a factor :math:`\tau_{\max}` of the fastest (or never
 solved). The closed form on the right follows because :math:`\rho_s` is a step function.
 
-Its interval resamples the instances with replacement (:mod:`optbench.analysis.bootstrap`);
+Its interval resamples the instances with replacement (:mod:`optbench.bootstrap`);
 each instance keeps its ratios, which are relative to the best solver *on that
 instance*, so the interval reflects which problems the suite happens to contain.
 """

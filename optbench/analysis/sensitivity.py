@@ -21,6 +21,7 @@ import pandas as pd
 
 from optbench.analysis import style
 from optbench.analysis.tables import (
+    USED_STEP,
     aggregate_summary,
     param_columns,
     summary_targets,
@@ -35,8 +36,6 @@ if TYPE_CHECKING:
 #: The swept hyper-parameter of the sensitivity figure (the solver's ``step_size``,
 #: written ``param_step_size`` in the summary, see :mod:`optbench.results_format`).
 SENSITIVITY_PARAM = parameter_column_name("step_size")
-#: The summary column of the step the runs used (the figure's x axis).
-USED_STEP = "step_size"
 
 
 def is_fixed_step(value: Any) -> bool:

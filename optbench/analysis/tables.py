@@ -79,6 +79,9 @@ FAMILY_PARAMS: dict[str, str] = {"scipy": "method"}
 #: Statuses of runs that stopped without a usable answer.
 BAD_STATUSES = ("diverged", "failed", "error")
 
+#: The summary column of the step the runs took (a result, not the ``step_size``
+#: parameter, which is ``param_step_size``).
+USED_STEP = "step_size"
 #: Per-run metrics aggregated over seeds, in table order.
 METRICS = ("iters", *COUNT_COLUMNS, "cost", "time", "f_gap_final", "grad_norm_final")
 #: Counts a summary written before them lacks, which reads as zero calls.
@@ -221,7 +224,9 @@ def aggregate_summary(
     -------
     DataFrame
         Columns ``problem, family, solver_label, <params>, n_runs, n_converged,
-        n_bad`` (diverged, failed or error), ``status`` (e.g. ``"converged 3/3"``);
+        n_bad`` (diverged, failed or error), ``status`` (e.g. ``"converged 3/3"``),
+        ``step_size`` (the median over seeds of the step the runs took, NaN where the
+        summary has none);
         for every metric ``m`` of :data:`METRICS`: ``m`` (median), ``m_min``,
         ``m_max``; for every target
         column ``c`` (``iters_to_1e-04``, ...): ``c``, ``c_min``, ``c_max`` and
@@ -249,6 +254,7 @@ def aggregate_summary(
         row["n_converged"] = int((runs["status"] == "converged").sum())
         row["n_bad"] = int(runs["status"].isin(BAD_STATUSES).sum())
         row["status"] = status_counts(runs["status"])
+        row[USED_STEP] = _median_step(runs)
         for metric in METRICS:
             if metric in OPTIONAL_COUNTS and metric not in runs:
                 values = np.zeros(len(runs))
@@ -262,7 +268,7 @@ def aggregate_summary(
             row[f"{column}_reached"] = reached
         rows.append(row)
     columns = ["problem", "family", "solver_label", *param_columns(summary)]
-    columns += ["n_runs", "n_converged", "n_bad", "status"]
+    columns += ["n_runs", "n_converged", "n_bad", "status", USED_STEP]
     columns += [f"{m}{end}" for m in METRICS for end in ("", "_min", "_max")]
     columns += [f"{c}{end}" for c in target_columns for end in ("", "_min", "_max", "_reached")]
     return pd.DataFrame(rows, columns=columns)
@@ -296,7 +302,8 @@ def best_settings(
     -------
     DataFrame
         Columns ``problem, family, solver_label, n_settings, target`` (NaN when the
-        final-value fallback was used), ``cost_to_target``, ``f_gap_final``,
+        final-value fallback was used), ``cost_to_target``, ``step_size`` (the step
+        the best setting took, median over seeds: ``"c/L"`` resolved), ``f_gap_final``,
         ``grad_norm_final``.
     """
     table = aggregate_summary(summary, targets)
@@ -328,6 +335,7 @@ def best_settings(
                 "n_settings": len(group),
                 "target": math.nan if target is None else target,
                 "cost_to_target": math.nan if cost_column is None else best[cost_column],
+                USED_STEP: best[USED_STEP],
                 "f_gap_final": best["f_gap_final"],
                 "grad_norm_final": best["grad_norm_final"],
             }
@@ -339,10 +347,20 @@ def best_settings(
         "n_settings",
         "target",
         "cost_to_target",
+        USED_STEP,
         "f_gap_final",
         "grad_norm_final",
     ]
     return pd.DataFrame(rows, columns=columns)
+
+
+def _median_step(runs: pd.DataFrame) -> float:
+    """Median over ``runs`` of the step they took (summary column ``step_size``)."""
+    if USED_STEP not in runs:
+        return math.nan
+    steps = pd.to_numeric(runs[USED_STEP], errors="coerce").to_numpy(dtype=float)
+    steps = steps[np.isfinite(steps)]
+    return float(np.median(steps)) if steps.size else math.nan
 
 
 def _inf_if_nan(value: Any) -> float:
