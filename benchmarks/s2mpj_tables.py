@@ -85,7 +85,7 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
 
 
 def derivative_rows(
-    names: list[str], timeout: int, path: Path | None = None, done: list[dict[str, Any]] = ()
+    names: list[str], timeout: int, path: Path | None = None, done: Sequence[dict[str, Any]] = ()
 ) -> list[dict[str, Any]]:
     """One row per problem: the worst errors over x0 and the random point, and the verdict."""
     rows = list(done)
