@@ -419,6 +419,7 @@ def _add_compare_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     from optbench.analysis.compare import compare_results, update_baseline
+    from optbench.results_format import SUMMARY_FILE
     from optbench.run.verify import verify_results
 
     for name in ("rtol", "stack_rtol"):
@@ -430,7 +431,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         for line in check.messages():
             _warn(line)
         if not check.merged_ok:
-            return _fail(f"{directory}/summary.csv: cannot be compared until it is rebuilt")
+            return _fail(f"{directory}/{SUMMARY_FILE}: cannot be compared until it is rebuilt")
     if args.update:
         written = update_baseline(args.new, args.baseline)
         print(f"baseline {args.baseline} updated from {args.new} ({len(written)} files)")

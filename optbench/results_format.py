@@ -162,8 +162,16 @@ LATER_TEXT_COLUMNS = ("repeat_times",)
 #: A column every summary of this format has: its absence marks an older summary.
 FORMAT_MARKER_COLUMN = "repeats"
 #: Summary columns holding text (possibly empty) rather than numbers.
-TEXT_SUMMARY_COLUMNS = ("run_id", "problem", "optimizer", "solver_label", "status")
-TEXT_SUMMARY_COLUMNS += ("message", "warnings", "repeat_times")
+TEXT_SUMMARY_COLUMNS = (
+    "run_id",
+    "problem",
+    "optimizer",
+    "solver_label",
+    "status",
+    "message",
+    "warnings",
+    "repeat_times",
+)
 #: Columns an analysis adds to summary rows (never parameters).
 DERIVED_SUMMARY_COLUMNS = ("family",)
 #: Every summary column that is not a solver parameter or a target column.
@@ -441,7 +449,7 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write(path: Path | str, write: Callable[[Path], None]) -> Path:
+def atomic_write(path: Path | str, write: Callable[[Path], object]) -> Path:
     """Write ``path`` via ``write(temporary_path)``, then rename it over ``path``.
 
     The temporary file is in the same directory (so the rename is atomic, and a

@@ -441,7 +441,7 @@ def _time_regressions(joined: pd.DataFrame, rtol: float) -> list[pd.DataFrame]:
     """
     new, base = _time_samples(joined, "new"), _time_samples(joined, "baseline")
     repeated = np.array([len(n) > 1 and len(b) > 1 for n, b in zip(new, base, strict=True)])
-    units: list[tuple[list[int], str]] = [([i], "") for i in np.flatnonzero(repeated)]
+    units: list[tuple[list[int], str]] = [([int(i)], "") for i in np.flatnonzero(repeated)]
     rest = joined.assign(_row=np.arange(len(joined)))[~repeated]
     for _, group in rest.groupby(["problem", "solver_label"], sort=False):
         units.append((group["_row"].tolist(), "all"))
