@@ -301,3 +301,21 @@ def test_repeat_is_validated_with_one_line(tmp_path, capsys, value):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "repeat:" in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_resume_refuses_another_repeat_and_reads_old_runs_csv_as_one(tmp_path):
+    from optbench import run as run_experiment
+
+    config = {
+        "name": "res",
+        "problems": [{"family": "rosenbrock", "params": {"dim": 2}}],
+        "solvers": [{"name": "newton"}],
+    }
+    out = tmp_path / "res"
+    run_experiment(config, out=out, progress=False, plot=False)
+    with pytest.raises(ValueError, match="cannot resume, repeat differs .* stored 1, config 2"):
+        run_experiment({**config, "repeat": 2}, out=out, resume=True, progress=False, plot=False)
+    runs = pd.read_csv(out / rf.RUNS_FILE)
+    runs.drop(columns="repeat").to_csv(out / rf.RUNS_FILE, index=False)  # as written before
+    resumed = run_experiment(config, out=out, resume=True, progress=False, plot=False)
+    assert resumed.complete and resumed.summary["repeats"].tolist() == [1]
