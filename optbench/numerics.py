@@ -20,8 +20,12 @@ _SMALLEST_NORMAL = float(np.finfo(np.float64).tiny)
 
 @np.errstate(over="ignore", under="ignore")  # as a decorator: cheap, and per thread
 def _sum_of_squares(v: np.ndarray) -> float:
-    """:math:`v^\\top v` by one BLAS dot, overflowing to ``inf`` without a warning."""
-    return float(v @ v)
+    """:math:`v^\\top v` by one BLAS dot, overflowing to ``inf`` without a warning.
+
+    ``v.dot(v)`` runs the same kernel as ``v @ v`` (bit-identical results) at about
+    half the call overhead, which matters once per iteration of every run.
+    """
+    return float(v.dot(v))
 
 
 def norm2(v: np.ndarray) -> float:
