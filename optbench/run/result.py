@@ -137,7 +137,13 @@ class TraceRecorder:
         self._length = length + 1
 
     def _resize(self, capacity: int, dtype: np.dtype) -> None:
-        """Move the rows to a buffer of ``capacity`` rows of ``dtype``."""
+        """Give the buffer room for ``capacity`` rows of ``dtype``, keeping the rows."""
+        if dtype == self._rows.dtype:
+            try:  # in place (realloc) where the allocator can: no second buffer
+                self._rows.resize(capacity, refcheck=True)
+                return
+            except ValueError:  # something else holds a view of the buffer
+                pass
         rows = np.empty(capacity, dtype)
         rows[: self._length] = self._rows[: self._length]
         self._rows = rows
