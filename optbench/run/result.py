@@ -79,6 +79,16 @@ def _row_layout(integer_bytes: int) -> tuple[np.dtype, struct.Struct]:
     return dtype, packer
 
 
+_INTEGER_POSITIONS = tuple(
+    position for position, name in enumerate(RECORDED_COLUMNS) if name in INTEGER_COLUMNS
+)
+
+
+def _beyond_32_bits(row: tuple[Any, ...]) -> bool:
+    """Whether an integer column of ``row`` holds a value outside the int32 range."""
+    return any(not -(2**31) <= row[position] < 2**31 for position in _INTEGER_POSITIONS)
+
+
 #: Rows with 32-bit iteration and counters (68 bytes), and with 64-bit ones (96 bytes),
 #: which a recorder switches to when a value does not fit in 32 bits.
 _NARROW, _WIDE = _row_layout(4), _row_layout(8)
@@ -130,9 +140,9 @@ class TraceRecorder:
         try:
             self._pack(self._rows, length * self._row_bytes, *row)
         except struct.error:
-            if self._rows.dtype == _WIDE[0]:
+            if self._rows.dtype == _WIDE[0] or not _beyond_32_bits(row):
                 raise
-            self._resize(len(self._rows), _WIDE[0])  # a count beyond 32 bits
+            self._resize(len(self._rows), _WIDE[0])
             self._pack(self._rows, length * self._row_bytes, *row)
         self._length = length + 1
 
@@ -187,7 +197,8 @@ class TraceRecorder:
         if self.f_star is None:
             arrays["f_gap"] = np.full(self._length, math.nan)
         else:
-            arrays["f_gap"] = arrays["f"] - self.f_star
+            with np.errstate(over="ignore", invalid="ignore"):  # as Python floats subtract
+                arrays["f_gap"] = arrays["f"] - self.f_star
         return {name: arrays[name] for name in TRACE_COLUMNS[2:]}
 
     @property
