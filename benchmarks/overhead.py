@@ -207,7 +207,7 @@ def recorder_section(iterations: int) -> list[tuple[str, ...]]:
     ]  # fmt: skip
 
 
-def startup_command() -> list[str]:
+def optbench_command() -> list[str]:
     """The console script ``optbench`` of this interpreter, else ``python -c`` its main."""
     script = Path(sys.executable).with_name("optbench")
     if script.is_file():
@@ -215,41 +215,57 @@ def startup_command() -> list[str]:
     return [sys.executable, "-c", "import sys; from optbench.cli import main; sys.exit(main())"]
 
 
-def startup_times(arguments: list[str], repeats: int) -> tuple[list[float], list[float]] | None:
-    """Wall and CPU seconds (user + system of the child) of ``optbench ARGUMENTS`` as a
-    whole process, per repeat; None if it fails."""
+def startup_times(command: list[str], repeats: int) -> tuple[list[float], list[float]] | None:
+    """Wall and CPU seconds (user + system of the child) of ``command`` as a whole
+    process, per repeat, after one warm-up run; None if it fails.
+
+    The children may write bytecode caches (``PYTHONDONTWRITEBYTECODE`` is dropped from
+    their environment), so the warm-up compiles and the timed runs load ``.pyc`` files,
+    as an installed package does.
+    """
     environment = {**os.environ, "PYTHONPATH": str(REPO)}
+    environment.pop("PYTHONDONTWRITEBYTECODE", None)
     walls, cpus = [], []
-    for _ in range(repeats):
+    for repeat in range(repeats + 1):
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
-        completed = subprocess.run(
-            [*startup_command(), *arguments], env=environment, capture_output=True, check=False
-        )
-        walls.append(time.perf_counter() - start)
+        completed = subprocess.run(command, env=environment, capture_output=True, check=False)
+        wall = time.perf_counter() - start
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpus.append(after.ru_utime - usage.ru_utime + after.ru_stime - usage.ru_stime)
         if completed.returncode != 0:
             return None
+        if repeat:
+            walls.append(wall)
+            cpus.append(after.ru_utime - usage.ru_utime + after.ru_stime - usage.ru_stime)
     return walls, cpus
 
 
 def startup_section(repeats: int) -> list[tuple[str, ...]]:
-    """Rows of the start-up table."""
+    """Rows of the start-up table: the two commands, and the interpreter alone and with
+    numpy imported (what any command that lists problems cannot go below)."""
     rows = [("command", "wall s median [min, max]", "CPU s median [min, max]", "target", "")]
-    for arguments, target in STARTUP_TARGETS.items():
-        times = startup_times(arguments.split(), repeats)
-        label = f"optbench {arguments}"
+    commands = {
+        "python -c pass": ([sys.executable, "-c", "pass"], None),
+        "python -c 'import numpy'": ([sys.executable, "-c", "import numpy"], None),
+        **{
+            f"optbench {arguments}": ([*optbench_command(), *arguments.split()], target)
+            for arguments, target in STARTUP_TARGETS.items()
+        },
+    }
+    for label, (command, target) in commands.items():
+        times = startup_times(command, repeats)
+        target_text = "" if target is None else f"<= {target} s"
         if times is None:
-            rows.append((label, "failed", "", f"<= {target} s", "n/a"))
+            rows.append((label, "failed", "", target_text, "n/a"))
             continue
         walls, cpus = times
         rows.append((
             label,
             f"{median(walls):.3f} [{min(walls):.3f}, {max(walls):.3f}]",
             f"{median(cpus):.3f} [{min(cpus):.3f}, {max(cpus):.3f}]",
-            f"<= {target} s",
-            f"wall {verdict(median(walls), target)}, CPU {verdict(median(cpus), target)}",
+            target_text,
+            "" if target is None
+            else f"wall {verdict(median(walls), target)}, CPU {verdict(median(cpus), target)}",
         ))  # fmt: skip
     return rows
 

@@ -235,10 +235,16 @@ def catalog_path(name: str) -> Path:
 def _index() -> dict[str, tuple[Path, str]]:
     """Instance name -> (file, suite) for the catalog folder (cached while no file changes)."""
     folder = problems_dir()
-    if not folder.is_dir():
+    try:  # one scandir and one stat a file: it runs for every instance looked up
+        with os.scandir(folder) as entries:
+            files = sorted(
+                (entry for entry in entries if entry.name.endswith(".yaml")), key=lambda e: e.name
+            )
+    except (FileNotFoundError, NotADirectoryError):
         return {}
-    files = tuple(sorted(folder.glob("*.yaml")))
-    stamps = tuple((path.name, path.stat().st_mtime_ns, path.stat().st_size) for path in files)
+    stamps = tuple(
+        (entry.name, stat.st_mtime_ns, stat.st_size) for entry in files for stat in [entry.stat()]
+    )
     return dict(_index_of(folder, stamps))
 
 
