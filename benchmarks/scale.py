@@ -273,6 +273,7 @@ def phase_kernels(instance: str, repeats: int) -> dict[str, Any]:
         "matvec_ms": 1e3 * statistics.median(matvec_seconds),
         "value_and_grad": value_and_grad,
         "hvp": hvp,
+        "simd": simd_line(),
         "primitives": in_matvecs,
         "floors": {
             kernel: floor_of(kernel, "logistic", in_matvecs) for kernel in ("value_and_grad", "hvp")
@@ -331,6 +332,30 @@ def memory_budget(run: dict[str, Any]) -> float:
     return MEMORY_SHARE_OF_CSR * run["csr_bytes"] + MEMORY_VECTORS * 8 * run["max_dim"]
 
 
+def print_kernels(kernels: dict[str, Any], repeats: int) -> None:
+    """Print part (c) from the kernels phase's result."""
+    print(f"\n(c) medians of {repeats} paired timings; X @ w takes {kernels['matvec_ms']:.2f} ms")
+    print(f"    numpy SIMD {kernels['simd']}; primitives in matvecs: " + ", ".join(
+        f"{name} {ratio:.2f}" for name, ratio in kernels["primitives"].items()))  # fmt: skip
+    for name in ("value_and_grad", "hvp"):
+        ratio, floor = kernels[name], kernels["floors"][name]
+        parts = " + ".join(FLOORS["logistic"][name])
+        print(
+            f"    {name:<15} {ratio:5.2f} matvecs;  ratio to target "
+            f"{ratio / KERNEL_TARGET:.3f}  (target <= {KERNEL_TARGET} matvecs);  "
+            f"{ratio / floor:.2f} x its floor ({parts} = {floor:.2f} matvecs)"
+        )
+    copy_share = kernels["csc_copy_bytes"] / memory_budget(kernels)
+    print(
+        f"    X.T @ r  {kernels['transposed']:5.2f} matvecs as scipy runs it (a CSC matvec on "
+        f"the CSR arrays), {kernels['transposed_copy']:5.2f} on a CSR copy of X.T"
+    )
+    print(
+        f"    that copy would hold {mib(kernels['csc_copy_bytes'])} = {copy_share:.2f} of the "
+        "(a) budget for the whole run: not made"
+    )
+
+
 def report(instance: str, repeats: int) -> None:
     print(f"optbench scale benchmark on {instance}; BLAS pinned to 1 thread in every phase")
     with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
@@ -358,26 +383,7 @@ def report(instance: str, repeats: int) -> None:
     )
 
     kernels = run_phase("kernels", instance, repeats)
-    print(f"\n(c) medians of {repeats} paired timings; X @ w takes {kernels['matvec_ms']:.2f} ms")
-    print(f"    numpy SIMD {simd_line()}; primitives in matvecs: " + ", ".join(
-        f"{name} {ratio:.2f}" for name, ratio in kernels["primitives"].items()))  # fmt: skip
-    for name in ("value_and_grad", "hvp"):
-        ratio, floor = kernels[name], kernels["floors"][name]
-        parts = " + ".join(FLOORS["logistic"][name])
-        print(
-            f"    {name:<15} {ratio:5.2f} matvecs;  ratio to target "
-            f"{ratio / KERNEL_TARGET:.3f}  (target <= {KERNEL_TARGET} matvecs);  "
-            f"{ratio / floor:.2f} x its floor ({parts} = {floor:.2f} matvecs)"
-        )
-    copy_share = kernels["csc_copy_bytes"] / memory_budget(kernels)
-    print(
-        f"    X.T @ r  {kernels['transposed']:5.2f} matvecs as scipy runs it (a CSC matvec on "
-        f"the CSR arrays), {kernels['transposed_copy']:5.2f} on a CSR copy of X.T"
-    )
-    print(
-        f"    that copy would hold {mib(kernels['csc_copy_bytes'])} = {copy_share:.2f} of the "
-        "(a) budget for the whole run: not made"
-    )
+    print_kernels(kernels, repeats)
 
     every = run_phase("solve", instance, repeats)
     extra = every["memory"]["peak"] - every["memory"]["start"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -115,7 +116,8 @@ class TraceRecorder:
     def __init__(self, f_star: float | None = None) -> None:
         self.f_star = f_star
         self._rows = np.empty(INITIAL_CAPACITY, _NARROW[0])
-        self._pack = _NARROW[1].pack_into
+        #: ``Struct.pack_into`` of the current layout (writes into the numpy buffer).
+        self._pack: Callable[..., None] = _NARROW[1].pack_into
         self._row_bytes = _NARROW[0].itemsize
         self._length = 0
 
@@ -190,7 +192,7 @@ class TraceRecorder:
         """The numeric trace columns (``TRACE_COLUMNS[2:]``) as new arrays: int64 for
         the iteration and the counters, float64 for the rest."""
         rows = self._rows[: self._length]
-        arrays = {
+        arrays: dict[str, np.ndarray] = {
             name: rows[name].astype(np.int64 if name in INTEGER_COLUMNS else np.float64)
             for name in RECORDED_COLUMNS
         }
