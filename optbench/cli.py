@@ -391,7 +391,14 @@ def _add_compare_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     )
     parser.add_argument("new", help="results directory to check")
     parser.add_argument("baseline", help="baseline results directory")
-    parser.add_argument("--metric", choices=("iters", "cost", "time"), default="iters")
+    parser.add_argument(
+        "--metric",
+        choices=("counts", "iters", "cost", "time"),
+        default="counts",
+        help="counts (default; iters and cost are the same check): iterations and oracle "
+        "work with --rtol; time: also flag a slowdown when the 95%% bootstrap interval of "
+        "the time ratio new/baseline lies above 1 + --rtol",
+    )
     parser.add_argument(
         "--rtol", type=float, help="relative tolerance (default 0 for counts, 0.25 for time)"
     )
@@ -415,6 +422,7 @@ def _add_compare_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     from optbench.analysis.compare import compare_results, update_baseline
+    from optbench.results_format import SUMMARY_FILE
     from optbench.run.verify import verify_results
 
     for name in ("rtol", "stack_rtol"):
@@ -426,7 +434,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         for line in check.messages():
             _warn(line)
         if not check.merged_ok:
-            return _fail(f"{directory}/summary.csv: cannot be compared until it is rebuilt")
+            return _fail(f"{directory}/{SUMMARY_FILE}: cannot be compared until it is rebuilt")
     if args.update:
         written = update_baseline(args.new, args.baseline)
         print(f"baseline {args.baseline} updated from {args.new} ({len(written)} files)")

@@ -288,7 +288,7 @@ def plot_results(
             path = out_dir / style.figure_name("convergence", stems[problem], x, fmt)
             written.append(style.save_figure(fig, path))
         path = out_dir / style.figure_name("sensitivity", stems[problem], x, fmt)
-        if plot_step_size_sensitivity(summary, problem, path, traces) is not None:
+        if plot_step_size_sensitivity(summary, problem, path) is not None:
             written.append(path)
     with_traces = [p for p in problems if p in traced]
     if with_traces:

@@ -10,7 +10,6 @@ sections by inserting a builder, e.g. profile tables before the status summary::
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from collections.abc import Callable, Mapping
@@ -35,6 +34,7 @@ from optbench.analysis.tables import (
     target_column,
     target_text,
 )
+from optbench.results_format import REPORT_FILE, atomic_write_text, read_environment
 
 #: Column titles of the final-state table, in order.
 METRIC_TITLES = {
@@ -95,11 +95,7 @@ class ReportContext:
 def _read_environment(path: Any) -> Mapping[str, Any] | None:
     if path is None:
         return None
-    file = Path(path) / "environment.json"
-    try:
-        return json.loads(file.read_text())
-    except (OSError, ValueError):
-        return None
+    return read_environment(path)
 
 
 def _config_name(context: ReportContext) -> str:
@@ -339,7 +335,7 @@ def build_report(results: Any) -> str:
 def write_report(results: Any, path: str | Path | None = None) -> Path:
     """Write :func:`build_report` to ``path`` (default ``<results dir>/report.md``).
 
-    The file is written to a temporary name and renamed, never left half-written.
+    The file is written atomically (:func:`optbench.results_format.atomic_write_text`).
 
     Raises
     ------
@@ -350,13 +346,8 @@ def write_report(results: Any, path: str | Path | None = None) -> Path:
         base = results_frames(results).path
         if base is None:
             raise ValueError("write_report: results have no directory; pass path=")
-        path = Path(base) / "report.md"
-    path = Path(path)
-    text = build_report(results)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
+        path = Path(base) / REPORT_FILE
+    return atomic_write_text(path, build_report(results))
 
 
 def print_report(results: Any, file: TextIO | None = None) -> None:

@@ -10,27 +10,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from optbench.results_format import TRACE_COLUMNS, used_step_size
+
 if TYPE_CHECKING:
     import pandas as pd
-
-#: Trace columns, in order; ``run_id`` is added by the store.
-TRACE_COLUMNS = (
-    "problem",
-    "optimizer",
-    "iter",
-    "time",
-    "f",
-    "f_gap",
-    "grad_norm",
-    "n_f",
-    "n_g",
-    "n_hvp",
-    "n_hess",
-    "n_r",
-    "n_J",
-    "cost",
-    "step_size",
-)
 
 
 #: The trace columns a :class:`TraceRecorder` stores, in the order of
@@ -188,20 +171,20 @@ class TraceRecorder:
         """Iteration number of the last logged row, if any."""
         return int(self._rows["iter"][self._length - 1]) if self._length else None
 
-    def column_arrays(self) -> dict[str, np.ndarray]:
-        """The numeric trace columns (``TRACE_COLUMNS[2:]``) as new arrays: int64 for
-        the iteration and the counters, float64 for the rest."""
-        rows = self._rows[: self._length]
-        arrays: dict[str, np.ndarray] = {
-            name: rows[name].astype(np.int64 if name in INTEGER_COLUMNS else np.float64)
-            for name in RECORDED_COLUMNS
-        }
-        if self.f_star is None:
-            arrays["f_gap"] = np.full(self._length, math.nan)
-        else:
+    def column(self, name: str) -> np.ndarray:
+        """One numeric trace column as a new array: int64 for the iteration and the
+        counters, float64 for the rest (``f_gap`` computed from ``f``)."""
+        if name == "f_gap":
+            if self.f_star is None:
+                return np.full(self._length, math.nan)
             with np.errstate(over="ignore", invalid="ignore"):  # as Python floats subtract
-                arrays["f_gap"] = arrays["f"] - self.f_star
-        return {name: arrays[name] for name in TRACE_COLUMNS[2:]}
+                return self.column("f") - self.f_star
+        stored = self._rows[: self._length][name]
+        return stored.astype(np.int64 if name in INTEGER_COLUMNS else np.float64)
+
+    def column_arrays(self) -> dict[str, np.ndarray]:
+        """The numeric trace columns (``TRACE_COLUMNS[2:]``) as new arrays (:meth:`column`)."""
+        return {name: self.column(name) for name in TRACE_COLUMNS[2:]}
 
     @property
     def columns(self) -> dict[str, list[Any]]:
@@ -272,6 +255,12 @@ class OptimizeResult:
         return self.recorder.to_frame(self.problem, self.optimizer)
 
     @property
+    def step_size(self) -> float:
+        """The median step the solver took (:func:`optbench.results_format.used_step_size`
+        of the logged iterations' ``step_size``)."""
+        return used_step_size(self.recorder.column("step_size").tolist())
+
+    @property
     def success(self) -> bool:
         """Whether the run converged."""
         return self.status == "converged"
@@ -293,6 +282,7 @@ class OptimizeResult:
             "cost": self.cost,
             "time": self.time,
             "compile_time": self.compile_time,
+            "step_size": self.step_size,
             "f_final": self.f,
             "f_gap_final": self.f_gap,
             "grad_norm_final": self.grad_norm,
