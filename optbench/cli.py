@@ -343,31 +343,31 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 # --- plot ----------------------------------------------------------------------------
 
-PLOT_KINDS = ("convergence", "profile", "data-profile", "ecdf", "sensitivity", "all")
-
 
 def _add_plot_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser("plot", help="draw the figures of a results directory")
+    from optbench.analysis.plot_kinds import FORMATS, PLOT_KINDS, kind_choices
+
+    kinds = "; ".join(f"{kind.name}: {kind.description}" for kind in PLOT_KINDS.values())
+    x_help = "; ".join(f"{k.name}: {k.x_help}" for k in PLOT_KINDS.values() if k.x_help)
+    parser = subparsers.add_parser(
+        "plot",
+        help="draw the figures of a results directory",
+        description=f"Draw figures into DIR/plots/. Kinds: {kinds}; all: every kind.",
+    )
     parser.add_argument("dir", help="a results directory")
     parser.add_argument(
-        "--kind",
-        choices=PLOT_KINDS,
-        default="convergence",
-        help="convergence curves (default), performance profile, data profile, ECDF "
-        "of (problem, target) pairs, sweep sensitivity, or all of them",
+        "--kind", choices=kind_choices(), default="convergence", help="default: convergence"
     )
-    parser.add_argument(
-        "--x",
-        help="x axis: iter, cost or time (convergence, profile, ecdf); dim+1 or cost "
-        "(data-profile)",
-    )
-    parser.add_argument("--format", choices=("png", "pdf", "svg"), default="png")
+    parser.add_argument("--x", help=f"x axis ({x_help})")
+    parser.add_argument("--format", choices=FORMATS, default="png")
     return parser
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    options = {"fmt": args.format} | ({"x": args.x} if args.x else {})
-    for path in _load_verified(args.dir).plot(kind=args.kind, **options):
+    from optbench.analysis.plot_kinds import write_plots
+
+    results = _load_verified(args.dir)
+    for path in write_plots(results, args.kind, x=args.x, fmt=args.format):
         print(path)
     return 0
 
