@@ -108,6 +108,8 @@ class FigureData:
     legend_columns: int = 3
     #: What the figure shows in one sentence (the HTML report's caption, alt text).
     caption: str = ""
+    #: The problem a per-problem figure belongs to (None: the whole suite).
+    problem: str | None = None
 
     def curve_labels(self) -> list[str]:
         """Labels of every labelled curve, panel by panel (each once)."""

@@ -259,6 +259,7 @@ def convergence_figure(
         extra_legend=extra,
         caption=f"Convergence on {problem}: median over {n_seeds} seed(s){band}, "
         f"against {style.X_LABELS[x]}.",
+        problem=problem,
     )
 
 

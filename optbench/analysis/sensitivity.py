@@ -180,6 +180,7 @@ def step_size_figure(
         ],
         legend_columns=4,
         caption=f"Step-size sensitivity on {problem}: medians over seeds with min–max bars.",
+        problem=problem,
     )
 
 
