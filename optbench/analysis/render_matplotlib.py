@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 #: Largest finite value drawn for an infinite band edge (the top of any log axis).
 _BAND_TOP = 1e300
+#: Top of an infinite error bar (far above any axis; 1e300 overflows log-axis transforms).
+_ERROR_TOP = 1e100
 _SVG_START = re.compile(r"<svg\b")
 _SVG_IDS = re.compile(r'(\bid="|href="#|url\(#)')
 _SVG_METADATA: dict[str, Any] = {"Creator": None, "Date": None, "Format": None, "Type": None}
@@ -119,9 +121,8 @@ def _draw_curve(ax: Axes, curve: Curve) -> None:
     x, y = np.asarray(curve.x, dtype=float), np.asarray(curve.y, dtype=float)
     step = curve.drawstyle == "steps"
     if curve.err_low is not None and curve.err_high is not None:
-        errors = np.nan_to_num(
-            np.vstack([y - curve.err_low, curve.err_high - y]), nan=0.0, posinf=_BAND_TOP
-        )
+        high = np.minimum(curve.err_high, _ERROR_TOP)  # an infinite bar runs off the top
+        errors = np.nan_to_num(np.vstack([y - curve.err_low, high - y]), nan=0.0)
         ax.errorbar(
             x,
             y,
