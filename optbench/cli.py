@@ -364,7 +364,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _add_plot_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    from optbench.analysis.plot_kinds import FORMATS, PLOT_KINDS, kind_choices
+    from optbench.analysis.plot_kinds import PLOT_KINDS, kind_choices
+    from optbench.analysis.style import FORMATS
 
     kinds = "; ".join(f"{kind.name}: {kind.description}" for kind in PLOT_KINDS.values())
     x_help = "; ".join(f"{k.name}: {k.x_help}" for k in PLOT_KINDS.values() if k.x_help)

@@ -7,7 +7,8 @@ for PNG, PDF and SVG files and the HTML report's inline SVG). The command line t
 its ``--kind`` choices from :data:`PLOT_KINDS`, :func:`write_plots` writes the files of
 one kind or of all, and the HTML report inlines the same figures.
 
-This module imports neither numpy, pandas nor matplotlib (the builders are named by
+This module (and :mod:`optbench.analysis.style`, whose figure formats it offers)
+imports neither numpy, pandas nor matplotlib (the builders are named by
 ``"module:function"`` and imported on use), so ``optbench --help`` stays fast.
 """
 
@@ -19,14 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from optbench.analysis.style import check_format
+
 if TYPE_CHECKING:
     from optbench.analysis.figure_data import FigureData
     from optbench.analysis.frames import ResultsFrames
 
 #: The pseudo-kind "every kind".
 ALL = "all"
-#: Formats of figure files.
-FORMATS = ("png", "pdf", "svg")
 
 
 @dataclass(frozen=True)
@@ -128,12 +129,6 @@ def check_kind(kind: str) -> list[PlotKind]:
     if kind not in PLOT_KINDS:
         raise ValueError(f"kind: must be one of {', '.join(kind_choices())}, got {kind!r}")
     return [PLOT_KINDS[kind]]
-
-
-def check_format(fmt: str) -> None:
-    """Raise ``ValueError`` unless ``fmt`` is one of :data:`FORMATS`."""
-    if fmt not in FORMATS:
-        raise ValueError(f"format: must be one of {', '.join(FORMATS)}, got {fmt!r}")
 
 
 def figures(results: Any, kind: str = ALL, x: str | None = None) -> list[FigureData]:
