@@ -39,7 +39,8 @@ color:#1b1f24;margin:0;display:flex}
 nav{position:sticky;top:0;height:100vh;overflow:auto;min-width:15em;max-width:19em;
 padding:1em;background:#f5f6f8;border-right:1px solid #dde;font-size:13px;box-sizing:border-box}
 nav ul{list-style:none;padding-left:.9em;margin:.2em 0}nav>ul{padding-left:0}
-nav a{color:#1f5fa8;text-decoration:none;overflow-wrap:anywhere}nav a:hover{text-decoration:underline}
+nav a{color:#1f5fa8;text-decoration:none;overflow-wrap:anywhere}
+nav a:hover{text-decoration:underline}
 nav .group{font-weight:600;margin-top:.4em}
 main{padding:1em 2em 4em;max-width:72em;min-width:0;flex:1}
 h1{font-size:1.6em}h2{border-bottom:1px solid #dde;padding-bottom:.2em;margin-top:1.6em}
