@@ -1,51 +1,69 @@
-"""Harness overhead of optbench: runner vs a hand-written loop, fixed costs, start-up, jobs.
+"""Harness overhead of optbench: per iteration, recorder memory, start-up, per run, jobs.
 
-Prints one table (no assertions; targets of the project):
+Prints tables (no assertions) with the project's targets beside them:
 
-- per-iteration time of ``optbench.minimize`` with ``gd`` at a fixed step on logistic
-  10000×100 against a hand-written numpy loop doing the same fused value-and-gradient
-  steps on the same problem object; the difference as a percentage of one
-  ``value_and_grad`` (target ≤ 5 %);
-- per-iteration time on 2-D Rosenbrock (target ≤ 30 µs);
-- fixed cost per run: a 1-iteration ``minimize`` (target ≤ 5 ms), and what
-  ``optbench run`` adds per run (record building and the atomic per-run files);
-- ``optbench --help`` and ``optbench list`` start-up time in a fresh interpreter
-  (target ≤ 0.3 s);
-- a sweep of 16 work-dominated runs with ``jobs=2`` against ``jobs=1`` (target ≤ 0.6×)
-  through :func:`~optbench.run.experiment.run_experiment` in this process (workers
-  start cold) and, for reference, in fresh interpreters (which also pay about 1.5 s of
-  imports each), next to the ratio the machine itself gives for the same work done by
-  hand in two warm processes (on a shared machine the second core may be busy).
+``iteration``
+    gradient descent at a fixed step through the runner
+    (:func:`~optbench.run.runner.run_solver`, default logging: a trace row every
+    iteration) against a hand-written loop doing the same steps,
+    ``x = x - s*g; f, g = problem.value_and_grad(x)``, on the same problem object:
+    logistic 10000x100, least squares 2000x200 and 2-D Rosenbrock. Both are timed in
+    CPU time of this process (``time.process_time``; wall time beside), interleaved
+    with the order alternating, so a change in machine load hits both alike. The
+    overhead per iteration is the paired difference, in microseconds and in per cent
+    of the hand loop: median and interquartile range over the repeats. Targets: at
+    most 2 us; at most 1 % on logistic and 15 % on Rosenbrock.
+``recorder``
+    bytes per trace row held by the run's :class:`~optbench.run.result.TraceRecorder`
+    after a 100,000-iteration run (target <= 80), the peak of the run's traced
+    allocations per row while it ran (``tracemalloc``: the buffer doubling included),
+    and what the same rows take as lists of Python numbers (the former recorder).
+``startup``
+    ``optbench --help`` and ``optbench list`` as whole processes (the console script of
+    this interpreter): wall time and CPU time (user + system of the child), medians and
+    range. Targets 0.1 s and 0.3 s.
+``run``
+    fixed cost per run (a 1-iteration ``minimize``) and what ``optbench run`` adds per
+    run (record building, the atomic per-run files).
+``jobs``
+    a sweep of 16 work-dominated runs with ``jobs=2`` against ``jobs=1`` in this
+    process (workers start cold) and in fresh interpreters, next to the ratio the
+    machine itself gives for the same work done by hand in two warm processes.
 
-BLAS is pinned to one thread (threadpoolctl) in this process and in the workers.
-Times are medians over repeats, interleaved so that drifts in machine load hit both
-sides alike. Run from the repository root::
+BLAS is pinned to one thread (threadpoolctl) in this process and in the workers. The
+first lines say which CPU (and SIMD level), BLAS and load the numbers were measured
+with: on a shared machine the CPU-time ratios are the ones to read. Run from the
+repository root::
 
-    PYTHONPATH=. python benchmarks/overhead.py [--quick]
+    PYTHONPATH=. python benchmarks/overhead.py [--quick] [--sections iteration,recorder]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+import tracemalloc
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from statistics import median
+from statistics import median, quantiles
 
 import numpy as np
+from machine import machine_lines
 from threadpoolctl import threadpool_limits
 
 import optbench
 from optbench.run.executor import execute_spec
-from optbench.run.runner import StopCriteria
+from optbench.run.runner import StopCriteria, run_solver
 from optbench.run.spec import ProblemSpec, RunSpec
 from optbench.run.store import ResultStore
 
 REPO = Path(__file__).resolve().parents[1]
+SECTIONS = ("iteration", "recorder", "startup", "run", "jobs")
 #: Iterations of each of the 16 runs of the sweep.
 SWEEP_ITERATIONS = 2000
 #: Dense logistic regression 10000×100 from the catalog (its certified f* is stored, so
@@ -56,6 +74,11 @@ SWEEP_SCRIPT = (
     "run_experiment(yaml.safe_load(sys.argv[1]), out=sys.argv[2], jobs=int(sys.argv[3]), "
     "progress=False, plot=False)"
 )
+#: Per-iteration targets: microseconds above the hand loop, and per cent of it.
+OVERHEAD_TARGET_US = 2.0
+PERCENT_TARGETS = {"logistic": 1.0, "rosenbrock": 15.0}
+RECORDER_TARGET_BYTES = 80
+STARTUP_TARGETS = {"--help": 0.1, "list": 0.3}
 
 
 def seconds(function: Callable[[], object]) -> float:
@@ -63,6 +86,13 @@ def seconds(function: Callable[[], object]) -> float:
     start = time.perf_counter()
     function()
     return time.perf_counter() - start
+
+
+def cpu_and_wall(function: Callable[[], object]) -> tuple[float, float]:
+    """CPU time of this process and wall time of one call."""
+    cpu, wall = time.process_time(), time.perf_counter()
+    function()
+    return time.process_time() - cpu, time.perf_counter() - wall
 
 
 def hand_loop(problem: optbench.Problem, step_size: float, iterations: int) -> None:
@@ -75,38 +105,169 @@ def hand_loop(problem: optbench.Problem, step_size: float, iterations: int) -> N
 
 
 def harness(problem: optbench.Problem, step_size: float, iterations: int) -> None:
-    """The same steps through ``optbench.minimize`` (gtol 0: no early stop)."""
-    result = optbench.minimize(problem, "gd", step_size=step_size, max_iter=iterations, gtol=0.0)
-    if result.iters != iterations:
+    """The same steps through the runner (gtol 0: no early stop; a row every iteration)."""
+    solver = optbench.make_solver("gd", step_size=step_size)
+    result = run_solver(problem, solver, StopCriteria(gtol=0.0, max_iter=iterations))
+    if result.iters != iterations or len(result.recorder) != iterations + 1:
         raise RuntimeError(f"expected {iterations} iterations, got {result!r}")
 
 
-def value_and_grad_block(problem: optbench.Problem, calls: int) -> None:
-    """``calls`` fused value-and-gradient evaluations at ``x0``."""
-    x = problem.x0
-    for _ in range(calls):
-        problem.value_and_grad(x)
+def spread(values: Sequence[float], scale: float = 1.0, digits: int = 2) -> str:
+    """``median [q1, q3]`` of ``values`` times ``scale``."""
+    q1, _, q3 = quantiles(values, n=4, method="inclusive") if len(values) > 1 else [values[0]] * 3
+    return f"{median(values) * scale:.{digits}f} [{q1 * scale:.{digits}f}, {q3 * scale:.{digits}f}]"
 
 
 def per_iteration(
     problem: optbench.Problem, step_size: float, iterations: int, repeats: int
-) -> dict[str, float]:
-    """Per-iteration seconds of one value_and_grad, the hand loop and the harness.
+) -> dict[str, list[float]]:
+    """Per-iteration seconds of the hand loop and the runner, paired per repeat.
 
-    Each repeat times the three back to back, so the overhead ratio
-    ``(harness - loop) / value_and_grad`` is formed from measurements taken under the
-    same machine load; medians over repeats are returned (``overhead`` included).
+    Each repeat times both, in alternating order; returns the CPU and wall seconds
+    per iteration of each side and the paired differences and ratios (CPU).
     """
-    samples: dict[str, list[float]] = {"vag": [], "loop": [], "harness": [], "overhead": []}
-    for _ in range(repeats):
-        vag = seconds(lambda: value_and_grad_block(problem, iterations)) / iterations
-        loop = seconds(lambda: hand_loop(problem, step_size, iterations)) / iterations
-        harnessed = seconds(lambda: harness(problem, step_size, iterations)) / iterations
-        for name, value in zip(
-            samples, (vag, loop, harnessed, (harnessed - loop) / vag), strict=True
-        ):
-            samples[name].append(value)
-    return {name: median(values) for name, values in samples.items()}
+    samples: dict[str, list[float]] = {
+        name: [] for name in ("loop", "runner", "loop_wall", "runner_wall", "extra", "ratio")
+    }
+    harness(problem, step_size, 2)  # warm up: f*, imports, caches
+    for repeat in range(repeats):
+        sides = {
+            "loop": lambda: hand_loop(problem, step_size, iterations),
+            "runner": lambda: harness(problem, step_size, iterations),
+        }
+        order = list(sides) if repeat % 2 == 0 else list(sides)[::-1]
+        for name in order:
+            cpu, wall = cpu_and_wall(sides[name])
+            samples[name].append(cpu / iterations)
+            samples[f"{name}_wall"].append(wall / iterations)
+        samples["extra"].append(samples["runner"][-1] - samples["loop"][-1])
+        samples["ratio"].append(samples["runner"][-1] / samples["loop"][-1] - 1.0)
+    return samples
+
+
+def iteration_section(quick: bool) -> list[tuple[str, ...]]:
+    """Rows of the per-iteration table."""
+    logistic = optbench.make_problem(LOGISTIC)
+    least_squares = optbench.make_problem("least_squares", n_samples=2000, n_features=200)
+    rosenbrock = optbench.make_problem("rosenbrock", dim=2)
+    cases = [  # (label, target key, problem, step size, iterations)
+        ("logistic 10000x100", "logistic", logistic, 1.0 / logistic.smoothness().L, 100),
+        ("least squares 2000x200", "", least_squares, 1.0 / least_squares.smoothness().L, 1000),
+        ("rosenbrock 2-D", "rosenbrock", rosenbrock, 1e-3, 20_000),
+    ]
+    repeats = 7 if quick else 21
+    rows = []
+    for label, key, problem, step_size, iterations in cases:
+        s = per_iteration(problem, step_size, iterations, repeats)
+        extra_us = median(s["extra"]) * 1e6
+        percent = median(s["ratio"]) * 100
+        target = f"<= {OVERHEAD_TARGET_US:g} us"
+        verdicts = [verdict(extra_us, OVERHEAD_TARGET_US)]
+        if key in PERCENT_TARGETS:
+            target += f", <= {PERCENT_TARGETS[key]:g} %"
+            verdicts.append(verdict(percent, PERCENT_TARGETS[key]))
+        rows.append((
+            label,
+            f"{median(s['loop']) * 1e6:.1f}",
+            f"{median(s['runner']) * 1e6:.1f}",
+            spread(s["extra"], 1e6),
+            spread(s["ratio"], 100),
+            f"{median(s['loop_wall']) * 1e6:.1f} / {median(s['runner_wall']) * 1e6:.1f}",
+            target,
+            "/".join(verdicts),
+        ))  # fmt: skip
+    header = ("problem", "loop us", "runner us", "overhead us [IQR]", "overhead % [IQR]",
+              "wall us loop/runner", "target", "")  # fmt: skip
+    return [header, *rows]
+
+
+def recorder_section(iterations: int) -> list[tuple[str, ...]]:
+    """Rows of the recorder-memory table: bytes per trace row of a long run."""
+    problem = optbench.make_problem("rosenbrock", dim=2)
+    solver = optbench.make_solver("gd", step_size=1e-3)
+    stop = StopCriteria(gtol=0.0, max_iter=iterations)
+    run_solver(problem, solver, StopCriteria(gtol=0.0, max_iter=2))  # warm up
+    tracemalloc.start()
+    result = run_solver(problem, solver, stop)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.reset_peak()
+    before, _ = tracemalloc.get_traced_memory()
+    as_lists = result.recorder.columns
+    after, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    rows = len(result.recorder)
+    del as_lists
+    return [
+        ("measurement", "bytes per row", "target", ""),
+        (f"recorder after a {iterations:,}-iteration run ({rows:,} rows)",
+         f"{result.recorder.nbytes / rows:.1f}", f"<= {RECORDER_TARGET_BYTES}",
+         verdict(result.recorder.nbytes / rows, RECORDER_TARGET_BYTES)),
+        ("peak traced allocations of the whole run", f"{peak / rows:.1f}", "", ""),
+        ("the same rows as lists of Python numbers", f"{(after - before) / rows:.1f}", "", ""),
+    ]  # fmt: skip
+
+
+def optbench_command() -> list[str]:
+    """The console script ``optbench`` of this interpreter, else ``python -c`` its main."""
+    script = Path(sys.executable).with_name("optbench")
+    if script.is_file():
+        return [str(script)]
+    return [sys.executable, "-c", "import sys; from optbench.cli import main; sys.exit(main())"]
+
+
+def startup_times(command: list[str], repeats: int) -> tuple[list[float], list[float]] | None:
+    """Wall and CPU seconds (user + system of the child) of ``command`` as a whole
+    process, per repeat, after one warm-up run; None if it fails.
+
+    The children may write bytecode caches (``PYTHONDONTWRITEBYTECODE`` is dropped from
+    their environment), so the warm-up compiles and the timed runs load ``.pyc`` files,
+    as an installed package does.
+    """
+    environment = {**os.environ, "PYTHONPATH": str(REPO)}
+    environment.pop("PYTHONDONTWRITEBYTECODE", None)
+    walls, cpus = [], []
+    for repeat in range(repeats + 1):
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        completed = subprocess.run(command, env=environment, capture_output=True, check=False)
+        wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if completed.returncode != 0:
+            return None
+        if repeat:
+            walls.append(wall)
+            cpus.append(after.ru_utime - usage.ru_utime + after.ru_stime - usage.ru_stime)
+    return walls, cpus
+
+
+def startup_section(repeats: int) -> list[tuple[str, ...]]:
+    """Rows of the start-up table: the two commands, and the interpreter alone and with
+    numpy imported (what any command that lists problems cannot go below)."""
+    rows = [("command", "wall s median [min, max]", "CPU s median [min, max]", "target", "")]
+    commands = {
+        "python -c pass": ([sys.executable, "-c", "pass"], None),
+        "python -c 'import numpy'": ([sys.executable, "-c", "import numpy"], None),
+        **{
+            f"optbench {arguments}": ([*optbench_command(), *arguments.split()], target)
+            for arguments, target in STARTUP_TARGETS.items()
+        },
+    }
+    for label, (command, target) in commands.items():
+        times = startup_times(command, repeats)
+        target_text = "" if target is None else f"<= {target} s"
+        if times is None:
+            rows.append((label, "failed", "", target_text, "n/a"))
+            continue
+        walls, cpus = times
+        rows.append((
+            label,
+            f"{median(walls):.3f} [{min(walls):.3f}, {max(walls):.3f}]",
+            f"{median(cpus):.3f} [{min(cpus):.3f}, {max(cpus):.3f}]",
+            target_text,
+            "" if target is None
+            else f"wall {verdict(median(walls), target)}, CPU {verdict(median(cpus), target)}",
+        ))  # fmt: skip
+    return rows
 
 
 def fixed_cost_per_run(problem: optbench.Problem, runs: int) -> float:
@@ -135,20 +296,18 @@ def store_cost_per_run(runs: int) -> tuple[float, float]:
     return build, write
 
 
-def startup_time(arguments: list[str], repeats: int) -> float | None:
-    """Median wall time of ``optbench ARGUMENTS`` in a fresh interpreter; None if it fails."""
-    command = [sys.executable, "-c", "import sys; from optbench.cli import main; sys.exit(main())"]
-    environment = {**os.environ, "PYTHONPATH": str(REPO)}
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        completed = subprocess.run(
-            [*command, *arguments], env=environment, capture_output=True, check=False
-        )
-        times.append(time.perf_counter() - start)
-        if completed.returncode != 0:
-            return None
-    return median(times)
+def run_section(quick: bool) -> list[tuple[str, ...]]:
+    """Rows of the per-run table."""
+    rosenbrock = optbench.make_problem("rosenbrock", dim=2)
+    fixed = fixed_cost_per_run(rosenbrock, 100 if quick else 300)
+    record_build, record_write = store_cost_per_run(50 if quick else 200)
+    return [
+        ("measurement", "value", "target", ""),
+        ("fixed cost per run (1-iteration minimize)", f"{fixed * 1e3:.2f} ms", "<= 5 ms",
+         verdict(fixed, 5e-3)),
+        ("optbench run: record per run (execute_spec)", f"{record_build * 1e3:.2f} ms", "", ""),
+        ("optbench run: per-run files (write_record)", f"{record_write * 1e3:.2f} ms", "", ""),
+    ]  # fmt: skip
 
 
 def sweep_config(iterations: int) -> dict:
@@ -219,59 +378,13 @@ def machine_parallel_ratio(iterations: int, repeats: int) -> float:
     return median(times[2]) / median(times[1])
 
 
-def verdict(value: float | None, target: float) -> str:
-    if value is None:
-        return "n/a"
-    return "ok" if value <= target else "MISSED"
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats (noisier)")
-    args = parser.parse_args()
-    repeats = 3 if args.quick else 7
-
-    logistic = optbench.make_problem(LOGISTIC)
-    smoothness = logistic.smoothness()
-    step_size = 1.0 / smoothness.L if smoothness.L else 0.1
-    rosenbrock = optbench.make_problem("rosenbrock", dim=2)
-    harness(logistic, step_size, 2)  # warm up: f* certificate, imports, caches
-    with threadpool_limits(1, "blas"):
-        logistic_times = per_iteration(logistic, step_size, 100, 5 * repeats)
-        rosenbrock_times = per_iteration(rosenbrock, 1e-3, 10_000, repeats)
-        fixed = fixed_cost_per_run(rosenbrock, 300)
-        record_build, record_write = store_cost_per_run(200)
-    help_time = startup_time(["--help"], repeats)
-    list_time = startup_time(["list"], repeats)
+def jobs_section(quick: bool) -> list[tuple[str, ...]]:
+    """Rows of the parallel-sweep table."""
     serial, parallel = sweep_in_process(SWEEP_ITERATIONS)
-    fresh_serial, fresh_parallel = sweep_fresh_processes(SWEEP_ITERATIONS, 1 if args.quick else 2)
-    reference = machine_parallel_ratio(SWEEP_ITERATIONS, 1 if args.quick else 2)
-
-    overhead = logistic_times["overhead"]
-    rows = [
-        (f"{LOGISTIC} (10000x100): one value_and_grad", f"{logistic_times['vag'] * 1e3:.3f} ms",
-         "", ""),
-        ("logistic: hand loop per iteration", f"{logistic_times['loop'] * 1e3:.3f} ms", "", ""),
-        ("logistic: minimize(gd) per iteration", f"{logistic_times['harness'] * 1e3:.3f} ms",
-         "", ""),
-        ("logistic: harness overhead / value_and_grad", f"{overhead:.1%}", "<= 5%",
-         verdict(overhead, 0.05)),
-        ("rosenbrock 2-D: one value_and_grad", f"{rosenbrock_times['vag'] * 1e6:.1f} us", "", ""),
-        ("rosenbrock 2-D: hand loop per iteration", f"{rosenbrock_times['loop'] * 1e6:.1f} us",
-         "", ""),
-        ("rosenbrock 2-D: minimize(gd) per iteration",
-         f"{rosenbrock_times['harness'] * 1e6:.1f} us", "<= 30 us",
-         verdict(rosenbrock_times["harness"], 30e-6)),
-        ("fixed cost per run (1-iteration minimize)", f"{fixed * 1e3:.2f} ms", "<= 5 ms",
-         verdict(fixed, 5e-3)),
-        ("optbench run: record per run (execute_spec)", f"{record_build * 1e3:.2f} ms", "", ""),
-        ("optbench run: per-run files (write_record)", f"{record_write * 1e3:.2f} ms", "", ""),
-        ("optbench --help start-up",
-         "n/a" if help_time is None else f"{help_time:.3f} s", "<= 0.3 s",
-         verdict(help_time, 0.3)),
-        ("optbench list start-up",
-         "n/a" if list_time is None else f"{list_time:.3f} s", "<= 0.3 s",
-         verdict(list_time, 0.3)),
+    fresh_serial, fresh_parallel = sweep_fresh_processes(SWEEP_ITERATIONS, 1 if quick else 2)
+    reference = machine_parallel_ratio(SWEEP_ITERATIONS, 1 if quick else 2)
+    return [
+        ("measurement", "value", "target", ""),
         ("sweep of 16 runs, jobs=1", f"{serial:.2f} s", "", ""),
         ("sweep of 16 runs, jobs=2 (workers cold)", f"{parallel:.2f} s", "", ""),
         ("sweep: jobs=2 / jobs=1, one process", f"{parallel / serial:.2f}x", "<= 0.6x",
@@ -281,14 +394,56 @@ def main() -> None:
          "", ""),
         ("same work by hand, 2 processes / 1 (machine)", f"{reference:.2f}x", "", ""),
     ]  # fmt: skip
-    widths = [max(len(row[k]) for row in rows) for k in range(4)]
-    header = ("measurement", "value", "target", "")
-    print(f"optbench overhead (BLAS pinned to 1 thread; medians of {repeats} repeats; "
-          f"{os.cpu_count()} CPUs)")  # fmt: skip
-    for row in [header, tuple("-" * w for w in widths), *rows]:
+
+
+def verdict(value: float | None, target: float) -> str:
+    if value is None:
+        return "n/a"
+    return "ok" if value <= target else "MISSED"
+
+
+def print_table(title: str, rows: list[tuple[str, ...]]) -> None:
+    """``rows`` (the first is the header) as aligned columns under ``title``."""
+    widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]))]
+    print(f"\n{title}")
+    for row in [rows[0], tuple("-" * w for w in widths), *rows[1:]]:
         print(
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats (noisier)")
+    parser.add_argument(
+        "--sections",
+        default=",".join(SECTIONS),
+        help=f"comma-separated sections to run, of {', '.join(SECTIONS)} (default: all)",
+    )
+    args = parser.parse_args()
+    sections = [name.strip() for name in args.sections.split(",") if name.strip()]
+    unknown = sorted(set(sections) - set(SECTIONS))
+    if unknown:
+        parser.error(f"--sections: unknown {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    with threadpool_limits(1, "blas"):
+        print("optbench overhead: BLAS pinned to 1 thread; CPU time of this process unless said")
+        for line in machine_lines():
+            print(line)
+        if "iteration" in sections:
+            print_table(
+                "per iteration: gd through run_solver vs the hand loop (CPU time; "
+                "median [interquartile range] of paired repeats)",
+                iteration_section(args.quick),
+            )
+        if "recorder" in sections:
+            print_table("trace recorder memory", recorder_section(100_000))
+        if "run" in sections:
+            print_table("per run (wall time)", run_section(args.quick))
+    if "startup" in sections:
+        print_table("start-up as whole processes", startup_section(5 if args.quick else 11))
+    if "jobs" in sections:
+        print_table("parallel sweep (wall time)", jobs_section(args.quick))
+    print(f"\n{machine_lines()[-1]} (at the end)")
 
 
 if __name__ == "__main__":

@@ -115,6 +115,8 @@ def derivative_rows(
         print(f"{name:12s} n={row['n']:5d} {row['status']}  {row['seconds']:.1f}s", flush=True)
         if path is not None:  # rewritten after each row: an interrupted run leaves its part
             write_derivatives(rows, path, len(names))
+    if path is not None:
+        write_derivatives(rows, path, len(names))
     return rows
 
 
@@ -273,7 +275,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     names = args.names or sorted(unconstrained_index())
-    done = [row for table in args.resume for row in read_rows(table)]
+    by_name = {row["name"]: row for table in reversed(args.resume) for row in read_rows(table)}
+    done = list(by_name.values())  # a problem in several tables: the first table's row
     derivatives = [row for row in done if "passed" in row]
     certificates = [row for row in done if "passed" not in row]
     args.out.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,11 @@ ratio to its target next to the raw numbers (no assertions):
 (b) building the instance: peak resident memory above the process's start (after
     imports), over ``3 * data_bytes`` (CSR arrays and labels; target <= 1);
 (c) ``value_and_grad`` and ``hvp`` (at the point of the last value_and_grad, as
-    Newton-CG calls it) in CSR matvecs ``X @ w`` (target <= 2.5 each), and ``X.T @ r``,
+    Newton-CG calls it) in CSR matvecs ``X @ w`` (target <= 2.5 each, which holds only
+    where numpy's float64 ``exp`` and ``log1p`` are vectorised: AVX-512), and each
+    against its floor, the primitive operations it cannot avoid timed in the same
+    process (``X @ w``, ``X.T @ r``, ``exp`` and ``log1p`` over the samples; see
+    ``benchmarks/floors.py``), with the CPU's SIMD level beside them; and ``X.T @ r``,
     which scipy runs as a CSC matvec on the CSR arrays, against the memory a CSC copy
     would take;
 (d) a full ``optbench.minimize(problem, "newton_cg", gtol=1e-6)``: iterations, oracle
@@ -47,6 +51,8 @@ from typing import Any
 import numpy as np
 import psutil
 import threadpoolctl
+from floors import FLOORS, floor_of, primitives
+from machine import machine_lines, simd_line
 
 RESULT_PREFIX = "RESULT "
 SINGLE_THREAD_ENV = {
@@ -256,6 +262,10 @@ def phase_kernels(instance: str, repeats: int) -> dict[str, Any]:
     problem.value_and_grad(x)  # the memo Newton-CG relies on: HVPs at the last gradient's x
     hvp = paired_ratio(lambda: problem.hvp(x, v), matvec, repeats)
     back = paired_ratio(lambda: transposed @ r, matvec, repeats)
+    calls = primitives(problem, x)  # in matvecs, each paired with X @ x like the kernels
+    in_matvecs = {"forward": 1.0, "back": back}
+    for name in ("exp", "log1p"):
+        in_matvecs[name] = paired_ratio(calls[name], matvec, repeats)
     copy = transposed.tocsr()  # X.T as its own CSR arrays: the copy the kernels do not make
     back_on_copy = paired_ratio(lambda: copy @ r, matvec, repeats)
     n, d = X.shape
@@ -263,6 +273,11 @@ def phase_kernels(instance: str, repeats: int) -> dict[str, Any]:
         "matvec_ms": 1e3 * statistics.median(matvec_seconds),
         "value_and_grad": value_and_grad,
         "hvp": hvp,
+        "simd": simd_line(),
+        "primitives": in_matvecs,
+        "floors": {
+            kernel: floor_of(kernel, "logistic", in_matvecs) for kernel in ("value_and_grad", "hvp")
+        },  # fmt: skip
         "transposed": back,
         "transposed_copy": back_on_copy,
         "csc_copy_bytes": int(X.data.nbytes + X.indices.nbytes + (d + 1) * X.indptr.itemsize),
@@ -317,23 +332,35 @@ def memory_budget(run: dict[str, Any]) -> float:
     return MEMORY_SHARE_OF_CSR * run["csr_bytes"] + MEMORY_VECTORS * 8 * run["max_dim"]
 
 
-def blas_line() -> str:
-    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
-        infos = threadpoolctl.threadpool_info()
-    parts = [
-        f"{info.get('internal_api')} {info.get('version')} threads={info.get('num_threads')}"
-        for info in infos
-        if info.get("user_api") == "blas"
-    ]
-    return "; ".join(parts) or "none found"
+def print_kernels(kernels: dict[str, Any], repeats: int) -> None:
+    """Print part (c) from the kernels phase's result."""
+    print(f"\n(c) medians of {repeats} paired timings; X @ w takes {kernels['matvec_ms']:.2f} ms")
+    print(f"    numpy SIMD {kernels['simd']}; primitives in matvecs: " + ", ".join(
+        f"{name} {ratio:.2f}" for name, ratio in kernels["primitives"].items()))  # fmt: skip
+    for name in ("value_and_grad", "hvp"):
+        ratio, floor = kernels[name], kernels["floors"][name]
+        parts = " + ".join(FLOORS["logistic"][name])
+        print(
+            f"    {name:<15} {ratio:5.2f} matvecs;  ratio to target "
+            f"{ratio / KERNEL_TARGET:.3f}  (target <= {KERNEL_TARGET} matvecs);  "
+            f"{ratio / floor:.2f} x its floor ({parts} = {floor:.2f} matvecs)"
+        )
+    copy_share = kernels["csc_copy_bytes"] / memory_budget(kernels)
+    print(
+        f"    X.T @ r  {kernels['transposed']:5.2f} matvecs as scipy runs it (a CSC matvec on "
+        f"the CSR arrays), {kernels['transposed_copy']:5.2f} on a CSR copy of X.T"
+    )
+    print(
+        f"    that copy would hold {mib(kernels['csc_copy_bytes'])} = {copy_share:.2f} of the "
+        "(a) budget for the whole run: not made"
+    )
 
 
 def report(instance: str, repeats: int) -> None:
-    import scipy
-
-    versions = f"python {sys.version.split()[0]}, numpy {np.__version__}, scipy {scipy.__version__}"
-    print(f"optbench scale benchmark on {instance}; {versions}; {os.cpu_count()} CPUs")
-    print(f"BLAS: {blas_line()} (pinned to 1 thread in every phase)")
+    print(f"optbench scale benchmark on {instance}; BLAS pinned to 1 thread in every phase")
+    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
+        for line in machine_lines():
+            print(line)
 
     certified = run_phase("certify", instance, repeats)
     source = "read from the disk cache" if certified["was_cached"] else "certified now"
@@ -356,22 +383,7 @@ def report(instance: str, repeats: int) -> None:
     )
 
     kernels = run_phase("kernels", instance, repeats)
-    print(f"\n(c) medians of {repeats} paired timings; X @ w takes {kernels['matvec_ms']:.2f} ms")
-    for name in ("value_and_grad", "hvp"):
-        ratio = kernels[name]
-        print(
-            f"    {name:<15} {ratio:5.2f} matvecs;  ratio to target "
-            f"{ratio / KERNEL_TARGET:.3f}  (target <= {KERNEL_TARGET} matvecs)"
-        )
-    copy_share = kernels["csc_copy_bytes"] / memory_budget(kernels)
-    print(
-        f"    X.T @ r  {kernels['transposed']:5.2f} matvecs as scipy runs it (a CSC matvec on "
-        f"the CSR arrays), {kernels['transposed_copy']:5.2f} on a CSR copy of X.T"
-    )
-    print(
-        f"    that copy would hold {mib(kernels['csc_copy_bytes'])} = {copy_share:.2f} of the "
-        "(a) budget for the whole run: not made"
-    )
+    print_kernels(kernels, repeats)
 
     every = run_phase("solve", instance, repeats)
     extra = every["memory"]["peak"] - every["memory"]["start"]

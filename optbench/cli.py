@@ -17,7 +17,6 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from optbench.listing import LIST_KINDS
-from optbench.registry import unknown_name_message
 from optbench.run import DEFAULT_MAX_RUNS
 
 PROG = "optbench"
@@ -150,6 +149,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
     params = _parse_params(args.param)
     names = list_problems()
     if args.problem not in names:
+        from optbench.registry import unknown_name_message
+
         return _fail("problem: " + unknown_name_message("problem", args.problem, names))
     try:
         problem = make_problem(args.problem, **params)
@@ -309,9 +310,11 @@ def _add_list_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
 
 def _cmd_list(args: argparse.Namespace) -> int:
     from optbench.listing import describe
-    from optbench.run.plugins import load_plugins
 
-    load_plugins(args.plugin, option="--plugin")
+    if args.plugin:  # the plugin machinery (and pydantic with it) only when asked for
+        from optbench.run.plugins import load_plugins
+
+        load_plugins(args.plugin, option="--plugin")
     if args.max_dim is not None and args.max_dim < 1:
         return _fail(f"--max-dim: must be an integer >= 1, got {args.max_dim}")
     try:
@@ -408,7 +411,14 @@ def _add_compare_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     )
     parser.add_argument("new", help="results directory to check")
     parser.add_argument("baseline", help="baseline results directory")
-    parser.add_argument("--metric", choices=("iters", "cost", "time"), default="iters")
+    parser.add_argument(
+        "--metric",
+        choices=("counts", "iters", "cost", "time"),
+        default="counts",
+        help="counts (default; iters and cost are the same check): iterations and oracle "
+        "work with --rtol; time: also flag a slowdown when the 95%% bootstrap interval of "
+        "the time ratio new/baseline lies above 1 + --rtol",
+    )
     parser.add_argument(
         "--rtol", type=float, help="relative tolerance (default 0 for counts, 0.25 for time)"
     )
@@ -432,6 +442,7 @@ def _add_compare_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     from optbench.analysis.compare import compare_results, update_baseline
+    from optbench.results_format import SUMMARY_FILE
     from optbench.run.verify import verify_results
 
     for name in ("rtol", "stack_rtol"):
@@ -443,7 +454,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         for line in check.messages():
             _warn(line)
         if not check.merged_ok:
-            return _fail(f"{directory}/summary.csv: cannot be compared until it is rebuilt")
+            return _fail(f"{directory}/{SUMMARY_FILE}: cannot be compared until it is rebuilt")
     if args.update:
         written = update_baseline(args.new, args.baseline)
         print(f"baseline {args.baseline} updated from {args.new} ({len(written)} files)")
@@ -487,13 +498,26 @@ def _version() -> str:
         return __version__
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: looks the version up only when asked (``importlib.metadata`` is
+    slow to import, and every other command would pay for it at start-up)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        kwargs.setdefault("help", "show program's version number and exit")
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> NoReturn:
+        print(f"{PROG} {_version()}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``optbench`` argument parser with one sub-parser per entry of :data:`COMMANDS`."""
     parser = _Parser(
         prog=PROG,
         description="Benchmark suite for smooth unconstrained optimization.",
     )
-    parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for add_parser, handler in COMMANDS.values():
         add_parser(subparsers).set_defaults(handler=handler)
@@ -504,6 +528,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``optbench`` with ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
+        from optbench.registry import unknown_name_message
+
         return _fail("command: " + unknown_name_message("command", argv[0], list(COMMANDS)))
     try:
         args = build_parser().parse_args(argv)

@@ -1,5 +1,8 @@
 """Text listings of the registered problems and solvers (``optbench list``).
 
+``optbench --help`` imports this module for :data:`LIST_KINDS`, so it imports only
+``re`` (which argparse imports anyway) at the top; the rest where it is used.
+
 Docstrings are reStructuredText for Sphinx; the listing shows them as plain text
 (:func:`plain_text`): inline math becomes readable formulas, roles and literals lose
 their markup.
@@ -7,8 +10,6 @@ their markup.
 
 from __future__ import annotations
 
-import dataclasses
-import inspect
 import re
 from typing import Any
 
@@ -105,11 +106,15 @@ def plain_text(text: str) -> str:
 
 def _first_line(obj: Any) -> str:
     """First line of an object's docstring, as plain text."""
+    import inspect
+
     doc = inspect.getdoc(obj) or ""
     return plain_text(doc.splitlines()[0]) if doc else ""
 
 
 def _default(value: Any) -> str:
+    import inspect
+
     return "required" if value is inspect.Parameter.empty else repr(value)
 
 
@@ -144,6 +149,9 @@ def describe_problems() -> str:
 
 def describe_solvers() -> str:
     """Each solver with its hyper-parameters and defaults."""
+    import dataclasses
+    import inspect
+
     from optbench.solvers import SOLVERS, list_solvers, solver_fields
 
     lines = ["Solvers (optbench.make_solver(name, **params)):"]

@@ -26,6 +26,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from optbench.results_format import ENVIRONMENT_FILE
+
 #: Fingerprint fields, in the order they are reported.
 STACK_FIELDS = (
     "python",
@@ -156,11 +158,11 @@ def read_stack(path: str | os.PathLike[str]) -> dict[str, str] | None:
     stack file (a JSON fingerprint); ``None`` when there is none to read."""
     path = Path(path)
     if path.is_dir():
-        path = path / "environment.json"
+        path = path / ENVIRONMENT_FILE
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if not isinstance(data, Mapping):
         return None
-    return stack_fingerprint(data if path.name == "environment.json" else {"stack": data})
+    return stack_fingerprint(data if path.name == ENVIRONMENT_FILE else {"stack": data})

@@ -80,7 +80,7 @@ def assert_converges(
 def assert_no_regression(
     new_dir: str | os.PathLike,
     baseline_dir: str | os.PathLike,
-    metric: str = "iters",
+    metric: str = "counts",
     rtol: float | None = None,
     exact: bool = False,
     stack_rtol: float | None = None,
@@ -92,8 +92,9 @@ def assert_no_regression(
     new_dir, baseline_dir : path
         Results directories (``summary.csv``); see
         :func:`optbench.analysis.compare.compare_results` for what counts as worse.
-    metric : {"iters", "cost", "time"}
-        What ``rtol`` applies to; ``"time"`` makes wall time fail too.
+    metric : {"counts", "iters", "cost", "time"}
+        What ``rtol`` applies to; ``"time"`` also fails a slowdown whose bootstrap
+        interval lies above ``1 + rtol``.
     rtol : float, optional
         Relative tolerance (default 0 for counts, 0.25 for time).
     exact, stack_rtol

@@ -17,7 +17,7 @@ from optbench.analysis.frames import ResultsFrames
 from optbench.analysis.plot_kinds import write_plots
 from optbench.analysis.plots import convergence_panel, seed_envelope
 from optbench.analysis.render_matplotlib import save
-from optbench.analysis.sensitivity import numeric_step_sizes, step_size_figure
+from optbench.analysis.sensitivity import is_fixed_step, step_size_figure
 
 MAGIC = {"png": b"\x89PNG\r\n\x1a\n", "pdf": b"%PDF", "svg": b"<?xml"}
 
@@ -34,8 +34,8 @@ def plot_results(results, x="iter", fmt="png", out_dir=None):
     return written + write_plots(results, "step-size", fmt=fmt, out_dir=out_dir)
 
 
-def plot_step_size_sensitivity(summary, problem, path, traces=None):
-    figure = step_size_figure(summary, problem, traces)
+def plot_step_size_sensitivity(summary, problem, path):
+    figure = step_size_figure(summary, problem)
     return None if figure is None else save(figure, path)
 
 
@@ -232,28 +232,32 @@ def test_bad_arguments_and_no_figure_leak(tmp_path):
     assert plt.get_fignums() == before
 
 
-def test_step_sizes_read_back_as_text_and_multiples_of_one_over_l(tmp_path):
+def test_fixed_steps_are_numbers_and_multiples_of_one_over_l():
+    assert is_fixed_step(0.1) and is_fixed_step("0.1") and is_fixed_step("0.5/L")
+    assert not any(is_fixed_step(v) for v in ("armijo", "", math.nan, None))
+
+
+def test_sensitivity_reads_the_step_used_from_the_summary(tmp_path):
     results = make_results()
     summary = results.summary.copy()
-    traces = results.traces.copy()
     gd = summary["optimizer"] == "gd"
-    # as summary.csv reads back a column mixing numbers and rules: all text
-    summary["step_size"] = summary["step_size"].map(lambda v: "" if np.isnan(v) else f"{v:g}")
-    summary.loc[gd & (summary["step_size"] == "0.01"), "step_size"] = "0.5/L"
-    summary.loc[gd & (summary["step_size"] == "1"), "step_size"] = "armijo"
-    relative = summary.loc[summary["step_size"] == "0.5/L", "run_id"]
-    traces.loc[traces["run_id"].isin(relative), "step_size"] = 0.05  # the step used
-    steps = numeric_step_sizes(summary, traces)
-    assert set(steps[summary["step_size"] == "0.5/L"]) == {0.05}
-    assert set(steps[summary["step_size"] == "0.1"]) == {0.1}
-    assert steps[summary["step_size"].isin(["armijo", ""])].isna().all()
-    # without traces the multiple of 1/L has no numeric step
-    assert numeric_step_sizes(summary)[summary["step_size"] == "0.5/L"].isna().all()
-    # one plain step and one c/L step: no sweep of either kind
+    # as summary.csv reads back a parameter mixing numbers and rules: all text
+    summary["param_step_size"] = summary["param_step_size"].map(
+        lambda v: "" if np.isnan(v) else f"{v:g}"
+    )
+    summary.loc[gd & (summary["param_step_size"] == "0.01"), "param_step_size"] = "0.5/L"
+    summary.loc[gd & (summary["param_step_size"] == "1"), "param_step_size"] = "armijo"
+    summary.loc[summary["param_step_size"] == "0.5/L", "step_size"] = 0.05  # c/L resolved
+    # one plain step, one c/L step and a rule (whose median accepted step is no
+    # setting of the sweep): no sweep of either kind
     path = tmp_path / "s.png"
-    assert plot_step_size_sensitivity(summary, "quadratic[dim=10]", path, traces) is None
+    assert plot_step_size_sensitivity(summary, "quadratic[dim=10]", path) is None
     assert not path.exists()
     # two multiples of 1/L (0.5/L and 2/L, which used the step 1.0) make a sweep
-    summary.loc[gd & (summary["step_size"] == "armijo"), "step_size"] = "2/L"
-    written = plot_step_size_sensitivity(summary, "quadratic[dim=10]", path, traces)
+    summary.loc[gd & (summary["param_step_size"] == "armijo"), "param_step_size"] = "2/L"
+    written = plot_step_size_sensitivity(summary, "quadratic[dim=10]", path)
     assert written == path and path.read_bytes()[:8] == MAGIC["png"]
+    # a summary without the used step (a c/L setting of an old results directory) has
+    # nothing to draw the c/L sweep at
+    summary.loc[summary["param_step_size"].str.endswith("/L"), "step_size"] = np.nan
+    assert plot_step_size_sensitivity(summary, "quadratic[dim=10]", tmp_path / "t.png") is None

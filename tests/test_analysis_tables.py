@@ -103,7 +103,7 @@ def make_results(path=None) -> ResultsFrames:
                     "problem": problem,
                     "optimizer": optimizer,
                     "solver_label": _label(optimizer, params),
-                    "step_size": params.get("step_size", np.nan),
+                    "param_step_size": params.get("step_size", np.nan),
                     "forcing": params.get("forcing"),
                     "method": params.get("method"),
                     "seed": seed,
@@ -116,6 +116,7 @@ def make_results(path=None) -> ResultsFrames:
                     "n_hess": 0,
                     "cost": float(cost[-1]),
                     "time": float(time[-1]),
+                    "step_size": params.get("step_size", np.nan),  # the fixed step used
                     "f_final": 1.0 + values[-1],
                     "f_gap_final": f_gap[-1],
                     "grad_norm_final": math.sqrt(values[-1]),
@@ -258,7 +259,10 @@ def test_configurations_sorted_by_parameter_value():
     gd_runs = hand_summary().query("optimizer == 'gd'")
     steps = ["armijo", "2/L", "0.5", "0.5/L", "1e-05"]  # first appearance order
     summary = pd.concat(
-        [gd_runs.iloc[:3].assign(solver_label=f"gd[step_size={v}]", step_size=v) for v in steps],
+        [
+            gd_runs.iloc[:3].assign(solver_label=f"gd[step_size={v}]", param_step_size=v)
+            for v in steps
+        ],
         ignore_index=True,
     )
     order = aggregate_summary(summary)["solver_label"].tolist()
@@ -272,11 +276,12 @@ def test_unknown_target_is_an_error():
 
 def test_target_columns_are_named_as_the_runner_names_them():
     """A level such as 1.5e-3 keeps its digits (``iters_to_1.5e-03``), as in summary.csv."""
-    from optbench.run.records import target_column as runner_column
+    from optbench import results_format
+    from optbench.run import records
 
+    assert target_column is records.target_column is results_format.target_column  # one home
     for eps in (1e-2, 1e-4, 1.5e-3, 2e-3, 1 / 3, 1e-300):
-        for metric in ("iters", "cost", "time"):
-            assert target_column(metric, eps) == runner_column(metric, eps)
+        assert results_format.parse_target_column(target_column("cost", eps)) == ("cost", eps)
     summary = hand_summary().rename(columns=lambda c: c.replace("1e-04", "1.5e-03"))
     assert summary_targets(summary) == [1.5e-3, 1e-8]
     table = aggregate_summary(summary).set_index("solver_label")

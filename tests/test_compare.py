@@ -6,6 +6,7 @@ import json
 import math
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -388,3 +389,61 @@ def test_cli_exact_and_stack_rtol(tmp_path, capsys):
     assert main(["compare", str(new), str(base), "--stack-rtol", "-1"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--stack-rtol" in err and "Traceback" not in err
+
+
+def _repeated(times_per_run: list[list[float]]) -> pd.DataFrame:
+    """``summary()`` with every run repeated: its ``time`` the median of ``times``."""
+    frame = summary()
+    frame["repeats"] = [len(t) for t in times_per_run]
+    frame["repeat_times"] = [" ".join(repr(x) for x in t) for t in times_per_run]
+    frame["time"] = [float(np.median(t)) for t in times_per_run]
+    return frame
+
+
+BASE_TIMES = [[1.0, 1.02, 0.98, 1.01, 0.99]] * 3
+
+
+def test_metric_time_judges_the_interval_over_repeats(tmp_path):
+    slower = _repeated([[2 * t for t in times] for times in BASE_TIMES])
+    base = _repeated(BASE_TIMES)
+    found = compare_results(slower, base, metric="time").regressions
+    assert found["measure"].tolist() == ["time"] * 3 and found["seed"].tolist() == [0, 0, 1]
+    assert found["ratio"].tolist() == [2.0] * 3
+    assert all("bootstrap over 5 repeats" in reason for reason in found["reason"])
+    # the counts are judged as usual: a 2x slowdown is no count regression
+    assert compare_results(slower, base).exit_code == 0
+    # the same distribution reordered, and one slow repeat that leaves the median: equal
+    equal = _repeated([[0.99, 1.01, 1.0, 0.98, 1.02], [1.0, 3.0, 1.0, 0.98, 1.01], BASE_TIMES[0]])
+    assert compare_results(equal, base, metric="time").exit_code == 0
+    # 1.2x slower is within the default 25%, beyond a 10% tolerance
+    mild = _repeated([[1.2 * t for t in times] for times in BASE_TIMES])
+    assert compare_results(mild, base, metric="time").exit_code == 0
+    assert compare_results(mild, base, metric="time", rtol=0.1).exit_code == 1
+
+
+def test_metric_time_without_repeats_judges_each_configuration_over_its_runs():
+    base, new = summary(), summary()
+    new.loc[2, "time"] = 10 * base.loc[2, "time"]  # one newton_cg seed 10x slower
+    found = compare_results(new, base, metric="time").regressions
+    # newton_cg: medians of {0.004, 0.05} / {0.004, 0.005}; resamples give the ratio
+    # 0.004 / 0.005 = 0.8 at the low end, so the interval is not above 1.25
+    assert found.empty
+    new.loc[1, "time"] = 10 * base.loc[1, "time"]  # both seeds 10x slower
+    found = compare_results(new, base, metric="time").regressions
+    assert found[["solver_label", "seed", "measure"]].values.tolist() == [
+        ["newton_cg", "all", "time"]
+    ]
+    assert "bootstrap over 2 runs" in found["reason"].iloc[0]
+
+
+def test_cli_metric_time_on_directories(tmp_path, capsys):
+    from optbench.cli import main
+
+    base = write(tmp_path / "base", _repeated(BASE_TIMES))
+    slower = write(tmp_path / "slow", _repeated([[2 * t for t in ts] for ts in BASE_TIMES]))
+    same = write(tmp_path / "same", _repeated(BASE_TIMES))
+    assert main(["compare", str(slower), str(base), "--metric", "time"]) == 1
+    assert "3 regressions in 3 of 3 runs (metric time" in capsys.readouterr().out
+    assert main(["compare", str(same), str(base), "--metric", "time"]) == 0
+    assert main(["compare", str(slower), str(base)]) == 0  # --metric counts, the default
+    assert main(["compare", str(slower), str(base), "--metric", "counts"]) == 0

@@ -73,3 +73,14 @@ def test_norm2_is_numpys_norm_bit_for_bit_in_the_normal_range(values):
     sum_of_squares = float(v @ v)
     if np.finfo(float).tiny <= sum_of_squares < math.inf:
         assert norm2(v) == np.linalg.norm(v)
+
+
+@pytest.mark.parametrize("values", [[4e155, 2e153], [1e200, 1.0], [1.6e-162, 0.0], [1e-170] * 3])
+def test_norm2_raises_nothing_whatever_numpy_is_told_to_do_on_errors(values):
+    """The sum of squares that overflows or underflows is handled, so no error setting
+    (here: raise on everything) turns it into an exception or a warning."""
+    v = np.array(values)
+    with warnings.catch_warnings(), np.errstate(all="raise"):
+        warnings.simplefilter("error")
+        result = norm2(v)
+    assert result == pytest.approx(exact_norm(values), rel=4e-16, abs=0.0)

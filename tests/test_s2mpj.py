@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -50,7 +51,7 @@ def test_derivatives_of_a_handful(name: str) -> None:
 @pytest.mark.skipif(
     os.environ.get("OPTBENCH_S2MPJ_FULL") != "1",
     reason="all 248 S2MPJ problems take hours in Python: OPTBENCH_S2MPJ_FULL=1 pytest -m slow "
-    "tests/test_s2mpj.py (its exclusion list is not complete yet: docs/s2mpj_derivatives.md)",
+    "tests/test_s2mpj.py (docs/s2mpj_derivatives.md has the same checks with a time limit)",
 )
 def test_derivatives_of_every_listed_problem() -> None:
     failures = []
@@ -155,3 +156,17 @@ def test_without_the_extra_one_line_naming_it(monkeypatch, capsys) -> None:
         assert row["instances"] == 0 and "optbench[cutest]" in row["description"]
     finally:
         s2mpj.unconstrained_index.cache_clear()
+
+
+def test_the_exclusion_list_is_the_table_of_failures() -> None:
+    table = Path(__file__).resolve().parents[1] / "docs" / "s2mpj_derivatives.md"
+    rows = [line.split(" | ") for line in table.read_text().splitlines() if line.startswith("| ")]
+    failed = sorted(r[0].strip("| ") for r in rows[1:] if r[-1].startswith(("FAIL", "error")))
+    assert failed == sorted(s2mpj.DERIVATIVE_FAILURES)
+    assert len(rows) - 1 == len(s2mpj.unconstrained_index())  # every listed problem has a row
+
+
+def test_an_excluded_problem_is_refused_in_one_line() -> None:
+    with pytest.raises(ValueError, match=r"HELIX.*docs/s2mpj_derivatives\.md") as error:
+        make_problem("s2mpj", name="HELIX")
+    assert "\n" not in str(error.value)

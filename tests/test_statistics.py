@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from optbench.analysis.bootstrap import percentile_interval, resample_indices
 from optbench.analysis.ert import bootstrap_ert, ert_table, expected_running_time
 from optbench.analysis.paired_tests import censored_log_ratios, holm_adjust, paired_wilcoxon
 from optbench.analysis.score import instance_scores, profile_score
+from optbench.bootstrap import percentile_interval, resample_indices
 
 
 def hit_table(work: dict[str, list[float]], target: float = 1e-6) -> pd.DataFrame:

@@ -16,10 +16,10 @@ import pytest
 import yaml
 
 from optbench.registry import SOLVERS
+from optbench.results_format import TRACE_COLUMNS, atomic_write_text, target_column
 from optbench.run.experiment import exit_code, run_experiment
-from optbench.run.records import target_column
-from optbench.run.result import TRACE_COLUMNS
-from optbench.run.store import ResultStore, atomic_write_text, load
+from optbench.run.results import load
+from optbench.run.store import ResultStore
 from optbench.solvers.base import Solver, State
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,9 +32,11 @@ TINY = {
     "seeds": [0, 1],
 }
 N_TINY = 2 * 3 * 2
-SUMMARY_START = ["run_id", "problem", "optimizer", "solver_label", "step_size", "seed", "status"]
+SUMMARY_START = ["run_id", "problem", "optimizer", "solver_label", "param_step_size", "seed",
+                 "status"]  # fmt: skip
 SUMMARY_RESULTS = ["message", "iters", "n_f", "n_g", "n_hvp", "n_hess", "n_r", "n_J", "cost",
-                   "time", "compile_time", "f_final", "f_gap_final", "grad_norm_final", "dim", "f0",
+                   "time", "time_low", "time_high", "repeats", "repeat_times", "compile_time",
+                   "step_size", "f_final", "f_gap_final", "grad_norm_final", "dim", "f0",
                    "warnings"]  # fmt: skip
 
 
@@ -48,7 +50,7 @@ def run(out: Path, **kwargs):
 
 
 def without_time(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.drop(columns=[c for c in frame if c == "time" or c.startswith("time_to_")])
+    return frame.drop(columns=[c for c in frame if c.startswith("time")])
 
 
 def assert_same_results(path: Path, reference: Path) -> None:
@@ -252,7 +254,7 @@ def test_load_refuses_a_directory_without_results(tmp_path):
 
 
 def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
-    from optbench.run.store import atomic_write
+    from optbench.results_format import atomic_write
 
     target = tmp_path / "summary.csv"
     atomic_write_text(target, "old")

@@ -26,13 +26,21 @@ A matched run *regresses* when any of these holds:
     :data:`ACCURACY_FLOOR` (1e-12): a change in the last digits of a converged run
     is rounding, an order of magnitude is not. A non-finite new value where the
     baseline was finite always regresses.
-``time``, ``time_to_ε``
-    Wall time is noisy: its ratio new / baseline is always shown, and fails only with
-    ``metric="time"`` beyond ``rtol`` (default 25%).
+``time``
+    Wall time is noisy: its ratio new / baseline is always shown, and is judged only
+    with ``metric="time"``, by the 95% percentile-bootstrap interval of the ratio of
+    median times (:func:`optbench.bootstrap.ratio_interval`): a slowdown is flagged
+    only when the whole interval lies above ``1 + rtol`` (default 25%). The samples
+    are a run's repeats (``repeat_times``) when both sides ran it more than once,
+    one row per run; otherwise the runs of one solver configuration on one problem
+    over its seeds, one row per configuration (seed ``all``); with a single run and a
+    single repeat on each side the interval is the ratio itself. Times to targets are
+    shown in the summaries, not judged: the counts to each target are.
 
-``metric`` selects which tolerance ``rtol`` sets: ``"iters"`` and ``"cost"`` (the two
-counts, both checked with ``rtol``, default 0), or ``"time"`` (then the counts are
-checked exactly and time with ``rtol``, default 0.25).
+``metric`` selects what ``rtol`` applies to: ``"counts"`` (default; the same as
+``"iters"``), ``"iters"`` and ``"cost"`` (the two counts, both checked with ``rtol``,
+default 0, the named one listed first), or ``"time"`` (then the counts are checked
+exactly and the time ratio's interval against ``1 + rtol``, default 0.25).
 
 Numerical stacks
 ----------------
@@ -58,8 +66,6 @@ judges with a cross-stack tolerance (:class:`StackRule`) measured by
 from __future__ import annotations
 
 import os
-import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,13 +78,23 @@ from optbench.analysis.run_matching import (
     load_summary,
     match_runs,
 )
-from optbench.analysis.tables import summary_targets, target_column
+from optbench.analysis.tables import summary_targets
+from optbench.bootstrap import ratio_interval
+from optbench.results_format import (
+    BASELINE_FILES,
+    SUMMARY_FILE,
+    atomic_copy,
+    is_target_column,
+    parse_target_column,
+    parse_times,
+    target_column,
+)
 from optbench.stack import read_stack, stack_differences
 
-#: Files that make a baseline (no traces, no plots).
-SUMMARY_FILES = ("summary.csv", "runs.csv", "config.yaml", "environment.json")
-COMPARE_METRICS = ("iters", "cost", "time")
-DEFAULT_RTOL = {"iters": 0.0, "cost": 0.0, "time": 0.25}
+COMPARE_METRICS = ("counts", "iters", "cost", "time")
+DEFAULT_RTOL = {"counts": 0.0, "iters": 0.0, "cost": 0.0, "time": 0.25}
+#: Confidence level of the time ratio's interval (``metric="time"``).
+TIME_LEVEL = 0.95
 #: Final accuracy regresses when more than this factor worse …
 ACCURACY_FACTOR = 10.0
 #: … and above this absolute level.
@@ -94,7 +110,6 @@ STACK_WORK_FACTOR = 2.0
 #: Statuses a run may end in where a converged baseline did, on another stack, when
 #: its iterations (or cost) stay within the cross-stack tolerance.
 BUDGET_STATUSES = {"max_iter": "iters", "max_cost": "cost"}
-_TARGET_COLUMN = re.compile(r"^(iters|cost|time)_to_")
 REGRESSION_COLUMNS = [
     "run_id", "problem", "solver_label", "seed", "measure", "baseline", "new", "ratio",
     "time_ratio", "reason",
@@ -138,7 +153,8 @@ class StackRule:
         same = base * (1 + self.rtol) + COUNT_SLACK * base
         if not self.cross_stack:
             return same
-        if measure.split("_to_")[0] == "iters":
+        target = parse_target_column(measure)
+        if (target[0] if target else measure) == "iters":
             across = base * (1 + self.stack_rtol) + STACK_ITERS_ATOL
         else:
             across = base * (1 + self.stack_rtol) * STACK_WORK_FACTOR
@@ -409,10 +425,58 @@ def _status_regressions(joined: pd.DataFrame, rule: StackRule) -> list[pd.DataFr
     return [_rows(joined, worse, "status", base, new, reasons)]
 
 
+def _time_samples(joined: pd.DataFrame, side: str) -> list[list[float]]:
+    """Each matched run's repeat times on ``side`` (its one ``time`` for one repeat)."""
+    column = f"repeat_times_{side}"
+    cells = joined[column].tolist() if column in joined else [""] * len(joined)
+    times = _column(joined, "time", side)
+    return [parse_times(cell) or [float(t)] for cell, t in zip(cells, times, strict=True)]
+
+
+def _time_regressions(joined: pd.DataFrame, rtol: float) -> list[pd.DataFrame]:
+    """Slowdowns whose bootstrap interval of the time ratio lies above ``1 + rtol``.
+
+    Runs repeated on both sides are judged one by one over their repeats; the others
+    by solver configuration and problem over their runs (module docstring).
+    """
+    new, base = _time_samples(joined, "new"), _time_samples(joined, "baseline")
+    repeated = np.array([len(n) > 1 and len(b) > 1 for n, b in zip(new, base, strict=True)])
+    units: list[tuple[list[int], str]] = [([int(i)], "") for i in np.flatnonzero(repeated)]
+    rest = joined.assign(_row=np.arange(len(joined)))[~repeated]
+    for _, group in rest.groupby(["problem", "solver_label"], sort=False):
+        units.append((group["_row"].tolist(), "all"))
+    rows = []
+    for members, seed in units:
+        new_times = np.concatenate([new[i] for i in members])
+        base_times = np.concatenate([base[i] for i in members])
+        ratio, low, high = ratio_interval(new_times, base_times, TIME_LEVEL)
+        if not low > 1 + rtol:
+            continue
+        first = joined.iloc[members[0]]
+        over = f"{len(new_times)} repeats" if not seed else f"{len(members)} runs"
+        rows.append(
+            {
+                "run_order": members[0],
+                "run_id": first["run_id"],
+                "problem": first["problem"],
+                "solver_label": first["solver_label"],
+                "seed": seed or first["seed"],
+                "measure": "time",
+                "baseline": float(np.median(base_times)),
+                "new": float(np.median(new_times)),
+                "ratio": ratio,
+                "time_ratio": ratio,
+                "reason": f"{TIME_LEVEL:.0%} interval [{low:.3g}, {high:.3g}] of the ratio "
+                f"(bootstrap over {over}) above {1 + rtol:g}",
+            }
+        )
+    return [pd.DataFrame(rows)] if rows else []
+
+
 def compare_results(
     new: SummarySource,
     baseline: SummarySource,
-    metric: str = "iters",
+    metric: str = "counts",
     rtol: float | None = None,
     exact: bool = False,
     stack_rtol: float | None = None,
@@ -423,10 +487,10 @@ def compare_results(
     ----------
     new, baseline : path or DataFrame
         Results directories (``summary.csv`` is read with pandas) or summary tables.
-    metric : {"iters", "cost", "time"}
-        What ``rtol`` applies to (module docstring); ``"time"`` makes time fail.
+    metric : {"counts", "iters", "cost", "time"}
+        What ``rtol`` applies to (module docstring); ``"time"`` judges time too.
     rtol : float, optional
-        Relative tolerance; default 0 for ``iters`` and ``cost``, 0.25 for ``time``.
+        Relative tolerance; default 0 for the counts, 0.25 for ``time``.
     exact : bool
         Judge counts as on one stack even when the stacks differ.
     stack_rtol : float, optional
@@ -457,7 +521,7 @@ def compare_results(
     lacking = [
         column
         for column in base_summary.columns
-        if _TARGET_COLUMN.match(str(column)) and column not in new_summary
+        if is_target_column(column) and column not in new_summary
     ]
     if lacking:
         raise IncomparableError(f"new results lack the baseline's columns {', '.join(lacking)}")
@@ -478,10 +542,7 @@ def compare_results(
     for name in ("f_gap_final", "grad_norm_final"):
         found += _accuracy_regressions(joined, name, rule)
     if metric == "time":
-        timing = StackRule((), rtol)
-        for target in base_targets:
-            found += _work_regressions(joined, target_column("time", target), timing)
-        found += _work_regressions(joined, "time", timing)
+        found += _time_regressions(joined, rtol)
     regressions = pd.DataFrame(columns=REGRESSION_COLUMNS)
     if found:  # grouped by run (in summary order), measures in the order checked
         regressions = pd.concat(found, ignore_index=True).sort_values("run_order", kind="stable")
@@ -497,10 +558,10 @@ def compare_results(
 def update_baseline(new_dir: str | os.PathLike, baseline_dir: str | os.PathLike) -> list[Path]:
     """Make ``new_dir`` the baseline: copy its summary files (no traces, no plots).
 
-    Copies those of :data:`SUMMARY_FILES` that ``new_dir`` has, each atomically
-    (temporary file, then rename), and removes from ``baseline_dir`` any of them that
-    ``new_dir`` lacks, so no stale file stays next to the new summary. Other files in
-    ``baseline_dir`` are left alone.
+    Copies those of :data:`~optbench.results_format.BASELINE_FILES` that ``new_dir``
+    has, each atomically (:func:`~optbench.results_format.atomic_copy`), and removes
+    from ``baseline_dir`` any of them that ``new_dir`` lacks, so no stale file stays
+    next to the new summary. Other files in ``baseline_dir`` are left alone.
 
     Returns
     -------
@@ -513,17 +574,14 @@ def update_baseline(new_dir: str | os.PathLike, baseline_dir: str | os.PathLike)
         ``new_dir`` is not a results directory (no ``summary.csv``).
     """
     source, target = Path(new_dir), Path(baseline_dir)
-    if not (source / "summary.csv").is_file():
-        raise IncomparableError(f"new {source}: no summary.csv (not a results directory)")
+    if not (source / SUMMARY_FILE).is_file():
+        raise IncomparableError(f"new {source}: no {SUMMARY_FILE} (not a results directory)")
     target.mkdir(parents=True, exist_ok=True)
     written = []
-    for name in SUMMARY_FILES:
+    for name in BASELINE_FILES:
         destination = target / name
         if (source / name).is_file():
-            temporary = target / f".{name}.tmp"
-            shutil.copyfile(source / name, temporary)
-            temporary.replace(destination)
-            written.append(destination)
+            written.append(atomic_copy(source / name, destination))
         elif destination.exists():
             destination.unlink()
     return written

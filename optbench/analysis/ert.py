@@ -13,7 +13,7 @@ local search evolutionary algorithm*, CEC 2005; COCO's ``aRT``). No success give
 :math:`\infty`. The success rate is :math:`n_s / n`.
 
 The interval resamples the :math:`n` runs with replacement and recomputes ERT
-(:mod:`optbench.analysis.bootstrap`, percentile interval); a resample without a success
+(:mod:`optbench.bootstrap`, percentile interval); a resample without a success
 has ERT :math:`\infty`, so the upper bound is :math:`\infty` whenever successes are rare.
 With few seeds the interval is coarse (with one run it is the point itself): the
 ``runs`` column says how many runs it rests on.
@@ -26,8 +26,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from optbench.analysis.bootstrap import LEVEL, N_RESAMPLES, percentile_interval, resample_indices
 from optbench.analysis.targets import METRICS
+from optbench.bootstrap import LEVEL, N_RESAMPLES, percentile_interval, resample_indices
 
 #: A (problem, solver, target) group of runs over seeds.
 GROUP = ["problem", "solver_label", "target"]

@@ -17,6 +17,8 @@ from typing import Any
 
 import pandas as pd
 
+from optbench.results_format import SUMMARY_FILE, read_config, read_summary, read_traces
+
 
 @dataclass
 class ResultsFrames:
@@ -49,18 +51,18 @@ def results_frames(results: Any) -> ResultsFrames:
 
 
 def load_frames(results: Any) -> ResultsFrames:
-    """A results directory path (read with pandas), a ``Results`` or :class:`ResultsFrames`."""
+    """A results directory path, a ``Results`` or :class:`ResultsFrames`.
+
+    A path is read with the readers of :mod:`optbench.results_format`.
+    """
     if not isinstance(results, (str, os.PathLike)):
         return results_frames(results)
     path = Path(results)
-    if not (path / "summary.csv").is_file():
-        raise ValueError(f"{path}: not an optbench results directory (no summary.csv)")
-    summary = pd.read_csv(path / "summary.csv", dtype={"run_id": str})
-    traces_path = path / "traces.parquet"
-    traces = pd.read_parquet(traces_path) if traces_path.is_file() else None
-    config = None
-    if (path / "config.yaml").is_file():
-        import yaml
-
-        config = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8"))
-    return ResultsFrames(summary=summary, traces=traces, config=config, path=path)
+    if not (path / SUMMARY_FILE).is_file():
+        raise ValueError(f"{path}: not an optbench results directory (no {SUMMARY_FILE})")
+    return ResultsFrames(
+        summary=read_summary(path),
+        traces=read_traces(path),
+        config=read_config(path),
+        path=path,
+    )

@@ -34,7 +34,6 @@ import numpy as np
 import pandas as pd
 
 from optbench.analysis import style
-from optbench.analysis.bootstrap import N_RESAMPLES
 from optbench.analysis.figure_data import Curve, FigureData, LegendEntry, Panel
 from optbench.analysis.frames import ResultsFrames
 from optbench.analysis.profile_tables import nonempty_traces, ordered_labels, with_envelopes
@@ -48,6 +47,7 @@ from optbench.analysis.profiles import (
 )
 from optbench.analysis.tables import target_text
 from optbench.analysis.targets import fixed_target_table
+from optbench.bootstrap import N_RESAMPLES
 
 #: Moré & Wild's tolerances τ for data profiles (their Figures 2–5 use 1e-1 … 1e-7).
 DATA_PROFILE_TAUS = (1e-1, 1e-3, 1e-5, 1e-7)

@@ -29,8 +29,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from optbench.analysis.bootstrap import LEVEL, percentile_interval, resample_indices
 from optbench.analysis.targets import fixed_target_table
+from optbench.bootstrap import LEVEL, percentile_interval, resample_indices
 
 INSTANCE = ["problem", "seed"]
 #: Work measures a profile can use; ``calls`` = n_f + n_g + n_hvp + n_hess + n_r + n_J.
@@ -192,7 +192,7 @@ def _fractions(
     """Long frame ``solver_label, <name>, fraction``: share of rows with finite value ≤ grid.
 
     With ``n_resamples > 0``, also ``low`` and ``high``: the percentile bootstrap band of
-    each fraction (:mod:`optbench.analysis.bootstrap`), resampling ``units`` (one per
+    each fraction (:mod:`optbench.bootstrap`), resampling ``units`` (one per
     row by default) with replacement, the same draws for every solver.
     """
     values = matrix.to_numpy(dtype=float)
@@ -250,7 +250,7 @@ def performance_profile(
         Which target (needed when the table has several).
     n_resamples, level, seed
         With ``n_resamples > 0``: a percentile bootstrap band at ``level`` over the
-        instances (``n_resamples`` seeded resamples, :mod:`optbench.analysis.bootstrap`).
+        instances (``n_resamples`` seeded resamples, :mod:`optbench.bootstrap`).
         The ratios stay those of the full table: the band says how the profile
         depends on which instances the suite holds.
 

@@ -16,7 +16,6 @@ Other analyses add sections by inserting a builder::
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -43,6 +42,7 @@ from optbench.analysis.tables import (
     target_column,
     target_text,
 )
+from optbench.results_format import REPORT_FILE, atomic_write_text, read_environment
 
 #: Column titles of the final-state table, in order.
 METRIC_TITLES = {
@@ -103,11 +103,7 @@ class ReportContext:
 def _read_environment(path: Any) -> Mapping[str, Any] | None:
     if path is None:
         return None
-    file = Path(path) / "environment.json"
-    try:
-        return json.loads(file.read_text())
-    except (OSError, ValueError):
-        return None
+    return read_environment(path)
 
 
 def _config_name(context: ReportContext) -> str:
@@ -437,13 +433,6 @@ def build_report(results: Any) -> str:
     return render(build_sections(results))
 
 
-def _atomic_write(path: Path, text: str) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
-
-
 def write_reports(
     results: Any,
     formats: Sequence[str] | None = None,
@@ -482,7 +471,9 @@ def write_reports(
     frames = results_frames(results)
     sections = build_sections(frames)
     return [
-        _atomic_write(Path(directory) / file_name, render(sections, frames if figures else None))
+        atomic_write_text(
+            Path(directory) / file_name, render(sections, frames if figures else None)
+        )
         for file_name, render in renderers
     ]
 
@@ -490,7 +481,7 @@ def write_reports(
 def write_report(results: Any, path: str | Path | None = None) -> Path:
     """Write :func:`build_report` to ``path`` (default ``<results dir>/report.md``).
 
-    The file is written to a temporary name and renamed, never left half-written.
+    The file is written atomically (:func:`optbench.results_format.atomic_write_text`).
 
     Raises
     ------
@@ -501,8 +492,8 @@ def write_report(results: Any, path: str | Path | None = None) -> Path:
         base = results_frames(results).path
         if base is None:
             raise ValueError("write_report: results have no directory; pass path=")
-        path = Path(base) / "report.md"
-    return _atomic_write(Path(path), build_report(results))
+        path = Path(base) / REPORT_FILE
+    return atomic_write_text(path, build_report(results))
 
 
 def print_report(results: Any, file: TextIO | None = None) -> None:

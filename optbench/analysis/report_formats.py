@@ -13,11 +13,13 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
+from optbench.results_format import REPORT_FILE, REPORT_HTML_FILE, REPORT_LATEX_FILE
+
 #: Format name -> (file written in the results directory, ``"module:function"``).
 REPORT_FORMATS: dict[str, tuple[str, str]] = {
-    "html": ("report.html", "optbench.analysis.report_html:render"),
-    "md": ("report.md", "optbench.analysis.report_markdown:render"),
-    "latex": ("report.tex", "optbench.analysis.report_latex:render"),
+    "html": (REPORT_HTML_FILE, "optbench.analysis.report_html:render"),
+    "md": (REPORT_FILE, "optbench.analysis.report_markdown:render"),
+    "latex": (REPORT_LATEX_FILE, "optbench.analysis.report_latex:render"),
 }
 #: What ``optbench run`` and ``optbench report`` write unless told otherwise.
 DEFAULT_FORMATS = ("html", "md")

@@ -16,6 +16,8 @@ from typing import TypeAlias
 
 import pandas as pd
 
+from optbench.results_format import RUNS_FILE, SUMMARY_FILE, read_runs, read_summary
+
 #: Runs listed by name in an :class:`IncomparableError` before "… and N more".
 MAX_LISTED = 5
 #: Columns that identify a run where there are no run ids.
@@ -29,7 +31,8 @@ class IncomparableError(ValueError):
 
 
 def load_summary(source: SummarySource, role: str = "results") -> pd.DataFrame:
-    """A summary table from a results directory (``summary.csv``) or a DataFrame.
+    """A summary table from a results directory (``summary.csv``, read by
+    :func:`optbench.results_format.read_summary`) or a DataFrame.
 
     ``runs.csv``, when present, fills key columns the summary lacks.
 
@@ -41,16 +44,14 @@ def load_summary(source: SummarySource, role: str = "results") -> pd.DataFrame:
     if isinstance(source, pd.DataFrame):
         return source.copy()
     path = Path(source)
-    summary_path = path / "summary.csv"
+    summary_path = path / SUMMARY_FILE
     if not path.is_dir():
         raise IncomparableError(f"{role} {path}: no such results directory")
     if not summary_path.is_file():
-        raise IncomparableError(f"{role} {path}: no summary.csv (not a results directory)")
-    text_columns = {c: str for c in ("run_id", "problem", "solver_label", "status", "message")}
-    summary = pd.read_csv(summary_path, dtype=text_columns)
-    runs_path = path / "runs.csv"
-    if runs_path.is_file() and "run_id" in summary:
-        runs = pd.read_csv(runs_path, dtype={"run_id": str})
+        raise IncomparableError(f"{role} {path}: no {SUMMARY_FILE} (not a results directory)")
+    summary = read_summary(path)
+    if (path / RUNS_FILE).is_file() and "run_id" in summary:
+        runs = read_runs(path)
         extra = [c for c in ("solver_label", "seed") if c in runs and c not in summary]
         if extra:
             summary = summary.merge(runs[["run_id", *extra]], on="run_id", how="left")

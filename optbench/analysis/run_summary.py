@@ -23,6 +23,7 @@ from optbench.analysis.tables import (
     target_column,
     target_text,
 )
+from optbench.results_format import PLOTS_DIR, REPORT_FILE, SUMMARY_FILE, TRACES_FILE
 
 
 def status_tally(statuses: pd.Series) -> str:
@@ -110,9 +111,9 @@ def run_summary(results: Any, report_path: str | Path | None = None) -> str:
             lines.append(f"warnings: {int(warned.sum())} runs raised some (column 'warnings')")
     if frames.path is not None:
         path = Path(frames.path)
-        report = Path(report_path) if report_path is not None else path / "report.md"
+        report = Path(report_path) if report_path is not None else path / REPORT_FILE
         lines.append(f"full report: {report}")
-        lines.append(f"tables: {path / 'summary.csv'}, {path / 'traces.parquet'}")
-        if (path / "plots").is_dir():
-            lines.append(f"figures: {path / 'plots'}")
+        lines.append(f"tables: {path / SUMMARY_FILE}, {path / TRACES_FILE}")
+        if (path / PLOTS_DIR).is_dir():
+            lines.append(f"figures: {path / PLOTS_DIR}")
     return "\n".join(lines) + "\n"

@@ -15,7 +15,7 @@ Algorithms*, 2023, §4.5, with :math:`\tau_{\max} = 4`): 1 means fastest on ever
 instance, 0 means never within a factor :math:`\tau_{\max}` of the fastest (or never
 solved). The closed form on the right follows because :math:`\rho_s` is a step function.
 
-Its interval resamples the instances with replacement (:mod:`optbench.analysis.bootstrap`);
+Its interval resamples the instances with replacement (:mod:`optbench.bootstrap`);
 each instance keeps its ratios, which are relative to the best solver *on that
 instance*, so the interval reflects which problems the suite happens to contain.
 """
@@ -25,8 +25,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from optbench.analysis.bootstrap import LEVEL, N_RESAMPLES, percentile_interval, resample_indices
 from optbench.analysis.profiles import performance_ratios
+from optbench.bootstrap import LEVEL, N_RESAMPLES, percentile_interval, resample_indices
 
 #: AlgoPerf's :math:`\tau_{\max}`.
 TAU_MAX = 4.0

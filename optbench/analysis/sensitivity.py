@@ -5,13 +5,15 @@ final accuracy (left) and the iterations to a target (right) against the step si
 log-log, one line per sweep: medians across seeds with min–max error bars (the
 aggregate of :func:`optbench.analysis.tables.aggregate_summary`). Settings where most
 seeds diverged, failed or raised are marked × at the top of the axes, those that did
-not reach the target an open triangle. Steps given as multiples of 1/L (``"c/L"``) are
-drawn at the step the runs used, as a sweep of their own.
+not reach the target an open triangle. Every setting is drawn at the step its runs
+used, the summary's ``step_size`` column (the solver's resolved step: ``"c/L"`` as
+the number c/L); steps given as multiples of 1/L are a sweep of their own.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,52 +22,46 @@ from optbench.analysis import style
 from optbench.analysis.figure_data import Curve, FigureData, LegendEntry, Panel, TopMarkers
 from optbench.analysis.frames import ResultsFrames
 from optbench.analysis.tables import (
+    USED_STEP,
     aggregate_summary,
     param_columns,
     summary_targets,
     target_column,
     target_text,
 )
+from optbench.results_format import parameter_column_name
 
-#: The swept parameter of the sensitivity figure.
-SENSITIVITY_PARAM = "step_size"
+#: The swept hyper-parameter of the sensitivity figure (the solver's ``step_size``,
+#: written ``param_step_size`` in the summary, see :mod:`optbench.results_format`).
+SENSITIVITY_PARAM = parameter_column_name("step_size")
 
 
-def numeric_step_sizes(rows: pd.DataFrame, traces: pd.DataFrame | None = None) -> pd.Series:
-    """The step size of each summary row as a number (NaN when it has none).
-
-    Numbers (also numbers read back as text) are taken as they are. A step ``"c/L"``
-    (a multiple of 1/L) is resolved to the step the run actually used: the median of
-    its finite trace ``step_size`` values. Other rules (``"armijo"``) are NaN.
-    """
-    used = pd.Series(dtype=float)
-    if traces is not None and {"run_id", SENSITIVITY_PARAM} <= set(traces.columns):
-        logged = traces[["run_id", SENSITIVITY_PARAM]].dropna()
-        used = logged.groupby("run_id")[SENSITIVITY_PARAM].median()
-    values = []
-    for run_id, value in zip(rows["run_id"], rows[SENSITIVITY_PARAM], strict=True):
+def is_fixed_step(value: Any) -> bool:
+    """Whether a ``step_size`` hyper-parameter is a fixed step: a number or ``"c/L"``
+    (not a rule such as ``"armijo"``, nor missing)."""
+    if isinstance(value, str):
+        if value.endswith("/L"):
+            return True
         try:
-            values.append(float(value))
-        except (TypeError, ValueError):
-            relative = isinstance(value, str) and value.endswith("/L")
-            values.append(float(used.get(run_id, math.nan)) if relative else math.nan)
-    return pd.Series(values, index=rows.index, dtype=float)
+            value = float(value)
+        except ValueError:
+            return False
+    return isinstance(value, (int, float)) and math.isfinite(value)
 
 
-def _swept_groups(
-    summary: pd.DataFrame, problem: str, traces: pd.DataFrame | None = None
-) -> list[tuple[str, pd.DataFrame]]:
+def _swept_groups(summary: pd.DataFrame, problem: str) -> list[tuple[str, pd.DataFrame]]:
     """Aggregated rows of each step-size sweep on ``problem``: (name, rows by step).
 
     Settings of a family are one sweep when they differ only in the step size;
-    steps given as ``"c/L"`` form a sweep of their own (``"gd (c/L)"``). The
-    numeric step is in the column ``_step``.
+    steps given as ``"c/L"`` form a sweep of their own (``"gd (c/L)"``). The step the
+    runs used (the summary's ``step_size``) is in the column ``_step``.
     """
-    if SENSITIVITY_PARAM not in summary.columns:
+    if SENSITIVITY_PARAM not in summary.columns or USED_STEP not in summary.columns:
         return []
     rows = summary[summary["problem"] == problem]
+    rows = rows[[is_fixed_step(v) for v in rows[SENSITIVITY_PARAM]]]
     rows = rows.assign(
-        _step=numeric_step_sizes(rows, traces),
+        _step=pd.to_numeric(rows[USED_STEP], errors="coerce"),
         _sweep=[" (c/L)" if str(v).endswith("/L") else "" for v in rows[SENSITIVITY_PARAM]],
     )
     rows = rows[np.isfinite(rows["_step"]) & (rows["_step"] > 0)]
@@ -87,9 +83,7 @@ def _swept_groups(
     return sorted(groups, key=lambda g: (style.family_rank(g[1]["family"].iloc[0]), g[0]))
 
 
-def step_size_figure(
-    summary: pd.DataFrame, problem: str, traces: pd.DataFrame | None = None, stem: str = ""
-) -> FigureData | None:
+def step_size_figure(summary: pd.DataFrame, problem: str, stem: str = "") -> FigureData | None:
     """Final accuracy and iterations to target against step size, log-log.
 
     Left: median final ``f - f*`` (gradient norm where f* is unknown) with min–max
@@ -97,16 +91,18 @@ def step_size_figure(
     reached (total iterations where none did). A setting where most seeds
     diverged, failed or raised is an × at the top of both axes; one whose median
     did not reach the target is an open triangle at the top of the right axis.
-    Steps given as ``"c/L"`` are drawn at the step the runs used (their trace
-    ``step_size``, so ``traces`` is needed) as a sweep of their own, ``gd (c/L)``;
-    rules without a fixed step (``"armijo"``) are left out.
+    Every setting is drawn at the step its runs used (the summary's ``step_size``);
+    steps given as ``"c/L"`` are a sweep of their own, ``gd (c/L)``; rules without a
+    fixed step (``"armijo"``) are left out. A summary written before the
+    ``step_size`` column has the step only for numeric settings: its ``"c/L"``
+    settings are left out until the results are re-run.
 
     Returns
     -------
     FigureData or None
         Stem ``sensitivity_<stem>``; ``None`` when no step size was swept.
     """
-    groups = _swept_groups(summary, problem, traces)
+    groups = _swept_groups(summary, problem)
     if not groups:
         return None
     table = pd.concat([g for _, g in groups])
@@ -190,7 +186,7 @@ def step_size_figures(frames: ResultsFrames, x: str | None = None) -> list[Figur
     summary = frames.summary
     problems = list(pd.unique(summary["problem"]))
     stems = style.unique_stems(problems)
-    figures = (step_size_figure(summary, p, frames.traces, stems[p]) for p in problems)
+    figures = (step_size_figure(summary, p, stems[p]) for p in problems)
     return [figure for figure in figures if figure is not None]
 
 

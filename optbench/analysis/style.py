@@ -16,6 +16,8 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from optbench.results_format import PLOTS_DIR, atomic_write
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -180,15 +182,13 @@ def new_figure(width: float, height: float) -> Figure:
 def save_figure(fig: Figure, path: Path) -> Path:
     """Write ``fig`` to ``path`` (format from the suffix) atomically and return the path.
 
-    The figure is drawn to a temporary file next to ``path`` and renamed, so an
-    interrupted call never leaves a truncated image.
+    The figure is drawn to a temporary file next to ``path`` and renamed
+    (:func:`optbench.results_format.atomic_write`), so an interrupted call never
+    leaves a truncated image.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, format=path.suffix.lstrip("."), dpi=DPI)
-    tmp.replace(path)
-    return path
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, format=path.suffix.lstrip("."), dpi=DPI))
 
 
 def check_format(fmt: str) -> None:
@@ -208,7 +208,7 @@ def figure_dir(results_path: Any, out_dir: str | Path | None, caller: str) -> Pa
     if out_dir is None:
         if results_path is None:
             raise ValueError(f"{caller}: results have no directory; pass out_dir=")
-        out_dir = Path(results_path) / "plots"
+        out_dir = Path(results_path) / PLOTS_DIR
     return Path(out_dir)
 
 

@@ -18,14 +18,14 @@ Conventions (used by the report, the plots and the comparisons built on them):
 
 The results container (:mod:`optbench.analysis.frames`) and the text of table cells
 (:mod:`optbench.analysis.formatting`) have their own modules; their public names are
-also importable from here.
+also importable from here. Column names and target naming are
+:mod:`optbench.results_format`'s (re-exported here: ``target_column``, ``target_text``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -38,82 +38,64 @@ from optbench.analysis.formatting import format_table as format_table
 from optbench.analysis.frames import ResultsFrames as ResultsFrames
 from optbench.analysis.frames import results_frames as results_frames
 from optbench.analysis.style import family_rank
+from optbench.results_format import (
+    COUNT_COLUMNS,
+    LATER_COUNT_COLUMNS,
+    STATUSES,
+    TARGET_METRICS,
+    parameter_columns,
+    target_column,
+    target_text,
+)
+from optbench.results_format import summary_targets as format_summary_targets
+
+__all__ = [
+    "BAD_STATUSES",
+    "FAMILY_PARAMS",
+    "METRICS",
+    "STATUSES",
+    "TARGET_METRICS",
+    "ResultsFrames",
+    "aggregate_summary",
+    "best_settings",
+    "censored_median",
+    "configurations",
+    "family_key",
+    "format_number",
+    "format_spread",
+    "format_table",
+    "param_columns",
+    "results_frames",
+    "solver_family",
+    "status_counts",
+    "summary_targets",
+    "target_column",
+    "target_text",
+]
 
 #: Solvers whose named parameter defines separate families (the one place of that rule).
 FAMILY_PARAMS: dict[str, str] = {"scipy": "method"}
 
-#: Statuses from best to worst (order of status counts in tables).
-STATUSES = ("converged", "max_iter", "max_cost", "max_time", "diverged", "failed", "error")
 #: Statuses of runs that stopped without a usable answer.
 BAD_STATUSES = ("diverged", "failed", "error")
 
+#: The summary column of the step the runs took (a result, not the ``step_size``
+#: parameter, which is ``param_step_size``).
+USED_STEP = "step_size"
 #: Per-run metrics aggregated over seeds, in table order.
-METRICS = (
-    "iters",
-    "n_f",
-    "n_g",
-    "n_hvp",
-    "n_hess",
-    "n_r",
-    "n_J",
-    "cost",
-    "time",
-    "f_gap_final",
-    "grad_norm_final",
-)
-#: Counts of residual vectors and Jacobians (least-squares-shaped problems): a summary
-#: written before they existed has no such columns, which reads as zero calls.
-OPTIONAL_COUNTS = ("n_r", "n_J")
-#: Fixed-target metrics: ``<metric>_to_<eps>`` columns of ``summary.csv`` (:func:`target_column`).
-TARGET_METRICS = ("iters", "cost", "time")
-
-#: Summary columns that are not solver or problem parameters.
-SUMMARY_COLUMNS = frozenset(
-    ["run_id", "problem", "optimizer", "solver_label", "family", "seed", "status", "message"]
-    + ["f_final", "dim", "f0", *METRICS]
-)
-
-_TARGET_COLUMN = re.compile(r"^(iters|cost|time)_to_(.+)$")
-
-
-def target_text(eps: float) -> str:
-    """A target level as the summary's column names write it: ``1e-04``, ``1.5e-03``.
-
-    The fewest mantissa digits that give ``eps`` back (as the runner writes its
-    columns, :func:`optbench.run.records.target_column`), so distinct levels never
-    share a name.
-    """
-    eps = float(eps)
-    for digits in range(16):
-        text = f"{eps:.{digits}e}"
-        if float(text) == eps:
-            return text
-    return f"{eps:.16e}"
-
-
-def target_column(metric: str, eps: float) -> str:
-    """Name of a fixed-target column: ``target_column("cost", 1e-4) == "cost_to_1e-04"``,
-    ``target_column("iters", 1.5e-3) == "iters_to_1.5e-03"`` (see :func:`target_text`)."""
-    return f"{metric}_to_{target_text(eps)}"
+METRICS = ("iters", *COUNT_COLUMNS, "cost", "time", "f_gap_final", "grad_norm_final")
+#: Counts a summary written before them lacks, which reads as zero calls.
+OPTIONAL_COUNTS = LATER_COUNT_COLUMNS
 
 
 def summary_targets(summary: pd.DataFrame) -> list[float]:
-    """The targets ε present as ``iters_to_<eps>`` columns, loosest first."""
-    found = set()
-    for column in summary.columns:
-        match = _TARGET_COLUMN.match(str(column))
-        if match and match.group(1) == "iters":
-            found.add(float(match.group(2)))
-    return sorted(found, reverse=True)
+    """The targets ε present as ``iters_to_<eps>`` columns of ``summary``, loosest first."""
+    return format_summary_targets(summary.columns)
 
 
 def param_columns(summary: pd.DataFrame) -> list[str]:
     """Columns of ``summary`` holding solver or problem parameters, in order."""
-    return [
-        column
-        for column in summary.columns
-        if column not in SUMMARY_COLUMNS and not _TARGET_COLUMN.match(str(column))
-    ]
+    return parameter_columns(summary.columns)
 
 
 def solver_family(row: Mapping[str, Any]) -> str:
@@ -242,7 +224,9 @@ def aggregate_summary(
     -------
     DataFrame
         Columns ``problem, family, solver_label, <params>, n_runs, n_converged,
-        n_bad`` (diverged, failed or error), ``status`` (e.g. ``"converged 3/3"``);
+        n_bad`` (diverged, failed or error), ``status`` (e.g. ``"converged 3/3"``),
+        ``step_size`` (the median over seeds of the step the runs took, NaN where the
+        summary has none);
         for every metric ``m`` of :data:`METRICS`: ``m`` (median), ``m_min``,
         ``m_max``; for every target
         column ``c`` (``iters_to_1e-04``, ...): ``c``, ``c_min``, ``c_max`` and
@@ -270,6 +254,7 @@ def aggregate_summary(
         row["n_converged"] = int((runs["status"] == "converged").sum())
         row["n_bad"] = int(runs["status"].isin(BAD_STATUSES).sum())
         row["status"] = status_counts(runs["status"])
+        row[USED_STEP] = _median_step(runs)
         for metric in METRICS:
             if metric in OPTIONAL_COUNTS and metric not in runs:
                 values = np.zeros(len(runs))
@@ -283,7 +268,7 @@ def aggregate_summary(
             row[f"{column}_reached"] = reached
         rows.append(row)
     columns = ["problem", "family", "solver_label", *param_columns(summary)]
-    columns += ["n_runs", "n_converged", "n_bad", "status"]
+    columns += ["n_runs", "n_converged", "n_bad", "status", USED_STEP]
     columns += [f"{m}{end}" for m in METRICS for end in ("", "_min", "_max")]
     columns += [f"{c}{end}" for c in target_columns for end in ("", "_min", "_max", "_reached")]
     return pd.DataFrame(rows, columns=columns)
@@ -317,7 +302,8 @@ def best_settings(
     -------
     DataFrame
         Columns ``problem, family, solver_label, n_settings, target`` (NaN when the
-        final-value fallback was used), ``cost_to_target``, ``f_gap_final``,
+        final-value fallback was used), ``cost_to_target``, ``step_size`` (the step
+        the best setting took, median over seeds: ``"c/L"`` resolved), ``f_gap_final``,
         ``grad_norm_final``.
     """
     table = aggregate_summary(summary, targets)
@@ -349,6 +335,7 @@ def best_settings(
                 "n_settings": len(group),
                 "target": math.nan if target is None else target,
                 "cost_to_target": math.nan if cost_column is None else best[cost_column],
+                USED_STEP: best[USED_STEP],
                 "f_gap_final": best["f_gap_final"],
                 "grad_norm_final": best["grad_norm_final"],
             }
@@ -360,10 +347,20 @@ def best_settings(
         "n_settings",
         "target",
         "cost_to_target",
+        USED_STEP,
         "f_gap_final",
         "grad_norm_final",
     ]
     return pd.DataFrame(rows, columns=columns)
+
+
+def _median_step(runs: pd.DataFrame) -> float:
+    """Median over ``runs`` of the step they took (summary column ``step_size``)."""
+    if USED_STEP not in runs:
+        return math.nan
+    steps = pd.to_numeric(runs[USED_STEP], errors="coerce").to_numpy(dtype=float)
+    steps = steps[np.isfinite(steps)]
+    return float(np.median(steps)) if steps.size else math.nan
 
 
 def _inf_if_nan(value: Any) -> float:

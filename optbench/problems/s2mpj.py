@@ -60,8 +60,23 @@ CERTIFY_GTOL = 1e-10
 #: Newton iterations allowed to the certificate.
 CERTIFY_MAX_ITER = 500
 #: Unconstrained problems left out because their S2MPJ derivatives fail the checks of
-#: ``benchmarks/s2mpj_tables.py`` (``docs/s2mpj_derivatives.md`` gives the errors).
-DERIVATIVE_FAILURES: tuple[str, ...] = ()
+#: ``benchmarks/s2mpj_tables.py`` (``docs/s2mpj_derivatives.md`` gives the errors): the
+#: Hessian (and the HVP, which agrees with it) differs from the differenced gradient at
+#: x0 and near it (ECKERLE4LS, GULF, HIMMELBB, HIMMELBF, WATSON: relative error 3e-3 to
+#: 0.2); the gradient differs from the differenced value (HELIX, whose angle jumps at
+#: x0; STREG); the value overflows near x0 (MGH17LS, MISRA1ALS, MISRA1CLS).
+DERIVATIVE_FAILURES: tuple[str, ...] = (
+    "ECKERLE4LS",
+    "GULF",
+    "HELIX",
+    "HIMMELBB",
+    "HIMMELBF",
+    "MGH17LS",
+    "MISRA1ALS",
+    "MISRA1CLS",
+    "STREG",
+    "WATSON",
+)
 
 _SOLTN = re.compile(r"^#\s*LO\s+SOLTN(?:\(\s*([^)]*?)\s*\))?\s+(\S+)", re.MULTILINE)
 

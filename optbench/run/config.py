@@ -19,6 +19,11 @@ which also checks the names and values of every problem and solver entry).
 :mod:`optbench.run.plugins`) are imported while the config is validated, before any
 name is checked, and kept resolved for the workers and the results' ``config.yaml``.
 
+``repeat: k`` (top level, an integer >= 1, default 1) executes every run k times, one
+after the other in the same worker, for timing only: the summary's ``time`` is the
+median of the k times with a bootstrap interval, and repeats whose counts differ are
+flagged (:func:`optbench.run.records.combine_repeats`).
+
 Runs come in a deterministic order: problems as listed (a problem's sweep with its last
 key varying fastest) × solvers as listed (likewise) × seeds. YAML is read with a safe
 loader that also reads ``1e-8`` as a number (as YAML 1.2 does; PyYAML's YAML 1.1 reads
@@ -172,6 +177,7 @@ class ExperimentConfig(StrictModel):
     targets: Targets = Field(default_factory=lambda: list(DEFAULT_TARGETS))
     seeds: Annotated[list[NonNegativeInt], Field(min_length=1)] = Field(default_factory=lambda: [0])
     jobs: PositiveInt = 1
+    repeat: PositiveInt = 1
     log: LogPolicy = Field(default_factory=LogPolicy)
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     _runs: tuple[RunSpec, ...] | None = PrivateAttr(default=None)
@@ -396,7 +402,7 @@ def _expand(config: ExperimentConfig) -> list[RunSpec]:
     for i, instances in enumerate(problems):
         for problem, (j, (solver, param_sets)) in itertools.product(instances, enumerate(solvers)):
             for params, seed in itertools.product(param_sets, config.seeds):
-                spec = RunSpec(problem, solver, params, seed, stop, targets, log)
+                spec = RunSpec(problem, solver, params, seed, stop, targets, log, config.repeat)
                 if spec.run_id in origin:
                     first_i, first_j = origin[spec.run_id]
                     raise ConfigError(

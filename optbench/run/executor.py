@@ -33,6 +33,7 @@ from typing import Any
 
 from optbench.problems.base import Problem
 from optbench.registry import unknown_name_message
+from optbench.results_format import TRACE_COLUMNS
 from optbench.run.plugins import call_with_plugins, import_plugins
 from optbench.run.records import (
     STORED_TRACE_COLUMNS,
@@ -40,12 +41,12 @@ from optbench.run.records import (
     SUMMARY_RESULT_COLUMNS,
     TARGET_METRICS,
     RunRecord,
+    combine_repeats,
     error_record,
     parameter_columns,
     summary_row,
     target_column,
 )
-from optbench.run.result import TRACE_COLUMNS
 from optbench.run.runner import run_solver
 from optbench.run.spec import ProblemSpec, RunSpec
 from optbench.scalars import is_integer
@@ -104,7 +105,9 @@ def execute_run(spec: RunSpec, problem: Problem) -> RunRecord:
     """Run one spec on its built problem; never raises for a failing run.
 
     Builds the solver with :func:`~optbench.solvers.make_solver` and runs
-    :func:`~optbench.run.runner.run_solver` from ``spec.start_point(problem)``.
+    :func:`~optbench.run.runner.run_solver` from ``spec.start_point(problem)``,
+    ``spec.repeat`` times (:func:`~optbench.run.records.combine_repeats`: the counts
+    are the first repeat's, the trace the median-time repeat's, ``time`` the median).
     Any exception (an invalid solver parameter, a bad start point, …) becomes a
     record with status ``error`` and the exception's type and message.
 
@@ -128,11 +131,17 @@ def execute_run(spec: RunSpec, problem: Problem) -> RunRecord:
         return error_record(spec, _describe("building solver", exc), dim)
     try:
         x0 = spec.start_point(problem)
-        result = run_solver(problem, solver, spec.stop, x0=x0, log=spec.log, targets=spec.targets)
+        results = [
+            run_solver(problem, solver, spec.stop, x0=x0, log=spec.log, targets=spec.targets)
+            for _ in range(spec.repeat)
+        ]
     except Exception as exc:  # noqa: BLE001
         return error_record(spec, _describe("running", exc), dim)
-    columns = result.recorder.columns
-    rows = len(result.recorder)
+    repeats = combine_repeats(results) if len(results) > 1 else None
+    result = results[0]
+    kept = results[repeats.kept] if repeats is not None else result
+    columns = kept.recorder.columns
+    rows = len(kept.recorder)
     f0 = columns["f"][0] if rows else math.nan
     trace = {
         "run_id": [spec.run_id] * rows,
@@ -140,7 +149,8 @@ def execute_run(spec: RunSpec, problem: Problem) -> RunRecord:
         "optimizer": [spec.solver] * rows,
         **{name: list(columns[name]) for name in TRACE_COLUMNS[2:]},
     }
-    return RunRecord(spec.run_id, summary_row(spec, result, dim=dim, f0=f0), trace)
+    row = summary_row(spec, result, dim=dim, f0=f0, repeats=repeats)
+    return RunRecord(spec.run_id, row, trace)
 
 
 def cached_problem(problem_spec: ProblemSpec) -> Problem:

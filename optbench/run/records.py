@@ -2,93 +2,52 @@
 
 Everything a worker sends back and the store writes is built here: a
 :class:`RunRecord` holds one run's summary row (:func:`summary_row`) and its trace
-(columns :data:`STORED_TRACE_COLUMNS`, Arrow types :func:`trace_schema`);
-:func:`spec_row` is a run's row of ``runs.csv``. This module is the one home of the columns.
+(columns :data:`~optbench.results_format.STORED_TRACE_COLUMNS`); :func:`combine_repeats`
+compares the repeats of a run; :func:`spec_row` is a run's row of ``runs.csv``. The
+column names themselves are :mod:`optbench.results_format`'s.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from optbench.registry import unknown_name_message
-from optbench.run.result import TRACE_COLUMNS, OptimizeResult
+from optbench.results_format import (
+    COUNT_COLUMNS,
+    LATER_SUMMARY_COLUMNS,
+    REPEAT_MISMATCH,
+    STORED_TRACE_COLUMNS,
+    SUMMARY_KEY_COLUMNS,
+    SUMMARY_RESULT_COLUMNS,
+    TARGET_METRICS,
+    format_times,
+    parameter_column_name,
+    summary_column_order,
+    target_column,
+)
+from optbench.run.result import OptimizeResult
 from optbench.run.spec import RunSpec
 
-if TYPE_CHECKING:
-    import pyarrow as pa
-
-#: Leading summary columns; the solver's parameters follow them.
-SUMMARY_KEY_COLUMNS = ("run_id", "problem", "optimizer", "solver_label")
-#: Summary columns after the solver's parameters; the target columns follow them.
-SUMMARY_RESULT_COLUMNS = (
-    "seed",
-    "status",
-    "message",
-    "iters",
-    "n_f",
-    "n_g",
-    "n_hvp",
-    "n_hess",
-    "n_r",
-    "n_J",
-    "cost",
-    "time",
-    "compile_time",
-    "f_final",
-    "f_gap_final",
-    "grad_norm_final",
-    "dim",
-    "f0",
-    "warnings",
-)
-#: Count columns added after the first results format: a results directory written
-#: before them has none, which reads as zero calls (see :func:`summary_column_order`).
-LATER_COUNT_COLUMNS = ("n_r", "n_J")
-#: Summary columns added later, with the value a run written before them reads as:
-#: the counts above, and ``compile_time`` (seconds compiling the problem's oracles when
-#: it was built, outside ``time``; 0 for the native families).
-LATER_SUMMARY_COLUMNS: dict[str, int | float] = {"n_r": 0, "n_J": 0, "compile_time": 0.0}
-#: Summary columns holding text (possibly empty) rather than numbers.
-TEXT_SUMMARY_COLUMNS = ("message", "warnings")
-#: Metrics recorded at each target level ε, see :func:`target_column`.
-TARGET_METRICS = ("iters", "cost", "time")
-#: Trace columns as stored: ``run_id`` then the trace columns.
-STORED_TRACE_COLUMNS = ("run_id", *TRACE_COLUMNS)
-_TARGET_COLUMN = re.compile(rf"^({'|'.join(TARGET_METRICS)})_to_")
-
-
-def target_column(metric: str, eps: float) -> str:
-    """Summary column name of ``metric`` at target level ``eps``.
-
-    The level is written with the fewest mantissa digits that give ``eps`` back,
-    so ``target_column("cost", 1e-4) == "cost_to_1e-04"`` and distinct levels never
-    share a column (``1.5e-3`` → ``"iters_to_1.5e-03"``).
-
-    Parameters
-    ----------
-    metric : {"iters", "cost", "time"}
-        What is recorded at the first iterate with ``f - f* <= eps``.
-    eps : float
-        The target level of ``f - f*``.
-    """
-    if metric not in TARGET_METRICS:
-        raise ValueError(unknown_name_message("target metric", metric, TARGET_METRICS))
-    eps = float(eps)
-    for digits in range(17):
-        text = f"{eps:.{digits}e}"
-        if float(text) == eps:
-            break
-    return f"{metric}_to_{text}"
-
-
-def is_target_column(name: str) -> bool:
-    """Whether ``name`` is a fixed-target column such as ``cost_to_1e-04``."""
-    return bool(_TARGET_COLUMN.match(name))
+__all__ = [
+    "LATER_SUMMARY_COLUMNS",
+    "STORED_TRACE_COLUMNS",
+    "SUMMARY_KEY_COLUMNS",
+    "SUMMARY_RESULT_COLUMNS",
+    "TARGET_METRICS",
+    "RunRecord",
+    "dumps",
+    "empty_trace",
+    "error_record",
+    "format_warnings",
+    "json_default",
+    "parameter_columns",
+    "spec_row",
+    "summary_row",
+    "target_column",
+]
 
 
 @dataclass
@@ -121,13 +80,62 @@ def parameter_columns(params: dict[str, Any]) -> dict[str, Any]:
     A name that clashes with another summary column gets a ``param_`` prefix; a
     value that is not a scalar is written as JSON text.
     """
-    reserved = {*SUMMARY_KEY_COLUMNS, *SUMMARY_RESULT_COLUMNS}
     columns = {}
     for name, value in params.items():
-        column = f"param_{name}" if name in reserved or is_target_column(name) else name
+        column = parameter_column_name(name)
         scalar = value is None or isinstance(value, (bool, int, float, str))
         columns[column] = value if scalar else json.dumps(value, sort_keys=True, default=str)
     return columns
+
+
+#: Fields of a run that must be equal in every repeat (all but the times).
+REPEAT_INVARIANTS = ("status", "iters", *COUNT_COLUMNS, "cost")
+
+
+@dataclass(frozen=True)
+class Repeats:
+    """What the repeats of one run add to its summary row (see :func:`combine_repeats`).
+
+    Attributes
+    ----------
+    times : tuple of float
+        Each repeat's ``time``, in the order run.
+    target_times : dict of float to tuple of float
+        For each target level reached in every repeat, each repeat's time to it.
+    mismatch : str
+        Empty when every repeat had the first's counts and status, else what differed.
+    kept : int
+        The repeat whose trace is kept: the one with the median time (the lower of the
+        two middle ones for an even count) when the repeats agree, else the first.
+    """
+
+    times: tuple[float, ...]
+    target_times: dict[float, tuple[float, ...]]
+    mismatch: str
+    kept: int
+
+
+def combine_repeats(results: Sequence[OptimizeResult]) -> Repeats:
+    """Compare the repeats of a run and collect their times.
+
+    Counts (``iters``, every oracle count, ``cost``) and the status must be the same in
+    every repeat: a run is deterministic given its spec, and only its clock may vary.
+    Where they differ, ``mismatch`` names each field that did with its values, e.g.
+    ``"n_f 12, 12, 13"``.
+    """
+    if not results:
+        raise ValueError("combine_repeats: no results")
+    first = results[0].summary()
+    differing = []
+    for name in REPEAT_INVARIANTS:
+        values = [r.summary()[name] for r in results]
+        if any(v != first[name] for v in values):
+            differing.append(f"{name} {', '.join(str(v) for v in values)}")
+    times = tuple(float(r.time) for r in results)
+    reached = set.intersection(*(set(r.targets) for r in results))
+    target_times = {eps: tuple(r.targets[eps].time for r in results) for eps in sorted(reached)}
+    kept = sorted(range(len(times)), key=lambda i: (times[i], i))[(len(times) - 1) // 2]
+    return Repeats(times, target_times, "; ".join(differing), 0 if differing else kept)
 
 
 def summary_row(
@@ -137,6 +145,7 @@ def summary_row(
     dim: int | None = None,
     f0: float = math.nan,
     error: str = "",
+    repeats: Repeats | None = None,
 ) -> dict[str, Any]:
     """The summary row of a run (the results columns plus ``solver_label, dim, f0, warnings``).
 
@@ -145,15 +154,21 @@ def summary_row(
     spec : RunSpec
         The run.
     result : OptimizeResult, optional
-        Its outcome; ``None`` when the run failed before the runner started, in
-        which case the status is ``error`` with message ``error``, the counts are 0
-        and the values NaN.
+        Its outcome (the first repeat's); ``None`` when the run failed before the
+        runner started, in which case the status is ``error`` with message ``error``,
+        the counts are 0 and the values NaN.
     dim : int, optional
         Problem dimension (NaN when unknown).
     f0 : float
         f at the starting point.
     error : str
         Message of an error raised outside the runner.
+    repeats : Repeats, optional
+        The run's repeats (the config's ``repeat``): ``time`` and every ``time_to_ε``
+        are then medians over them, ``time_low, time_high`` the percentile-bootstrap
+        95% interval of the median time (:func:`optbench.bootstrap.median_interval`);
+        counts stay ``result``'s, and repeats whose counts or status differ add a
+        ``RepeatMismatch`` entry to ``warnings``. Without it: one repeat, no interval.
     """
     row: dict[str, Any] = {
         "run_id": spec.run_id,
@@ -166,21 +181,38 @@ def summary_row(
     if result is None:
         row.update(status="error", message=error, iters=0, n_f=0, n_g=0, n_hvp=0, n_hess=0)
         row.update(n_r=0, n_J=0)
-        row.update(cost=0.0, time=0.0, compile_time=0.0, f_final=math.nan)
+        row.update(cost=0.0, time=0.0, compile_time=0.0, step_size=math.nan, f_final=math.nan)
         row.update(f_gap_final=math.nan, grad_norm_final=math.nan)
     else:
         outcome = result.summary()
         row.update({name: outcome[name] for name in SUMMARY_RESULT_COLUMNS if name in outcome})
+    row.update(time_low=math.nan, time_high=math.nan, repeats=1, repeat_times="")
+    warnings = dict(result.warnings) if result is not None else {}
+    target_times: dict[float, float] = {}
+    if repeats is not None and len(repeats.times) > 1:
+        import numpy as np
+
+        from optbench.bootstrap import median_interval
+
+        row["time"] = float(np.median(repeats.times))
+        row["time_low"], row["time_high"] = median_interval(np.asarray(repeats.times))
+        row["repeats"] = len(repeats.times)
+        row["repeat_times"] = format_times(repeats.times)
+        target_times = {eps: float(np.median(t)) for eps, t in repeats.target_times.items()}
+        if repeats.mismatch:
+            key = f"{REPEAT_MISMATCH}: counts differ across repeats: {repeats.mismatch}"
+            warnings[key] = 1
     row["dim"] = math.nan if dim is None else dim
     row["f0"] = f0
-    row["warnings"] = format_warnings(result.warnings if result is not None else {})
+    row["warnings"] = format_warnings(warnings)
     hits = {} if result is None else result.targets
     for eps in spec.targets:
         hit = hits.get(float(eps))
         row[target_column("iters", eps)] = math.nan if hit is None else hit.iter
         row[target_column("cost", eps)] = math.nan if hit is None else hit.cost
-        row[target_column("time", eps)] = math.nan if hit is None else hit.time
-    return row
+        time = math.nan if hit is None else target_times.get(float(eps), hit.time)
+        row[target_column("time", eps)] = time
+    return {name: row[name] for name in summary_column_order(row)}
 
 
 def format_warnings(counts: Mapping[str, int]) -> str:
@@ -207,35 +239,6 @@ def error_record(spec: RunSpec, message: str, dim: int | None = None) -> RunReco
     return RunRecord(spec.run_id, summary_row(spec, dim=dim, error=message), empty_trace())
 
 
-def summary_column_order(columns: Iterable[str]) -> list[str]:
-    """Summary columns in their order: keys, solver parameters, results, targets.
-
-    Parameters and targets keep their order of first appearance in ``columns``. The
-    :data:`LATER_SUMMARY_COLUMNS` appear only when ``columns`` has them, so the runs of a
-    results directory written before them merge into the summary they had.
-    """
-    columns = list(dict.fromkeys(columns))
-    fixed = {*SUMMARY_KEY_COLUMNS, *SUMMARY_RESULT_COLUMNS}
-    params = [c for c in columns if c not in fixed and not is_target_column(c)]
-    targets = [c for c in columns if c not in fixed and is_target_column(c)]
-    results = [c for c in SUMMARY_RESULT_COLUMNS if c not in LATER_SUMMARY_COLUMNS or c in columns]
-    return [*SUMMARY_KEY_COLUMNS, *params, *results, *targets]
-
-
-def trace_schema() -> pa.Schema:
-    """Arrow schema of the stored trace columns."""
-    import pyarrow as pa
-
-    types = {"run_id": pa.string(), "problem": pa.string(), "optimizer": pa.string()}
-    integers = {"iter", "n_f", "n_g", "n_hvp", "n_hess", "n_r", "n_J"}
-    return pa.schema(
-        [
-            (name, types.get(name, pa.int64() if name in integers else pa.float64()))
-            for name in STORED_TRACE_COLUMNS
-        ]
-    )
-
-
 def json_default(value: Any) -> Any:
     """``json.dumps`` fallback: numpy scalars as Python numbers, anything else as text."""
     if hasattr(value, "item"):  # numpy scalars
@@ -253,7 +256,7 @@ def spec_row(spec: RunSpec) -> dict[str, Any]:
 
     Problem and solver parameters are also kept as JSON text (``problem_params``,
     ``solver_params``) so a row describes its run exactly; ``stop``, ``targets`` and
-    ``log`` are JSON too.
+    ``log`` are JSON too; ``repeat`` is the number of repeats.
     """
     return {
         "run_id": spec.run_id,
@@ -268,4 +271,5 @@ def spec_row(spec: RunSpec) -> dict[str, Any]:
         "stop": dumps(spec.stop.model_dump()),
         "targets": dumps([float(t) for t in spec.targets]),
         "log": dumps(spec.log.model_dump()),
+        "repeat": dumps(spec.repeat),
     }

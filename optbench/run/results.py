@@ -1,6 +1,7 @@
 """Reading a results directory: :class:`Results` and :func:`load`.
 
-The directory layout is described in :mod:`optbench.run.store`, which writes it.
+The directory layout and its readers are :mod:`optbench.results_format`;
+:mod:`optbench.run.store` writes it.
 Tables are read on first access; a directory whose runs have not been merged yet
 (an interrupted experiment) is read from its per-run files. :meth:`Results.verify`
 checks the merged tables against the per-run files (:mod:`optbench.run.verify`).
@@ -8,34 +9,30 @@ checks the merged tables against the per-run files (:mod:`optbench.run.verify`).
 
 from __future__ import annotations
 
-import json
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from optbench.results_format import (
+    RUNS_FILE,
+    SUMMARY_FILE,
+    TRACES_FILE,
+    is_results_dir,
+    normalize_summary,
+    not_results_dir_message,
+    read_config,
+    read_environment,
+    read_runs,
+    read_summary,
+)
+from optbench.run.store import ResultStore
+
 if TYPE_CHECKING:
     import pandas as pd
 
-    from optbench.run.store import ResultStore
     from optbench.run.verify import ResultsCheck
 
-
-def not_results_dir_message(path: Path | str) -> str:
-    """The one-line refusal for a directory that holds no results."""
-    return f"{path}: not an optbench results directory (no summary.csv / runs/)"
-
-
-def is_results_dir(path: Path | str) -> bool:
-    """Whether ``path`` holds merged results or per-run results with their ``runs.csv``."""
-    path = Path(path)
-    return (path / "summary.csv").is_file() or (
-        (path / "runs").is_dir() and (path / "runs.csv").is_file()
-    )
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    """The JSON object in ``path``, or ``{}`` when the file does not exist."""
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+__all__ = ["Results", "is_results_dir", "load", "not_results_dir_message"]
 
 
 class Results:
@@ -80,46 +77,31 @@ class Results:
 
     @cached_property
     def _store(self) -> ResultStore:
-        from optbench.run.store import ResultStore
-
         return ResultStore(self.path)
 
     @cached_property
     def config(self) -> dict[str, Any]:
         """The resolved config (``config.yaml``)."""
-        import yaml
-
-        path = self.path / "config.yaml"
-        return yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        return read_config(self.path) or {}
 
     @cached_property
     def environment(self) -> dict[str, Any]:
         """The recorded environment (``environment.json``)."""
-        return read_json(self.path / "environment.json")
+        return read_environment(self.path) or {}
 
     @cached_property
     def summary(self) -> pd.DataFrame:
         """One row per finished run; merged from ``runs/`` if ``summary.csv`` is missing."""
-        import pandas as pd
-
-        from optbench.run.records import TEXT_SUMMARY_COLUMNS
-
-        path = self.path / "summary.csv"
-        if path.is_file() and self._run_ids is None:
-            frame = pd.read_csv(path, dtype={"run_id": str})
-        else:
-            frame = self._store.merged_summary(self._run_ids)
-        for column in TEXT_SUMMARY_COLUMNS:  # an empty text cell reads as NaN
-            if column in frame:
-                frame[column] = frame[column].astype(object).fillna("").astype(str)
-        return frame
+        if (self.path / SUMMARY_FILE).is_file() and self._run_ids is None:
+            return read_summary(self.path)
+        return normalize_summary(self._store.merged_summary(self._run_ids))
 
     @cached_property
     def traces(self) -> pd.DataFrame:
         """One row per logged iteration; merged from ``runs/`` if the file is missing."""
         import pandas as pd
 
-        path = self.path / "traces.parquet"
+        path = self.path / TRACES_FILE
         if path.is_file() and self._run_ids is None:
             return pd.read_parquet(path)
         return self._store.merged_traces(self._run_ids).to_pandas()
@@ -127,11 +109,8 @@ class Results:
     @cached_property
     def runs(self) -> pd.DataFrame:
         """One row per planned run with its parameters (``runs.csv``)."""
-        import pandas as pd
-
-        path = self.path / "runs.csv"
-        if path.is_file():
-            return pd.read_csv(path, dtype={"run_id": str})
+        if (self.path / RUNS_FILE).is_file():
+            return read_runs(self.path)
         return self.summary[["run_id"]].copy()
 
     @property

@@ -152,17 +152,18 @@ def run_solver(
             f"x0: must be finite, got NaN or inf at index {np.argmin(np.isfinite(x_start))}"
         )
     f_star = problem.f_star
+    f_star_or_nan = math.nan if f_star is None else f_star  # f - NaN: f_gap NaN when unknown
     pending_targets = (
         sorted({float(t) for t in targets}, reverse=True) if f_star is not None else []
     )
     hits: dict[float, TargetHit] = {}
     oracle = Oracle(problem)
-    recorder = TraceRecorder()
+    recorder = TraceRecorder(f_star)
     solver_time = 0.0
     iteration = 0
     next_log = 0
     state = State(x=x_start)
-    f, grad_norm, f_gap, f_first = math.nan, math.nan, math.nan, None
+    f, grad_norm, f_gap = math.nan, math.nan, math.nan
     status, message = Status.RUNNING, ""
     compile_time = 0.0
 
@@ -174,23 +175,20 @@ def run_solver(
         state = solver.init(oracle, x_start)
         compile_time = float(state.info.get(COMPILE_SECONDS, 0.0))
         solver_time += perf_counter() - started - compile_time
+        f, g = _observe(problem, state)
+        stop_test = StopTest(stop, f_first=f)
         while True:
-            f, g = _observe(problem, state)
             grad_norm = norm2(g)
-            f_gap = f - f_star if f_star is not None else math.nan
-            f_first = f if f_first is None else f_first
+            f_gap = f - f_star_or_nan
             while pending_targets and f_gap <= pending_targets[0]:
                 hits[pending_targets.pop(0)] = TargetHit(iteration, oracle.cost, solver_time)
-            status, message = _stop_reason(
-                stop, state, iteration, oracle, solver_time, f, f_first, grad_norm, f_gap
+            status, message = stop_test.check(
+                state, iteration, oracle.cost, solver_time, f, grad_norm, f_gap
             )
             if iteration == next_log or status is not Status.RUNNING:
                 recorder.append(
-                    iter=iteration, time=solver_time, f=f, f_gap=f_gap, grad_norm=grad_norm,
-                    n_f=oracle.n_f, n_g=oracle.n_g, n_hvp=oracle.n_hvp, n_hess=oracle.n_hess,
-                    n_r=oracle.n_r, n_J=oracle.n_J, cost=oracle.cost,
-                    step_size=nan_if_none(state.step_size),
-                )  # fmt: skip
+                    iteration, solver_time, f, grad_norm, nan_if_none(state.step_size), oracle
+                )
                 next_log = log.next_after(iteration)
             if status is not Status.RUNNING:
                 break
@@ -198,11 +196,13 @@ def run_solver(
             state = solver.step(oracle, state)
             solver_time += perf_counter() - started
             iteration += 1
+            f, g = _observe(problem, state)
     except Exception as exc:  # noqa: BLE001 - a run that raises is recorded, not raised
         status, message = Status.ERROR, f"{type(exc).__name__}: {exc}"
     finally:
         with contextlib.suppress(Exception):  # cleanup must not hide the run's outcome
             solver.close(state)
+    recorder.shrink_to_fit()
 
     return OptimizeResult(
         problem=problem.name,
@@ -228,41 +228,96 @@ def run_solver(
     )
 
 
-def _stop_reason(
-    stop: StopCriteria,
-    state: State,
-    iteration: int,
-    oracle: Oracle,
-    solver_time: float,
-    f: float,
-    f_first: float,
-    grad_norm: float,
-    f_gap: float,
-) -> tuple[Status, str]:
-    """The status the run ends with at this iterate, or ``RUNNING``."""
-    if not (math.isfinite(f) and math.isfinite(grad_norm)):
-        return (
-            Status.DIVERGED,
-            f"non-finite f={f} or gradient norm={grad_norm} at iteration {iteration}",
-        )
-    if f > f_first + DIVERGENCE_FACTOR * (1.0 + abs(f_first)):
-        return (
-            Status.DIVERGED,
-            f"f={f:.3g} grew by more than 1e12 x (1 + |f0|) at iteration {iteration}",
-        )
-    if grad_norm <= stop.gtol:
-        return Status.CONVERGED, f"gradient norm {grad_norm:.3g} <= gtol {stop.gtol:g}"
-    if stop.f_gap_tol is not None and f_gap <= stop.f_gap_tol:
-        return Status.CONVERGED, f"f - f* = {f_gap:.3g} <= f_gap_tol {stop.f_gap_tol:g}"
-    if state.status is Status.FAILED:
-        return Status.FAILED, state.message or "solver failed"
-    if iteration >= stop.max_iter:
-        return Status.MAX_ITER, f"reached max_iter = {stop.max_iter}"
-    if stop.max_cost is not None and oracle.cost >= stop.max_cost:
-        return Status.MAX_COST, f"reached max_cost = {stop.max_cost:g} (cost {oracle.cost:g})"
-    if stop.max_time is not None and solver_time >= stop.max_time:
-        return Status.MAX_TIME, f"reached max_time = {stop.max_time:g} s"
-    return Status.RUNNING, ""
+class StopTest:
+    """The stopping tests of one run, applied at every iterate by :func:`run_solver`.
+
+    :meth:`reason` applies them in order and says which one ended the run. The
+    thresholds are resolved once (an absent tolerance or budget becomes an infinity,
+    the divergence bound is computed from ``f_first``), so that :meth:`check` can
+    first ask, in one chain of comparisons, whether every test lets the run go on, and
+    call :meth:`reason` only when one may not. The chain only ever answers "go on" when
+    :meth:`reason` would (a test checks it on random and non-finite values).
+
+    Parameters
+    ----------
+    stop : StopCriteria
+        The tests and budgets.
+    f_first : float
+        f at the starting point (the reference of the divergence test).
+    """
+
+    def __init__(self, stop: StopCriteria, f_first: float) -> None:
+        self.stop = stop
+        self.f_first = f_first
+        #: f above this is a divergence (NaN when f_first is not finite: never "go on").
+        self.f_limit = f_first + DIVERGENCE_FACTOR * (1.0 + abs(f_first))
+        self.gtol = stop.gtol
+        self.f_gap_tol = -math.inf if stop.f_gap_tol is None else stop.f_gap_tol
+        self.max_iter = stop.max_iter
+        self.max_cost = math.inf if stop.max_cost is None else stop.max_cost
+        self.max_time = math.inf if stop.max_time is None else stop.max_time
+
+    def check(
+        self,
+        state: State,
+        iteration: int,
+        cost: float,
+        solver_time: float,
+        f: float,
+        grad_norm: float,
+        f_gap: float,
+    ) -> tuple[Status, str]:
+        """``(RUNNING, "")`` while every test lets the run go on, else :meth:`reason`."""
+        if (
+            -math.inf < f <= self.f_limit
+            and self.gtol < grad_norm < math.inf
+            and not f_gap <= self.f_gap_tol
+            and state.status is not Status.FAILED
+            and iteration < self.max_iter
+            and cost < self.max_cost
+            and solver_time < self.max_time
+        ):
+            return _GO_ON
+        return self.reason(state, iteration, cost, solver_time, f, grad_norm, f_gap)
+
+    def reason(
+        self,
+        state: State,
+        iteration: int,
+        cost: float,
+        solver_time: float,
+        f: float,
+        grad_norm: float,
+        f_gap: float,
+    ) -> tuple[Status, str]:
+        """The status the run ends with at this iterate and why, or ``(RUNNING, "")``."""
+        stop = self.stop
+        if not (math.isfinite(f) and math.isfinite(grad_norm)):
+            return (
+                Status.DIVERGED,
+                f"non-finite f={f} or gradient norm={grad_norm} at iteration {iteration}",
+            )
+        if f > self.f_limit:
+            return (
+                Status.DIVERGED,
+                f"f={f:.3g} grew by more than 1e12 x (1 + |f0|) at iteration {iteration}",
+            )
+        if grad_norm <= stop.gtol:
+            return Status.CONVERGED, f"gradient norm {grad_norm:.3g} <= gtol {stop.gtol:g}"
+        if stop.f_gap_tol is not None and f_gap <= stop.f_gap_tol:
+            return Status.CONVERGED, f"f - f* = {f_gap:.3g} <= f_gap_tol {stop.f_gap_tol:g}"
+        if state.status is Status.FAILED:
+            return Status.FAILED, state.message or "solver failed"
+        if iteration >= stop.max_iter:
+            return Status.MAX_ITER, f"reached max_iter = {stop.max_iter}"
+        if stop.max_cost is not None and cost >= stop.max_cost:
+            return Status.MAX_COST, f"reached max_cost = {stop.max_cost:g} (cost {cost:g})"
+        if stop.max_time is not None and solver_time >= stop.max_time:
+            return Status.MAX_TIME, f"reached max_time = {stop.max_time:g} s"
+        return _GO_ON
+
+
+_GO_ON = (Status.RUNNING, "")
 
 
 def minimize(

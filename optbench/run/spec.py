@@ -75,6 +75,8 @@ class RunSpec:
     stop: StopCriteria
     targets: tuple[float, ...] = ()
     log: LogPolicy = field(default_factory=LogPolicy)
+    #: Times the run is executed (for timing only; not part of ``run_id``).
+    repeat: int = 1
 
     @property
     def solver_label(self) -> str:

@@ -1,23 +1,8 @@
 """Writing the results directory: atomic per-run writes, resume, merged tables.
 
-Reading it back is :func:`~optbench.run.results.load` (re-exported here, with
-:class:`~optbench.run.results.Results`); the row format is :mod:`optbench.run.records`.
-
-Layout of ``results/<name>/``::
-
-    config.yaml         the resolved config
-    runs.csv            one row per RunSpec, in spec order, with its parameters
-    environment.json    versions, CPU, BLAS and thread settings, git revision
-    runs/<run_id>.parquet, runs/<run_id>.json
-                        one finished run: its trace, then its summary row
-    summary.csv         merged summary rows, spec order   (rebuilt by finalize)
-    traces.parquet      merged trace rows, spec order     (rebuilt by finalize)
-    plots/, report.md   written by optbench.analysis
-
-Every file is written to a temporary file in the same directory and renamed over
-its target (:func:`os.replace` is atomic), so a crash or Ctrl-C never leaves a
-half-written file; a run counts as finished once its ``.json`` exists (written after
-its ``.parquet``). Files are not fsync'ed: a power loss may lose recent runs.
+The layout, the columns and the atomic write are :mod:`optbench.results_format`;
+reading a directory back is :func:`optbench.run.results.load`. A run counts as
+finished once its ``.json`` exists (written after its ``.parquet``).
 """
 
 from __future__ import annotations
@@ -26,85 +11,47 @@ import csv
 import json
 import os
 import shutil
-import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from optbench.run.records import (
+from optbench.results_format import (
+    CONFIG_FILE,
+    DAMAGED_SUFFIX,
+    ENVIRONMENT_FILE,
+    FORMAT_MARKER_COLUMN,
+    GENERATED_FILES,
     LATER_COUNT_COLUMNS,
     LATER_SUMMARY_COLUMNS,
-    RunRecord,
-    json_default,
-    spec_row,
+    RESULT_DIRS,
+    RESULT_FILES,
+    RUN_SUMMARY_SUFFIX,
+    RUN_TRACE_SUFFIX,
+    RUNS_DIR,
+    RUNS_FILE,
+    SUMMARY_FILE,
+    TEMP_PREFIX,
+    TRACES_FILE,
+    atomic_write,
+    atomic_write_text,
+    is_results_dir,
+    not_results_dir_message,
+    read_json,
     summary_column_order,
     trace_schema,
 )
-from optbench.run.results import (
-    Results,
-    is_results_dir,
-    load,
-    not_results_dir_message,
-    read_json,
-)
+from optbench.run.records import RunRecord, json_default, spec_row
 from optbench.run.spec import RunSpec
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-__all__ = [
-    "ResultStore",
-    "Results",
-    "RunFiles",
-    "atomic_write",
-    "atomic_write_text",
-    "is_results_dir",
-    "load",
-    "not_results_dir_message",
-]
-
-#: Files and directories that make a directory a results directory.
-RESULT_FILES = ("config.yaml", "runs.csv", "environment.json", "summary.csv", "traces.parquet")
-RESULT_DIRS = ("runs", "plots")
-#: Suffix added to the files of a damaged run (:meth:`ResultStore.set_aside`).
-DAMAGED_SUFFIX = ".damaged"
-GENERATED_FILES = ("report.md",)
-#: Columns of ``runs.csv`` that define a run's settings (compared on resume).
-SPEC_SETTING_COLUMNS = ("stop", "targets", "log")
-_TEMP_PREFIX = ".tmp-"
-
-
-@cache
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
-    """Write ``path`` via ``write(temporary_path)`` then rename it over ``path``.
-
-    The temporary file is in the same directory (so the rename is atomic) and is
-    removed if ``write`` fails.
-    """
-    handle, name = tempfile.mkstemp(dir=path.parent, prefix=_TEMP_PREFIX, suffix=".part")
-    os.close(handle)
-    temporary = Path(name)
-    try:
-        write(temporary)
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it private (0600)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (UTF-8)."""
-    atomic_write(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
+#: Columns of ``runs.csv`` that define a run's settings (compared on resume), with the
+#: value a ``runs.csv`` written before the column reads as.
+SPEC_SETTING_COLUMNS = ("stop", "targets", "log", "repeat")
+SPEC_SETTING_DEFAULTS = {"repeat": "1"}
 
 
 class ResultStore:
@@ -118,7 +65,7 @@ class ResultStore:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self.runs_dir = self.path / "runs"
+        self.runs_dir = self.path / RUNS_DIR
 
     # --- starting ---------------------------------------------------------------------
 
@@ -166,7 +113,7 @@ class ResultStore:
             self._remove_results()
         self.path.mkdir(parents=True, exist_ok=True)
         text = yaml.safe_dump(config, sort_keys=False, default_flow_style=None)
-        atomic_write_text(self.path / "config.yaml", text)
+        atomic_write_text(self.path / CONFIG_FILE, text)
         self._write_environment(environment or {})
         self._write_runs_csv(specs)
         self.runs_dir.mkdir()
@@ -180,7 +127,7 @@ class ResultStore:
 
     def _write_environment(self, environment: dict[str, Any]) -> None:
         text = json.dumps(environment, indent=2, default=json_default) + "\n"
-        atomic_write_text(self.path / "environment.json", text)
+        atomic_write_text(self.path / ENVIRONMENT_FILE, text)
 
     def _write_runs_csv(self, specs: Sequence[RunSpec]) -> None:
         import pandas as pd
@@ -189,7 +136,7 @@ class ResultStore:
         columns = list(dict.fromkeys(name for row in rows for name in row))
         columns = ["run_id", *(c for c in columns if c not in ("run_id", *SPEC_SETTING_COLUMNS))]
         frame = pd.DataFrame(rows, columns=[*columns, *SPEC_SETTING_COLUMNS])
-        atomic_write(self.path / "runs.csv", lambda tmp: frame.to_csv(tmp, index=False))
+        atomic_write(self.path / RUNS_FILE, lambda tmp: frame.to_csv(tmp, index=False))
 
     def open_existing(
         self, specs: Sequence[RunSpec], environment: dict[str, Any] | None = None
@@ -207,16 +154,16 @@ class ResultStore:
             The directory is not a results directory, or ``specs`` are not the runs it
             was created for (the message names the difference).
         """
-        if not is_results_dir(self.path) or not (self.path / "runs.csv").is_file():
+        if not is_results_dir(self.path) or not (self.path / RUNS_FILE).is_file():
             raise ValueError(not_results_dir_message(self.path))
         _check_unique(specs)
         self._check_same_runs(specs)
         self.runs_dir.mkdir(exist_ok=True)
-        for leftover in self.runs_dir.glob(f"{_TEMP_PREFIX}*"):
+        for leftover in self.runs_dir.glob(f"{TEMP_PREFIX}*"):
             leftover.unlink(missing_ok=True)
         self.set_aside(self.inspect_runs().damaged)
         if environment is not None:
-            stored = read_json(self.path / "environment.json")
+            stored = read_json(self.path / ENVIRONMENT_FILE)
             stored.setdefault("resumed", []).append(environment)
             self._write_environment(stored)
 
@@ -243,15 +190,16 @@ class ResultStore:
             )
         for run_id, (spec, row) in wanted.items():
             for setting in SPEC_SETTING_COLUMNS:
-                if stored[run_id][setting] != row[setting]:
+                stored_value = stored[run_id].get(setting, SPEC_SETTING_DEFAULTS.get(setting))
+                if stored_value != row[setting]:
                     raise ValueError(
                         f"{self.path}: cannot resume, {setting} differs for "
-                        f"{_describe_spec(spec)}: stored {stored[run_id][setting]}, "
+                        f"{_describe_spec(spec)}: stored {stored_value}, "
                         f"config {row[setting]} (use --force to start over, or another --out)"
                     )
 
     def _read_runs_csv(self) -> list[dict[str, str]]:
-        with open(self.path / "runs.csv", newline="", encoding="utf-8") as handle:
+        with open(self.path / RUNS_FILE, newline="", encoding="utf-8") as handle:
             return list(csv.DictReader(handle))
 
     # --- during the runs --------------------------------------------------------------
@@ -262,8 +210,9 @@ class ResultStore:
             return set()
         return {
             path.stem
-            for path in self.runs_dir.glob("*.json")
-            if not path.name.startswith(_TEMP_PREFIX) and path.with_suffix(".parquet").is_file()
+            for path in self.runs_dir.glob(f"*{RUN_SUMMARY_SUFFIX}")
+            if not path.name.startswith(TEMP_PREFIX)
+            and path.with_suffix(RUN_TRACE_SUFFIX).is_file()
         }
 
     def write_record(self, record: RunRecord) -> None:
@@ -273,11 +222,11 @@ class ResultStore:
 
         table = pa.Table.from_pydict(record.trace, schema=trace_schema())
         atomic_write(
-            self.runs_dir / f"{record.run_id}.parquet",
+            self.runs_dir / f"{record.run_id}{RUN_TRACE_SUFFIX}",
             lambda temporary: pq.write_table(table, temporary),
         )
         atomic_write_text(
-            self.runs_dir / f"{record.run_id}.json",
+            self.runs_dir / f"{record.run_id}{RUN_SUMMARY_SUFFIX}",
             json.dumps(record.summary, default=json_default) + "\n",
         )
 
@@ -293,8 +242,8 @@ class ResultStore:
         intact: dict[str, int] = {}
         damaged: dict[str, str] = {}
         for run_id in sorted(self.completed_run_ids()):
-            json_path = self.runs_dir / f"{run_id}.json"
-            parquet_path = json_path.with_suffix(".parquet")
+            json_path = self.runs_dir / f"{run_id}{RUN_SUMMARY_SUFFIX}"
+            parquet_path = json_path.with_suffix(RUN_TRACE_SUFFIX)
             try:
                 row = json.loads(json_path.read_text(encoding="utf-8"))
                 if not isinstance(row, dict) or row.get("run_id") != run_id:
@@ -312,7 +261,7 @@ class ResultStore:
         """Rename the files of damaged runs to ``<name>.damaged``: the runs count as
         missing (a resume runs them again) and the files stay for inspection."""
         for run_id in run_ids:
-            for suffix in (".json", ".parquet"):
+            for suffix in (RUN_SUMMARY_SUFFIX, RUN_TRACE_SUFFIX):
                 path = self.runs_dir / f"{run_id}{suffix}"
                 if path.exists():
                     os.replace(path, path.with_name(f"{path.name}{DAMAGED_SUFFIX}"))
@@ -330,7 +279,7 @@ class ResultStore:
         return ordered + sorted(wanted.difference(ordered))
 
     def _has_runs_csv(self) -> bool:
-        return (self.path / "runs.csv").is_file()
+        return (self.path / RUNS_FILE).is_file()
 
     def merged_summary(self, run_ids: Iterable[str] | None = None) -> pd.DataFrame:
         """Summary rows of the intact runs (or of ``run_ids``, see :meth:`inspect_runs`),
@@ -340,12 +289,14 @@ class ResultStore:
         if run_ids is None:
             run_ids = self.inspect_runs().intact
         rows = [
-            read_json(self.runs_dir / f"{run_id}.json")
+            read_json(self.runs_dir / f"{run_id}{RUN_SUMMARY_SUFFIX}")
             for run_id in self.ordered_completed_ids(run_ids)
         ]
         columns = summary_column_order(name for row in rows for name in row)
         summary = pd.DataFrame(rows, columns=columns)
         for name, before in LATER_SUMMARY_COLUMNS.items():  # runs written before the column
+            if name == FORMAT_MARKER_COLUMN or before != before:  # read_summary upgrades those
+                continue
             if name in summary and summary[name].isna().any():
                 summary[name] = summary[name].fillna(before).astype(type(before))
         return summary
@@ -360,10 +311,15 @@ class ResultStore:
             run_ids = self.inspect_runs().intact
         schema = trace_schema()
         tables = [
-            _zero_missing_counts(pq.read_table(self.runs_dir / f"{run_id}.parquet", schema=schema))
+            _zero_missing_counts(
+                pq.read_table(self.runs_dir / f"{run_id}{RUN_TRACE_SUFFIX}", schema=schema)
+            )
             for run_id in self.ordered_completed_ids(run_ids)
         ]
         return pa.concat_tables(tables) if tables else schema.empty_table()
+
+    def _trace_file(self, run_id: str) -> Path:
+        return self.runs_dir / f"{run_id}{RUN_TRACE_SUFFIX}"
 
     def finalize(self, run_ids: Iterable[str] | None = None) -> None:
         """Rebuild ``summary.csv`` and ``traces.parquet`` from the per-run files.
@@ -378,9 +334,9 @@ class ResultStore:
         if run_ids is None:
             run_ids = self.inspect_runs().intact
         summary = self.merged_summary(run_ids)
-        atomic_write(self.path / "summary.csv", lambda tmp: summary.to_csv(tmp, index=False))
+        atomic_write(self.path / SUMMARY_FILE, lambda tmp: summary.to_csv(tmp, index=False))
         traces = self.merged_traces(run_ids)
-        atomic_write(self.path / "traces.parquet", lambda tmp: pq.write_table(traces, tmp))
+        atomic_write(self.path / TRACES_FILE, lambda tmp: pq.write_table(traces, tmp))
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from optbench.results_format import (
+    CONFIG_FILE,
+    RUNS_DIR,
+    RUNS_FILE,
+    SUMMARY_FILE,
+    TRACES_FILE,
+)
 from optbench.run.lock import ResultsLock, ResultsLocked
 from optbench.run.store import ResultStore
 
@@ -70,7 +77,7 @@ class ResultsCheck:
     @property
     def resume_command(self) -> str:
         """The command that runs the missing runs."""
-        config = str(self.path / "config.yaml")
+        config = str(self.path / CONFIG_FILE)
         return shlex.join(["optbench", "run", config, "--out", str(self.path), "--resume"])
 
     def messages(self) -> list[str]:
@@ -84,7 +91,7 @@ class ResultsCheck:
                 lines.append(f"{self.path}: {counts} missing; to run them: {self.resume_command}")
         lines += self.problems
         if self.rebuilt:
-            lines.append(f"{self.path}: summary.csv and traces.parquet rebuilt from runs/")
+            lines.append(f"{self.path}: {SUMMARY_FILE} and {TRACES_FILE} rebuilt from {RUNS_DIR}/")
         elif not self.merged_ok:
             lines.append(f"{self.path}: not rebuilt while in use; reading runs/ instead")
         return lines
@@ -114,7 +121,7 @@ def verify_results(path: Path | str, repair: bool = True) -> ResultsCheck:
     store = ResultStore(path)
     check = ResultsCheck(store.path)
     if not store.runs_dir.is_dir():
-        problem = _summary_problem(store.path / "summary.csv", expected=None)
+        problem = _summary_problem(store.path / SUMMARY_FILE, expected=None)
         if problem:
             raise ValueError(f"{problem}; no per-run files (runs/) to rebuild it from")
         return check
@@ -125,8 +132,8 @@ def verify_results(path: Path | str, repair: bool = True) -> ResultsCheck:
     check.missing = [run_id for run_id in planned if run_id not in runs.intact]
     check.problems = [f"{reason}; this run counts as missing" for reason in runs.damaged.values()]
     merged = [
-        _summary_problem(store.path / "summary.csv", store.merged_summary(finished)),
-        _traces_problem(store.path / "traces.parquet", sum(runs.intact.values())),
+        _summary_problem(store.path / SUMMARY_FILE, store.merged_summary(finished)),
+        _traces_problem(store.path / TRACES_FILE, sum(runs.intact.values())),
     ]
     check.problems += [problem for problem in merged if problem]
     lock = ResultsLock(store.path, command="optbench (rebuilding the merged tables)")
@@ -152,7 +159,7 @@ def _planned_ids(store: ResultStore) -> list[str]:
     import pandas as pd
 
     try:
-        runs = pd.read_csv(store.path / "runs.csv", dtype={"run_id": str}, usecols=["run_id"])
+        runs = pd.read_csv(store.path / RUNS_FILE, dtype={"run_id": str}, usecols=["run_id"])
     except (OSError, ValueError):
         return []
     return runs["run_id"].tolist()

@@ -67,13 +67,40 @@ class State:
     message: str = ""
     info: dict[str, Any] = field(default_factory=dict)
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__post_init__" in cls.__dict__:
+            raise TypeError(
+                f"{cls.__name__}: a State class cannot define __post_init__ "
+                "(State.replace copies states without calling __init__)"
+            )
+
     def replace(self, **changes: Any) -> Self:
-        """A copy of this state with ``changes`` applied."""
-        return dataclasses.replace(self, **changes)
+        """A copy of this state with ``changes`` applied.
+
+        A shallow copy, as :func:`dataclasses.replace` makes: fields not in ``changes``
+        are shared with this state (the ``info`` dict and arrays included). The copy is
+        made from the instance dictionary, without calling ``__init__`` (state classes
+        have no ``__post_init__``), which makes it three times cheaper than
+        :func:`dataclasses.replace`: it is done once per iteration.
+
+        Raises
+        ------
+        TypeError
+            When a name in ``changes`` is not a field of this state.
+        """
+        fields = self.__dict__
+        merged = fields | changes
+        if len(merged) != len(fields):
+            unknown = ", ".join(sorted(changes.keys() - fields.keys()))
+            raise TypeError(f"{type(self).__name__} has no field(s) {unknown}")
+        copy = object.__new__(type(self))
+        copy.__dict__ = merged
+        return copy
 
     def failed(self, message: str) -> Self:
         """A copy marked ``FAILED`` with ``message``."""
-        return dataclasses.replace(self, status=Status.FAILED, message=message)
+        return self.replace(status=Status.FAILED, message=message)
 
 
 @dataclass

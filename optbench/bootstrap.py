@@ -51,3 +51,52 @@ def percentile_interval(values: np.ndarray, level: float = LEVEL) -> tuple[float
     sample = np.asarray(values, dtype=float).ravel()
     low, high = np.quantile(sample, [alpha / 2.0, 1.0 - alpha / 2.0], method="inverted_cdf")
     return float(low), float(high)
+
+
+def median_interval(
+    values: np.ndarray, level: float = LEVEL, n_resamples: int = N_RESAMPLES, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile-bootstrap interval of the median of ``values`` (NaN, NaN for fewer than 2).
+
+    The median of every resample of the values, then :func:`percentile_interval`.
+    """
+    sample = np.asarray(values, dtype=float).ravel()
+    if sample.size < 2:
+        return float("nan"), float("nan")
+    medians = np.median(sample[resample_indices(sample.size, n_resamples, seed)], axis=1)
+    return percentile_interval(medians, level)
+
+
+def ratio_interval(
+    new: np.ndarray,
+    base: np.ndarray,
+    level: float = LEVEL,
+    n_resamples: int = N_RESAMPLES,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    r"""The ratio of medians :math:`\mathrm{med}(new) / \mathrm{med}(base)` and its interval.
+
+    The two samples are independent: each is resampled on its own (seeds ``seed`` and
+    ``seed + 1``) and the ratio of the resampled medians gives the percentile
+    interval. With one value on both sides the interval is the ratio itself (no
+    spread can be estimated); a side with no positive median gives NaN.
+
+    Returns
+    -------
+    tuple of float
+        ``(ratio, low, high)``.
+    """
+    new = np.asarray(new, dtype=float).ravel()
+    base = np.asarray(base, dtype=float).ravel()
+    if new.size == 0 or base.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    base_median = float(np.median(base))
+    if not base_median > 0:
+        return float("nan"), float("nan"), float("nan")
+    ratio = float(np.median(new)) / base_median
+    new_medians = np.median(new[resample_indices(new.size, n_resamples, seed)], axis=1)
+    base_medians = np.median(base[resample_indices(base.size, n_resamples, seed + 1)], axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = np.where(base_medians > 0, new_medians / base_medians, np.inf)
+    low, high = percentile_interval(ratios, level)
+    return ratio, low, high
