@@ -185,7 +185,7 @@ def _add_run_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
         description=(
             "Expand CONFIG into runs, execute them (in parallel with --jobs), write each "
             "finished run at once into the results directory, then the summary, traces, "
-            "plots and report.md, and print a short summary: per problem the statuses "
+            "plots, report.html and report.md, and print a short summary: per problem the statuses "
             "and the best solver at each target (--print-report: the whole report). "
             "Exit 0 when every run completed (whatever its status), "
             "1 when a run ended in 'error', 2 on bad input, when the executor cannot run "
@@ -215,7 +215,9 @@ def _add_run_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
         help=f"refuse a config of more than N runs, counted before any is made "
         f"(default {DEFAULT_MAX_RUNS})",
     )
-    parser.add_argument("--no-plots", action="store_true", help="skip the figures")
+    parser.add_argument(
+        "--no-plots", action="store_true", help="skip the figures (also in report.html)"
+    )
     output = parser.add_mutually_exclusive_group()
     output.add_argument(
         "--print-report",
@@ -240,7 +242,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     import shlex
     from pathlib import Path
 
-    from optbench.analysis.report import print_report, write_report
+    from optbench.analysis.report import print_report, write_reports
     from optbench.analysis.run_summary import run_summary
     from optbench.run.executor import BackendError
     from optbench.run.experiment import (
@@ -278,11 +280,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
             f"{stop.kept} runs kept in {stop.path}, {stop.missing} missing; "
             f"to run the missing ones: {resume}"
         )
-    report = write_report(results)
+    reports = write_reports(results, figures=not args.no_plots)
     if args.print_report:
         print_report(results)
     elif not args.quiet:
-        print(run_summary(results, report), end="")
+        print(run_summary(results, reports[0]), end="")
     print(f"results written to {results.path}")
     failures = errors_only(results)
     if failures:
@@ -327,50 +329,68 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _add_report_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    from optbench.analysis.report_formats import DEFAULT_FORMATS, REPORT_FORMATS
+
+    files = ", ".join(f"{name}: {file}" for name, (file, _) in REPORT_FORMATS.items())
     parser = subparsers.add_parser(
-        "report", help="print the tables of a results directory and write its report.md"
+        "report",
+        help="write the report of a results directory (report.html and report.md) and "
+        "print its tables",
+        description=f"Write the report into DIR ({files}) and print the markdown tables. "
+        "report.html is one self-contained file (inline SVG figures, no network request); "
+        "report.tex holds booktabs tables for a paper.",
     )
     parser.add_argument("dir", help="a results directory")
+    parser.add_argument(
+        "--format",
+        action="append",
+        choices=tuple(REPORT_FORMATS),
+        help=f"a format to write (repeatable; default: {' and '.join(DEFAULT_FORMATS)})",
+    )
+    parser.add_argument("--quiet", action="store_true", help="do not print the tables")
     return parser
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from optbench.analysis.report import print_report, write_report
+    from optbench.analysis.report import print_report, write_reports
 
     results = _load_verified(args.dir)
-    path = write_report(results)
-    print_report(results)
-    print(f"report written to {path}")
+    paths = write_reports(results, args.format)
+    if not args.quiet:
+        print_report(results)
+    for path in paths:
+        print(f"report written to {path}")
     return 0
 
 
 # --- plot ----------------------------------------------------------------------------
 
-PLOT_KINDS = ("convergence", "profile", "data-profile", "ecdf", "sensitivity", "all")
-
 
 def _add_plot_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser("plot", help="draw the figures of a results directory")
+    from optbench.analysis.plot_kinds import PLOT_KINDS, kind_choices
+    from optbench.analysis.style import FORMATS
+
+    kinds = "; ".join(f"{kind.name}: {kind.description}" for kind in PLOT_KINDS.values())
+    x_help = "; ".join(f"{k.name}: {k.x_help}" for k in PLOT_KINDS.values() if k.x_help)
+    parser = subparsers.add_parser(
+        "plot",
+        help="draw the figures of a results directory",
+        description=f"Draw figures into DIR/plots/. Kinds: {kinds}; all: every kind.",
+    )
     parser.add_argument("dir", help="a results directory")
     parser.add_argument(
-        "--kind",
-        choices=PLOT_KINDS,
-        default="convergence",
-        help="convergence curves (default), performance profile, data profile, ECDF "
-        "of (problem, target) pairs, sweep sensitivity, or all of them",
+        "--kind", choices=kind_choices(), default="convergence", help="default: convergence"
     )
-    parser.add_argument(
-        "--x",
-        help="x axis: iter, cost or time (convergence, profile, ecdf); dim+1 or cost "
-        "(data-profile)",
-    )
-    parser.add_argument("--format", choices=("png", "pdf", "svg"), default="png")
+    parser.add_argument("--x", help=f"x axis ({x_help})")
+    parser.add_argument("--format", choices=FORMATS, default="png")
     return parser
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    options = {"fmt": args.format} | ({"x": args.x} if args.x else {})
-    for path in _load_verified(args.dir).plot(kind=args.kind, **options):
+    from optbench.analysis.plot_kinds import write_plots
+
+    results = _load_verified(args.dir)
+    for path in write_plots(results, args.kind, x=args.x, fmt=args.format):
         print(path)
     return 0
 

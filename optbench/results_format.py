@@ -15,7 +15,8 @@ Layout of a results directory ``results/<name>/``::
                         one finished run: its trace, then its summary row
     summary.csv         merged summary rows, spec order             (SUMMARY_FILE)
     traces.parquet      merged trace rows, spec order               (TRACES_FILE)
-    plots/, report.md   written by optbench.analysis                (PLOTS_DIR, REPORT_FILE)
+    plots/, report.*    written by optbench.analysis   (PLOTS_DIR, REPORT_FILE, REPORT_HTML_FILE,
+                                                                  REPORT_LATEX_FILE)
 
 Summary columns, in order: :data:`SUMMARY_KEY_COLUMNS`, the solver's parameters (a
 parameter whose name is a summary column is written ``param_<name>``, so the
@@ -56,13 +57,15 @@ ENVIRONMENT_FILE = "environment.json"
 SUMMARY_FILE = "summary.csv"
 TRACES_FILE = "traces.parquet"
 REPORT_FILE = "report.md"
+REPORT_HTML_FILE = "report.html"
+REPORT_LATEX_FILE = "report.tex"
 RUNS_DIR = "runs"
 PLOTS_DIR = "plots"
 #: Files and directories that make a directory a results directory (removed by ``--force``).
 RESULT_FILES = (CONFIG_FILE, RUNS_FILE, ENVIRONMENT_FILE, SUMMARY_FILE, TRACES_FILE)
 RESULT_DIRS = (RUNS_DIR, PLOTS_DIR)
 #: Files the analysis writes into a results directory.
-GENERATED_FILES = (REPORT_FILE,)
+GENERATED_FILES = (REPORT_FILE, REPORT_HTML_FILE, REPORT_LATEX_FILE)
 #: The files of a baseline (no traces, no plots): what ``compare --update`` copies.
 BASELINE_FILES = (SUMMARY_FILE, RUNS_FILE, CONFIG_FILE, ENVIRONMENT_FILE)
 #: Suffixes of one finished run's files in :data:`RUNS_DIR`: its trace, its summary row.

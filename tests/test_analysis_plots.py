@@ -14,8 +14,10 @@ from test_analysis_tables import PROBLEMS, make_results
 
 from optbench.analysis import style
 from optbench.analysis.frames import ResultsFrames
-from optbench.analysis.plots import draw_convergence, plot_results, seed_envelope
-from optbench.analysis.sensitivity import is_fixed_step, plot_step_size_sensitivity
+from optbench.analysis.plot_kinds import write_plots
+from optbench.analysis.plots import convergence_panel, seed_envelope
+from optbench.analysis.render_matplotlib import save
+from optbench.analysis.sensitivity import is_fixed_step, step_size_figure
 
 MAGIC = {"png": b"\x89PNG\r\n\x1a\n", "pdf": b"%PDF", "svg": b"<?xml"}
 
@@ -26,13 +28,24 @@ def _only(results: ResultsFrames, problems: list[str], path) -> ResultsFrames:
     return ResultsFrames(summary=summary.reset_index(drop=True), traces=traces, path=path)
 
 
+def plot_results(results, x="iter", fmt="png", out_dir=None):
+    """The per-problem kinds (convergence curves and step-size sensitivity)."""
+    written = write_plots(results, "convergence", x=x, fmt=fmt, out_dir=out_dir)
+    return written + write_plots(results, "step-size", fmt=fmt, out_dir=out_dir)
+
+
+def plot_step_size_sensitivity(summary, problem, path):
+    figure = step_size_figure(summary, problem)
+    return None if figure is None else save(figure, path)
+
+
 def test_seed_envelope_median_band_and_carry_forward():
     runs = [
         (np.array([0.0, 1.0, 2.0]), np.array([1.0, 1e-2, 1e-4])),
         (np.array([0.0, 1.0]), np.array([1.0, 1e-1])),  # stops at x = 1
         (np.array([0.0, 2.0, 4.0]), np.array([10.0, 1e-2, 1e-6])),
     ]
-    grid, median, low, high = seed_envelope(runs)
+    grid, median, low, high = seed_envelope(runs, band=(0.0, 1.0))
     assert grid.tolist() == [0.0, 1.0, 2.0, 4.0]
     # x = 1: the third seed is interpolated in log10 y between 10 and 1e-2 -> 10**-0.5
     assert median[1] == pytest.approx(1e-1)
@@ -42,6 +55,10 @@ def test_seed_envelope_median_band_and_carry_forward():
     assert median[3] == pytest.approx(1e-4)
     assert low[3] == pytest.approx(1e-6)
     assert high[3] == pytest.approx(1e-1)
+    # the default band: 25 % and 75 % quantiles of log10 y, linear between seeds
+    _, _, low, high = seed_envelope(runs)
+    assert low[3] == pytest.approx(10 ** ((-6 + -4) / 2))
+    assert high[3] == pytest.approx(10 ** ((-4 + -1) / 2))
 
 
 def test_seed_envelope_diverged_seeds():
@@ -50,7 +67,7 @@ def test_seed_envelope_diverged_seeds():
     diverged = (x, np.array([1.0, 1e6, np.inf]))
     _, median, _, high = seed_envelope([fine, diverged, (x, np.array([1.0, 1e3, np.nan]))])
     assert math.isnan(median[2])  # most seeds diverged: no median
-    _, median, low, high = seed_envelope([fine, fine, diverged])
+    _, median, low, high = seed_envelope([fine, fine, diverged], band=(0.0, 1.0))
     assert median[2] == pytest.approx(0.01)
     assert high[2] == math.inf
     assert low[2] == pytest.approx(0.01)
@@ -73,7 +90,7 @@ def test_plot_results_writes_png_files(tmp_path, x):
     expected = {plots / style.figure_name("convergence_grid", "", x, "png")}
     for problem in problems:
         expected.add(plots / style.figure_name("convergence", stems[problem], x, "png"))
-        expected.add(plots / style.figure_name("sensitivity", stems[problem], x, "png"))
+        expected.add(plots / style.figure_name("sensitivity", stems[problem], "iter", "png"))
     assert set(written) == expected
     assert len(written) == len(expected)
     for path in written:
@@ -116,24 +133,49 @@ def test_sensitivity_only_where_step_size_is_swept(tmp_path):
 
 
 def test_best_setting_solid_others_faded():
-    from matplotlib.figure import Figure
+    results = make_results()
+    panel, extra, families = convergence_panel(
+        results.traces, results.summary, "quadratic[dim=10]", "iter"
+    )
+    assert families == {"gd", "newton_cg", "scipy[method=L-BFGS-B]", "scipy[method=BFGS]"}
+    solid = {c.label: c for c in panel.curves if c.label is not None}
+    assert solid["gd[step_size=0.1] (best of 3)"].alpha == style.BEST_ALPHA
+    assert solid["newton_cg[forcing=sqrt]"].alpha == style.BEST_ALPHA
+    faded = [c for c in panel.curves if c.label is None]
+    assert len(faded) == 2 and {c.alpha for c in faded} == {style.FADED_ALPHA}
+    assert {c.color for c in faded} == {style.family_color("gd")}
+    assert [(e.label, e.color) for e in extra] == [
+        ("gd: 2 other settings", style.family_color("gd"))
+    ]
+    # the best setting carries its band across seeds, around its median
+    best = solid["gd[step_size=0.1] (best of 3)"]
+    assert best.low is not None and best.high is not None
+    inside = np.isfinite(best.y) & np.isfinite(best.low) & np.isfinite(best.high)
+    assert np.all(best.low[inside] <= best.y[inside] * (1 + 1e-12))
+    assert np.all(best.y[inside] <= best.high[inside] * (1 + 1e-12))
+    assert panel.yscale == "log" and panel.xlabel == "iterations"
+    assert "25–75 %" in panel.legend_title
+    unknown, _, _ = convergence_panel(
+        results.traces, results.summary, "logistic_unknown_fstar", "time"
+    )
+    assert "f* unknown" in unknown.ylabel
+    assert unknown.xlabel == "time (s)"
+
+
+def test_unlabelled_curves_are_one_line_collection():
+    from matplotlib.collections import LineCollection
+
+    from optbench.analysis.render_matplotlib import to_figure
 
     results = make_results()
-    ax = Figure().subplots()
-    families = draw_convergence(ax, results.traces, results.summary, "quadratic[dim=10]", "iter")
-    assert families == {"gd", "newton_cg", "scipy[method=L-BFGS-B]", "scipy[method=BFGS]"}
-    alphas = {line.get_label(): line.get_alpha() for line in ax.get_lines()}
-    assert alphas["gd[step_size=0.1] (best of 3)"] == style.BEST_ALPHA
-    assert alphas["gd: 2 other settings"] == style.FADED_ALPHA
-    assert alphas["gd[step_size=1]"] == style.FADED_ALPHA
-    assert alphas["newton_cg[forcing=sqrt]"] == style.BEST_ALPHA
-    colors = {line.get_label(): line.get_color() for line in ax.get_lines()}
-    assert colors["gd: 2 other settings"] == style.family_color("gd")
-    assert ax.get_yscale() == "log" and ax.get_xlabel() == "iterations"
-    unknown = Figure().subplots()
-    draw_convergence(unknown, results.traces, results.summary, "logistic_unknown_fstar", "time")
-    assert "f* unknown" in unknown.get_ylabel()
-    assert unknown.get_xlabel() == "time (s)"
+    panel, extra, _ = convergence_panel(results.traces, results.summary, "quadratic[dim=10]")
+    from optbench.analysis.figure_data import FigureData
+
+    ax = to_figure(FigureData("x", [panel], extra_legend=extra)).axes[0]
+    collections = [c for c in ax.collections if isinstance(c, LineCollection)]
+    assert len(collections) == 1 and len(collections[0].get_segments()) == 2
+    labelled = [c.label for c in panel.curves if c.label is not None]
+    assert [line.get_label() for line in ax.get_lines()] == labelled
 
 
 def test_safe_and_unique_filenames(tmp_path):
@@ -183,6 +225,8 @@ def test_bad_arguments_and_no_figure_leak(tmp_path):
         plot_results(results, fmt="jpg")
     with pytest.raises(ValueError, match="out_dir"):
         plot_results(ResultsFrames(summary=results.summary, traces=results.traces))
+    with pytest.raises(ValueError, match="kind: must be one of"):
+        write_plots(results, "histogram")
     before = plt.get_fignums()
     plot_results(results)
     assert plt.get_fignums() == before

@@ -51,7 +51,8 @@ def finished(tmp_path_factory) -> Path:
 
 
 def test_run_writes_results_report_and_figures(finished):
-    for name in ("config.yaml", "runs.csv", "summary.csv", "traces.parquet", "report.md"):
+    names = ("config.yaml", "runs.csv", "summary.csv", "traces.parquet", "report.md", "report.html")
+    for name in names:
         assert (finished / name).is_file(), name
     figures = {path.name: path for path in (finished / "plots").glob("*.png")}
     for name in ("convergence_grid.png", "performance_profile.png", "data_profile.png", "ecdf.png"):
@@ -163,7 +164,7 @@ def test_run_prints_a_compact_summary_and_writes_the_report(tmp_path, capsys):
     assert len(lines) <= 5 + n_problems * (1 + n_targets)
     report = (out / "report.md").read_text()
     assert len(report.splitlines()) > len(lines)
-    assert f"full report: {out / 'report.md'}" in lines
+    assert f"full report: {out / 'report.html'}" in lines
     summary = pd.read_csv(out / "summary.csv")
     assert lines[0].startswith(f"cli_tiny: {len(summary)} runs, converged ")
     for problem in TINY["problems"]:

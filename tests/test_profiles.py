@@ -362,15 +362,15 @@ def test_profile_tables(results_dir):
     ],
 )
 def test_plot_profiles_writes_png(results_dir, kind, x, name):
-    from optbench.analysis.profile_plots import plot_profiles
+    from optbench.analysis.plot_kinds import write_plots
 
-    written = plot_profiles(results_dir, kind, x=x)
+    written = write_plots(results_dir, kind, x=x)
     assert written == [results_dir / "plots" / name]
     assert written[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_plot_profiles_refuses_bad_arguments(results_dir):
-    from optbench.analysis.profile_plots import plot_profiles
+    from optbench.analysis.plot_kinds import write_plots as plot_profiles
 
     with pytest.raises(ValueError, match="kind"):
         plot_profiles(results_dir, "histogram")

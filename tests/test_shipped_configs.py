@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import optbench
-from optbench.analysis.profile_plots import plot_profiles
+from optbench.analysis.plot_kinds import write_plots
 from optbench.analysis.report import build_report
 from optbench.run.experiment import exit_code
 
@@ -29,7 +29,7 @@ def test_shipped_config_runs_reports_and_plots(name, tmp_path):
         assert problem in report
     files = list((tmp_path / name / "plots").glob("*.png"))
     for kind in ("profile", "data-profile", "ecdf", "sensitivity"):
-        files += plot_profiles(results, kind=kind)
+        files += write_plots(results, kind)
     assert any(path.name.startswith("convergence_grid") for path in files)
     assert any(path.name.startswith("performance_profile") for path in files)
     for path in files:

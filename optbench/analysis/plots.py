@@ -1,61 +1,67 @@
-"""Convergence figures of a results directory (``optbench plot DIR``).
+"""Convergence figures of a results directory (the ``convergence`` plot kind).
 
-Per problem, :func:`plot_results` draws ``f - f*`` (the gradient norm where f* is
-unknown, as the axis title says) on a log axis against iterations, cost or time,
-every solver configuration overlaid, plus a step-size sensitivity figure where a
-step size was swept and one grid figure with a panel per problem.
+Per problem, :func:`convergence_figures` computes the figure data of ``f - f*`` (the
+gradient norm where f* is unknown, as the axis title says) on a log axis against
+iterations, cost or time, every solver configuration overlaid, and, for a suite of at
+most :data:`MAX_GRID_PROBLEMS` problems, one grid figure with a panel per problem
+(larger suites get per-problem figures only, never one giant grid).
 
 Conventions:
 
-- **Median and band across seeds.** Each seed's trace is interpolated (linearly in
-  ``log10 y``) onto a common x grid. After a run stopped, its **last value is
-  carried forward** ("what this run returns with a budget x"), so the median and
-  the min–max band use every seed once it has started and never jump when a seed
-  stops. Values are the actual trace values, not a best-so-far envelope.
+- **Median and quantile band across seeds.** Each seed's trace is interpolated
+  (linearly in ``log10 y``) onto a common x grid. After a run stopped, its **last
+  value is carried forward** ("what this run returns with a budget x"), so the median
+  and the band use every seed once it has started and never jump when a seed stops.
+  The band spans the :data:`BAND` quantiles (25 % to 75 %, linear interpolation
+  between seeds) of those values. Values are the actual trace values, not a
+  best-so-far envelope.
 - **Divergence.** Non-finite values count as ``+inf``: a median over a majority of
   diverged seeds is not drawn; the band of a partly diverged setting reaches the
   top of the axis.
 - **Floor.** Values ``<= 0`` (an exact optimum) are drawn at the panel's floor,
   ``min(1e-16, smallest positive value)``.
 - **Sweeps.** The best setting of each swept family (:func:`best_settings`) is
-  drawn solid with its band; the other settings faded, without band.
+  drawn solid with its band; the other settings faded, without band, as one line
+  collection.
 
-The step-size sensitivity figure is drawn by :mod:`optbench.analysis.sensitivity`.
+The figures are data (:class:`~optbench.analysis.figure_data.FigureData`); the step-size
+sensitivity figure is computed by :mod:`optbench.analysis.sensitivity`.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from optbench.analysis import style
-from optbench.analysis.frames import results_frames
-from optbench.analysis.sensitivity import plot_step_size_sensitivity
+from optbench.analysis.figure_data import Curve, FigureData, LegendEntry, Panel
+from optbench.analysis.frames import ResultsFrames
 from optbench.analysis.tables import best_settings, family_key
 
-if TYPE_CHECKING:
-    from matplotlib.axes import Axes
-
-#: Quantities available on the x axis, and the figure formats.
+#: Quantities available on the x axis.
 X_COLUMNS = ("iter", "cost", "time")
-FORMATS = style.FORMATS
 #: Most x points of a median curve (the union of the seeds' x values, thinned).
 GRID_POINTS = 400
+#: Quantiles across seeds spanned by the band around the median.
+BAND = (0.25, 0.75)
+#: Most problems drawn in the one-panel-per-problem grid figure.
+MAX_GRID_PROBLEMS = 12
 #: Lowest value drawn on a log axis unless the data go lower.
 LOG_FLOOR = style.LOG_FLOOR
 #: ``log10`` stand-in for +inf while interpolating (above any double).
 _LOG_INF = 400.0
+#: ``log10`` of the largest double: a band edge above it is infinite.
+_LOG_MAX = 308.26
 
 
 def seed_envelope(
-    runs: Sequence[tuple[np.ndarray, np.ndarray]], max_points: int = GRID_POINTS
+    runs: Sequence[tuple[np.ndarray, np.ndarray]],
+    max_points: int = GRID_POINTS,
+    band: tuple[float, float] = BAND,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Median and min–max band across seeds of positive values on a common x grid.
+    """Median and quantile band across seeds of positive values on a common x grid.
 
     Parameters
     ----------
@@ -64,12 +70,15 @@ def seed_envelope(
         ``NaN`` for a diverged value).
     max_points : int
         Grid size cap.
+    band : (float, float)
+        The quantiles of the band, e.g. ``(0, 1)`` for min–max.
 
     Returns
     -------
     grid, median, low, high : ndarray
         ``median`` is ``NaN`` where more than half of the seeds are at ``+inf``;
-        ``high`` is ``inf`` where some seed is. See the module docstring for the
+        ``high`` is ``inf`` where the upper quantile falls on a diverged seed, ``low``
+        ``NaN`` where the lower one does. See the module docstring for the
         carry-forward rule.
     """
     xs = [np.asarray(x, dtype=float) for x, _ in runs]
@@ -89,11 +98,23 @@ def seed_envelope(
         row[inside] = np.interp(grid[inside], x, log)
         row[grid > x[-1]] = log[-1]
     median = np.nanmedian(values, axis=0)
-    low, high = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
+    low, high = np.nanquantile(values, band, axis=0)
     median = np.where(median >= _LOG_INF / 2, np.nan, 10.0 ** np.minimum(median, 300))
-    low = np.where(low >= _LOG_INF / 2, np.nan, 10.0 ** np.minimum(low, 300))
-    high = np.where(high >= _LOG_INF / 2, np.inf, 10.0 ** np.minimum(high, 300))
+    low = np.where(low > _LOG_MAX, np.nan, 10.0 ** np.minimum(low, 300))
+    high = np.where(high > _LOG_MAX, np.inf, 10.0 ** np.minimum(high, 300))
     return grid, median, low, high
+
+
+def band_text(band: tuple[float, float] = BAND) -> str:
+    """``"25–75 %"``: the quantiles of a band, in words for legends and captions."""
+    if band == (0.0, 1.0):
+        return "min–max"
+    return f"{100 * band[0]:g}–{100 * band[1]:g} %"
+
+
+def figure_stem(kind: str, stem: str, x: str) -> str:
+    """The file stem of a figure (:func:`optbench.analysis.style.figure_name` less the suffix)."""
+    return style.figure_name(kind, stem, x, "fmt").removesuffix(".fmt")
 
 
 def _labelled_traces(traces: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
@@ -115,19 +136,17 @@ def _y_column(traces: pd.DataFrame) -> str:
     return "f_gap" if traces["f_gap"].notna().any() else "grad_norm"
 
 
-def draw_convergence(
-    ax: Axes,
+def convergence_panel(
     traces: pd.DataFrame,
     summary: pd.DataFrame,
     problem: str,
     x: str = "iter",
     legend: bool = True,
-) -> set[str]:
-    """Draw the convergence curves of every configuration on ``problem`` into ``ax``.
+) -> tuple[Panel, list[LegendEntry], set[str]]:
+    """The convergence curves of every configuration on ``problem``.
 
     Parameters
     ----------
-    ax : matplotlib Axes
     traces, summary : DataFrame
         ``traces.parquet`` and ``summary.csv`` rows (other problems are ignored).
     problem : str
@@ -135,11 +154,16 @@ def draw_convergence(
     x : {"iter", "cost", "time"}
         The x quantity.
     legend : bool
-        Add a legend to the right of the axes.
+        Whether the panel carries its own legend (at its right).
 
     Returns
     -------
-    set of str
+    panel : Panel
+        Median curves (the best settings with their band, labelled; the others faded,
+        unlabelled), log y axis.
+    legend_entries : list of LegendEntry
+        One "<family>: k other settings" entry per family with faded settings.
+    families : set of str
         The families drawn.
     """
     summary = summary[summary["problem"] == problem]
@@ -156,142 +180,146 @@ def draw_convergence(
         key=lambda c: (style.family_rank(c.family), c.solver_label not in solid, c.solver_label),
     )
     n_settings = data.groupby("family")["solver_label"].nunique()
-    handles, faded_families = [], []
+    grouped = dict(tuple(data.sort_values(["run_id", "iter"]).groupby("solver_label", sort=False)))
+    panel = Panel(xlabel=style.X_LABELS[x], ylabel=style.y_label(y_column), yscale="log")
+    panel.title = problem
+    extra: list[LegendEntry] = []
     top = 0.0
     for solver_label, family in configs:
-        rows = data[data["solver_label"] == solver_label].sort_values(["run_id", "iter"])
+        rows = grouped[solver_label]
         runs = [(run[x].to_numpy(), run["_y"].to_numpy()) for _, run in rows.groupby("run_id")]
         grid, median, low, high = seed_envelope(runs)
         starts = [y[0] for _, y in runs if np.isfinite(y[0])]
         top = max(top, *starts) if starts else top
-        is_solid = solver_label in solid
-        line = ax.plot(
-            grid,
-            median,
-            color=style.family_color(family),
-            linestyle=style.family_linestyle(family),
-            linewidth=style.BEST_WIDTH if is_solid else style.FADED_WIDTH,
-            alpha=style.BEST_ALPHA if is_solid else style.FADED_ALPHA,
-            label=solver_label,
-        )[0]
-        if is_solid:
-            band_high = np.where(np.isinf(high), 1e300, high)
-            ax.fill_between(
-                grid, low, band_high, color=style.family_color(family), alpha=style.BAND_ALPHA, lw=0
-            )
+        color = style.family_color(family)
+        if solver_label in solid:
+            label = str(solver_label)
             if n_settings[family] > 1:
-                line.set_label(f"{solver_label} (best of {n_settings[family]})")
-            handles.append(line)
-        elif family not in faded_families:
-            faded_families.append(family)
-            line.set_label(f"{family}: {n_settings[family] - 1} other settings")
-            handles.append(line)
-    ax.set_yscale("log")
+                label = f"{solver_label} (best of {n_settings[family]})"
+            panel.curves.append(
+                Curve(
+                    grid,
+                    median,
+                    label,
+                    color,
+                    style.family_linestyle(family),
+                    style.BEST_WIDTH,
+                    style.BEST_ALPHA,
+                    low=low if len(runs) > 1 else None,
+                    high=high if len(runs) > 1 else None,
+                    band_alpha=style.BAND_ALPHA,
+                )
+            )
+            continue
+        panel.curves.append(
+            Curve(
+                grid,
+                median,
+                None,
+                color,
+                style.family_linestyle(family),
+                style.FADED_WIDTH,
+                style.FADED_ALPHA,
+            )
+        )
+        entry = f"{family}: {n_settings[family] - 1} other settings"
+        if all(e.label != entry for e in extra):
+            extra.append(
+                LegendEntry(
+                    entry,
+                    color,
+                    style.family_linestyle(family),
+                    style.FADED_WIDTH,
+                    style.FADED_ALPHA,
+                )
+            )
     finite = data["_y"][np.isfinite(data["_y"])]
     if len(finite):
         top = min(top * 1e3, finite.max() * 3) if top > 0 else finite.max() * 3
-        ax.set_ylim(max(finite.min() / 3, floor / 3), top)
-    ax.set_xlabel(style.X_LABELS[x])
-    ax.set_ylabel(style.y_label(y_column))
-    ax.set_title(problem, fontsize="medium")
-    ax.grid(True, which="major", alpha=0.3)
-    if legend and handles:
+        panel.ylim = (max(finite.min() / 3, floor / 3), top)
+    if legend:
         n_seeds = data.groupby("solver_label")["run_id"].nunique().max()
-        ax.legend(
-            handles=handles,
-            loc="upper left",
-            bbox_to_anchor=(1.02, 1.0),
-            fontsize="small",
-            title=f"median of {n_seeds} seeds, band min–max" if n_seeds > 1 else "one seed",
-            title_fontsize="small",
+        panel.legend = True
+        panel.legend_title = (
+            f"median of {n_seeds} seeds, band {band_text()}" if n_seeds > 1 else "one seed"
         )
-    return {family for _, family in configs}
+    return panel, extra, {family for _, family in configs}
 
 
-def plot_convergence_grid(
-    traces: pd.DataFrame, summary: pd.DataFrame, problems: Sequence[str], x: str, path: Path
-) -> Path:
+def convergence_figure(
+    traces: pd.DataFrame, summary: pd.DataFrame, problem: str, x: str, stem: str
+) -> FigureData:
+    """The convergence figure of one problem (one panel, legend at its right)."""
+    panel, extra, _ = convergence_panel(traces, summary, problem, x)
+    n_seeds = summary.loc[summary["problem"] == problem, "seed"].nunique()
+    band = f", {band_text()} band across seeds" if n_seeds > 1 else ""
+    return FigureData(
+        stem=figure_stem("convergence", stem, x),
+        panels=[panel],
+        extra_legend=extra,
+        caption=f"Convergence on {problem}: median over {n_seeds} seed(s){band}, "
+        f"against {style.X_LABELS[x]}.",
+        problem=problem,
+    )
+
+
+def convergence_grid_figure(
+    traces: pd.DataFrame, summary: pd.DataFrame, problems: Sequence[str], x: str
+) -> FigureData:
     """One panel per problem (convergence curves), a shared legend of families."""
-    from matplotlib.lines import Line2D
-
-    ncols = min(3, len(problems))
-    nrows = math.ceil(len(problems) / ncols)
-    fig = style.new_figure(4.3 * ncols, 3.4 * nrows + 0.8)
-    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
-    families: set[str] = set()
-    for ax, problem in zip(axes, problems, strict=False):
-        families |= draw_convergence(ax, traces, summary, problem, x, legend=False)
-        ax.title.set_fontsize("small")
-    for ax in axes[len(problems) :]:
-        ax.set_visible(False)
-    handles = [
-        Line2D([], [], color=style.family_color(f), linestyle=style.family_linestyle(f), label=f)
+    columns = min(3, len(problems))
+    rows = -(-len(problems) // columns)
+    panels, families = [], set()
+    for problem in problems:
+        panel, _, drawn = convergence_panel(traces, summary, problem, x, legend=False)
+        families |= drawn
+        panels.append(panel)
+    legend = [
+        LegendEntry(f, style.family_color(f), style.family_linestyle(f))
         for f in sorted(families, key=style.family_rank)
     ]
-    handles += [
-        Line2D([], [], color="gray", lw=style.BEST_WIDTH, label="best setting"),
-        Line2D(
-            [],
-            [],
-            color="gray",
-            lw=style.FADED_WIDTH,
-            alpha=style.FADED_ALPHA,
-            label="other settings",
-        ),
+    legend += [
+        LegendEntry("best setting", width=style.BEST_WIDTH),
+        LegendEntry("other settings", width=style.FADED_WIDTH, alpha=style.FADED_ALPHA),
     ]
-    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 5))
-    return style.save_figure(fig, path)
+    return FigureData(
+        stem=figure_stem("convergence_grid", "", x),
+        panels=panels,
+        columns=columns,
+        width=4.3 * columns,
+        height=3.4 * rows + 0.8,
+        extra_legend=legend,
+        legend_columns=5,
+        caption="Convergence on every problem, one panel each.",
+    )
 
 
-def plot_results(
-    results: Any, x: str = "iter", fmt: str = "png", out_dir: str | Path | None = None
-) -> list[Path]:
-    """Write every convergence figure of ``results`` and return the files written.
+def convergence_figures(frames: ResultsFrames, x: str | None = "iter") -> list[FigureData]:
+    """The ``convergence`` plot kind: a figure per problem with traces, and the grid.
 
     Parameters
     ----------
-    results : Results or ResultsFrames
-        Needs ``summary`` and ``traces`` (``path`` unless ``out_dir`` is given).
-    x : {"iter", "cost", "time"}
-        x axis of the convergence curves.
-    fmt : {"png", "pdf", "svg"}
-        File format.
-    out_dir : path, optional
-        Default ``<results dir>/plots``.
+    frames : ResultsFrames
+        Needs ``summary`` and ``traces``.
+    x : {"iter", "cost", "time"}, optional
+        x axis of the curves (default ``"iter"``).
 
     Returns
     -------
-    list of Path
-        Per problem ``convergence_<problem>[_<x>].<fmt>`` and, where a step size
-        was swept, ``sensitivity_<problem>.<fmt>``; then ``convergence_grid[_<x>].<fmt>``.
-
-    Raises
-    ------
-    ValueError
-        Unknown ``x`` or ``fmt``, or no ``out_dir`` and no results directory.
+    list of FigureData
+        Stems ``convergence_<problem>[_<x>]`` per problem, then
+        ``convergence_grid[_<x>]`` when at most :data:`MAX_GRID_PROBLEMS` problems
+        have traces.
     """
+    x = x or "iter"
     if x not in X_COLUMNS:
         raise ValueError(f"x: must be one of {', '.join(X_COLUMNS)}, got {x!r}")
-    style.check_format(fmt)
-    frames = results_frames(results)
-    out_dir = style.figure_dir(frames.path, out_dir, "plot_results")
     summary = frames.summary
     traces = frames.traces if frames.traces is not None else pd.DataFrame()
-    problems = list(pd.unique(summary["problem"]))
     traced = set(traces["problem"]) if "problem" in traces else set()
-    stems = style.unique_stems(problems)
-    written = []
-    for problem in problems:
-        if problem in traced:
-            fig = style.new_figure(8.5, 4.5)
-            draw_convergence(fig.subplots(), traces, summary, problem, x)
-            path = out_dir / style.figure_name("convergence", stems[problem], x, fmt)
-            written.append(style.save_figure(fig, path))
-        path = out_dir / style.figure_name("sensitivity", stems[problem], x, fmt)
-        if plot_step_size_sensitivity(summary, problem, path) is not None:
-            written.append(path)
-    with_traces = [p for p in problems if p in traced]
-    if with_traces:
-        path = out_dir / style.figure_name("convergence_grid", "", x, fmt)
-        written.append(plot_convergence_grid(traces, summary, with_traces, x, path))
-    return written
+    problems = [p for p in pd.unique(summary["problem"]) if p in traced]
+    stems = style.unique_stems(list(pd.unique(summary["problem"])))
+    figures = [convergence_figure(traces, summary, p, x, stems[p]) for p in problems]
+    if problems and len(problems) <= MAX_GRID_PROBLEMS:
+        figures.append(convergence_grid_figure(traces, summary, problems, x))
+    return figures

@@ -1,6 +1,7 @@
-r"""Figures of the suite-level measures (``optbench plot --kind``).
+r"""Figures of the suite-level measures (plot kinds ``profile``, ``data-profile``,
+``ecdf``, ``sensitivity``), as figure data.
 
-Figures, written to ``<results>/plots/``:
+Figures (stems of the files in ``<results>/plots/``):
 
 ``performance_profile.<fmt>``
     Dolan & Moré (2002) profiles :math:`\rho_s(\tau)` on a log2 τ axis, one panel per
@@ -16,7 +17,10 @@ Figures, written to ``<results>/plots/``:
     each target.
 
 A non-default x quantity is appended to the stem, e.g. ``performance_profile_iters.png``.
-Curves are step functions. Swept families are drawn as their tuned envelope (solid,
+Curves are step functions with a 95 % percentile bootstrap band over the
+``(problem, seed)`` instances (:data:`BAND_RESAMPLES` seeded resamples, seed 0; the
+ECDF resamples instances with all their targets), drawn around the solid curves.
+Swept families are drawn as their tuned envelope (solid,
 ``"<family> (tuned)"``) over their individual settings (faded); the others solid.
 Colours and line styles are per family (:mod:`optbench.analysis.style`). The same
 measures as markdown tables for ``report.md``: :mod:`optbench.analysis.profile_tables`.
@@ -24,16 +28,14 @@ measures as markdown tables for ``report.md``: :mod:`optbench.analysis.profile_t
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from optbench.analysis import style
-from optbench.analysis.frames import ResultsFrames, load_frames
+from optbench.analysis.figure_data import Curve, FigureData, LegendEntry, Panel
+from optbench.analysis.frames import ResultsFrames
 from optbench.analysis.profile_tables import nonempty_traces, ordered_labels, with_envelopes
 from optbench.analysis.profiles import (
     TUNED_SUFFIX,
@@ -45,19 +47,19 @@ from optbench.analysis.profiles import (
 )
 from optbench.analysis.tables import target_text
 from optbench.analysis.targets import fixed_target_table
+from optbench.bootstrap import N_RESAMPLES
 
-if TYPE_CHECKING:
-    from matplotlib.axes import Axes
-
-PROFILE_KINDS = ("profile", "data-profile", "ecdf", "sensitivity")
-FORMATS = style.FORMATS
 #: Moré & Wild's tolerances τ for data profiles (their Figures 2–5 use 1e-1 … 1e-7).
 DATA_PROFILE_TAUS = (1e-1, 1e-3, 1e-5, 1e-7)
 #: Most panels of a profile figure.
 MAX_PANELS = 4
-_METRIC_ALIASES = {"iter": "iters", "iters": "iters", "cost": "cost", "time": "time"}
-_UNIT_ALIASES = {"dim+1": "dim+1", "calls": "dim+1", "cost": "cost"}
+#: Bootstrap resamples of the bands (COCO's default, as the report's intervals).
+BAND_RESAMPLES = N_RESAMPLES
+#: Accepted ``x`` of the profile and ECDF kinds -> work measure; of data profiles -> unit.
+METRIC_ALIASES = {"iter": "iters", "iters": "iters", "cost": "cost", "time": "time"}
+UNIT_ALIASES = {"dim+1": "dim+1", "calls": "dim+1", "cost": "cost"}
 _METRIC_LABELS = {"iters": "iterations", "cost": "cost", "time": "time"}
+_BAND_NOTE = "bands: 95 % bootstrap over instances"
 
 
 def _spread_out(values: Sequence[float], most: int) -> list[float]:
@@ -68,203 +70,224 @@ def _spread_out(values: Sequence[float], most: int) -> list[float]:
     return [values[i] for i in picks]
 
 
-def _draw_curves(ax: Axes, curves: pd.DataFrame, x: str, table: pd.DataFrame) -> None:
-    """Step curves of ``curves`` (``solver_label, <x>, fraction``), styled per family."""
+def _curves(curves: pd.DataFrame, x: str, table: pd.DataFrame) -> list[Curve]:
+    """Step curves of ``curves`` (``solver_label, <x>, fraction[, low, high]``), styled
+    per family: solid with their band, or faded (the settings of a sweep, no label)."""
     swept = set(swept_families(table[~table["solver_label"].str.endswith(TUNED_SUFFIX)]))
+    grouped = dict(tuple(curves.groupby("solver_label", sort=False)))
+    drawn = []
     for label, family in ordered_labels(table):
-        curve = curves[curves["solver_label"] == label]
-        if curve.empty:
+        curve = grouped.get(label)
+        if curve is None or curve.empty:
             continue
         faded = family in swept and not label.endswith(TUNED_SUFFIX)
-        ax.step(
-            curve[x],
-            curve["fraction"],
-            where="post",
-            color=style.family_color(family),
-            linestyle=style.family_linestyle(family),
-            alpha=style.FADED_ALPHA if faded else style.BEST_ALPHA,
-            linewidth=style.FADED_WIDTH if faded else style.BEST_WIDTH,
-            label=None if faded else label,
+        banded = not faded and "low" in curve
+        drawn.append(
+            Curve(
+                curve[x].to_numpy(dtype=float),
+                curve["fraction"].to_numpy(dtype=float),
+                None if faded else label,
+                style.family_color(family),
+                style.family_linestyle(family),
+                style.FADED_WIDTH if faded else style.BEST_WIDTH,
+                style.FADED_ALPHA if faded else style.BEST_ALPHA,
+                drawstyle="steps",
+                low=curve["low"].to_numpy(dtype=float) if banded else None,
+                high=curve["high"].to_numpy(dtype=float) if banded else None,
+                band_alpha=style.BAND_ALPHA,
+            )
         )
-    ax.set_ylim(-0.02, 1.02)
-    ax.grid(True, which="major", alpha=0.3)
+    return drawn
 
 
-def _legend(fig: Any, axes: Sequence[Axes], table: pd.DataFrame) -> None:
-    from matplotlib.lines import Line2D
-
-    handles, labels = axes[0].get_legend_handles_labels()
+def _sweep_legend(table: pd.DataFrame) -> list[LegendEntry]:
     if swept_families(table[~table["solver_label"].str.endswith(TUNED_SUFFIX)]):
-        handles.append(Line2D([], [], color="gray", lw=style.FADED_WIDTH, alpha=style.FADED_ALPHA))
-        labels.append("settings of a sweep")
-    fig.legend(
-        handles, labels, loc="outside lower center", ncols=min(len(handles), 3), fontsize="small"
+        return [
+            LegendEntry("settings of a sweep", width=style.FADED_WIDTH, alpha=style.FADED_ALPHA)
+        ]
+    return []
+
+
+def _profile_figure(
+    stem: str, panels: list[Panel], table: pd.DataFrame, **kw: object
+) -> FigureData:
+    columns = len(panels) if len(panels) <= 3 else 2
+    rows = -(-len(panels) // columns)
+    for panel in panels:
+        panel.ylim = (-0.02, 1.02)
+    return FigureData(
+        stem=stem,
+        panels=panels,
+        columns=columns,
+        width=4.6 * columns + 1.0,
+        height=3.6 * rows + 0.8,
+        share_y=True,
+        legend_from_curves=True,
+        extra_legend=_sweep_legend(table),
+        **kw,  # type: ignore[arg-type]
     )
 
 
-def _panels(count: int) -> tuple[Any, list[Axes]]:
-    columns = count if count <= 3 else 2
-    rows = math.ceil(count / columns)
-    fig = style.new_figure(4.6 * columns + 1.0, 3.6 * rows + 0.8)
-    axes = np.atleast_1d(fig.subplots(rows, columns, sharey=True, squeeze=False)).ravel()
-    for extra in axes[count:]:
-        extra.set_visible(False)
-    return fig, list(axes[:count])
-
-
-def plot_performance_profile(
-    frames: ResultsFrames, path: Path, metric: str = "cost", targets: Sequence[float] | None = None
-) -> Path:
-    """Write the performance-profile figure (one panel per target) to ``path``."""
+def performance_profile_figure(
+    frames: ResultsFrames,
+    metric: str = "cost",
+    targets: Sequence[float] | None = None,
+    n_resamples: int = BAND_RESAMPLES,
+) -> FigureData:
+    """The performance profiles of ``frames`` (one panel per target, at most four)."""
     table = with_envelopes(
         fixed_target_table(frames.summary, nonempty_traces(frames), targets), metric
     )
     shown = _spread_out(sorted(set(table["target"]), reverse=True), MAX_PANELS)
-    fig, axes = _panels(len(shown))
-    for ax, target in zip(axes, shown, strict=True):
-        profile = performance_profile(table, metric, target=target)
-        _draw_curves(ax, profile, "tau", table)
-        ax.set_xscale("log", base=2)
-        ax.set_xlim(1.0, max(2.0, profile["tau"].max()))
-        ax.set_title(rf"$\varepsilon$ = {target_text(target)}")
-        ax.set_xlabel(rf"$\tau$ ({_METRIC_LABELS[metric]} / least {_METRIC_LABELS[metric]})")
-    axes[0].set_ylabel(r"fraction of problems $\rho_s(\tau)$")
-    _legend(fig, axes, table)
-    fig.suptitle(f"Performance profiles, {_METRIC_LABELS[metric]} to reach f − f* ≤ ε")
-    return style.save_figure(fig, path)
+    panels = []
+    for target in shown:
+        profile = performance_profile(table, metric, target=target, n_resamples=n_resamples)
+        panels.append(
+            Panel(
+                _curves(profile, "tau", table),
+                title=rf"$\varepsilon$ = {target_text(target)}",
+                xlabel=rf"$\tau$ ({_METRIC_LABELS[metric]} / least {_METRIC_LABELS[metric]})",
+                xscale="log",
+                xscale_base=2.0,
+                xlim=(1.0, max(2.0, float(profile["tau"].max()))),
+            )
+        )
+    panels[0].ylabel = r"fraction of problems $\rho_s(\tau)$"
+    suffix = "" if metric == "cost" else f"_{metric}"
+    return _profile_figure(
+        f"performance_profile{suffix}",
+        panels,
+        table,
+        title=f"Performance profiles, {_METRIC_LABELS[metric]} to reach f − f* ≤ ε ({_BAND_NOTE})",
+        caption=f"Performance profiles (Dolan & Moré) of {_METRIC_LABELS[metric]} to each "
+        f"target; {_BAND_NOTE}.",
+    )
 
 
-def plot_data_profile(
+def data_profile_figure(
     frames: ResultsFrames,
-    path: Path,
     unit: str = "dim+1",
     taus: Sequence[float] = DATA_PROFILE_TAUS,
-) -> Path:
-    """Write the data-profile figure (one panel per tolerance τ) to ``path``."""
+    n_resamples: int = BAND_RESAMPLES,
+) -> FigureData:
+    """The data profiles of ``frames`` (one panel per tolerance τ)."""
     traces = nonempty_traces(frames)
     if traces is None:
         raise ValueError("data profiles need traces (traces.parquet)")
     table = fixed_target_table(frames.summary, traces, taus, test="relative")
     table = with_envelopes(table, "calls" if unit == "dim+1" else "cost")
-    fig, axes = _panels(len(taus))
-    for ax, tau in zip(axes, sorted(taus, reverse=True), strict=True):
-        profile = data_profile(table, tau, unit)
-        _draw_curves(ax, profile[profile["kappa"] > 0], "kappa", table)
-        ax.set_xscale("log")
-        ax.set_title(rf"$\tau$ = {tau:.0e}")
-        ax.set_xlabel(
-            r"$\kappa$ (oracle calls / (dim + 1))" if unit == "dim+1" else r"$\kappa$ (cost)"
+    panels = []
+    for tau in sorted(taus, reverse=True):
+        profile = data_profile(table, tau, unit, n_resamples=n_resamples)
+        panels.append(
+            Panel(
+                _curves(profile[profile["kappa"] > 0], "kappa", table),
+                title=rf"$\tau$ = {tau:.0e}",
+                xlabel=r"$\kappa$ (oracle calls / (dim + 1))"
+                if unit == "dim+1"
+                else r"$\kappa$ (cost)",
+                xscale="log",
+            )
         )
-    axes[0].set_ylabel(r"fraction of problems $d_s(\kappa)$")
-    _legend(fig, axes, table)
-    fig.suptitle(r"Data profiles: solved when $f(x_0) - f(x) \geq (1 - \tau)(f(x_0) - f_L)$")
-    return style.save_figure(fig, path)
+    panels[0].ylabel = r"fraction of problems $d_s(\kappa)$"
+    return _profile_figure(
+        "data_profile" if unit == "dim+1" else "data_profile_cost",
+        panels,
+        table,
+        title=r"Data profiles: solved when $f(x_0) - f(x) \geq (1 - \tau)(f(x_0) - f_L)$",
+        caption=f"Data profiles (Moré & Wild) per tolerance τ; {_BAND_NOTE}.",
+    )
 
 
-def plot_runtime_ecdf(frames: ResultsFrames, path: Path, metric: str = "cost") -> Path:
-    """Write the runtime ECDF over all (problem, seed, target) pairs to ``path``."""
+def ecdf_figure(
+    frames: ResultsFrames, metric: str = "cost", n_resamples: int = BAND_RESAMPLES
+) -> FigureData:
+    """The runtime ECDF over all (problem, seed, target) triples of ``frames``."""
     table = with_envelopes(fixed_target_table(frames.summary, nonempty_traces(frames)), metric)
-    ecdf = runtime_ecdf(table, metric)
-    fig, axes = _panels(1)
-    _draw_curves(axes[0], ecdf[ecdf["budget"] > 0], "budget", table)
-    axes[0].set_xscale("log")
+    ecdf = runtime_ecdf(table, metric, n_resamples=n_resamples)
     x_label = style.X_LABELS.get("iter" if metric == "iters" else metric, metric)
-    axes[0].set_xlabel(f"{x_label}, log scale")
-    axes[0].set_ylabel("fraction of (problem, target) pairs")
     pairs = len(table.drop_duplicates(["problem", "seed", "target"]))
     targets = ", ".join(target_text(t) for t in sorted(set(table["target"]), reverse=True))
-    axes[0].set_title(f"Runtime ECDF: {pairs} (problem, seed, target) pairs\nε ∈ {{{targets}}}")
-    _legend(fig, axes, table)
-    return style.save_figure(fig, path)
+    panel = Panel(
+        _curves(ecdf[ecdf["budget"] > 0], "budget", table),
+        title=f"Runtime ECDF: {pairs} (problem, seed, target) pairs\nε ∈ {{{targets}}}",
+        xlabel=f"{x_label}, log scale",
+        ylabel="fraction of (problem, target) pairs",
+        xscale="log",
+    )
+    suffix = "" if metric == "cost" else f"_{metric}"
+    return _profile_figure(
+        f"ecdf{suffix}",
+        [panel],
+        table,
+        caption=f"Runtime ECDF over (problem, seed, target) pairs against "
+        f"{_METRIC_LABELS[metric]}; {_BAND_NOTE} (each with all its targets).",
+    )
 
 
-def plot_sensitivity_fraction(frames: ResultsFrames, path: Path) -> Path | None:
-    """Write the fraction of sweep settings reaching each target; None without sweeps."""
+def sensitivity_fraction_figure(frames: ResultsFrames) -> FigureData | None:
+    """The fraction of sweep settings reaching each target; None without sweeps."""
     table = fixed_target_table(frames.summary, nonempty_traces(frames))
     fractions = sweep_success_fraction(table)
     if fractions.empty:
         return None
-    fig, axes = _panels(1)
-    ax = axes[0]
+    panel = Panel(xscale="log", invert_x=True, ylim=(-0.02, 1.02))
     for family in sorted(set(fractions["family"]), key=style.family_rank):
         rows = fractions[fractions["family"] == family].sort_values("target", ascending=False)
         settings = int(rows["n_settings"].max())
-        ax.plot(
-            rows["target"],
-            rows["fraction"],
-            marker="o",
-            color=style.family_color(family),
-            linestyle=style.family_linestyle(family),
-            linewidth=style.BEST_WIDTH,
-            label=f"{family} ({settings} settings)",
+        panel.curves.append(
+            Curve(
+                rows["target"].to_numpy(dtype=float),
+                rows["fraction"].to_numpy(dtype=float),
+                f"{family} ({settings} settings)",
+                style.family_color(family),
+                style.family_linestyle(family),
+                style.BEST_WIDTH,
+                marker="o",
+            )
         )
-    ax.set_xscale("log")
-    ax.invert_xaxis()
-    ax.set_ylim(-0.02, 1.02)
-    ax.grid(True, alpha=0.3)
     relative = (table["f_star_source"] == "best_found").any()
     measure = "f − f* (relative where f* unknown)" if relative else "f − f*"
-    ax.set_xlabel(rf"target $\varepsilon$ on {measure}; harder to the right")
-    ax.set_ylabel("fraction of sweep runs reaching ε")
-    ax.set_title("Swept solvers: settings × seeds that reach each target")
-    fig.legend(loc="outside lower center", ncols=3, fontsize="small")
-    return style.save_figure(fig, path)
+    panel.xlabel = rf"target $\varepsilon$ on {measure}; harder to the right"
+    panel.ylabel = "fraction of sweep runs reaching ε"
+    panel.title = "Swept solvers: settings × seeds that reach each target"
+    return FigureData(
+        stem="sensitivity_fraction",
+        panels=[panel],
+        width=5.6,
+        height=4.4,
+        legend_from_curves=True,
+        caption="Fraction of each sweep's settings × seeds that reach each target.",
+    )
 
 
-def plot_profiles(
-    results: Any,
-    kind: str = "profile",
-    x: str | None = None,
-    fmt: str = "png",
-    out_dir: str | Path | None = None,
-) -> list[Path]:
-    """Write the figure of ``kind`` into ``<results>/plots/`` and return the files.
-
-    Parameters
-    ----------
-    results : path, Results or ResultsFrames
-        A results directory or its loaded frames (``summary``; ``traces`` where the
-        summary's target columns do not suffice, and always for data profiles).
-    kind : {"profile", "data-profile", "ecdf", "sensitivity"}
-        Performance profile, data profile, runtime ECDF, sweep success fraction.
-    x : str, optional
-        ``profile`` and ``ecdf``: ``iter`` (or ``iters``), ``cost`` (default) or
-        ``time``. ``data-profile``: ``dim+1`` (default, alias ``calls``) or ``cost``.
-        ``sensitivity``: ignored.
-    fmt : {"png", "pdf", "svg"}
-        File format.
-    out_dir : path, optional
-        Default ``<results dir>/plots``.
-
-    Returns
-    -------
-    list of Path
-        The file written (empty for ``sensitivity`` when nothing was swept).
-
-    Raises
-    ------
-    ValueError
-        Unknown ``kind``, ``x`` or ``fmt``; no directory to write to; missing traces.
-    """
-    if kind not in PROFILE_KINDS:
-        raise ValueError(f"kind: must be one of {', '.join(PROFILE_KINDS)}, got {kind!r}")
-    style.check_format(fmt)
-    frames = load_frames(results)
-    out_dir = style.figure_dir(frames.path, out_dir, "plot_profiles")
-    if kind == "sensitivity":
-        written = plot_sensitivity_fraction(frames, out_dir / f"sensitivity_fraction.{fmt}")
-        return [written] if written is not None else []
-    if kind == "data-profile":
-        unit = _UNIT_ALIASES.get(x or "dim+1")
-        if unit is None:
-            raise ValueError(f"x: must be 'dim+1' or 'cost' for data profiles, got {x!r}")
-        suffix = "" if unit == "dim+1" else "_cost"
-        return [plot_data_profile(frames, out_dir / f"data_profile{suffix}.{fmt}", unit)]
-    metric = _METRIC_ALIASES.get(x or "cost")
+def _metric(x: str | None, default: str = "cost") -> str:
+    metric = METRIC_ALIASES.get(x or default)
     if metric is None:
         raise ValueError(f"x: must be one of iter, cost, time, got {x!r}")
-    suffix = "" if metric == "cost" else f"_{metric}"
-    if kind == "profile":
-        path = out_dir / f"performance_profile{suffix}.{fmt}"
-        return [plot_performance_profile(frames, path, metric)]
-    return [plot_runtime_ecdf(frames, out_dir / f"ecdf{suffix}.{fmt}", metric)]
+    return metric
+
+
+def profile_figures(frames: ResultsFrames, x: str | None = None) -> list[FigureData]:
+    """The ``profile`` plot kind; ``x``: iter (iters), cost (default) or time."""
+    return [performance_profile_figure(frames, _metric(x))]
+
+
+def data_profile_figures(frames: ResultsFrames, x: str | None = None) -> list[FigureData]:
+    """The ``data-profile`` plot kind; ``x``: dim+1 (default, alias calls) or cost."""
+    unit = UNIT_ALIASES.get(x or "dim+1")
+    if unit is None:
+        raise ValueError(f"x: must be 'dim+1' or 'cost' for data profiles, got {x!r}")
+    return [data_profile_figure(frames, unit)]
+
+
+def ecdf_figures(frames: ResultsFrames, x: str | None = None) -> list[FigureData]:
+    """The ``ecdf`` plot kind; ``x``: iter (iters), cost (default) or time."""
+    return [ecdf_figure(frames, _metric(x))]
+
+
+def sensitivity_fraction_figures(frames: ResultsFrames, x: str | None = None) -> list[FigureData]:
+    """The ``sensitivity`` plot kind (``x`` ignored): empty when nothing was swept."""
+    del x
+    figure = sensitivity_fraction_figure(frames)
+    return [] if figure is None else [figure]

@@ -1,4 +1,5 @@
-r"""Markdown tables of the suite-level measures for ``report.md`` (:func:`profile_tables`).
+r"""The report's profiles section (:func:`profile_section`): figures and tables of the
+suite-level measures.
 
 Performance profile :math:`\rho_s(\tau)` at the τ of :data:`TABLE_TAUS`, the fraction of
 instances reaching each target, and the data profile :math:`d_s(\kappa)` at the κ of
@@ -16,7 +17,6 @@ from typing import Any
 import pandas as pd
 
 from optbench.analysis import style
-from optbench.analysis.formatting import format_table
 from optbench.analysis.frames import ResultsFrames, load_frames
 from optbench.analysis.profiles import (
     TUNED_SUFFIX,
@@ -24,6 +24,7 @@ from optbench.analysis.profiles import (
     performance_profile,
     tuned_envelope,
 )
+from optbench.analysis.report_blocks import Block, FigureRef, Section, Table, Text
 from optbench.analysis.tables import target_text
 from optbench.analysis.targets import fixed_target_table
 
@@ -61,7 +62,16 @@ def _profile_row(curves: pd.DataFrame, x: str, points: Sequence[float]) -> pd.Da
 
 
 def profile_tables(results: Any) -> str:
-    """Markdown tables for ``report.md``: ρ_s at a few τ, fraction solved, d_s at a few κ.
+    """The profiles section as markdown (``""`` when the summary has no targets)."""
+    from optbench.analysis.report_markdown import section_markdown
+
+    section = profile_section(results)
+    return "" if section is None else section_markdown(section)
+
+
+def profile_section(results: Any) -> Section | None:
+    """The figures (performance profile, ECDF, data profile, sweep sensitivity) and the
+    tables: ρ_s at a few τ, fraction solved, d_s at a few κ.
 
     Parameters
     ----------
@@ -71,82 +81,105 @@ def profile_tables(results: Any) -> str:
 
     Returns
     -------
-    str
-        A markdown section (``""`` when the summary has no targets).
+    Section or None
+        ``None`` when the summary has no targets.
     """
     frames = load_frames(results)
     if frames.summary.empty:
-        return ""
+        return None
     traces = nonempty_traces(frames)
+    section = Section("profiles", "Profiles")
     try:
         table = fixed_target_table(frames.summary, traces)
     except ValueError as error:
         if "no targets" in str(error):
-            return ""
-        return f"## Profiles\n\nNot available: {error}."
+            return None
+        section.blocks.append(Text(f"Not available: {error}."))
+        return section
+    section.blocks += [FigureRef("profile"), FigureRef("ecdf")]
+    if traces is not None:
+        section.blocks.append(FigureRef("data-profile"))
+    section.blocks.append(FigureRef("sensitivity"))
     table = with_envelopes(table, "cost")
     order = [label for label, _ in ordered_labels(table)]
     instances = len(table.drop_duplicates(["problem", "seed"]))
-    lines = [
-        "## Profiles",
-        "",
-        f"Over {instances} problem instances ((problem, seed) pairs; Dolan & Moré 2002). "
-        "A run that did not reach a target counts as a failure (ratio ∞) and stays in "
-        "the denominator. Swept solvers also appear as “(tuned)”: per problem and target, "
-        "the setting with the least median cost.",
-    ]
+    section.blocks.append(
+        Text(
+            f"Over {instances} problem instances ((problem, seed) pairs; Dolan & Moré 2002). "
+            "A run that did not reach a target counts as a failure (ratio ∞) and stays in "
+            "the denominator. Swept solvers also appear as “(tuned)”: per problem and target, "
+            "the setting with the least median cost."
+        )
+    )
     unknown = sorted(set(table.loc[table["f_star_source"] == "best_found", "problem"]))
     if unknown:
-        lines += [
-            "",
-            f"f* unknown for {', '.join(unknown)}: there a target ε means Moré & Wild's test "
-            "f(x0) − f(x) ≥ (1 − ε)(f(x0) − f_L), with f_L the best value any run reached.",
-        ]
+        section.blocks.append(
+            Text(
+                f"f* unknown for {', '.join(unknown)}: there a target ε means Moré & Wild's "
+                "test f(x0) − f(x) ≥ (1 − ε)(f(x0) − f_L), with f_L the best value any run "
+                "reached."
+            )
+        )
     reached = table[table["reached"]]
     targets = sorted(set(table["target"]), reverse=True)
     target = min(reached["target"]) if len(reached) else targets[0]
     ratios = performance_profile(table, "cost", taus=[*TABLE_TAUS, math.inf], target=target)
     wide = _profile_row(ratios, "tau", [*TABLE_TAUS, math.inf]).reindex(order)
     wide.columns = [f"τ = {t:g}" for t in TABLE_TAUS] + ["solved"]
-    lines += [
-        "",
-        f"### Performance profile: cost to ε = {target_text(target)}",
-        "",
-        "ρ(τ): fraction of instances solved within τ × the least cost of any solver.",
-        "",
-        format_table(wide.reset_index().rename(columns={"solver_label": "solver"})),
-    ]
+    title = f"Performance profile: cost to ε = {target_text(target)}"
+    section.subsections.append(
+        Section(
+            "profiles-performance",
+            title,
+            [
+                Text("ρ(τ): fraction of instances solved within τ × the least cost of any solver."),
+                Table(_solver_frame(wide), caption=title, kind="profile"),
+            ],
+            level=3,
+        )
+    )
     solved = table.groupby(["solver_label", "target"])["reached"].mean().unstack("target")
     solved = solved.reindex(index=order, columns=targets)
     solved.columns = [f"ε = {target_text(t)}" for t in targets]
-    lines += [
-        "",
-        "### Fraction of instances reaching each target",
-        "",
-        format_table(solved.reset_index().rename(columns={"solver_label": "solver"})),
-    ]
-    lines += _data_profile_lines(frames, traces, order)
-    return "\n".join(lines)
+    title = "Fraction of instances reaching each target"
+    section.subsections.append(
+        Section(
+            "profiles-solved",
+            title,
+            [Table(_solver_frame(solved), caption=title, kind="solved")],
+            level=3,
+        )
+    )
+    section.subsections.append(_data_profile_section(frames, traces, order))
+    return section
 
 
-def _data_profile_lines(
+def _solver_frame(wide: pd.DataFrame) -> pd.DataFrame:
+    return wide.reset_index().rename(columns={"solver_label": "solver"})
+
+
+def _data_profile_section(
     frames: ResultsFrames, traces: pd.DataFrame | None, order: list[str]
-) -> list[str]:
-    heading = ["", f"### Data profile: τ = {TABLE_DATA_TAU:.0e}", ""]
+) -> Section:
+    section = Section("profiles-data", f"Data profile: τ = {TABLE_DATA_TAU:.0e}", level=3)
+    blocks: list[Block] = section.blocks
     if traces is None:
-        return [*heading, "Not available: no traces."]
+        blocks.append(Text("Not available: no traces."))
+        return section
     table = fixed_target_table(frames.summary, traces, [TABLE_DATA_TAU], test="relative")
     if table["dim"].isna().any():
-        return [*heading, "Not available: the summary has no `dim` column."]
+        blocks.append(Text("Not available: the summary has no `dim` column."))
+        return section
     table = with_envelopes(table, "calls")
     profile = data_profile(table, TABLE_DATA_TAU, "dim+1", kappas=TABLE_KAPPAS)
     wide = _profile_row(profile, "kappa", TABLE_KAPPAS).reindex(order).dropna(how="all")
     wide.columns = [f"κ = {k:g}" for k in TABLE_KAPPAS]
-    return [
-        *heading,
-        "d(κ): fraction of instances with f(x0) − f(x) ≥ (1 − τ)(f(x0) − f_L) within "
-        "κ·(dim + 1) oracle calls (n_f + n_g + n_hvp + n_hess + n_r + n_J; Moré & Wild 2009), "
-        "f_L = f* where certified, else the best value found; first logged hit.",
-        "",
-        format_table(wide.reset_index().rename(columns={"solver_label": "solver"})),
+    blocks += [
+        Text(
+            "d(κ): fraction of instances with f(x0) − f(x) ≥ (1 − τ)(f(x0) − f_L) within "
+            "κ·(dim + 1) oracle calls (n_f + n_g + n_hvp + n_hess + n_r + n_J; Moré & Wild "
+            "2009), f_L = f* where certified, else the best value found; first logged hit."
+        ),
+        Table(_solver_frame(wide), caption=section.title, kind="data-profile"),
     ]
+    return section

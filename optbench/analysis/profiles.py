@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from optbench.analysis.targets import fixed_target_table
+from optbench.bootstrap import LEVEL, percentile_interval, resample_indices
 
 INSTANCE = ["problem", "seed"]
 #: Work measures a profile can use; ``calls`` = n_f + n_g + n_hvp + n_hess + n_r + n_J.
@@ -138,18 +139,77 @@ def performance_ratios(
     return ratios.fillna(np.inf)
 
 
-def _fractions(matrix: pd.DataFrame, grid: np.ndarray, name: str) -> pd.DataFrame:
-    """Long frame ``solver_label, <name>, fraction``: share of rows with finite value ≤ grid."""
+def _unit_weights(units: np.ndarray, n_resamples: int, seed: int) -> np.ndarray:
+    """How often each row is drawn in each bootstrap resample of its ``units``.
+
+    Rows sharing a unit (the targets of one instance) are drawn together. Returns an
+    array of shape ``(n_resamples, rows)``.
+    """
+    _, inverse = np.unique(units, return_inverse=True)
+    n_units = int(inverse.max()) + 1
+    draws = resample_indices(n_units, n_resamples, seed)
+    offsets = (draws + np.arange(n_resamples)[:, None] * n_units).ravel()
+    counts = np.bincount(offsets, minlength=n_resamples * n_units)
+    return counts.reshape(n_resamples, n_units)[:, inverse].astype(float)
+
+
+def _fraction_band(
+    values: np.ndarray, grid: np.ndarray, weights: np.ndarray, level: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile band of the fraction of rows with finite value ≤ each grid point.
+
+    The fraction only changes at the column's own finite values, so it is resampled
+    there (``weights``: :func:`_unit_weights`) and held in between.
+    """
+    finite = np.isfinite(values)
+    order = np.argsort(values[finite], kind="stable")
+    ordered = values[finite][order]
+    low, high = np.zeros(grid.size), np.zeros(grid.size)
+    if ordered.size == 0:
+        return low, high
+    cumulative = np.cumsum(weights[:, finite][:, order], axis=1)
+    cumulative /= weights.sum(axis=1, keepdims=True)
+    distinct = np.unique(ordered)
+    at = cumulative[:, np.searchsorted(ordered, distinct, side="right") - 1]
+    bounds = np.array([percentile_interval(at[:, k], level) for k in range(distinct.size)])
+    position = np.searchsorted(distinct, grid, side="right") - 1
+    inside = position >= 0
+    low[inside] = bounds[position[inside], 0]
+    high[inside] = bounds[position[inside], 1]
+    return low, high
+
+
+def _fractions(
+    matrix: pd.DataFrame,
+    grid: np.ndarray,
+    name: str,
+    *,
+    units: np.ndarray | None = None,
+    n_resamples: int = 0,
+    level: float = LEVEL,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Long frame ``solver_label, <name>, fraction``: share of rows with finite value ≤ grid.
+
+    With ``n_resamples > 0``, also ``low`` and ``high``: the percentile bootstrap band of
+    each fraction (:mod:`optbench.bootstrap`), resampling ``units`` (one per
+    row by default) with replacement, the same draws for every solver.
+    """
     values = matrix.to_numpy(dtype=float)
     total = values.shape[0]
+    weights = None
+    if n_resamples and total:
+        keys = np.arange(total) if units is None else np.asarray(units)
+        weights = _unit_weights(keys, n_resamples, seed)
     parts = []
     for column, label in enumerate(matrix.columns):
         ordered = np.sort(values[:, column])
         ordered = ordered[np.isfinite(ordered)]  # failures never count, even at inf
         counts = np.searchsorted(ordered, grid, side="right")
-        parts.append(
-            pd.DataFrame({"solver_label": label, name: grid, "fraction": counts / max(total, 1)})
-        )
+        part = pd.DataFrame({"solver_label": label, name: grid, "fraction": counts / max(total, 1)})
+        if weights is not None:
+            part["low"], part["high"] = _fraction_band(values[:, column], grid, weights, level)
+        parts.append(part)
     return pd.concat(parts, ignore_index=True)
 
 
@@ -168,6 +228,9 @@ def performance_profile(
     taus: Sequence[float] | None = None,
     *,
     target: float | None = None,
+    n_resamples: int = 0,
+    level: float = LEVEL,
+    seed: int = 0,
 ) -> pd.DataFrame:
     r"""Performance profile :math:`\rho_s(\tau) = |\{p : r_{p,s} \le \tau\}| / |P|`.
 
@@ -185,15 +248,20 @@ def performance_profile(
         (where the step curve changes) plus twice the largest.
     target : float, optional
         Which target (needed when the table has several).
+    n_resamples, level, seed
+        With ``n_resamples > 0``: a percentile bootstrap band at ``level`` over the
+        instances (``n_resamples`` seeded resamples, :mod:`optbench.bootstrap`).
+        The ratios stay those of the full table: the band says how the profile
+        depends on which instances the suite holds.
 
     Returns
     -------
     DataFrame
-        Columns ``solver_label, tau, fraction``.
+        Columns ``solver_label, tau, fraction`` (and ``low, high`` with a band).
     """
     ratios = performance_ratios(table, metric, target)
     grid = _step_grid(ratios.to_numpy(dtype=float).ravel(), 1.0, taus)
-    return _fractions(ratios, grid, "tau")
+    return _fractions(ratios, grid, "tau", n_resamples=n_resamples, level=level, seed=seed)
 
 
 def data_profile(
@@ -203,6 +271,9 @@ def data_profile(
     kappas: Sequence[float] | None = None,
     *,
     summary: pd.DataFrame | None = None,
+    n_resamples: int = 0,
+    level: float = LEVEL,
+    seed: int = 0,
 ) -> pd.DataFrame:
     r"""Data profile :math:`d_s(\kappa)`: share of instances solved within κ units of work.
 
@@ -229,11 +300,13 @@ def data_profile(
         Budgets κ. Default: where the step curve changes, plus one point beyond.
     summary : DataFrame, optional
         The results summary, when ``data`` are traces.
+    n_resamples, level, seed
+        A bootstrap band over the instances, as in :func:`performance_profile`.
 
     Returns
     -------
     DataFrame
-        Columns ``solver_label, kappa, fraction``.
+        Columns ``solver_label, kappa, fraction`` (and ``low, high`` with a band).
 
     Notes
     -----
@@ -253,13 +326,17 @@ def data_profile(
         work = rows["cost"]
     matrix = work_matrix(rows, work, INSTANCE)
     grid = _step_grid(matrix.to_numpy(dtype=float).ravel(), 0.0, kappas)
-    return _fractions(matrix, grid, "kappa")
+    return _fractions(matrix, grid, "kappa", n_resamples=n_resamples, level=level, seed=seed)
 
 
 def runtime_ecdf(
     table: pd.DataFrame,
     metric: str = "cost",
     budgets: Sequence[float] | None = None,
+    *,
+    n_resamples: int = 0,
+    level: float = LEVEL,
+    seed: int = 0,
 ) -> pd.DataFrame:
     """Runtime ECDF over all (instance, target) pairs, in the manner of COCO.
 
@@ -276,17 +353,29 @@ def runtime_ecdf(
         The work measure.
     budgets : sequence of float, optional
         Default: every distinct finite work value plus one point beyond.
+    n_resamples, level, seed
+        With ``n_resamples > 0``: a percentile bootstrap band that resamples the
+        ``(problem, seed)`` instances, each with all its targets.
 
     Returns
     -------
     DataFrame
-        Columns ``solver_label, budget, fraction``.
+        Columns ``solver_label, budget, fraction`` (and ``low, high`` with a band).
     """
     if metric not in WORK_METRICS:
         raise ValueError(f"metric: must be one of {', '.join(WORK_METRICS)}, got {metric!r}")
     matrix = work_matrix(table, table[metric], [*INSTANCE, "target"])
     grid = _step_grid(matrix.to_numpy(dtype=float).ravel(), 0.0, budgets)
-    return _fractions(matrix, grid, "budget")
+    instances = matrix.index.droplevel("target").to_flat_index()
+    return _fractions(
+        matrix,
+        grid,
+        "budget",
+        units=pd.factorize(instances)[0],
+        n_resamples=n_resamples,
+        level=level,
+        seed=seed,
+    )
 
 
 def swept_families(table: pd.DataFrame) -> list[str]:

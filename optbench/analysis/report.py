@@ -1,26 +1,34 @@
-"""The markdown report of a results directory (``report.md``, ``optbench report DIR``).
+"""The report of a results directory: its sections as data, written as Markdown,
+HTML or LaTeX (``report.md``, ``report.html``, ``report.tex``; ``optbench report DIR``).
 
-The report is the concatenation of the sections produced by the builders in
-:data:`SECTION_BUILDERS`, in order. Each builder takes a :class:`ReportContext`
-and returns markdown (or ``""`` to add nothing). Other analyses add their own
-sections by inserting a builder, e.g. profile tables before the status summary::
+The report is the list of sections produced by the builders in
+:data:`SECTION_BUILDERS`, in order: the summary of what was run, the ranking with its
+intervals, the profiles and ECDF, the results of each problem (figures and
+fixed-target tables), the statuses and the environment. Each builder takes a
+:class:`ReportContext` and returns a :class:`~optbench.analysis.report_blocks.Section`
+(text, tables as DataFrames, references to figures of the plot kinds), ``None`` to
+add nothing, or a markdown string. The renderers named in
+:data:`optbench.analysis.report_formats.REPORT_FORMATS` turn the sections into files.
+Other analyses add sections by inserting a builder::
 
-    SECTION_BUILDERS.insert(SECTION_BUILDERS.index(statuses_section), profiles_section)
+    SECTION_BUILDERS.insert(SECTION_BUILDERS.index(statuses_section), my_section)
 """
 
 from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 import pandas as pd
 
-from optbench.analysis.formatting import format_spread, format_table
+from optbench.analysis import style
+from optbench.analysis.formatting import format_spread
 from optbench.analysis.frames import ResultsFrames, results_frames
+from optbench.analysis.report_blocks import Block, FigureRef, Section, Table, Text
 from optbench.analysis.statistics_tables import statistics_section
 from optbench.analysis.tables import (
     BAD_STATUSES,
@@ -115,14 +123,16 @@ def _inline(value: Any) -> str:
     return str(value)
 
 
-def header_section(context: ReportContext) -> str:
+def header_section(context: ReportContext) -> Section:
     """Title, what was run (counts, stop criteria, targets) and the environment."""
     summary = context.results.summary
     config = context.results.config or {}
-    lines = [f"# optbench report: {_config_name(context)}", ""]
+    section = Section("summary", f"optbench report: {_config_name(context)}", level=1)
+    lines: list[str] = []
     missing = missing_runs_line(context.results)
     if summary.empty:
-        return "\n".join([*lines, "No finished runs in these results.", *missing])
+        section.blocks.append(Text("\n".join(["No finished runs in these results.", *missing])))
+        return section
     n_configs = summary[["problem", "solver_label"]].drop_duplicates().shape[0]
     lines.append(
         f"- runs: {len(summary)} ({summary['problem'].nunique()} problems, "
@@ -139,8 +149,8 @@ def header_section(context: ReportContext) -> str:
     if context.results.path is not None:
         lines.append(f"- results: `{context.results.path}`")
     lines.append(f"- environment: {environment_line(context.environment)}")
-    lines += ["", LEGEND]
-    return "\n".join(lines)
+    section.blocks += [Text("\n".join(lines)), Text(LEGEND)]
+    return section
 
 
 def missing_runs_line(results: ResultsFrames) -> list[str]:
@@ -167,28 +177,28 @@ def _field(mapping: Any, *keys: str) -> Any:
     return mapping
 
 
-def environment_line(environment: Mapping[str, Any] | None) -> str:
-    """The essentials of ``environment.json`` on one line.
+def environment_fields(environment: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    """The essentials of ``environment.json`` as (field, value) pairs.
 
     Python, optbench, numpy and scipy versions, CPU, the BLAS libraries with their
     thread counts, the BLAS threads given to each run, the git revision and the
     start time: whichever of them are recorded.
     """
     if not environment:
-        return "not recorded"
-    parts = []
+        return []
+    parts: list[tuple[str, str]] = []
     python = _field(environment, "python", "version") or environment.get("python")
     if isinstance(python, str):
-        parts.append(f"Python {python}")
+        parts.append(("Python", python))
     for name in ("optbench", "numpy", "scipy"):
         version = _field(environment, "packages", name) or environment.get(name)
         if isinstance(version, str):
-            parts.append(f"{name} {version}")
+            parts.append((name, version))
     cpu = environment.get("cpu")
     if isinstance(cpu, Mapping) and cpu.get("model"):
-        parts.append(f"CPU {cpu['model']} ×{cpu.get('available') or cpu.get('count') or '?'}")
+        parts.append(("CPU", f"{cpu['model']} ×{cpu.get('available') or cpu.get('count') or '?'}"))
     elif isinstance(cpu, str):
-        parts.append(f"CPU {cpu}")
+        parts.append(("CPU", cpu))
     blas = environment.get("blas")
     if isinstance(blas, list) and blas:
         libraries = [
@@ -197,17 +207,25 @@ def environment_line(environment: Mapping[str, Any] | None) -> str:
             for lib in blas
             if isinstance(lib, Mapping)
         ]
-        parts.append("BLAS " + ", ".join(libraries))
+        parts.append(("BLAS", ", ".join(libraries)))
     if environment.get("blas_threads_for_runs") is not None:
-        parts.append(f"BLAS threads per run {environment['blas_threads_for_runs']}")
+        parts.append(("BLAS threads per run", str(environment["blas_threads_for_runs"])))
     git = environment.get("git")
     revision = _field(git, "revision") if isinstance(git, Mapping) else git
     if isinstance(revision, str) and revision:
         dirty = " (uncommitted changes)" if _field(git, "dirty") else ""
-        parts.append(f"git {revision[:10]}{dirty}")
+        parts.append(("git", f"{revision[:10]}{dirty}"))
     if isinstance(environment.get("started"), str):
-        parts.append(f"started {environment['started']}")
-    return " · ".join(parts) if parts else "recorded (no known fields)"
+        parts.append(("started", environment["started"]))
+    return parts
+
+
+def environment_line(environment: Mapping[str, Any] | None) -> str:
+    """:func:`environment_fields` on one line (``"not recorded"`` without a file)."""
+    if not environment:
+        return "not recorded"
+    parts = environment_fields(environment)
+    return " · ".join(f"{k} {v}" for k, v in parts) if parts else "recorded (no known fields)"
 
 
 def _configuration_cell(row: Mapping[str, Any], best_labels: set[str]) -> str:
@@ -215,7 +233,7 @@ def _configuration_cell(row: Mapping[str, Any], best_labels: set[str]) -> str:
     return f"**{label}**" if label in best_labels else label
 
 
-def problem_tables(context: ReportContext, problem: str) -> str:
+def problem_tables(context: ReportContext, problem: str) -> list[Block]:
     """The final-state table and the fixed-target tables of one problem."""
     table = context.table[context.table["problem"] == problem]
     best_labels = set(context.best.loc[context.best["problem"] == problem, "solver_label"])
@@ -228,11 +246,13 @@ def problem_tables(context: ReportContext, problem: str) -> str:
             format_spread(row[metric], row[f"{metric}_min"], row[f"{metric}_max"])
             for row in table.to_dict("records")
         ]
-    parts = [format_table(pd.DataFrame(final))]
+    blocks: list[Block] = [
+        Table(pd.DataFrame(final), caption=f"Final state on {problem}", kind="final")
+    ]
     f_star_known = table["f_gap_final"].notna().any()
     if not f_star_known:
-        parts.insert(0, "f* is unknown for this problem: no f − f* and no fixed targets.")
-        return "\n\n".join(parts)
+        blocks.insert(0, Text("f* is unknown for this problem: no f − f* and no fixed targets."))
+        return blocks
     for metric in TARGET_METRICS:
         cells: dict[str, list[str]] = {"solver": solvers}
         for eps in context.targets:
@@ -247,17 +267,63 @@ def problem_tables(context: ReportContext, problem: str) -> str:
                 for row in table.to_dict("records")
             ]
         if context.targets:
-            parts.append(f"{TARGET_TITLES[metric]} to reach f − f* ≤ ε:")
-            parts.append(format_table(pd.DataFrame(cells)))
-    return "\n\n".join(parts)
+            title = f"{TARGET_TITLES[metric]} to reach f − f* ≤ ε"
+            blocks.append(Text(f"{title}:"))
+            blocks.append(
+                Table(pd.DataFrame(cells), caption=f"{title} on {problem}", kind="fixed-target")
+            )
+    return blocks
 
 
-def problems_section(context: ReportContext) -> str:
-    """One subsection per problem with its tables."""
-    sections = ["## Results by problem"]
-    for problem in pd.unique(context.table["problem"]):
-        sections.append(f"### {problem}\n\n{problem_tables(context, problem)}")
-    return "\n\n".join(sections)
+def problem_groups(results: ResultsFrames) -> dict[str, str]:
+    """The suite of each problem, as the config listed it (``{suite: NAME}`` items).
+
+    Problems named one by one, and any the suites no longer list, are in the group
+    ``"problems"``.
+    """
+    config = results.config or {}
+    groups: dict[str, str] = {}
+    for item in config.get("problems") or []:
+        suite = item.get("suite") if isinstance(item, Mapping) else None
+        if not suite:
+            continue
+        try:
+            from optbench.problems.suites import suite_entries
+
+            entries = suite_entries(str(suite), item.get("max_dim"))
+        except (ImportError, ValueError, KeyError):
+            continue
+        for entry in entries:
+            groups.setdefault(entry.name, str(suite))
+    problems = pd.unique(results.summary["problem"]) if "problem" in results.summary else []
+    return {str(p): groups.get(str(p), "problems") for p in problems}
+
+
+def problem_key(stem: str) -> str:
+    """The anchor of a problem's section."""
+    return f"problem-{stem}"
+
+
+def problems_section(context: ReportContext) -> Section:
+    """One subsection per problem: its figures (convergence, step-size sensitivity)
+    and tables, filed under its suite."""
+    section = Section("problems", "Results by problem")
+    problems = [str(p) for p in pd.unique(context.table["problem"])]
+    stems = style.unique_stems(problems)
+    groups = problem_groups(context.results)
+    for problem in problems:
+        blocks: list[Block] = [FigureRef("convergence", problem), FigureRef("step-size", problem)]
+        section.subsections.append(
+            Section(
+                problem_key(stems[problem]),
+                problem,
+                blocks + problem_tables(context, problem),
+                level=3,
+                group=groups.get(problem, "problems"),
+                collapsible=True,
+            )
+        )
+    return section
 
 
 def _message(text: Any) -> str:
@@ -273,16 +339,18 @@ def _message(text: Any) -> str:
     return first
 
 
-def statuses_section(context: ReportContext) -> str:
+def statuses_section(context: ReportContext) -> Section | None:
     """Counts of every status, and each diverged, failed or error run with its message."""
     summary = context.results.summary
+    if summary.empty:
+        return None
     counts = summary["status"].value_counts()
     order = [s for s in STATUSES if s in counts] + sorted(set(counts.index) - set(STATUSES))
-    lines = ["## Statuses", "", ", ".join(f"{s}: {counts[s]}" for s in order)]
+    section = Section("statuses", "Statuses", [Text(", ".join(f"{s}: {counts[s]}" for s in order))])
     bad = summary[summary["status"].isin(BAD_STATUSES)]
     if bad.empty:
-        lines += ["", "No run diverged, failed or raised an error."]
-        return "\n".join(lines)
+        section.blocks.append(Text("No run diverged, failed or raised an error."))
+        return section
     rows = pd.DataFrame(
         {
             "problem": bad["problem"].astype(str),
@@ -293,25 +361,58 @@ def statuses_section(context: ReportContext) -> str:
             "run_id": bad["run_id"].astype(str),
         }
     )
-    lines += ["", "Runs that diverged, failed or raised an error:", "", format_table(rows)]
-    return "\n".join(lines)
+    section.blocks += [
+        Text("Runs that diverged, failed or raised an error:"),
+        Table(rows, caption="Runs that diverged, failed or raised an error", kind="statuses"),
+    ]
+    return section
 
 
-def profiles_section(context: ReportContext) -> str:
-    """Performance-profile, targets-reached and data-profile tables."""
-    from optbench.analysis.profile_tables import profile_tables
+def profiles_section(context: ReportContext) -> Section | None:
+    """Performance-profile, ECDF and data-profile figures, and their tables."""
+    from optbench.analysis.profile_tables import profile_section
 
-    return profile_tables(context.results)
+    return profile_section(context.results)
 
+
+def environment_section(context: ReportContext) -> Section:
+    """The recorded environment, one row per field (versions, CPU, BLAS, git)."""
+    fields = environment_fields(context.environment)
+    if not fields:
+        fields = [("environment", environment_line(context.environment))]
+    frame = pd.DataFrame(fields, columns=["field", "value"])
+    return Section(
+        "environment",
+        "Environment",
+        [Table(frame, caption="Environment of the runs", solver_column=None, kind="environment")],
+    )
+
+
+#: What a section builder returns: a section, nothing, or markdown text.
+SectionResult = Section | str | None
 
 #: The report's sections, in order; insert builders here to extend the report.
-SECTION_BUILDERS: list[Callable[[ReportContext], str]] = [
+SECTION_BUILDERS: list[Callable[[ReportContext], SectionResult]] = [
     header_section,
     statistics_section,
-    problems_section,
     profiles_section,
+    problems_section,
     statuses_section,
+    environment_section,
 ]
+
+
+def build_sections(results: Any) -> list[Section | str]:
+    """The report's sections for ``results`` (every builder of :data:`SECTION_BUILDERS`).
+
+    Returns
+    -------
+    list of Section or str
+        In order; a builder's markdown string is kept as it is.
+    """
+    context = ReportContext.from_results(results)
+    built = (builder(context) for builder in SECTION_BUILDERS)
+    return [section for section in built if section]
 
 
 def build_report(results: Any) -> str:
@@ -327,9 +428,54 @@ def build_report(results: Any) -> str:
     str
         Markdown: every section of :data:`SECTION_BUILDERS`, separated by blank lines.
     """
-    context = ReportContext.from_results(results)
-    sections = (builder(context) for builder in SECTION_BUILDERS)
-    return "\n\n".join(s for s in sections if s) + "\n"
+    from optbench.analysis.report_markdown import render
+
+    return render(build_sections(results))
+
+
+def write_reports(
+    results: Any,
+    formats: Sequence[str] | None = None,
+    directory: str | Path | None = None,
+    *,
+    figures: bool = True,
+) -> list[Path]:
+    """Write the report in each of ``formats`` (default html and md) into ``directory``.
+
+    Parameters
+    ----------
+    results : Results or ResultsFrames
+        The results (with ``path`` unless ``directory`` is given).
+    formats : sequence of {"md", "html", "latex"}, optional
+        Default :data:`~optbench.analysis.report_formats.DEFAULT_FORMATS`.
+    directory : path, optional
+        Default: the results directory.
+    figures : bool
+        Draw the figures into formats that hold them (HTML); without, they are
+        left out.
+
+    Returns
+    -------
+    list of Path
+        ``report.md``, ``report.html``, ``report.tex``: the files written, each
+        written to a temporary name and renamed, never left half-written.
+    """
+    from optbench.analysis.report_formats import DEFAULT_FORMATS, renderer
+
+    formats = list(formats or DEFAULT_FORMATS)
+    renderers = [renderer(name) for name in formats]  # unknown formats fail before writing
+    if directory is None:
+        directory = results_frames(results).path
+        if directory is None:
+            raise ValueError("write_reports: results have no directory; pass directory=")
+    frames = results_frames(results)
+    sections = build_sections(frames)
+    return [
+        atomic_write_text(
+            Path(directory) / file_name, render(sections, frames if figures else None)
+        )
+        for file_name, render in renderers
+    ]
 
 
 def write_report(results: Any, path: str | Path | None = None) -> Path:

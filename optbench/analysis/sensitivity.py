@@ -1,6 +1,6 @@
 """The step-size sensitivity figure of one problem (``sensitivity_<problem>.<fmt>``).
 
-Where a solver's ``step_size`` was swept, :func:`plot_step_size_sensitivity` draws the
+Where a solver's ``step_size`` was swept, :func:`step_size_figure` computes the figure of the
 final accuracy (left) and the iterations to a target (right) against the step size,
 log-log, one line per sweep: medians across seeds with min–max error bars (the
 aggregate of :func:`optbench.analysis.tables.aggregate_summary`). Settings where most
@@ -13,13 +13,14 @@ the number c/L); steps given as multiples of 1/L are a sweep of their own.
 from __future__ import annotations
 
 import math
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from optbench.analysis import style
+from optbench.analysis.figure_data import Curve, FigureData, LegendEntry, Panel, TopMarkers
+from optbench.analysis.frames import ResultsFrames
 from optbench.analysis.tables import (
     USED_STEP,
     aggregate_summary,
@@ -29,9 +30,6 @@ from optbench.analysis.tables import (
     target_text,
 )
 from optbench.results_format import parameter_column_name
-
-if TYPE_CHECKING:
-    from matplotlib.axes import Axes
 
 #: The swept hyper-parameter of the sensitivity figure (the solver's ``step_size``,
 #: written ``param_step_size`` in the summary, see :mod:`optbench.results_format`).
@@ -85,7 +83,7 @@ def _swept_groups(summary: pd.DataFrame, problem: str) -> list[tuple[str, pd.Dat
     return sorted(groups, key=lambda g: (style.family_rank(g[1]["family"].iloc[0]), g[0]))
 
 
-def plot_step_size_sensitivity(summary: pd.DataFrame, problem: str, path: Path) -> Path | None:
+def step_size_figure(summary: pd.DataFrame, problem: str, stem: str = "") -> FigureData | None:
     """Final accuracy and iterations to target against step size, log-log.
 
     Left: median final ``f - f*`` (gradient norm where f* is unknown) with min–max
@@ -101,8 +99,8 @@ def plot_step_size_sensitivity(summary: pd.DataFrame, problem: str, path: Path) 
 
     Returns
     -------
-    Path or None
-        ``path``, or ``None`` (nothing written) when no step size was swept.
+    FigureData or None
+        Stem ``sensitivity_<stem>``; ``None`` when no step size was swept.
     """
     groups = _swept_groups(summary, problem)
     if not groups:
@@ -113,75 +111,104 @@ def plot_step_size_sensitivity(summary: pd.DataFrame, problem: str, path: Path) 
     targets = sorted(summary_targets(summary))
     eps = next((e for e in targets if table[target_column("iters", e)].notna().any()), None)
     work = "iters" if eps is None else target_column("iters", eps)
-    fig = style.new_figure(10, 4.2)
-    left, right = fig.subplots(1, 2, sharex=True)
-    seen: dict[Axes, list[float]] = {left: [], right: []}
+    steps = table["_step"]
+    left = Panel(
+        xlabel="step size",
+        ylabel=f"final {style.y_label('f_gap' if f_known else 'grad_norm')}",
+        xscale="log",
+        yscale="log",
+        xlim=(steps.min() / 1.5, steps.max() * 1.5),
+    )
+    right = Panel(
+        xlabel="step size",
+        ylabel="iterations (until stop)"
+        if eps is None
+        else f"iterations to f − f* ≤ {target_text(eps)}",
+        xscale="log",
+        yscale="log",
+        xlim=left.xlim,
+        plain_y_ticks=True,
+    )
+    seen: dict[int, list[float]] = {id(left): [], id(right): []}
     for name, group in groups:
         color = style.family_color(group["family"].iloc[0])
         bad = group["n_bad"] * 2 > group["n_runs"]
-        for ax, column in ((left, final), (right, work)):
-            seen[ax] += _draw_sweep(ax, group[~bad], column, color, name)
-            style.mark_top(ax, group.loc[bad, "_step"].tolist(), "x", color)
+        for panel, column in ((left, final), (right, work)):
+            curve, values = _sweep_curve(group[~bad], column, color, name)
+            panel.curves.append(curve)
+            seen[id(panel)] += values
+            if bad.any():
+                panel.top_markers.append(TopMarkers(group.loc[bad, "_step"].tolist(), "x", color))
         censored = group[~bad & group[work].isna()]
-        style.mark_top(right, censored["_step"].tolist(), "^", color)
-    steps = table["_step"]
-    left.set_xlim(steps.min() / 1.5, steps.max() * 1.5)
-    for ax in (left, right):
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("step size")
-        ax.grid(True, which="major", alpha=0.3)
-        if seen[ax]:
+        if len(censored):
+            right.top_markers.append(TopMarkers(censored["_step"].tolist(), "^", color))
+    for panel in (left, right):
+        if seen[id(panel)]:
             # room above the data for the markers at the top of the axis
-            ax.set_ylim(min(seen[ax]) / 3, max(seen[ax]) * 30)
-    style.plain_log_ticks(right)
-    left.set_ylabel(f"final {style.y_label('f_gap' if f_known else 'grad_norm')}")
-    right.set_ylabel(
-        "iterations (until stop)" if eps is None else f"iterations to f − f* ≤ {target_text(eps)}"
+            panel.ylim = (min(seen[id(panel)]) / 3, max(seen[id(panel)]) * 30)
+    right.curves = [
+        Curve(
+            c.x,
+            c.y,
+            None,
+            c.color,
+            c.linestyle,
+            c.width,
+            c.alpha,
+            c.drawstyle,
+            c.marker,
+            err_low=c.err_low,
+            err_high=c.err_high,
+        )
+        for c in right.curves
+    ]  # labelled once, in the left panel
+    return FigureData(
+        stem=f"sensitivity_{stem}" if stem else "sensitivity",
+        panels=[left, right],
+        columns=2,
+        width=10,
+        height=4.2,
+        title=f"Step-size sensitivity on {problem}",
+        legend_from_curves=True,
+        extra_legend=[
+            LegendEntry("diverged / failed", marker="x", linestyle="none"),
+            LegendEntry("target not reached", marker="^", linestyle="none", open_marker=True),
+        ],
+        legend_columns=4,
+        caption=f"Step-size sensitivity on {problem}: medians over seeds with min–max bars.",
+        problem=problem,
     )
-    fig.suptitle(f"Step-size sensitivity on {problem}", fontsize="medium")
-    _sensitivity_legend(fig, left)
-    style.save_figure(fig, path)
-    return path
 
 
-def _draw_sweep(ax: Axes, group: pd.DataFrame, column: str, color: str, name: str) -> list[float]:
-    """Median of ``column`` against step size with min–max error bars; returns the
-    finite values drawn (an infinite maximum, a censored seed, runs off the top)."""
+def step_size_figures(frames: ResultsFrames, x: str | None = None) -> list[FigureData]:
+    """The ``step-size`` plot kind: one figure per problem whose step size was swept."""
+    del x  # the x axis is the step size
+    summary = frames.summary
+    problems = list(pd.unique(summary["problem"]))
+    stems = style.unique_stems(problems)
+    figures = (step_size_figure(summary, p, stems[p]) for p in problems)
+    return [figure for figure in figures if figure is not None]
+
+
+def _sweep_curve(
+    group: pd.DataFrame, column: str, color: str, name: str
+) -> tuple[Curve, list[float]]:
+    """Median of ``column`` against step size with min–max error bars, and the finite
+    values drawn (an infinite maximum, a censored seed, runs off the top)."""
     ok = group[np.isfinite(group[column].astype(float))]
     y = ok[column].clip(lower=style.LOG_FLOOR).to_numpy(dtype=float)
     low = ok[f"{column}_min"].clip(lower=style.LOG_FLOOR).to_numpy(dtype=float)
     high = ok[f"{column}_max"].to_numpy(dtype=float)
-    errors = np.nan_to_num(np.vstack([y - low, high - y]), nan=0.0, posinf=1e300)
-    ax.errorbar(
-        ok["_step"],
+    relative = name.endswith("(c/L)")
+    curve = Curve(
+        ok["_step"].to_numpy(dtype=float),
         y,
-        yerr=errors,
-        color=color,
-        marker="s" if name.endswith("(c/L)") else "o",
-        linestyle="--" if name.endswith("(c/L)") else "-",
-        ms=4,
-        capsize=2,
-        label=name,
+        name,
+        color,
+        "--" if relative else "-",
+        marker="s" if relative else "o",
+        err_low=low,
+        err_high=high,
     )
     values = np.concatenate([y, low, high])
-    return values[np.isfinite(values)].tolist()
-
-
-def _sensitivity_legend(fig: Any, ax: Axes) -> None:
-    from matplotlib.lines import Line2D
-
-    handles, _ = ax.get_legend_handles_labels()
-    handles += [
-        Line2D([], [], color="gray", marker="x", linestyle="none", label="diverged / failed"),
-        Line2D(
-            [],
-            [],
-            color="gray",
-            marker="^",
-            markerfacecolor="none",
-            linestyle="none",
-            label="target not reached",
-        ),
-    ]
-    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4))
+    return curve, values[np.isfinite(values)].tolist()

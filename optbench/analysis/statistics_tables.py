@@ -19,9 +19,10 @@ from typing import Any
 import pandas as pd
 
 from optbench.analysis.ert import ert_table
-from optbench.analysis.formatting import format_number, format_table
+from optbench.analysis.formatting import format_number
 from optbench.analysis.paired_tests import paired_wilcoxon
 from optbench.analysis.profile_tables import nonempty_traces
+from optbench.analysis.report_blocks import Section, Table, Text
 from optbench.analysis.score import TAU_MAX, profile_score
 from optbench.analysis.tables import target_text
 from optbench.analysis.targets import fixed_target_table
@@ -31,31 +32,31 @@ def _interval(value: float, low: float, high: float) -> str:
     return f"{format_number(value)} [{format_number(low)}, {format_number(high)}]"
 
 
-def statistics_section(context: Any) -> str:
-    """Markdown: ranking with intervals, significant pairs, ERT per problem (or ``""``)."""
+def statistics_section(context: Any) -> Section | None:
+    """Ranking with intervals, significant pairs, ERT per problem (``None``: no hit)."""
     results = context.results
     if results.summary.empty:
-        return ""
+        return None
     try:
         hits = fixed_target_table(results.summary, nonempty_traces(results))
     except ValueError:
-        return ""
+        return None
     reached = hits[hits["reached"]]
     if reached.empty:
-        return ""
+        return None
     target = float(reached["target"].min())
     rows = hits[hits["target"] == target]
     level = target_text(target)
-    lines = [
-        "## Ranking, with uncertainty",
-        "",
-        f"At the tightest target any run reached (f − f* ≤ {level}), cost in gradient "
-        f"evaluations. Score: the area under the performance profile up to τ = "
-        f"{TAU_MAX:g}, divided by {TAU_MAX - 1:g} (1: cheapest on every instance; 0: never "
-        "within that factor), with a 95 % bootstrap interval over the instances "
-        "(1,000 seeded resamples).",
-        "",
-    ]
+    section = Section("ranking", "Ranking, with uncertainty")
+    section.blocks.append(
+        Text(
+            f"At the tightest target any run reached (f − f* ≤ {level}), cost in gradient "
+            f"evaluations. Score: the area under the performance profile up to τ = "
+            f"{TAU_MAX:g}, divided by {TAU_MAX - 1:g} (1: cheapest on every instance; 0: "
+            "never within that factor), with a 95 % bootstrap interval over the instances "
+            "(1,000 seeded resamples)."
+        )
+    )
     scores = profile_score(rows, "cost", target)
     ranking = pd.DataFrame(
         {
@@ -66,18 +67,20 @@ def statistics_section(context: Any) -> str:
             "solved": [f"{100 * s:.0f} %" for s in scores["solved"]],
         }
     )
-    lines.append(format_table(ranking))
+    section.blocks.append(
+        Table(ranking, caption=f"Ranking by profile score, cost to ε = {level}", kind="ranking")
+    )
     pairs = paired_wilcoxon(rows, "cost", target)
     significant = pairs[pairs["significant"]]
-    lines += [
-        "",
-        f"Paired comparisons: Wilcoxon signed-rank test on the log cost ratio over the "
-        f"instances, a run that missed the target ranked worse than any that reached it "
-        f"and two misses a tie; Holm-corrected over the {len(pairs)} pairs, 5 % level.",
-        "",
-    ]
+    section.blocks.append(
+        Text(
+            f"Paired comparisons: Wilcoxon signed-rank test on the log cost ratio over the "
+            f"instances, a run that missed the target ranked worse than any that reached it "
+            f"and two misses a tie; Holm-corrected over the {len(pairs)} pairs, 5 % level."
+        )
+    )
     if significant.empty:
-        lines.append("No difference is significant.")
+        section.blocks.append(Text("No difference is significant."))
     else:
         table = pd.DataFrame(
             {
@@ -90,14 +93,21 @@ def statistics_section(context: Any) -> str:
                 "better": significant["better"],
             }
         )
-        lines.append(format_table(table))
+        section.blocks.append(
+            Table(
+                table,
+                caption="Significant paired differences",
+                solver_column="better",
+                kind="paired",
+            )
+        )
     ert = ert_table(rows, ("cost",))
-    lines += [
-        "",
-        "Expected running time (total cost of all seeds' runs, censored ones included, "
-        "divided by the number that reached the target; ∞ when none did):",
-        "",
-        format_table(
+    section.blocks += [
+        Text(
+            "Expected running time (total cost of all seeds' runs, censored ones included, "
+            "divided by the number that reached the target; ∞ when none did):"
+        ),
+        Table(
             pd.DataFrame(
                 {
                     "problem": ert["problem"],
@@ -108,7 +118,9 @@ def statistics_section(context: Any) -> str:
                     ],
                     "reached": [f"{r.successes}/{r.runs}" for r in ert.itertuples()],
                 }
-            )
+            ),
+            caption=f"Expected running time in cost to ε = {level}",
+            kind="ert",
         ),
     ]
-    return "\n".join(lines)
+    return section

@@ -121,24 +121,14 @@ class Results:
     def plot(self, kind: str = "all", **kwargs: Any) -> list[Path]:
         """Draw figures into ``plots/`` and return the files written.
 
-        ``kind="convergence"`` draws the convergence curves and step-size sensitivity
-        (:func:`optbench.analysis.plots.plot_results`); ``"profile"``,
-        ``"data-profile"``, ``"ecdf"`` and ``"sensitivity"`` one comparison figure each
-        (:func:`optbench.analysis.profile_plots.plot_profiles`); ``"all"`` (default)
-        every one of them with their default axes. ``kwargs`` go to the plot function
-        (``x``, ``fmt``).
+        ``kind`` is a registered plot kind (:data:`optbench.analysis.plot_kinds.PLOT_KINDS`:
+        ``convergence``, ``step-size``, ``profile``, ``data-profile``, ``ecdf``,
+        ``sensitivity``) or ``"all"`` (default). ``kwargs`` go to
+        :func:`optbench.analysis.plot_kinds.write_plots` (``x``, ``fmt``, ``out_dir``).
         """
-        from optbench.analysis.plots import plot_results
-        from optbench.analysis.profile_plots import PROFILE_KINDS, plot_profiles
+        from optbench.analysis.plot_kinds import write_plots
 
-        if kind == "convergence":
-            return plot_results(self, **kwargs)
-        if kind != "all":
-            return plot_profiles(self, kind=kind, **kwargs)
-        files = plot_results(self, **kwargs)
-        for profile_kind in PROFILE_KINDS:
-            files += plot_profiles(self, kind=profile_kind, fmt=kwargs.get("fmt", "png"))
-        return files
+        return write_plots(self, kind, **kwargs)
 
     def report(self) -> Any:
         """Write ``report.md`` (:func:`optbench.analysis.report.write_report`)."""
