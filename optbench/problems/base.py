@@ -42,7 +42,7 @@ class Smoothness:
 
 @dataclass(frozen=True)
 class CostWeights:
-    """Cost of each oracle call in gradient-equivalents.
+    r"""Cost of each oracle call in gradient-equivalents.
 
     The defaults: a value costs 0.5, a gradient or a fused value and
     gradient 1, a Hessian-vector product 1 and a dense Hessian ``dim / 2`` (``hess=None``).
