@@ -26,6 +26,8 @@ from optbench.solvers.stochastic import (
     StochasticSolver,
     StochasticState,
     check_base_step,
+    minibatch_gradient,
+    moved,
     resolve_base_step,
     run_generator,
 )
@@ -71,12 +73,6 @@ class SGD(ScheduleOptions, MinibatchOptions, StochasticSolver[SGDState]):
 
     def step(self, oracle: Oracle, state: SGDState) -> SGDState:
         r"""One step on the next minibatch: :math:`x - \alpha_k \nabla f_{B_k}(x)`."""
-        assert state.sampler is not None
         step_size = self.scheduled_step(state.base_step, state.iteration, oracle.cost)
-        gradient = oracle.grad_batch(state.x, state.sampler.next())
-        new = state.replace(
-            x=state.x - step_size * gradient, step_size=step_size, iteration=state.iteration + 1
-        )
-        if not np.isfinite(gradient).all():
-            return new.failed(f"non-finite minibatch gradient at step {state.iteration}")
-        return new
+        gradient = minibatch_gradient(oracle, state)
+        return moved(state, gradient, x=state.x - step_size * gradient, step_size=step_size)

@@ -202,6 +202,22 @@ class ScheduleOptions:
         return base
 
 
+def minibatch_gradient(oracle: Oracle, state: StochasticState) -> np.ndarray:
+    """The gradient on the next minibatch of ``state.sampler`` (counted by the oracle)."""
+    if state.sampler is None:
+        raise ValueError("the state has no sampler: start it with the solver's init")
+    return oracle.grad_batch(state.x, state.sampler.next())
+
+
+def moved(state: StateT, gradient: np.ndarray, **changes: Any) -> StateT:
+    """``state`` with ``changes`` and one more step; failed when ``gradient`` is not finite."""
+    assert isinstance(state, StochasticState)
+    new = state.replace(iteration=state.iteration + 1, **changes)
+    if not np.isfinite(gradient).all():
+        return new.failed(f"non-finite minibatch gradient at step {state.iteration}")
+    return new
+
+
 def smoothness_multiple(step_size: object) -> tuple[float, Literal["L", "L_max"]] | None:
     """``(c, "L")`` for ``"c/L"``, ``(c, "L_max")`` for ``"c/L_max"`` (``c`` a finite
     number > 0), else None."""
