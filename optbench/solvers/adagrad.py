@@ -23,6 +23,7 @@ from optbench.scalars import is_finite_number
 from optbench.solvers.stochastic import (
     MinibatchOptions,
     ScheduleOptions,
+    StepSizeOption,
     StochasticSolver,
     StochasticState,
     check_base_step,
@@ -43,7 +44,7 @@ class AdagradState(StochasticState):
 
 @SOLVERS.register("adagrad")
 @dataclass(frozen=True)
-class Adagrad(ScheduleOptions, MinibatchOptions, StochasticSolver[AdagradState]):
+class Adagrad(ScheduleOptions, MinibatchOptions, StepSizeOption, StochasticSolver[AdagradState]):
     r"""Diagonal AdaGrad (Duchi, Hazan & Singer 2011) on minibatch gradients.
 
     Parameters

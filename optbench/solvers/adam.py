@@ -30,6 +30,7 @@ from optbench.scalars import is_finite_number
 from optbench.solvers.stochastic import (
     MinibatchOptions,
     ScheduleOptions,
+    StepSizeOption,
     StochasticSolver,
     StochasticState,
     check_base_step,
@@ -51,7 +52,7 @@ class AdamState(StochasticState):
 
 @SOLVERS.register("adam")
 @dataclass(frozen=True)
-class Adam(ScheduleOptions, MinibatchOptions, StochasticSolver[AdamState]):
+class Adam(ScheduleOptions, MinibatchOptions, StepSizeOption, StochasticSolver[AdamState]):
     r"""Adam (Kingma & Ba 2015, Alg 1); ``weight_decay`` > 0 is AdamW (Loshchilov & Hutter 2019).
 
     Parameters

@@ -23,6 +23,7 @@ from optbench.registry import SOLVERS
 from optbench.solvers.stochastic import (
     MinibatchOptions,
     ScheduleOptions,
+    StepSizeOption,
     StochasticSolver,
     StochasticState,
     check_base_step,
@@ -42,7 +43,7 @@ class SGDState(StochasticState):
 
 @SOLVERS.register("sgd")
 @dataclass(frozen=True)
-class SGD(ScheduleOptions, MinibatchOptions, StochasticSolver[SGDState]):
+class SGD(ScheduleOptions, MinibatchOptions, StepSizeOption, StochasticSolver[SGDState]):
     r"""Minibatch stochastic gradient descent (Bottou, Curtis & Nocedal 2018, Alg 4.1).
 
     Parameters

@@ -28,6 +28,7 @@ from optbench.scalars import is_finite_number
 from optbench.solvers.stochastic import (
     MinibatchOptions,
     ScheduleOptions,
+    StepSizeOption,
     StochasticSolver,
     StochasticState,
     check_base_step,
@@ -47,7 +48,9 @@ class MomentumState(StochasticState):
 
 @SOLVERS.register("sgd_momentum")
 @dataclass(frozen=True)
-class SGDMomentum(ScheduleOptions, MinibatchOptions, StochasticSolver[MomentumState]):
+class SGDMomentum(
+    ScheduleOptions, MinibatchOptions, StepSizeOption, StochasticSolver[MomentumState]
+):
     r"""Minibatch SGD with heavy-ball (Polyak 1964) or Nesterov momentum (Sutskever et al. 2013).
 
     Parameters

@@ -12,9 +12,10 @@ uncounted and untimed, at its log points (every data pass by default).
   finite sums, ``init(oracle, x0, rng)``.
 - :class:`BatchSampler`: minibatch indices with replacement, or without replacement
   through a fresh permutation each pass (random reshuffling).
-- :class:`MinibatchOptions`, :class:`ScheduleOptions`: the fields (with their
-  validation) of batch size and sampling, and of the step schedule (constant,
-  :math:`\alpha/\sqrt{k+1}`, step decay by data passes), shared by the solvers.
+- :class:`StepSizeOption`, :class:`MinibatchOptions`, :class:`ScheduleOptions`: the
+  fields (with their validation) of the base step, of batch size and sampling, and of
+  the step schedule (constant, :math:`\alpha/\sqrt{k+1}`, step decay by data passes),
+  shared by the solvers.
 - :func:`resolve_base_step`: a number, ``"c/L"`` or ``"c/L_max"`` turned into a step.
 """
 
@@ -128,6 +129,20 @@ class BatchSampler:
         batch = self._order[self._position : stop]
         self._position = stop
         return batch
+
+
+@dataclass(frozen=True)
+class StepSizeOption:
+    """The base-step field of a stochastic solver, listed first (a base of its dataclass;
+    a solver redefines the default, which keeps the field's place).
+
+    Attributes
+    ----------
+    step_size : float or str
+        The base step: a number > 0, ``"c/L"`` or ``"c/L_max"`` (:func:`resolve_base_step`).
+    """
+
+    step_size: float | str = "1/L_max"
 
 
 @dataclass(frozen=True)
