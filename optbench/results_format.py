@@ -107,15 +107,20 @@ TRACE_COLUMNS = (
     "n_hess",
     "n_r",
     "n_J",
+    "n_sample_g",
+    "n_sample_hvp",
     "cost",
     "step_size",
 )
 #: Trace columns as stored: ``run_id`` then :data:`TRACE_COLUMNS`.
 STORED_TRACE_COLUMNS = ("run_id", *TRACE_COLUMNS)
 #: Integer trace columns (the rest after ``run_id, problem, optimizer`` are floats).
-TRACE_INTEGER_COLUMNS = ("iter", "n_f", "n_g", "n_hvp", "n_hess", "n_r", "n_J")
-#: Oracle call counts, in the order of the tables.
-COUNT_COLUMNS = ("n_f", "n_g", "n_hvp", "n_hess", "n_r", "n_J")
+TRACE_INTEGER_COLUMNS = (
+    "iter", "n_f", "n_g", "n_hvp", "n_hess", "n_r", "n_J", "n_sample_g", "n_sample_hvp"
+)  # fmt: skip
+#: Oracle call counts, in the order of the tables: full evaluations, then sample
+#: gradients and sample HVPs of finite sums (n of them cost as much as one gradient).
+COUNT_COLUMNS = ("n_f", "n_g", "n_hvp", "n_hess", "n_r", "n_J", "n_sample_g", "n_sample_hvp")
 
 #: Leading summary columns; the solver's parameters follow them.
 SUMMARY_KEY_COLUMNS = ("run_id", "problem", "optimizer", "solver_label")
@@ -148,13 +153,15 @@ SUMMARY_RESULT_COLUMNS = (
 )
 #: Count columns added after the first results format: a results directory written
 #: before them has none, which reads as zero calls.
-LATER_COUNT_COLUMNS = ("n_r", "n_J")
+LATER_COUNT_COLUMNS = ("n_r", "n_J", "n_sample_g", "n_sample_hvp")
 #: Summary columns added later, with the value a run written before them reads as.
 #: ``compile_time``: seconds compiling the problem's oracles (0 for native families);
 #: one repeat (no interval); the step size is :func:`upgrade_summary`'s business.
 LATER_SUMMARY_COLUMNS: dict[str, int | float] = {
     "n_r": 0,
     "n_J": 0,
+    "n_sample_g": 0,
+    "n_sample_hvp": 0,
     "compile_time": 0.0,
     "time_low": float("nan"),
     "time_high": float("nan"),

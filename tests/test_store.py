@@ -34,10 +34,10 @@ TINY = {
 N_TINY = 2 * 3 * 2
 SUMMARY_START = ["run_id", "problem", "optimizer", "solver_label", "param_step_size", "seed",
                  "status"]  # fmt: skip
-SUMMARY_RESULTS = ["message", "iters", "n_f", "n_g", "n_hvp", "n_hess", "n_r", "n_J", "cost",
-                   "time", "time_low", "time_high", "repeats", "repeat_times", "compile_time",
-                   "step_size", "f_final", "f_gap_final", "grad_norm_final", "dim", "f0",
-                   "warnings"]  # fmt: skip
+SUMMARY_RESULTS = ["message", "iters", "n_f", "n_g", "n_hvp", "n_hess", "n_r", "n_J",
+                   "n_sample_g", "n_sample_hvp", "cost", "time", "time_low", "time_high",
+                   "repeats", "repeat_times", "compile_time", "step_size", "f_final",
+                   "f_gap_final", "grad_norm_final", "dim", "f0", "warnings"]  # fmt: skip
 
 
 def config(**changes) -> dict:

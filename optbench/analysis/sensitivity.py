@@ -36,11 +36,23 @@ from optbench.results_format import parameter_column_name
 SENSITIVITY_PARAM = parameter_column_name("step_size")
 
 
+#: Suffixes of the sweeps of steps relative to a smoothness constant.
+RELATIVE_SWEEPS = (" (c/L)", " (c/L_max)")
+
+
+def _relative_sweep(value: object) -> str:
+    """``" (c/L)"`` for a step ``"c/L"``, ``" (c/L_max)"`` for ``"c/L_max"``, else ``""``."""
+    text = str(value)
+    if text.endswith("/L_max"):
+        return " (c/L_max)"
+    return " (c/L)" if text.endswith("/L") else ""
+
+
 def is_fixed_step(value: Any) -> bool:
-    """Whether a ``step_size`` hyper-parameter is a fixed step: a number or ``"c/L"``
-    (not a rule such as ``"armijo"``, nor missing)."""
+    """Whether a ``step_size`` hyper-parameter is a fixed step: a number, ``"c/L"`` or
+    ``"c/L_max"`` (not a rule such as ``"armijo"``, nor missing)."""
     if isinstance(value, str):
-        if value.endswith("/L"):
+        if _relative_sweep(value):
             return True
         try:
             value = float(value)
@@ -62,7 +74,7 @@ def _swept_groups(summary: pd.DataFrame, problem: str) -> list[tuple[str, pd.Dat
     rows = rows[[is_fixed_step(v) for v in rows[SENSITIVITY_PARAM]]]
     rows = rows.assign(
         _step=pd.to_numeric(rows[USED_STEP], errors="coerce"),
-        _sweep=[" (c/L)" if str(v).endswith("/L") else "" for v in rows[SENSITIVITY_PARAM]],
+        _sweep=[_relative_sweep(v) for v in rows[SENSITIVITY_PARAM]],
     )
     rows = rows[np.isfinite(rows["_step"]) & (rows["_step"] > 0)]
     if rows.empty:
@@ -199,7 +211,7 @@ def _sweep_curve(
     y = ok[column].clip(lower=style.LOG_FLOOR).to_numpy(dtype=float)
     low = ok[f"{column}_min"].clip(lower=style.LOG_FLOOR).to_numpy(dtype=float)
     high = ok[f"{column}_max"].to_numpy(dtype=float)
-    relative = name.endswith("(c/L)")
+    relative = name.endswith(RELATIVE_SWEEPS)
     curve = Curve(
         ok["_step"].to_numpy(dtype=float),
         y,

@@ -132,9 +132,12 @@ def execute_run(spec: RunSpec, problem: Problem) -> RunRecord:
     try:
         x0 = spec.start_point(problem)
         results = [
-            run_solver(problem, solver, spec.stop, x0=x0, log=spec.log, targets=spec.targets)
+            run_solver(
+                problem, solver, spec.stop, x0=x0, log=spec.log, targets=spec.targets,
+                seed=spec.seed,
+            )
             for _ in range(spec.repeat)
-        ]
+        ]  # fmt: skip
     except Exception as exc:  # noqa: BLE001
         return error_record(spec, _describe("running", exc), dim)
     repeats = combine_repeats(results) if len(results) > 1 else None

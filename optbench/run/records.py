@@ -180,7 +180,7 @@ def summary_row(
     }
     if result is None:
         row.update(status="error", message=error, iters=0, n_f=0, n_g=0, n_hvp=0, n_hess=0)
-        row.update(n_r=0, n_J=0)
+        row.update(n_r=0, n_J=0, n_sample_g=0, n_sample_hvp=0)
         row.update(cost=0.0, time=0.0, compile_time=0.0, step_size=math.nan, f_final=math.nan)
         row.update(f_gap_final=math.nan, grad_norm_final=math.nan)
     else:
@@ -270,6 +270,15 @@ def spec_row(spec: RunSpec) -> dict[str, Any]:
         "seed": spec.seed,
         "stop": dumps(spec.stop.model_dump()),
         "targets": dumps([float(t) for t in spec.targets]),
-        "log": dumps(spec.log.model_dump()),
+        "log": dumps(_log_settings(spec)),
         "repeat": dumps(spec.repeat),
     }
+
+
+def _log_settings(spec: RunSpec) -> dict[str, Any]:
+    """The run's log policy as stored: ``every_epochs`` only when set, so the rows of
+    results written before it existed still match on resume."""
+    settings = spec.log.model_dump()
+    if settings.get("every_epochs") is None:
+        settings.pop("every_epochs", None)
+    return settings

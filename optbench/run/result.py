@@ -29,11 +29,15 @@ RECORDED_COLUMNS = (
     "n_hess",
     "n_r",
     "n_J",
+    "n_sample_g",
+    "n_sample_hvp",
     "cost",
     "step_size",
 )
 #: Columns that hold integers (int64 in the trace table).
-INTEGER_COLUMNS = frozenset({"iter", "n_f", "n_g", "n_hvp", "n_hess", "n_r", "n_J"})
+INTEGER_COLUMNS = frozenset(
+    {"iter", "n_f", "n_g", "n_hvp", "n_hess", "n_r", "n_J", "n_sample_g", "n_sample_hvp"}
+)
 #: Rows a new recorder has room for; the buffer doubles whenever it is full.
 INITIAL_CAPACITY = 64
 
@@ -47,6 +51,8 @@ class Counters(Protocol):
     n_hess: int
     n_r: int
     n_J: int
+    n_sample_g: int
+    n_sample_hvp: int
     cost: float
 
 
@@ -73,7 +79,7 @@ def _beyond_32_bits(row: tuple[Any, ...]) -> bool:
     return any(not -(2**31) <= row[position] < 2**31 for position in _INTEGER_POSITIONS)
 
 
-#: Rows with 32-bit iteration and counters (68 bytes), and with 64-bit ones (96 bytes),
+#: Rows with 32-bit iteration and counters (76 bytes), and with 64-bit ones (112 bytes),
 #: which a recorder switches to when a value does not fit in 32 bits.
 _NARROW, _WIDE = _row_layout(4), _row_layout(8)
 _PACKERS = {_NARROW[0]: _NARROW[1], _WIDE[0]: _WIDE[1]}
@@ -84,9 +90,9 @@ class TraceRecorder:
 
     Each row is packed by one :meth:`struct.Struct.pack_into` call into a preallocated
     numpy record array (:data:`RECORDED_COLUMNS`: iteration and counters as 32-bit
-    integers, the rest float64; 68 bytes a row) that doubles when full; once the run
+    integers, the rest float64; 76 bytes a row) that doubles when full; once the run
     ends, :meth:`shrink_to_fit` drops the unused rows. An iteration or counter beyond
-    :math:`2^{31} - 1` widens the integers to 64 bits (96 bytes a row). ``f_gap`` is
+    :math:`2^{31} - 1` widens the integers to 64 bits (112 bytes a row). ``f_gap`` is
     not stored: it is ``f - f_star`` (NaN when ``f_star`` is None), computed when the
     rows are read, the same subtraction the runner makes.
 
@@ -120,7 +126,8 @@ class TraceRecorder:
             self._resize(2 * length, self._rows.dtype)
         row = (
             iteration, time, f, grad_norm, counters.n_f, counters.n_g, counters.n_hvp,
-            counters.n_hess, counters.n_r, counters.n_J, counters.cost, step_size,
+            counters.n_hess, counters.n_r, counters.n_J, counters.n_sample_g,
+            counters.n_sample_hvp, counters.cost, step_size,
         )  # fmt: skip
         try:
             self._pack(self._rows, length * self._row_bytes, *row)
@@ -218,7 +225,9 @@ class OptimizeResult:
     oracle calls made by the solver; ``time`` is the wall time spent inside
     ``init``/``step`` (logging excluded); ``cost`` is in gradient-equivalents.
     ``n_r`` and ``n_J`` count residual vectors and Jacobians (least-squares-shaped
-    problems only). ``compile_time`` is the time spent compiling, never in ``time``:
+    problems only), ``n_sample_g`` and ``n_sample_hvp`` sample gradients and sample HVPs
+    of minibatch evaluations (finite sums only). ``compile_time`` is the time spent
+    compiling, never in ``time``:
     the problem's oracles (:attr:`~optbench.problems.base.Problem.compile_seconds`) and
     the solver's step when it compiled one for this run (``state.info`` key
     :data:`~optbench.solvers.base.COMPILE_SECONDS`).
@@ -247,6 +256,8 @@ class OptimizeResult:
     warnings: dict[str, int] = field(default_factory=dict)
     n_r: int = 0
     n_J: int = 0
+    n_sample_g: int = 0
+    n_sample_hvp: int = 0
     compile_time: float = 0.0
 
     @property
@@ -279,6 +290,8 @@ class OptimizeResult:
             "n_hess": self.n_hess,
             "n_r": self.n_r,
             "n_J": self.n_J,
+            "n_sample_g": self.n_sample_g,
+            "n_sample_hvp": self.n_sample_hvp,
             "cost": self.cost,
             "time": self.time,
             "compile_time": self.compile_time,
@@ -293,7 +306,8 @@ class OptimizeResult:
             f"OptimizeResult({self.optimizer} on {self.problem}: {self.status}, "
             f"iters={self.iters}, f={self.f:.6g}, grad_norm={self.grad_norm:.3g}, "
             f"n_f={self.n_f}, n_g={self.n_g}, n_hvp={self.n_hvp}, n_hess={self.n_hess}, "
-            f"n_r={self.n_r}, n_J={self.n_J}, "
+            f"n_r={self.n_r}, n_J={self.n_J}, n_sample_g={self.n_sample_g}, "
+            f"n_sample_hvp={self.n_sample_hvp}, "
             f"cost={self.cost:.6g}, time={self.time:.3g}s)"
         )
 
