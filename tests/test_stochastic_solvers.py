@@ -140,11 +140,9 @@ def test_bad_hyper_parameters_are_one_line_naming_the_field(name, params, field)
     assert "\n" not in str(raised.value)
 
 
-def test_steps_relative_to_l_max_resolve_in_the_sensitivity_data() -> None:
-    import pandas as pd
+def test_steps_relative_to_l_max_are_a_sweep_of_their_own() -> None:
+    from optbench.analysis.sensitivity import _relative_sweep, is_fixed_step
 
-    from optbench.analysis.sensitivity import numeric_step_sizes
-
-    rows = pd.DataFrame({"run_id": ["a", "b", "c"], "step_size": ["0.5/L_max", "2/L", 0.3]})
-    traces = pd.DataFrame({"run_id": ["a", "a", "b"], "step_size": [0.04, 0.04, 1.5]})
-    assert numeric_step_sizes(rows, traces).tolist() == [0.04, 1.5, 0.3]
+    steps = ["0.5/L_max", "2/L", 0.3, "armijo", "0.1"]
+    assert [is_fixed_step(v) for v in steps] == [True, True, True, False, True]
+    assert [_relative_sweep(v) for v in steps] == [" (c/L_max)", " (c/L)", "", "", ""]

@@ -25,7 +25,7 @@ def random_rows(count: int, seed: int = 0) -> list[dict[str, float]]:
     """Rows as the runner logs them: counts that grow, floats of every kind."""
     rng = np.random.default_rng(seed)
     specials = [math.nan, math.inf, -math.inf, 0.0, -0.0, 5e-324, 1.7976931348623157e308]
-    rows, counts = [], dict.fromkeys(("n_f", "n_g", "n_hvp", "n_hess", "n_r", "n_J"), 0)
+    rows, counts = [], dict.fromkeys(sorted(INTEGER_COLUMNS - {"iter"}), 0)
     cost = 0.0
     for k in range(count):
         for name in counts:
@@ -97,12 +97,12 @@ def test_the_buffer_doubles_when_full_and_shrinks_to_the_rows():
     recorder = TraceRecorder(0.0)
     rows = random_rows(INITIAL_CAPACITY + 1)
     recorder = record(rows[:INITIAL_CAPACITY], 0.0)
-    assert recorder.nbytes == INITIAL_CAPACITY * 68
+    assert recorder.nbytes == INITIAL_CAPACITY * 76
     recorder = record(rows, 0.0)
     assert len(recorder) == INITIAL_CAPACITY + 1
-    assert recorder.nbytes == 2 * INITIAL_CAPACITY * 68  # doubled, not grown by one
+    assert recorder.nbytes == 2 * INITIAL_CAPACITY * 76  # doubled, not grown by one
     recorder.shrink_to_fit()
-    assert recorder.nbytes == (INITIAL_CAPACITY + 1) * 68
+    assert recorder.nbytes == (INITIAL_CAPACITY + 1) * 76
     assert recorder.last_iter() == INITIAL_CAPACITY
     pd.testing.assert_frame_equal(
         recorder.to_frame("p", "gd"), former_trace(rows, 0.0), check_exact=True
@@ -115,7 +115,7 @@ def test_rows_are_stored_as_32_bit_integers_and_float64():
     assert stored.names == RECORDED_COLUMNS
     for name in RECORDED_COLUMNS:
         assert stored[name] == np.dtype("<i4" if name in INTEGER_COLUMNS else "<f8"), name
-    assert stored.itemsize == 68
+    assert stored.itemsize == 76
 
 
 @pytest.mark.parametrize("big", [2**31, 2**40, -(2**31) - 1])
@@ -124,7 +124,7 @@ def test_a_count_beyond_32_bits_widens_the_integers(big):
     rows[INITIAL_CAPACITY + 1]["n_hvp"] = big
     recorder = record(rows, 1.0)
     assert recorder._rows.dtype["n_hvp"] == np.dtype("<i8")
-    assert recorder.nbytes // len(recorder._rows) == 96
+    assert recorder.nbytes // len(recorder._rows) == 112
     pd.testing.assert_frame_equal(
         recorder.to_frame("p", "gd"), former_trace(rows, 1.0), check_exact=True
     )
@@ -132,10 +132,12 @@ def test_a_count_beyond_32_bits_widens_the_integers(big):
 
 def test_a_value_that_is_no_number_is_an_error_not_a_row():
     recorder = record(random_rows(2), None)
-    counters = SimpleNamespace(n_f=1, n_g=1, n_hvp=0, n_hess=0, n_r=0, n_J=0, cost=1.0)
+    counters = SimpleNamespace(
+        n_f=1, n_g=1, n_hvp=0, n_hess=0, n_r=0, n_J=0, n_sample_g=0, n_sample_hvp=0, cost=1.0
+    )
     with pytest.raises(Exception, match="integer"):
         recorder.append(2.5, 0.0, 1.0, 1.0, math.nan, counters)  # type: ignore[arg-type]
-    assert len(recorder) == 2 and recorder._rows.dtype.itemsize == 68  # not widened
+    assert len(recorder) == 2 and recorder._rows.dtype.itemsize == 76  # not widened
 
 
 def test_a_recorder_pickles_and_keeps_recording():
@@ -150,13 +152,13 @@ def test_a_recorder_pickles_and_keeps_recording():
     pd.testing.assert_frame_equal(copy.to_frame("p", "gd"), former_trace(rows, 0.5))
 
 
-def test_a_run_keeps_68_bytes_a_row_and_its_trace_matches_its_counts():
+def test_a_run_keeps_76_bytes_a_row_and_its_trace_matches_its_counts():
     from optbench.problems.rosenbrock import Rosenbrock
 
     problem = Rosenbrock(dim=2)
     result = run_solver(problem, make_solver("gd", step_size=1e-3), StopCriteria(max_iter=300))
     trace = result.trace
-    assert len(trace) == 301 and result.recorder.nbytes == 301 * 68
+    assert len(trace) == 301 and result.recorder.nbytes == 301 * 76
     assert trace["iter"].tolist() == list(range(301))
     last = trace.iloc[-1]
     assert (last["n_f"], last["n_g"], last["cost"]) == (result.n_f, result.n_g, result.cost)

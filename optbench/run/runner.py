@@ -319,8 +319,10 @@ class StopTest:
     def __init__(self, stop: StopCriteria, f_first: float) -> None:
         self.stop = stop
         self.f_first = f_first
-        #: f above this is a divergence (NaN when f_first is not finite: never "go on").
-        self.f_limit = f_first + DIVERGENCE_FACTOR * (1.0 + abs(f_first))
+        #: f above this is a divergence; NaN when f_first is not finite, so that
+        #: :meth:`check` never answers "go on" by itself there (``f <= inf`` would).
+        limit = f_first + DIVERGENCE_FACTOR * (1.0 + abs(f_first))
+        self.f_limit = limit if math.isfinite(limit) else math.nan
         self.gtol = stop.gtol
         self.f_gap_tol = -math.inf if stop.f_gap_tol is None else stop.f_gap_tol
         self.max_iter = stop.max_iter
