@@ -39,7 +39,6 @@ from typing import Any
 import numpy as np
 
 import optbench
-from optbench.problems.base import Problem
 from optbench.run.runner import LogPolicy, StopCriteria, run_solver
 from optbench.solvers.saga import SAGA
 
@@ -47,23 +46,23 @@ TARGET = 1e-6
 MAX_PASSES = 5000
 
 
-def sklearn_fit(problem: Problem, solver: str, seed: int, **options: Any) -> tuple[int, float]:
+def sklearn_fit(problem: Any, solver: str, seed: int, **options: Any) -> tuple[int, float]:
     """(passes, f - f*) of one scikit-learn fit, ``f`` being optbench's."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
     assert problem.f_star is not None
-    C = 1.0 / (problem.n_samples * problem.l2)  # type: ignore[attr-defined, operator]
+    C = 1.0 / (problem.n_samples * problem.l2)
     model = LogisticRegression(
         C=C, solver=solver, fit_intercept=False, random_state=seed, **options
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(problem.X, problem.y)  # type: ignore[attr-defined]
+        model.fit(problem.X, problem.y)
     return int(np.max(model.n_iter_)), problem.value(model.coef_.ravel()) - problem.f_star
 
 
-def sklearn_passes(problem: Problem, solver: str, seed: int) -> tuple[int, float]:
+def sklearn_passes(problem: Any, solver: str, seed: int) -> tuple[int, float]:
     """(passes, f - f*): the fewest whole passes after which scikit-learn's ``solver``
     has ``f - f* <= TARGET``, found by bisection on ``max_iter`` with ``tol=0``.
 
@@ -86,16 +85,16 @@ def sklearn_passes(problem: Problem, solver: str, seed: int) -> tuple[int, float
     return high, gap
 
 
-def sklearn_saga_step(problem: Problem) -> float:
+def sklearn_saga_step(problem: Any) -> float:
     """scikit-learn's automatic SAGA step on this problem."""
     from sklearn.linear_model._sag import get_auto_step_size
 
-    X = problem.X  # type: ignore[attr-defined]
+    X = problem.X
     max_squared_sum = float(np.max(np.einsum("ij,ij->i", X, X)))
     return float(
         get_auto_step_size(
             max_squared_sum,
-            problem.l2,  # type: ignore[attr-defined]
+            problem.l2,
             "log",
             False,
             n_samples=problem.n_samples,
@@ -104,7 +103,7 @@ def sklearn_saga_step(problem: Problem) -> float:
     )
 
 
-def optbench_passes(problem: Problem, step_size: float | str, seed: int) -> tuple[float, float]:
+def optbench_passes(problem: Any, step_size: float | str, seed: int) -> tuple[float, float]:
     """(passes, f - f*) of optbench's SAGA at the first logged point with f - f* <= TARGET."""
     result = run_solver(
         problem,

@@ -27,35 +27,34 @@ value-and-gradient, so the accepted point's gradient is the next iteration's; wi
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from dataclasses import dataclass
 
 import numpy as np
 
 from optbench.numerics import norm2
 from optbench.problems.oracle import Oracle
 from optbench.registry import SOLVERS
-from optbench.scalars import is_finite_number
-from optbench.solvers.base import Solver, State
-from optbench.solvers.finite_sum import (
-    check_batch_size,
-    draw_batch,
-    finite_sum_incompatibility,
-    run_generator,
-    sample_count,
-)
+from optbench.scalars import is_finite_number, is_integer
 from optbench.solvers.linesearch import armijo_backtracking, check_line_search_constants
 from optbench.solvers.quasi_newton import CurvaturePair
 from optbench.solvers.ray import Ray
+from optbench.solvers.stochastic import (
+    BatchSampler,
+    StochasticSolver,
+    StochasticState,
+    run_generator,
+)
 from optbench.solvers.truncated_cg import HessianFreeState, TruncatedCGOptions, truncated_cg
 
 
 @dataclass
-class SubsampledNewtonState(State):
+class SubsampledNewtonState(StochasticState):
     """State of :class:`SubsampledNewtonCG`.
 
     ``f`` and ``g`` are the exact values at ``x`` with the full gradient, None with a
-    sampled one (the runner then evaluates them for its log).
+    sampled one (the runner then evaluates them at its log points). ``sampler`` draws
+    the gradient sample (or, with the full gradient, the Hessian sample), without
+    replacement.
 
     Attributes
     ----------
@@ -63,18 +62,15 @@ class SubsampledNewtonState(State):
         :math:`\\|g_0\\|_2` of the first (sampled) gradient, the forcing term's scale.
     curvature_pairs : tuple of (ndarray, ndarray)
         The last CG run's pairs (the next run's preconditioner, if one is asked for).
-    rng : numpy.random.Generator
-        The run's generator.
     """
 
     initial_grad_norm: float = math.nan
     curvature_pairs: tuple[CurvaturePair, ...] = ()
-    rng: np.random.Generator = field(default_factory=np.random.default_rng)
 
 
 @SOLVERS.register("subsampled_newton_cg")
 @dataclass(frozen=True)
-class SubsampledNewtonCG(Solver[SubsampledNewtonState], TruncatedCGOptions):
+class SubsampledNewtonCG(StochasticSolver[SubsampledNewtonState], TruncatedCGOptions):
     r"""Newton-CG with a subsampled Hessian (Byrd, Chin, Neveitt & Nocedal 2011).
 
     Parameters
@@ -103,49 +99,49 @@ class SubsampledNewtonCG(Solver[SubsampledNewtonState], TruncatedCGOptions):
     c1: float = 1e-4
     shrink: float = 0.5
 
-    #: Iterates depend on the run's generator.
-    deterministic: ClassVar[bool] = False
-    #: The runner logs f and the gradient norm at data-pass intervals.
-    stochastic: ClassVar[bool] = True
-
     def __post_init__(self) -> None:
         self.check_cg_options()
-        check_batch_size("gradient_batch", self.gradient_batch, allow_none=True)
+        batch = self.gradient_batch
+        if batch is not None and not (is_integer(batch) and batch >= 1):
+            raise ValueError(f"gradient_batch: must be None or an integer >= 1, got {batch!r}")
         fraction = self.hessian_fraction
         if not (is_finite_number(fraction) and 0 < fraction <= 1):
             raise ValueError(f"hessian_fraction: must be a number in (0, 1], got {fraction!r}")
         check_line_search_constants(self.c1, shrink=self.shrink)
 
-    def incompatibility(self, problem: Any) -> str | None:
-        """One line unless ``problem`` is a finite sum with minibatch HVPs."""
-        needs = (
-            ("hvp_batch",) if self.gradient_batch is None else ("hvp_batch", "value_and_grad_batch")
-        )
-        return finite_sum_incompatibility(problem, "subsampled_newton_cg", *needs)
-
     def _full_gradient(self, n_samples: int) -> bool:
         return self.gradient_batch is None or self.gradient_batch >= n_samples
 
-    def init(self, oracle: Oracle, x0: np.ndarray) -> SubsampledNewtonState:
-        """The full f and g at :math:`x_0` (full-gradient mode); nothing otherwise."""
+    def init(
+        self, oracle: Oracle, x0: np.ndarray, rng: np.random.Generator | None = None
+    ) -> SubsampledNewtonState:
+        """The sampler; the full f and g at :math:`x_0` with the full gradient."""
+        n_samples = int(oracle.n_samples or 0)
         x = np.array(x0, dtype=float)
-        state = SubsampledNewtonState(x=x, rng=run_generator(oracle))
-        if self._full_gradient(sample_count(oracle)):
-            value, grad = oracle.value_and_grad(x)
-            state = state.replace(f=value, g=grad, initial_grad_norm=norm2(grad))
-        return state
+        rng = rng or run_generator(0)
+        if not self._full_gradient(n_samples):
+            sampler = BatchSampler(n_samples, int(self.gradient_batch or 1), False, rng)
+            return SubsampledNewtonState(x=x, sampler=sampler)
+        hessian_rows = math.ceil(self.hessian_fraction * n_samples)
+        value, grad = oracle.value_and_grad(x)
+        return SubsampledNewtonState(
+            x=x,
+            f=value,
+            g=grad,
+            sampler=BatchSampler(n_samples, hessian_rows, False, rng),
+            initial_grad_norm=norm2(grad),
+        )
 
     def step(self, oracle: Oracle, state: SubsampledNewtonState) -> SubsampledNewtonState:
         """One Newton-CG step on the sampled Hessian, then Armijo backtracking."""
-        n_samples = sample_count(oracle)
-        x, rng = state.x, state.rng
-        if self._full_gradient(n_samples):
-            rows = None
-            assert state.f is not None and state.g is not None
-            value, grad = state.f, state.g
-            hessian_rows = draw_batch(rng, n_samples, math.ceil(self.hessian_fraction * n_samples))
+        assert state.sampler is not None
+        x = state.x
+        rows: np.ndarray | None = None
+        if state.g is not None:
+            value, grad = float(state.f or 0.0), state.g
+            hessian_rows = state.sampler.next()
         else:
-            rows = draw_batch(rng, n_samples, int(self.gradient_batch or n_samples))
+            rows = state.sampler.next()
             value, grad = oracle.value_and_grad_batch(x, rows)
             hessian_rows = rows[: math.ceil(self.hessian_fraction * len(rows))]
         initial_grad_norm = state.initial_grad_norm
@@ -184,6 +180,7 @@ class SubsampledNewtonCG(Solver[SubsampledNewtonState], TruncatedCGOptions):
                 step_size=search.step_size,
                 initial_grad_norm=initial_grad_norm,
                 curvature_pairs=pairs,
+                iteration=state.iteration + 1,
             )
         sample = rows
 
@@ -198,4 +195,5 @@ class SubsampledNewtonCG(Solver[SubsampledNewtonState], TruncatedCGOptions):
             step_size=search.step_size,
             initial_grad_norm=initial_grad_norm,
             curvature_pairs=pairs,
+            iteration=state.iteration + 1,
         )

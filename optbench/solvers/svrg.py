@@ -20,26 +20,24 @@ step costs :math:`2b` sample gradients.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
 
 import numpy as np
 
 from optbench.problems.oracle import Oracle
 from optbench.registry import SOLVERS
-from optbench.solvers.base import Solver, State
-from optbench.solvers.finite_sum import (
-    check_batch_size,
-    check_relative_step,
-    draw_batch,
-    finite_sum_incompatibility,
-    resolve_relative_step,
+from optbench.scalars import is_integer
+from optbench.solvers.reciprocal_step import check_step, resolve_step
+from optbench.solvers.stochastic import (
+    BatchSampler,
+    StochasticSolver,
+    StochasticState,
+    check_batch,
     run_generator,
-    sample_count,
 )
 
 
 @dataclass
-class SVRGState(State):
+class SVRGState(StochasticState):
     """State of :class:`SVRG`.
 
     Attributes
@@ -49,83 +47,77 @@ class SVRGState(State):
     snapshot_grad : ndarray
         :math:`\\tilde\\mu = \\nabla f(\\tilde x)`.
     inner_left : int
-        Inner steps left before the next snapshot.
-    rng : numpy.random.Generator
-        The run's generator.
+        Inner steps left before the next snapshot (0: take one at the next step).
     """
 
     snapshot: np.ndarray = field(default_factory=lambda: np.empty(0))
     snapshot_grad: np.ndarray = field(default_factory=lambda: np.empty(0))
     inner_left: int = 0
-    rng: np.random.Generator = field(default_factory=np.random.default_rng)
 
 
 @SOLVERS.register("svrg")
 @dataclass(frozen=True)
-class SVRG(Solver[SVRGState]):
-    r"""SVRG: snapshot full gradient, variance-reduced inner steps (Johnson & Zhang 2013).
+class SVRG(StochasticSolver[SVRGState]):
+    r"""SVRG: snapshot full gradients, variance-reduced inner steps (Johnson & Zhang 2013).
 
     Parameters
     ----------
     step_size : float or str
-        The constant step :math:`\eta`: a number, or ``"c/L_max"`` / ``"1/(c L_max)"``
-        relative to the largest per-sample smoothness constant.
+        The constant step :math:`\eta`: a number, ``"c/L_max"`` or ``"1/(c L_max)"``
+        (:math:`L_{\max}` the largest per-sample smoothness constant), or the same with
+        :math:`L`.
     batch_size : int
         Rows :math:`b` per inner step.
+    replacement : bool
+        Draw each batch with replacement (uniform rows, as in the paper), or from a fresh
+        permutation each pass.
     inner_steps : int or None
-        Inner steps :math:`m` per snapshot; None means :math:`\lceil 2n/b \rceil` (two data
-        passes of inner steps, Johnson & Zhang's choice :math:`m = 2n` for convex losses).
+        Inner steps :math:`m` per snapshot; None means :math:`\lceil 2n/b \rceil` (Johnson
+        & Zhang's :math:`m = 2n` for convex losses).
     """
 
     step_size: float | str = "1/(3 L_max)"
     batch_size: int = 1
+    replacement: bool = True
     inner_steps: int | None = None
 
-    #: Iterates depend on the run's generator.
-    deterministic: ClassVar[bool] = False
-    #: The runner logs f and the gradient norm at data-pass intervals.
-    stochastic: ClassVar[bool] = True
-
     def __post_init__(self) -> None:
-        check_relative_step(self.step_size)
-        check_batch_size("batch_size", self.batch_size)
-        check_batch_size("inner_steps", self.inner_steps, allow_none=True)
+        check_step(self.step_size)
+        check_batch(self.batch_size, self.replacement)
+        inner = self.inner_steps
+        if inner is not None and not (is_integer(inner) and inner >= 1):
+            raise ValueError(f"inner_steps: must be None or an integer >= 1, got {inner!r}")
 
-    def incompatibility(self, problem: Any) -> str | None:
-        """One line unless ``problem`` is a finite sum with minibatch gradients."""
-        return finite_sum_incompatibility(problem, "svrg", "grad_batch")
-
-    def _inner_steps(self, n_samples: int) -> int:
-        if self.inner_steps is not None:
-            return int(self.inner_steps)
-        return -(-2 * n_samples // self.batch_size)
-
-    def init(self, oracle: Oracle, x0: np.ndarray) -> SVRGState:
-        """Resolve the step; the first snapshot is taken by the first step."""
-        step_size = resolve_relative_step(self.step_size, oracle)
+    def init(
+        self, oracle: Oracle, x0: np.ndarray, rng: np.random.Generator | None = None
+    ) -> SVRGState:
+        """Resolve the step; the first step takes the first snapshot."""
+        n_samples = int(oracle.n_samples or 0)
+        sampler = BatchSampler(
+            n_samples, self.batch_size, self.replacement, rng or run_generator(0)
+        )
         return SVRGState(
             x=np.array(x0, dtype=float),
-            step_size=step_size,
-            snapshot=np.array(x0, dtype=float),
-            inner_left=0,
-            rng=run_generator(oracle),
+            step_size=resolve_step(self.step_size, oracle),
+            sampler=sampler,
         )
 
     def step(self, oracle: Oracle, state: SVRGState) -> SVRGState:
         r"""One inner step :math:`x \leftarrow x - \eta v_t`, after a new snapshot when due."""
+        assert state.sampler is not None
         x, snapshot, snapshot_grad = state.x, state.snapshot, state.snapshot_grad
-        n_samples = sample_count(oracle)
         inner_left = state.inner_left
         if inner_left == 0:
             snapshot, snapshot_grad = x, oracle.grad(x)
-            inner_left = self._inner_steps(n_samples)
-        batch = draw_batch(state.rng, n_samples, self.batch_size)
+            n_samples = state.sampler.n_samples
+            inner_left = self.inner_steps or -(-2 * n_samples // self.batch_size)
+        batch = state.sampler.next()
         direction = oracle.grad_batch(x, batch) - oracle.grad_batch(snapshot, batch)
         direction += snapshot_grad
-        step_size = float(state.step_size or 0.0)
         return state.replace(
-            x=x - step_size * direction,
+            x=x - float(state.step_size or 0.0) * direction,
             snapshot=snapshot,
             snapshot_grad=snapshot_grad,
             inner_left=inner_left - 1,
+            iteration=state.iteration + 1,
         )
