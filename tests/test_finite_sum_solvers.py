@@ -125,6 +125,18 @@ def test_same_seed_same_iterates_and_counts(logistic_small, solver, n_steps):
     assert not np.array_equal(first.x, other.x)
 
 
+@pytest.mark.parametrize("name", ["svrg", "saga", "subsampled_newton_cg"])
+def test_the_runner_seed_decides_the_run(logistic_small, name):
+    def run(seed):
+        return minimize(logistic_small, name, max_cost=4.0, max_iter=10**6, seed=seed)
+
+    first, again, other = run(5), run(5), run(6)
+    for column in ("iters", "cost", "n_g", "n_sample_g", "n_sample_hvp", "f"):
+        assert getattr(first, column) == getattr(again, column), column
+    assert list(first.trace["f"]) == list(again.trace["f"])
+    assert first.f != other.f
+
+
 # --- refusals and validation
 
 
