@@ -39,6 +39,8 @@ from the problem's and the solver's properties, see :func:`skip_reason`):
 
 * a configuration that is not deterministic: its solver says ``deterministic = False``
   (scipy trust-krylov: its counts differ between processes, in plain scipy too);
+* a stochastic solver (``stochastic = True``): its work is counted in sample gradients
+  (``n_sample_g``), which the file has no column for;
 * a ``"c/L"`` step size where ``problem.smoothness().L is None`` (``gd`` 1/L and
   ``nesterov`` on the three Rosenbrock instances): the pair does not apply;
 * a solver that uses dense Hessians (detected by :func:`uses_dense_hessian`: it calls
@@ -268,6 +270,11 @@ def skip_reason(problem: Problem, configuration: Configuration) -> str | None:
     reason = nondeterministic_reason(configuration) or inapplicable_reason(problem, configuration)
     if reason is not None:
         return reason
+    if configuration.make().stochastic:
+        return (
+            f"{configuration} is stochastic: its work is in sample gradients, which this file "
+            "does not hold (tests/test_stochastic_runner.py checks them)"
+        )
     if configuration.solver in UNPINNED_SOLVERS:
         return f"{configuration}: counts depend on XLA, which the stack fingerprint does not pin"
     if (configuration.solver, problem.name) in ROUNDING_SENSITIVE:

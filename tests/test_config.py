@@ -330,7 +330,7 @@ BAD_CONFIGS = [
     (
         "two log policies",
         config(log={"every": 2, "geometric": 1.5}),
-        ["log: give {every: k} or {geometric: r}"],
+        ["log: give one of {every: k}, {geometric: r}, {every_epochs: e}, not every and geometric"],
     ),
     (
         "serial with jobs",

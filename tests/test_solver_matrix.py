@@ -30,7 +30,7 @@ F_GAP_TOL = 1e-10
 MAX_ITER = 40
 #: Statuses a run may end with here (no time budget is set, and ``error`` is a bug).
 VALID_STATUSES = {str(status) for status in Status} - {"running", "error", "max_time"}
-COUNTERS = ("n_f", "n_g", "n_hvp", "n_hess", "cost")
+COUNTERS = ("n_f", "n_g", "n_hvp", "n_hess", "n_sample_g", "n_sample_hvp", "cost")
 
 
 def run(problem: Problem, configuration: Configuration, max_iter: int = MAX_ITER):
@@ -64,6 +64,7 @@ def test_pair_runs(family: str, configuration: Configuration) -> None:
         value = getattr(result, name)
         assert math.isfinite(value) and value >= 0, f"{name} = {value}; {context}"
     calls = result.n_f + result.n_g + result.n_hvp + result.n_hess + result.n_r + result.n_J
+    calls += result.n_sample_g + result.n_sample_hvp
     assert calls > 0, context
     if result.status != "diverged":
         assert math.isfinite(result.f) and math.isfinite(result.grad_norm), context

@@ -33,9 +33,9 @@ TINY = {
 }
 N_TINY = 2 * 3 * 2
 SUMMARY_START = ["run_id", "problem", "optimizer", "solver_label", "step_size", "seed", "status"]
-SUMMARY_RESULTS = ["message", "iters", "n_f", "n_g", "n_hvp", "n_hess", "n_r", "n_J", "cost",
-                   "time", "compile_time", "f_final", "f_gap_final", "grad_norm_final", "dim", "f0",
-                   "warnings"]  # fmt: skip
+SUMMARY_RESULTS = ["message", "iters", "n_f", "n_g", "n_hvp", "n_hess", "n_r", "n_J",
+                   "n_sample_g", "n_sample_hvp", "cost", "time", "compile_time", "f_final",
+                   "f_gap_final", "grad_norm_final", "dim", "f0", "warnings"]  # fmt: skip
 
 
 def config(**changes) -> dict:

@@ -141,7 +141,7 @@ BAD_CONFIGS = [
     (
         "two log policies",
         {**TINY, "log": {"every": 2, "geometric": 1.5}},
-        "log: give {every: k} or {geometric: r}, not both",
+        "log: give one of {every: k}, {geometric: r}, {every_epochs: e}, not every and geometric",
     ),
     (
         "float max_iter",

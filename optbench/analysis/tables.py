@@ -56,14 +56,17 @@ METRICS = (
     "n_hess",
     "n_r",
     "n_J",
+    "n_sample_g",
+    "n_sample_hvp",
     "cost",
     "time",
     "f_gap_final",
     "grad_norm_final",
 )
-#: Counts of residual vectors and Jacobians (least-squares-shaped problems): a summary
-#: written before they existed has no such columns, which reads as zero calls.
-OPTIONAL_COUNTS = ("n_r", "n_J")
+#: Counts of residual vectors and Jacobians (least-squares-shaped problems) and of
+#: sample gradients and HVPs (minibatches of finite sums): a summary written before they
+#: existed has no such columns, which reads as zero calls.
+OPTIONAL_COUNTS = ("n_r", "n_J", "n_sample_g", "n_sample_hvp")
 #: Fixed-target metrics: ``<metric>_to_<eps>`` columns of ``summary.csv`` (:func:`target_column`).
 TARGET_METRICS = ("iters", "cost", "time")
 

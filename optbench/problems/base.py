@@ -20,7 +20,7 @@ HESS_MAX_DIM = 5_000
 
 @dataclass(frozen=True)
 class Smoothness:
-    """Curvature constants of a problem.
+    r"""Curvature constants of a problem.
 
     Attributes
     ----------
@@ -29,15 +29,20 @@ class Smoothness:
     mu : float or None
         A lower bound on the strong-convexity modulus (``0.0`` for convex, ``None`` when
         unknown or nonconvex).
+    L_max : float or None
+        For a finite sum :math:`f = \frac1n\sum_i f_i` (:class:`FiniteSum`), an upper
+        bound on the largest Lipschitz constant of the :math:`\nabla f_i` (the step
+        rules of SAG, SAGA and SVRG use it); ``None`` elsewhere.
     """
 
     L: float | None = None
     mu: float | None = None
+    L_max: float | None = None
 
 
 @dataclass(frozen=True)
 class CostWeights:
-    """Cost of each oracle call in gradient-equivalents.
+    r"""Cost of each oracle call in gradient-equivalents.
 
     The defaults: a value costs 0.5, a gradient or a fused value and
     gradient 1, a Hessian-vector product 1 and a dense Hessian ``dim / 2`` (``hess=None``).
@@ -80,6 +85,8 @@ class Problem(ABC):
         Certified optimal value, or ``None`` when not known.
     params : dict
         The parameters the instance was built from (for display and hashing).
+    n_samples : int or None
+        The number of terms of a finite sum (:class:`FiniteSum`); None for other problems.
     hess_max_dim : int
         :meth:`hess` refuses to build a dense Hessian above this dimension.
     certify_gtol : float or None
@@ -122,6 +129,7 @@ class Problem(ABC):
     x0: np.ndarray
     f_star: float | None = None
     params: dict[str, Any]
+    n_samples: int | None = None
     hess_max_dim: int = HESS_MAX_DIM
     certify_gtol: float | None = None
 
@@ -289,3 +297,65 @@ def is_least_squares(problem: Any) -> bool:
     if isinstance(problem, type):
         return issubclass(problem, LeastSquaresShaped)
     return isinstance(problem, LeastSquaresShaped)
+
+
+class FiniteSum(ABC):
+    r"""The optional capability of a problem that is a mean over samples.
+
+    A problem that also inherits this class is
+
+    .. math:: f(x) = \frac1n \sum_{i=1}^n \ell_i(x) + R(x),
+
+    with :math:`n` = ``n_samples`` and :math:`R` the ridge term (:math:`\frac\lambda2
+    \|w\|^2`). The minibatch evaluations take the mean over the rows ``idx`` (a 1-D
+    integer array, repeats allowed) plus the *full* ridge term,
+
+    .. math:: f_B(x) = \frac1{|B|} \sum_{i \in B} \ell_i(x) + R(x),
+
+    so the mean of :math:`\nabla f_B` over the batches of a partition of the samples
+    into equal sizes is :math:`\nabla f`. For linear models the gradient of a sample is
+    :math:`\tilde x_i\, \ell_i'` (:math:`\tilde x_i` its row, with a 1 for an
+    intercept; :math:`\ell_i'` the loss derivative in the linear predictor, a
+    ``K``-vector for softmax): :meth:`sample_derivatives` gives the
+    :math:`\ell_i'` and :meth:`grad_from_derivatives` forms the mean of
+    :math:`\tilde x_i \otimes \ell_i'`, so SAGA (Defazio, Bach & Lacoste-Julien 2014)
+    keeps a table of ``n`` derivatives, not ``n`` gradients.
+
+    Solvers see these through the :class:`~optbench.problems.oracle.Oracle`, counted as
+    sample gradients (``n_sample_g``) and sample HVPs (``n_sample_hvp``);
+    :func:`is_finite_sum` tells whether a problem has them.
+    """
+
+    n_samples: int | None
+
+    @abstractmethod
+    def value_and_grad_batch(self, x: np.ndarray, idx: np.ndarray) -> tuple[float, np.ndarray]:
+        r""":math:`(f_B(x), \nabla f_B(x))` over the rows ``idx``."""
+
+    def grad_batch(self, x: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        r""":math:`\nabla f_B(x)` over the rows ``idx``."""
+        return self.value_and_grad_batch(x, idx)[1]
+
+    @abstractmethod
+    def hvp_batch(self, x: np.ndarray, v: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        r""":math:`\nabla^2 f_B(x)\, v` over the rows ``idx``."""
+
+    @abstractmethod
+    def sample_derivatives(self, x: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        r"""The loss derivatives :math:`\ell_i'` of the rows ``idx``, shape ``(len(idx),)``
+        or ``(len(idx), K)``."""
+
+    @abstractmethod
+    def grad_from_derivatives(self, idx: np.ndarray, derivatives: np.ndarray) -> np.ndarray:
+        r""":math:`\frac1{|B|}\sum_{i \in B} \tilde x_i \otimes d_i`, without the ridge term."""
+
+    @abstractmethod
+    def ridge_grad(self, x: np.ndarray) -> np.ndarray:
+        r""":math:`\nabla R(x)`, the ridge term's gradient (0 on an intercept)."""
+
+
+def is_finite_sum(problem: Any) -> bool:
+    """Whether ``problem`` (an instance or a family class) offers minibatch evaluations."""
+    if isinstance(problem, type):
+        return issubclass(problem, FiniteSum)
+    return isinstance(problem, FiniteSum)

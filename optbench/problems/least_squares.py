@@ -20,7 +20,7 @@ from optbench.numerics import norm2
 from optbench.problems.base import LeastSquaresShaped, Smoothness
 from optbench.problems.certify import Certificate
 from optbench.problems.data import least_squares_data
-from optbench.problems.linalg import gram, gram_extreme_eigenvalues
+from optbench.problems.linalg import gram, gram_extreme_eigenvalues, row_norms_squared
 from optbench.problems.linear_model import LinearModelLoss, loaded_source
 from optbench.problems.validation import (
     as_design_matrix,
@@ -190,6 +190,27 @@ class LeastSquares(LinearModelLoss, LeastSquaresShaped):
             out += self.l2 * v
         return out
 
+    # ------------------------------------------------------------- minibatches
+
+    def _linear_map(self, x: np.ndarray, rows: Any) -> np.ndarray:
+        return np.asarray(rows @ x, dtype=np.float64)
+
+    def _batch_loss(
+        self, predictor: np.ndarray, selector: slice | np.ndarray
+    ) -> tuple[float, np.ndarray]:
+        r"""Loss sum :math:`\frac12\sum_i r_i^2` and :math:`\ell_i' = r_i = a_i^\top x - b_i`."""
+        predictor -= self.b[selector]
+        return 0.5 * float(predictor @ predictor), predictor
+
+    def _batch_curvature(
+        self, predictor: np.ndarray, selector: slice | np.ndarray, directional: np.ndarray
+    ) -> np.ndarray:
+        r""":math:`\ell_i'' = 1`: the directional predictors themselves."""
+        return directional
+
+    def _project_rows(self, rows: Any, derivatives: np.ndarray) -> np.ndarray:
+        return np.asarray(rows.T @ derivatives, dtype=np.float64)
+
     def residuals(self, x: np.ndarray) -> np.ndarray:
         r""":math:`Ax - b`, then :math:`\sqrt{n\lambda}\,x` when ``l2 > 0``."""
         x = check_point(x, self.dim)
@@ -227,6 +248,9 @@ class LeastSquares(LinearModelLoss, LeastSquaresShaped):
     def smoothness(self) -> Smoothness:
         r"""Exact :math:`L` and :math:`\mu` from the ends of the spectrum of :math:`A^\top A`.
 
+        :math:`L_{\max} = \max_i \|a_i\|^2 + \lambda` (the sample terms
+        :math:`\frac12(a_i^\top x - b_i)^2 + \frac\lambda2\|x\|^2`).
+
         Computed once and cached (a pure function of the data). Dense ``A`` with at most
         :data:`SVD_MAX_ENTRIES` entries: singular values (exact; LAPACK works on one
         temporary copy of ``A``). Otherwise the ends of the spectrum of :math:`A^\top A`:
@@ -246,6 +270,7 @@ class LeastSquares(LinearModelLoss, LeastSquaresShaped):
             self._smoothness = Smoothness(
                 L=lambda_max / self.n_samples + self.l2,
                 mu=lambda_min / self.n_samples + self.l2,
+                L_max=float(row_norms_squared(self.A).max()) + self.l2,
             )
         return self._smoothness
 

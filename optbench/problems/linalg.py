@@ -5,6 +5,7 @@ r"""Gram matrices of design matrices, dense or CSR, for the data losses.
 - :func:`weighted_gram`: :math:`\tilde X^\top \operatorname{diag}(w) \tilde X` with
   :math:`\tilde X = X` or :math:`[X, \mathbf 1]` (the Hessians of the data losses); CSR
   data goes through one sparse-sparse product and is never densified.
+- :func:`row_norms_squared`: :math:`\|x_i\|^2` of every row (per-sample smoothness).
 - :func:`gram_extreme_eigenvalues`: the two ends of the spectrum of
   :math:`\tilde X^\top \tilde X` (smoothness constants).
 
@@ -31,6 +32,19 @@ DENSE_SPECTRUM_MAX_DIM = 2_000
 LANCZOS_MIN_RESTARTS = 300
 #: Default bound on the entries of one dense row block (16 MB of float64).
 ROW_BLOCK_ENTRIES = 1 << 21
+
+
+def row_norms_squared(X: Matrix) -> np.ndarray:
+    r"""The squared norms :math:`\|x_i\|^2` of the rows of dense or CSR ``X`` (no copy of ``X``)."""
+    if isinstance(X, np.ndarray):
+        return np.einsum("ij,ij->i", X, X)
+    squares = np.zeros(X.shape[0])
+    counts = np.diff(X.indptr)
+    nonempty = counts > 0
+    if nonempty.any():
+        sums = np.add.reduceat(X.data * X.data, X.indptr[:-1][nonempty])
+        squares[nonempty] = sums
+    return squares
 
 
 def row_blocks(X: Matrix, max_entries: int = ROW_BLOCK_ENTRIES) -> Iterator[np.ndarray]:

@@ -5,8 +5,11 @@ matrix (dense or CSR), built either from user data or from seeded synthetic data
 plumbing around their kernels is the same and lives here:
 
 - :class:`LinearModelLoss`: user-data versus synthetic argument handling, the ridge
-  penalty, pickling without derived copies of the data, and the data hash of the
-  certificate cache key.
+  penalty, pickling without derived copies of the data, the data hash of the
+  certificate cache key, and the minibatch evaluations of
+  :class:`~optbench.problems.base.FiniteSum` written once over three per-family
+  kernels (the linear predictor of a block of rows, the loss and its derivatives
+  there, the curvature applied to a directional predictor).
 - :class:`PointMemo`: the one-entry memo of curvature weights keyed by the point.
 - :class:`ThreadScratch`: per-thread reusable buffers (and memo) for the kernels.
 - :func:`data_digest`: content hash of dense or sparse arrays.
@@ -24,9 +27,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from optbench.problems.base import Problem, Smoothness
+from optbench.problems.base import FiniteSum, Problem, Smoothness
 from optbench.problems.certify import LazyFStar
 from optbench.problems.data_sources import SKLEARN_PREFIX, SKLEARN_SHAPES, load_source
+from optbench.problems.validation import check_point
 
 if TYPE_CHECKING:
     from optbench.problems.validation import Matrix
@@ -38,8 +42,8 @@ SPARSE_BYTES_PER_NONZERO = 16
 VECTORS_PER_SAMPLE = 8
 
 
-class LinearModelLoss(LazyFStar, Problem):
-    """Base class of the data losses (a lazy certified ``f_star`` included).
+class LinearModelLoss(LazyFStar, Problem, FiniteSum):
+    r"""Base class of the data losses (a lazy certified ``f_star`` included).
 
     A subclass names its data in :attr:`data_names`, stores the validated arrays under
     those names, sets ``l2`` and ``_user_data`` in its constructor, and lists in
@@ -47,6 +51,17 @@ class LinearModelLoss(LazyFStar, Problem):
     data (a transposed view, scratch buffers, a memo). Those are left out of pickles and
     rebuilt on unpickling: a transposed view would otherwise be serialized as a second
     copy of the data, and scratch or memo contents are only ever a speed-up.
+
+    Minibatches (:class:`~optbench.problems.base.FiniteSum`): the rows ``idx`` are
+    taken by :meth:`_batch_rows`. An ascending run of consecutive rows is a slice (a
+    view of dense data; scipy copies the slice's non-zeros of CSR data); any other
+    ``idx`` copies those rows only, :math:`O(|B|\,d)` work, the order of the batch
+    product itself and never :math:`O(nd)`. A subclass gives the kernels
+    :meth:`_linear_map` (:math:`\tilde X_B x`), :meth:`_batch_loss` (the loss sum and
+    the derivatives :math:`\ell_i'` at the predictors), :meth:`_batch_curvature`
+    (:math:`\ell_i''` applied to a directional predictor) and :meth:`_project_rows`
+    (:math:`\sum_i \tilde x_i \otimes d_i`), and its ridge term in
+    :meth:`ridge_value` and :meth:`ridge_grad`.
     """
 
     #: Names of the (design matrix, targets) arguments, also the attributes holding them.
@@ -55,6 +70,7 @@ class LinearModelLoss(LazyFStar, Problem):
     _transient: ClassVar[tuple[str, ...]] = ()
 
     l2: float
+    n_samples: int
     #: True for user data (its bytes are hashed into the cache key), False for synthetic.
     _user_data: bool = False
     #: Cached :meth:`smoothness` (a pure function of the data).
@@ -158,6 +174,108 @@ class LinearModelLoss(LazyFStar, Problem):
 
     def _build_transient(self) -> None:
         """Build the attributes named in :attr:`_transient` (none by default)."""
+
+    # ------------------------------------------------------------- minibatches
+
+    def ridge_value(self, x: np.ndarray) -> float:
+        r"""The ridge term :math:`R(x) = (\lambda/2)\|x\|^2` (a family with an intercept
+        leaves it out)."""
+        return self._penalty(x)
+
+    def ridge_grad(self, x: np.ndarray) -> np.ndarray:
+        r""":math:`\nabla R(x) = \lambda x` (a family with an intercept puts 0 there)."""
+        return self.l2 * check_point(x, self.dim)
+
+    def _batch_rows(self, idx: Any) -> tuple[Matrix, slice | np.ndarray]:
+        """The rows ``idx`` of the design matrix and the selector of per-sample arrays.
+
+        Raises
+        ------
+        ValueError
+            ``idx`` is not a non-empty 1-D integer array of indices in ``[0, n)``.
+        """
+        idx = np.asarray(idx)
+        n = self.n_samples
+        if idx.ndim != 1 or idx.size == 0 or idx.dtype.kind not in "iu":
+            raise ValueError(
+                f"idx: must be a non-empty 1-D integer array of row indices in [0, {n}), "
+                f"got shape {idx.shape} and dtype {idx.dtype}"
+            )
+        first, last = int(idx[0]), int(idx[-1])
+        consecutive = last - first == idx.size - 1 and (
+            idx.size == 1 or bool((np.diff(idx) == 1).all())
+        )
+        low, high = (first, last) if consecutive else (int(idx.min()), int(idx.max()))
+        if low < 0 or high >= n:
+            bad = low if low < 0 else high
+            raise ValueError(f"idx: row indices must be in [0, {n}), got {bad}")
+        selector: slice | np.ndarray = slice(first, last + 1) if consecutive else idx
+        return getattr(self, self.data_names[0])[selector], selector
+
+    def _derivative_shape(self) -> tuple[int, ...]:
+        """The shape of one sample's loss derivative: ``()``, or ``(K,)`` for softmax."""
+        return ()
+
+    def _linear_map(self, x: np.ndarray, rows: Matrix) -> np.ndarray:
+        r"""The linear predictor :math:`\tilde X_B x` of the rows, shape ``(b,)`` or ``(b, K)``."""
+        raise NotImplementedError
+
+    def _batch_loss(
+        self, predictor: np.ndarray, selector: slice | np.ndarray
+    ) -> tuple[float, np.ndarray]:
+        r""":math:`\sum_{i \in B} \ell_i` and the derivatives :math:`\ell_i'` at the
+        predictors (``predictor`` may be overwritten)."""
+        raise NotImplementedError
+
+    def _batch_curvature(
+        self, predictor: np.ndarray, selector: slice | np.ndarray, directional: np.ndarray
+    ) -> np.ndarray:
+        r""":math:`\ell_i''` at the predictors applied to the directional predictors
+        :math:`\tilde x_i^\top v` (``predictor`` may be overwritten)."""
+        raise NotImplementedError
+
+    def _project_rows(self, rows: Matrix, derivatives: np.ndarray) -> np.ndarray:
+        r""":math:`\sum_{i \in B} \tilde x_i \otimes d_i`, shape ``(dim,)``."""
+        raise NotImplementedError
+
+    def value_and_grad_batch(self, x: np.ndarray, idx: np.ndarray) -> tuple[float, np.ndarray]:
+        x = check_point(x, self.dim)
+        rows, selector = self._batch_rows(idx)
+        loss_sum, derivatives = self._batch_loss(self._linear_map(x, rows), selector)
+        scale = 1.0 / rows.shape[0]
+        gradient = self._project_rows(rows, derivatives)
+        gradient *= scale
+        if self.l2:
+            gradient += self.ridge_grad(x)
+        return loss_sum * scale + self.ridge_value(x), gradient
+
+    def hvp_batch(self, x: np.ndarray, v: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        x = check_point(x, self.dim)
+        v = check_point(v, self.dim, "v")
+        rows, selector = self._batch_rows(idx)
+        weighted = self._batch_curvature(
+            self._linear_map(x, rows), selector, self._linear_map(v, rows)
+        )
+        product = self._project_rows(rows, weighted)
+        product *= 1.0 / rows.shape[0]
+        if self.l2:
+            product += self.ridge_grad(v)
+        return product
+
+    def sample_derivatives(self, x: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        x = check_point(x, self.dim)
+        rows, selector = self._batch_rows(idx)
+        return self._batch_loss(self._linear_map(x, rows), selector)[1]
+
+    def grad_from_derivatives(self, idx: np.ndarray, derivatives: np.ndarray) -> np.ndarray:
+        rows, _ = self._batch_rows(idx)
+        derivatives = np.asarray(derivatives, dtype=np.float64)
+        expected = (rows.shape[0], *self._derivative_shape())
+        if derivatives.shape != expected:
+            raise ValueError(f"derivatives: expected shape {expected}, got {derivatives.shape}")
+        gradient = self._project_rows(rows, derivatives)
+        gradient *= 1.0 / rows.shape[0]
+        return gradient
 
     def __getstate__(self) -> dict[str, Any]:
         """The instance's state without the :attr:`_transient` attributes."""

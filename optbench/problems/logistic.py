@@ -47,7 +47,7 @@ import numpy as np
 
 from optbench.problems.base import Smoothness
 from optbench.problems.data import logistic_data
-from optbench.problems.linalg import gram_extreme_eigenvalues, weighted_gram
+from optbench.problems.linalg import gram_extreme_eigenvalues, row_norms_squared, weighted_gram
 from optbench.problems.linear_model import LinearModelLoss, ThreadScratch, loaded_source
 from optbench.problems.validation import (
     as_design_matrix,
@@ -286,16 +286,18 @@ class Logistic(LinearModelLoss):
         exp_neg_abs: np.ndarray,
         negative: np.ndarray,
         scratch: np.ndarray,
+        label_negative: np.ndarray | None = None,
     ) -> float:
         r"""Fill :math:`e = e^{-|z|}` and :math:`s = [m < 0]`; return :math:`\sum_i s_i|m_i|`.
 
         ``exp_neg_abs``, ``negative`` (bool) and ``scratch`` are written; ``scratch`` may
-        be ``predictor``, which is not read after :math:`|z|` is taken. The hinge part
+        be ``predictor``, which is not read after :math:`|z|` is taken. ``label_negative``
+        is :math:`[y_i < 0]` of the samples of ``predictor`` (default: all samples). The hinge part
         :math:`\sum_i s_i |m_i|` of the loss is summed exactly as ``(|z| * s).sum()``
         (no cancellation; numpy's pairwise sum).
         """
         np.signbit(predictor, out=negative)
-        negative ^= self._label_negative  # m_i = y_i z_i < 0
+        negative ^= self._label_negative if label_negative is None else label_negative
         np.abs(predictor, out=exp_neg_abs)
         hinge_sum = float(np.multiply(exp_neg_abs, negative, out=scratch).sum())
         np.negative(exp_neg_abs, out=exp_neg_abs)
@@ -363,6 +365,64 @@ class Logistic(LinearModelLoss):
         product *= curvature
         return self._back_project(product, v_weights)
 
+    # ------------------------------------------------------------- minibatches
+
+    def ridge_value(self, x: np.ndarray) -> float:
+        return self._penalty(self._split(x)[0])
+
+    def ridge_grad(self, x: np.ndarray) -> np.ndarray:
+        out = self.l2 * check_point(x, self.dim)
+        if self.fit_intercept:
+            out[-1] = 0.0
+        return out
+
+    def _linear_map(self, x: np.ndarray, rows: Any) -> np.ndarray:
+        weights, intercept = self._split(x)
+        predictor = np.asarray(rows @ weights, dtype=np.float64)
+        if intercept:
+            predictor += intercept
+        return predictor
+
+    def _batch_exponentials(
+        self, predictor: np.ndarray, selector: slice | np.ndarray
+    ) -> tuple[float, np.ndarray, np.ndarray]:
+        r"""``(hinge sum, e, s)`` of the rows: :math:`e = e^{-|z|}`, :math:`s = [m < 0]`
+        (``predictor`` is overwritten)."""
+        exp_neg_abs = np.empty(predictor.shape[0])
+        negative = np.empty(predictor.shape[0], dtype=bool)
+        hinge_sum = self._loss_terms(
+            predictor, exp_neg_abs, negative, predictor, self._label_negative[selector]
+        )
+        return hinge_sum, exp_neg_abs, negative
+
+    def _batch_loss(
+        self, predictor: np.ndarray, selector: slice | np.ndarray
+    ) -> tuple[float, np.ndarray]:
+        r"""Loss sum and :math:`\ell_i' = -y_i\,\sigma(-m_i)` (the formulas of the module)."""
+        hinge_sum, exp_neg_abs, negative = self._batch_exponentials(predictor, selector)
+        one_plus_exp = exp_neg_abs + 1.0
+        derivatives = np.maximum(exp_neg_abs, negative)
+        derivatives /= one_plus_exp
+        derivatives *= -self.y[selector]
+        return hinge_sum + float(np.log1p(exp_neg_abs).sum()), derivatives
+
+    def _batch_curvature(
+        self, predictor: np.ndarray, selector: slice | np.ndarray, directional: np.ndarray
+    ) -> np.ndarray:
+        r""":math:`\sigma(m_i)\sigma(-m_i)\,u_i = e_i/(1+e_i)^2\,u_i`."""
+        _, exp_neg_abs, _ = self._batch_exponentials(predictor, selector)
+        one_plus_exp = exp_neg_abs + 1.0
+        directional = directional * exp_neg_abs
+        directional /= one_plus_exp
+        directional /= one_plus_exp
+        return directional
+
+    def _project_rows(self, rows: Any, derivatives: np.ndarray) -> np.ndarray:
+        product = np.asarray(rows.T @ derivatives, dtype=np.float64)
+        if not self.fit_intercept:
+            return product
+        return np.append(product, derivatives.sum())
+
     def hess(self, x: np.ndarray) -> np.ndarray:
         r"""Dense :math:`\tilde X^\top D \tilde X + \lambda I_w`.
 
@@ -382,7 +442,8 @@ class Logistic(LinearModelLoss):
     def smoothness(self) -> Smoothness:
         r"""Bounds :math:`L = \lambda_{\max}(\tilde X^\top \tilde X)/(4n) + \lambda`, :math:`\mu`.
 
-        :math:`\sigma(m)\sigma(-m) \le 1/4` gives :math:`L`; :math:`\mu = \lambda` is the
+        :math:`\sigma(m)\sigma(-m) \le 1/4` gives :math:`L` and
+        :math:`L_{\max} = \max_i \|\tilde x_i\|^2/4 + \lambda`; :math:`\mu = \lambda` is the
         ridge curvature (0 with ``fit_intercept``, whose direction is unregularized).
         Computed once and cached (a pure function of the data); see
         :func:`optbench.problems.linalg.gram_extreme_eigenvalues`.
@@ -392,5 +453,10 @@ class Logistic(LinearModelLoss):
                 self.X, with_ones_column=self.fit_intercept, want_min=False
             )
             mu = 0.0 if self.fit_intercept else self.l2
-            self._smoothness = Smoothness(L=lambda_max / (4 * self.n_samples) + self.l2, mu=mu)
+            largest_row = float(row_norms_squared(self.X).max()) + self.fit_intercept
+            self._smoothness = Smoothness(
+                L=lambda_max / (4 * self.n_samples) + self.l2,
+                mu=mu,
+                L_max=largest_row / 4 + self.l2,
+            )
         return self._smoothness

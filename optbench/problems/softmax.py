@@ -31,7 +31,12 @@ import numpy as np
 
 from optbench.problems.base import Smoothness
 from optbench.problems.data import softmax_data
-from optbench.problems.linalg import gram_extreme_eigenvalues, row_blocks, weighted_gram
+from optbench.problems.linalg import (
+    gram_extreme_eigenvalues,
+    row_blocks,
+    row_norms_squared,
+    weighted_gram,
+)
 from optbench.problems.linear_model import LinearModelLoss, PointMemo, loaded_source
 from optbench.problems.validation import (
     as_design_matrix,
@@ -222,14 +227,20 @@ class Softmax(LinearModelLoss):
             out += self.l2 * V.reshape(-1)
         return out
 
-    def _probabilities(self, logits: np.ndarray) -> tuple[np.ndarray, float]:
+    def _probabilities(
+        self, logits: np.ndarray, label_positions: np.ndarray | None = None
+    ) -> tuple[np.ndarray, float]:
         r"""Turn class-major ``logits`` (overwritten) into :math:`P^\top`; return the loss sum.
 
         :math:`\sum_i \log\sum_k e^{Z_{ik}} - Z_{iy_i}`, with the log-sum-exp shifted by
         the sample maximum :math:`s_i`: :math:`s_i + \log\sum_k e^{Z_{ik} - s_i}`.
+        ``label_positions`` are the flat positions of the labels' logits in ``logits``
+        (default: those of all samples).
         """
+        if label_positions is None:
+            label_positions = self._label_positions
         shift = logits.max(axis=0)
-        label_logits_sum = float(logits.reshape(-1)[self._label_positions].sum())
+        label_logits_sum = float(logits.reshape(-1)[label_positions].sum())
         logits -= shift
         np.exp(logits, out=logits)
         normalizer = logits.sum(axis=0)
@@ -265,10 +276,45 @@ class Softmax(LinearModelLoss):
         V = self._matrix(v, "v")
         probabilities = self._probabilities_at(x)
         directional = self._class_major_product(V)  # U^T, U = X V
-        weighted_means = (probabilities * directional).sum(axis=0)  # (P ⊙ U) 1
-        directional -= weighted_means
-        directional *= probabilities  # P ⊙ (U - (P ⊙ U) 1 1ᵀ), class-major
-        return self._back_project(directional, V)
+        return self._back_project(_apply_curvature(probabilities, directional), V)
+
+    # ------------------------------------------------------------- minibatches
+
+    def _derivative_shape(self) -> tuple[int, ...]:
+        return (self.n_classes,)
+
+    def _linear_map(self, x: np.ndarray, rows: Any) -> np.ndarray:
+        """The logits :math:`X_B W`, shape ``(b, K)``."""
+        return np.asarray(rows @ self._matrix(x), dtype=np.float64)
+
+    def _batch_probabilities(
+        self, predictor: np.ndarray, selector: slice | np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, float]:
+        r"""Class-major :math:`P_B^\top`, the labels' flat positions in it, the loss sum."""
+        count = predictor.shape[0]
+        label_positions = self.y[selector] * count + np.arange(count)
+        probabilities, loss_sum = self._probabilities(
+            np.ascontiguousarray(predictor.T), label_positions
+        )
+        return probabilities, label_positions, loss_sum
+
+    def _batch_loss(
+        self, predictor: np.ndarray, selector: slice | np.ndarray
+    ) -> tuple[float, np.ndarray]:
+        r"""Loss sum and :math:`\ell_i' = p_i - e_{y_i}` (rows of :math:`P_B - Y_B`)."""
+        probabilities, label_positions, loss_sum = self._batch_probabilities(predictor, selector)
+        probabilities.reshape(-1)[label_positions] -= 1.0
+        return loss_sum, probabilities.T
+
+    def _batch_curvature(
+        self, predictor: np.ndarray, selector: slice | np.ndarray, directional: np.ndarray
+    ) -> np.ndarray:
+        r""":math:`(\operatorname{diag}(p_i) - p_i p_i^\top)\,u_i` for each row."""
+        probabilities, _, _ = self._batch_probabilities(predictor, selector)
+        return _apply_curvature(probabilities, np.ascontiguousarray(directional.T)).T
+
+    def _project_rows(self, rows: Any, derivatives: np.ndarray) -> np.ndarray:
+        return np.asarray(rows.T @ derivatives, dtype=np.float64).reshape(-1)
 
     def hess(self, x: np.ndarray) -> np.ndarray:
         r"""Dense Hessian.
@@ -331,13 +377,30 @@ class Softmax(LinearModelLoss):
         return H
 
     def smoothness(self) -> Smoothness:
-        r"""Bounds :math:`L = \lambda_{\max}(X^\top X)/(2n) + \lambda` and :math:`\mu = \lambda`.
+        r"""Bounds :math:`L = \lambda_{\max}(X^\top X)/(2n) + \lambda`, :math:`\mu = \lambda`.
 
         :math:`\lambda_{\max}(\operatorname{diag}(p) - pp^\top) \le 1/2` (Gershgorin:
-        row :math:`k` sums to :math:`2p_k(1-p_k)`) gives :math:`L`. Computed once and
+        row :math:`k` sums to :math:`2p_k(1-p_k)`) gives :math:`L` and
+        :math:`L_{\max} = \max_i \|x_i\|^2/2 + \lambda`. Computed once and
         cached (a pure function of the data).
         """
         if self._smoothness is None:
             lambda_max, _ = gram_extreme_eigenvalues(self.X, want_min=False)
-            self._smoothness = Smoothness(L=lambda_max / (2 * self.n_samples) + self.l2, mu=self.l2)
+            self._smoothness = Smoothness(
+                L=lambda_max / (2 * self.n_samples) + self.l2,
+                mu=self.l2,
+                L_max=float(row_norms_squared(self.X).max()) / 2 + self.l2,
+            )
         return self._smoothness
+
+
+def _apply_curvature(probabilities: np.ndarray, directional: np.ndarray) -> np.ndarray:
+    r""":math:`P \odot (U - (P \odot U)\mathbf 1 \mathbf 1^\top)`, class-major ``K × b``.
+
+    ``directional`` (:math:`U^\top`) is overwritten and returned: per sample,
+    :math:`(\operatorname{diag}(p_i) - p_i p_i^\top)\,u_i`.
+    """
+    weighted_means = (probabilities * directional).sum(axis=0)  # (P ⊙ U) 1
+    directional -= weighted_means
+    directional *= probabilities
+    return directional

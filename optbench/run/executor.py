@@ -128,7 +128,9 @@ def execute_run(spec: RunSpec, problem: Problem) -> RunRecord:
         return error_record(spec, _describe("building solver", exc), dim)
     try:
         x0 = spec.start_point(problem)
-        result = run_solver(problem, solver, spec.stop, x0=x0, log=spec.log, targets=spec.targets)
+        result = run_solver(
+            problem, solver, spec.stop, x0=x0, log=spec.log, targets=spec.targets, seed=spec.seed
+        )
     except Exception as exc:  # noqa: BLE001
         return error_record(spec, _describe("running", exc), dim)
     columns = result.recorder.columns

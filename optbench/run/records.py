@@ -36,6 +36,8 @@ SUMMARY_RESULT_COLUMNS = (
     "n_hess",
     "n_r",
     "n_J",
+    "n_sample_g",
+    "n_sample_hvp",
     "cost",
     "time",
     "compile_time",
@@ -48,11 +50,17 @@ SUMMARY_RESULT_COLUMNS = (
 )
 #: Count columns added after the first results format: a results directory written
 #: before them has none, which reads as zero calls (see :func:`summary_column_order`).
-LATER_COUNT_COLUMNS = ("n_r", "n_J")
+LATER_COUNT_COLUMNS = ("n_r", "n_J", "n_sample_g", "n_sample_hvp")
 #: Summary columns added later, with the value a run written before them reads as:
 #: the counts above, and ``compile_time`` (seconds compiling the problem's oracles when
 #: it was built, outside ``time``; 0 for the native families).
-LATER_SUMMARY_COLUMNS: dict[str, int | float] = {"n_r": 0, "n_J": 0, "compile_time": 0.0}
+LATER_SUMMARY_COLUMNS: dict[str, int | float] = {
+    "n_r": 0,
+    "n_J": 0,
+    "n_sample_g": 0,
+    "n_sample_hvp": 0,
+    "compile_time": 0.0,
+}
 #: Summary columns holding text (possibly empty) rather than numbers.
 TEXT_SUMMARY_COLUMNS = ("message", "warnings")
 #: Metrics recorded at each target level ε, see :func:`target_column`.
@@ -165,7 +173,7 @@ def summary_row(
     }
     if result is None:
         row.update(status="error", message=error, iters=0, n_f=0, n_g=0, n_hvp=0, n_hess=0)
-        row.update(n_r=0, n_J=0)
+        row.update(n_r=0, n_J=0, n_sample_g=0, n_sample_hvp=0)
         row.update(cost=0.0, time=0.0, compile_time=0.0, f_final=math.nan)
         row.update(f_gap_final=math.nan, grad_norm_final=math.nan)
     else:
@@ -227,7 +235,7 @@ def trace_schema() -> pa.Schema:
     import pyarrow as pa
 
     types = {"run_id": pa.string(), "problem": pa.string(), "optimizer": pa.string()}
-    integers = {"iter", "n_f", "n_g", "n_hvp", "n_hess", "n_r", "n_J"}
+    integers = {"iter", "n_f", "n_g", "n_hvp", "n_hess", "n_r", "n_J", "n_sample_g", "n_sample_hvp"}
     return pa.schema(
         [
             (name, types.get(name, pa.int64() if name in integers else pa.float64()))
@@ -267,5 +275,14 @@ def spec_row(spec: RunSpec) -> dict[str, Any]:
         "seed": spec.seed,
         "stop": dumps(spec.stop.model_dump()),
         "targets": dumps([float(t) for t in spec.targets]),
-        "log": dumps(spec.log.model_dump()),
+        "log": dumps(_log_settings(spec)),
     }
+
+
+def _log_settings(spec: RunSpec) -> dict[str, Any]:
+    """The run's log policy as stored: ``every_epochs`` only when set, so the rows of
+    results written before it existed still match on resume."""
+    settings = spec.log.model_dump()
+    if settings.get("every_epochs") is None:
+        settings.pop("every_epochs", None)
+    return settings

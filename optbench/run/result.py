@@ -26,6 +26,8 @@ TRACE_COLUMNS = (
     "n_hess",
     "n_r",
     "n_J",
+    "n_sample_g",
+    "n_sample_hvp",
     "cost",
     "step_size",
 )
@@ -76,7 +78,9 @@ class OptimizeResult:
     oracle calls made by the solver; ``time`` is the wall time spent inside
     ``init``/``step`` (logging excluded); ``cost`` is in gradient-equivalents.
     ``n_r`` and ``n_J`` count residual vectors and Jacobians (least-squares-shaped
-    problems only). ``compile_time`` is the time spent compiling, never in ``time``:
+    problems only), ``n_sample_g`` and ``n_sample_hvp`` sample gradients and sample HVPs
+    of minibatch evaluations (finite sums only). ``compile_time`` is the time spent
+    compiling, never in ``time``:
     the problem's oracles (:attr:`~optbench.problems.base.Problem.compile_seconds`) and
     the solver's step when it compiled one for this run (``state.info`` key
     :data:`~optbench.solvers.base.COMPILE_SECONDS`).
@@ -105,6 +109,8 @@ class OptimizeResult:
     warnings: dict[str, int] = field(default_factory=dict)
     n_r: int = 0
     n_J: int = 0
+    n_sample_g: int = 0
+    n_sample_hvp: int = 0
     compile_time: float = 0.0
 
     @property
@@ -131,6 +137,8 @@ class OptimizeResult:
             "n_hess": self.n_hess,
             "n_r": self.n_r,
             "n_J": self.n_J,
+            "n_sample_g": self.n_sample_g,
+            "n_sample_hvp": self.n_sample_hvp,
             "cost": self.cost,
             "time": self.time,
             "compile_time": self.compile_time,
@@ -144,7 +152,8 @@ class OptimizeResult:
             f"OptimizeResult({self.optimizer} on {self.problem}: {self.status}, "
             f"iters={self.iters}, f={self.f:.6g}, grad_norm={self.grad_norm:.3g}, "
             f"n_f={self.n_f}, n_g={self.n_g}, n_hvp={self.n_hvp}, n_hess={self.n_hess}, "
-            f"n_r={self.n_r}, n_J={self.n_J}, "
+            f"n_r={self.n_r}, n_J={self.n_J}, n_sample_g={self.n_sample_g}, "
+            f"n_sample_hvp={self.n_sample_hvp}, "
             f"cost={self.cost:.6g}, time={self.time:.3g}s)"
         )
 

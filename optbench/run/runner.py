@@ -33,9 +33,15 @@ from optbench.run.schema import (
 )
 from optbench.solvers import make_solver
 from optbench.solvers.base import COMPILE_SECONDS, Solver, State, Status
+from optbench.solvers.stochastic import StochasticSolver, run_generator
 
 #: ``f`` above ``f0 + DIVERGENCE_FACTOR * (1 + |f0|)`` counts as diverged.
 DIVERGENCE_FACTOR = 1e12
+#: Relative slack of the cost thresholds (``max_cost``, ``every_epochs``): a data pass of
+#: ``n`` sample gradients adds ``n`` terms ``1/n`` to the cost, whose rounded sum may fall
+#: just short of 1. Sums of the default weights (halves and ones) are exact, so it
+#: changes nothing for full-gradient runs.
+COST_SLACK = 1e-9
 
 
 class StopCriteria(SettingsModel):
@@ -69,22 +75,33 @@ class StopCriteria(SettingsModel):
 
 
 class LogPolicy(SettingsModel):
-    """Which iterations get a trace row: ``{every: k}`` or ``{geometric: r}``.
+    """Which iterations get a trace row: ``{every: k}``, ``{geometric: r}`` or
+    ``{every_epochs: e}``.
 
     ``every=k`` (an integer >= 1) logs every k-th iteration; ``geometric=r > 1`` logs
     iterations :math:`0, 1, 2, \\dots` growing by a factor ``r`` so a long run keeps
-    :math:`O(\\log_r K)` rows. Neither logs every iteration; both is an error. The
-    first and the last iteration are always logged. Stopping tests and targets use
-    every iteration, logged or not.
+    :math:`O(\\log_r K)` rows; ``every_epochs=e > 0`` logs the first iteration at which
+    the oracle cost (data passes, for a stochastic solver) reaches each multiple of
+    ``e``. None of them logs every iteration, except for stochastic solvers, which log
+    every data pass (``every_epochs=1``); two of them is an error. The first and the
+    last iteration are always logged. Stopping tests and targets use every iteration,
+    logged or not, except for stochastic solvers: their full f and gradient are
+    evaluated (uncounted, untimed) at the logged iterations only, so their stopping tests
+    and targets use those points (:class:`LogSchedule`).
     """
 
     every: PositiveInt | None = None
     geometric: Annotated[float, Field(strict=True, gt=1, allow_inf_nan=False)] | None = None
+    every_epochs: PositiveFloat | None = None
 
     @model_validator(mode="after")
     def _one_policy(self) -> LogPolicy:
-        if self.every is not None and self.geometric is not None:
-            raise ValueError("give {every: k} or {geometric: r}, not both")
+        given = [name for name in ("every", "geometric", "every_epochs") if getattr(self, name)]
+        if len(given) > 1:
+            raise ValueError(
+                "give one of {every: k}, {geometric: r}, {every_epochs: e}, not "
+                + " and ".join(given)
+            )
         return self
 
     def next_after(self, k: int) -> int:
@@ -92,6 +109,38 @@ class LogPolicy(SettingsModel):
         if self.geometric is None:
             return k + (self.every or 1)
         return max(k + 1, math.ceil(k * self.geometric))
+
+
+class LogSchedule:
+    """The log points of one run: a cursor over its :class:`LogPolicy`.
+
+    Points are iterations (``every``, ``geometric``, or every iteration) or multiples of
+    the oracle cost (``every_epochs``; stochastic solvers default to ``every_epochs=1``,
+    one data pass). Iteration 0 is always a log point.
+    """
+
+    def __init__(self, policy: LogPolicy, stochastic: bool) -> None:
+        self.policy = policy
+        self.every_epochs = policy.every_epochs
+        if stochastic and policy.every is None and policy.geometric is None:
+            self.every_epochs = policy.every_epochs or 1.0
+        self._next_iteration = 0
+        self._next_cost = 0.0
+
+    def due(self, iteration: int, cost: float) -> bool:
+        """Whether ``iteration`` (at oracle cost ``cost``) is a log point."""
+        if self.every_epochs is None or iteration == 0:
+            return iteration == self._next_iteration
+        return cost >= self._next_cost * (1.0 - COST_SLACK)
+
+    def advance(self, iteration: int, cost: float) -> None:
+        """Move past the log point at ``iteration`` (cost ``cost``)."""
+        if self.every_epochs is None:
+            self._next_iteration = self.policy.next_after(iteration)
+            return
+        self._next_iteration = -1  # iteration 0 is logged once
+        passed = math.floor(cost / self.every_epochs * (1.0 + COST_SLACK))
+        self._next_cost = (passed + 1) * self.every_epochs
 
 
 def _observe(problem: Problem, state: State) -> tuple[float, np.ndarray]:
@@ -110,6 +159,7 @@ def run_solver(
     x0: np.ndarray | None = None,
     log: LogPolicy | None = None,
     targets: Iterable[float] = (),
+    seed: int = 0,
 ) -> OptimizeResult:
     """Run ``solver`` on ``problem`` until a stopping test or a budget ends it.
 
@@ -121,7 +171,10 @@ def run_solver(
     problem ends the run as ``error`` with its message; it is never raised.
 
     Where a solver's state lacks f or g at its iterate, the runner evaluates them on
-    the problem directly: that monitoring is neither counted nor timed.
+    the problem directly: that monitoring is neither counted nor timed. For a
+    stochastic solver (``solver.stochastic``) it does so only at the log points of
+    ``log`` (every data pass by default), when a budget is spent and when the solver
+    fails; the stopping tests and targets use those points, the budgets every iteration.
 
     Warnings raised during the run (numpy's floating-point warnings included) are
     counted in ``result.warnings`` and not shown
@@ -141,6 +194,8 @@ def run_solver(
         Which iterations get a trace row (default: every one).
     targets : iterable of float
         Levels ε of ``f - f*`` whose first hit (iteration, cost, time) is recorded.
+    seed : int
+        The run's seed: a stochastic solver draws from :func:`run_generator` of it.
     """
     stop = stop or StopCriteria()
     log = log or LogPolicy()
@@ -160,7 +215,7 @@ def run_solver(
     recorder = TraceRecorder()
     solver_time = 0.0
     iteration = 0
-    next_log = 0
+    schedule = LogSchedule(log, solver.stochastic)
     state = State(x=x_start)
     f, grad_norm, f_gap, f_first = math.nan, math.nan, math.nan, None
     status, message = Status.RUNNING, ""
@@ -171,29 +226,39 @@ def run_solver(
         if reason is not None:
             raise ValueError(reason)
         started = perf_counter()
-        state = solver.init(oracle, x_start)
+        if isinstance(solver, StochasticSolver):
+            state = solver.init(oracle, x_start, rng=run_generator(seed))
+        else:
+            state = solver.init(oracle, x_start)
         compile_time = float(state.info.get(COMPILE_SECONDS, 0.0))
         solver_time += perf_counter() - started - compile_time
         while True:
-            f, g = _observe(problem, state)
-            grad_norm = norm2(g)
-            f_gap = f - f_star if f_star is not None else math.nan
-            f_first = f if f_first is None else f_first
-            while pending_targets and f_gap <= pending_targets[0]:
-                hits[pending_targets.pop(0)] = TargetHit(iteration, oracle.cost, solver_time)
-            status, message = _stop_reason(
-                stop, state, iteration, oracle, solver_time, f, f_first, grad_norm, f_gap
-            )
-            if iteration == next_log or status is not Status.RUNNING:
-                recorder.append(
-                    iter=iteration, time=solver_time, f=f, f_gap=f_gap, grad_norm=grad_norm,
-                    n_f=oracle.n_f, n_g=oracle.n_g, n_hvp=oracle.n_hvp, n_hess=oracle.n_hess,
-                    n_r=oracle.n_r, n_J=oracle.n_J, cost=oracle.cost,
-                    step_size=nan_if_none(state.step_size),
-                )  # fmt: skip
-                next_log = log.next_after(iteration)
-            if status is not Status.RUNNING:
-                break
+            due = schedule.due(iteration, oracle.cost)
+            if (
+                due
+                or not solver.stochastic
+                or _budget_reason(stop, state, iteration, oracle, solver_time)
+            ):
+                f, g = _observe(problem, state)
+                grad_norm = norm2(g)
+                f_gap = f - f_star if f_star is not None else math.nan
+                f_first = f if f_first is None else f_first
+                while pending_targets and f_gap <= pending_targets[0]:
+                    hits[pending_targets.pop(0)] = TargetHit(iteration, oracle.cost, solver_time)
+                status, message = _stop_reason(
+                    stop, state, iteration, oracle, solver_time, f, f_first, grad_norm, f_gap
+                )
+                if due or status is not Status.RUNNING:
+                    recorder.append(
+                        iter=iteration, time=solver_time, f=f, f_gap=f_gap, grad_norm=grad_norm,
+                        n_f=oracle.n_f, n_g=oracle.n_g, n_hvp=oracle.n_hvp, n_hess=oracle.n_hess,
+                        n_r=oracle.n_r, n_J=oracle.n_J, n_sample_g=oracle.n_sample_g,
+                        n_sample_hvp=oracle.n_sample_hvp, cost=oracle.cost,
+                        step_size=nan_if_none(state.step_size),
+                    )  # fmt: skip
+                    schedule.advance(iteration, oracle.cost)
+                if status is not Status.RUNNING:
+                    break
             started = perf_counter()
             state = solver.step(oracle, state)
             solver_time += perf_counter() - started
@@ -220,6 +285,8 @@ def run_solver(
         n_hess=oracle.n_hess,
         n_r=oracle.n_r,
         n_J=oracle.n_J,
+        n_sample_g=oracle.n_sample_g,
+        n_sample_hvp=oracle.n_sample_hvp,
         cost=oracle.cost,
         time=solver_time,
         compile_time=compile_time + float(getattr(problem, "compile_seconds", 0.0)),
@@ -254,15 +321,22 @@ def _stop_reason(
         return Status.CONVERGED, f"gradient norm {grad_norm:.3g} <= gtol {stop.gtol:g}"
     if stop.f_gap_tol is not None and f_gap <= stop.f_gap_tol:
         return Status.CONVERGED, f"f - f* = {f_gap:.3g} <= f_gap_tol {stop.f_gap_tol:g}"
+    return _budget_reason(stop, state, iteration, oracle, solver_time) or (Status.RUNNING, "")
+
+
+def _budget_reason(
+    stop: StopCriteria, state: State, iteration: int, oracle: Oracle, solver_time: float
+) -> tuple[Status, str] | None:
+    """A solver failure or a spent budget (tests that need no f), else None."""
     if state.status is Status.FAILED:
         return Status.FAILED, state.message or "solver failed"
     if iteration >= stop.max_iter:
         return Status.MAX_ITER, f"reached max_iter = {stop.max_iter}"
-    if stop.max_cost is not None and oracle.cost >= stop.max_cost:
+    if stop.max_cost is not None and oracle.cost >= stop.max_cost * (1.0 - COST_SLACK):
         return Status.MAX_COST, f"reached max_cost = {stop.max_cost:g} (cost {oracle.cost:g})"
     if stop.max_time is not None and solver_time >= stop.max_time:
         return Status.MAX_TIME, f"reached max_time = {stop.max_time:g} s"
-    return Status.RUNNING, ""
+    return None
 
 
 def minimize(
@@ -272,6 +346,7 @@ def minimize(
     x0: np.ndarray | None = None,
     targets: Iterable[float] = (),
     log: LogPolicy | dict[str, Any] | None = None,
+    seed: int = 0,
     **options: Any,
 ) -> OptimizeResult:
     """Minimize ``problem`` with a solver; the Python front door to the runner.
@@ -291,7 +366,9 @@ def minimize(
         Levels of ``f - f*`` (finite, > 0, distinct) whose first hit is recorded in
         ``result.targets``.
     log : LogPolicy or dict, optional
-        Trace logging policy, e.g. ``{"geometric": 1.2}``.
+        Trace logging policy, e.g. ``{"geometric": 1.2}`` or ``{"every_epochs": 0.5}``.
+    seed : int
+        Seed of a stochastic solver's generator (:func:`run_solver`).
     **options
         The stopping tests and budgets, by the names of the fields of
         :class:`StopCriteria` (``gtol``, ``f_gap_tol``, ``max_iter``, ``max_cost``,
@@ -320,4 +397,5 @@ def minimize(
         x0=x0,
         log=log,
         targets=check_targets(targets),
+        seed=seed,
     )

@@ -112,6 +112,9 @@ class Solver(Generic[StateT]):
     registry_name: ClassVar[str] = ""
     #: Whether two runs from the same start give identical iterates and counts.
     deterministic: ClassVar[bool] = True
+    #: Whether the solver works on minibatches (:mod:`optbench.solvers.stochastic`): the
+    #: runner then evaluates f and the gradient norm only at its log points.
+    stochastic: ClassVar[bool] = False
 
     def init(self, oracle: Oracle, x0: np.ndarray) -> StateT:
         """Return the state at the starting point ``x0``."""
