@@ -36,10 +36,9 @@ from optbench.problems.oracle import Oracle
 from optbench.registry import SOLVERS
 from optbench.solvers.reciprocal_step import check_step, resolve_step
 from optbench.solvers.stochastic import (
-    BatchSampler,
+    MinibatchOptions,
     StochasticSolver,
     StochasticState,
-    check_batch,
     run_generator,
 )
 
@@ -65,7 +64,7 @@ class SAGAState(StochasticState):
 
 @SOLVERS.register("saga")
 @dataclass(frozen=True)
-class SAGA(StochasticSolver[SAGAState]):
+class SAGA(MinibatchOptions, StochasticSolver[SAGAState]):
     r"""SAGA: incremental gradients from a table of past ones (Defazio et al. 2014).
 
     Parameters
@@ -74,33 +73,28 @@ class SAGA(StochasticSolver[SAGAState]):
         The constant step :math:`\gamma`: a number, ``"c/L_max"`` or ``"1/(c L_max)"``
         (:math:`L_{\max}` the largest per-sample smoothness constant; the paper's
         :math:`1/(3L)` by default), or the same with :math:`L`.
-    batch_size : int
-        Rows :math:`b` per step.
-    replacement : bool
-        Draw each batch with replacement (uniform rows, as in the paper), or from a fresh
-        permutation each pass.
+    batch_size, replacement
+        Rows :math:`b` per step, drawn with replacement (uniform rows, as in the paper;
+        the default here) or from a fresh permutation each pass
+        (:class:`~optbench.solvers.stochastic.MinibatchOptions`).
     """
 
     step_size: float | str = "1/(3 L_max)"
-    batch_size: int = 1
     replacement: bool = True
 
     def __post_init__(self) -> None:
         check_step(self.step_size)
-        check_batch(self.batch_size, self.replacement)
+        self.check_minibatch_options()
 
     def init(
         self, oracle: Oracle, x0: np.ndarray, rng: np.random.Generator | None = None
     ) -> SAGAState:
         """Resolve the step and fill the table at :math:`x_0` (one data pass)."""
         step_size = resolve_step(self.step_size, oracle)
-        n_samples = int(oracle.n_samples or 0)
+        sampler = self.sampler(oracle, run_generator(0) if rng is None else rng)
         x = np.array(x0, dtype=float)
-        rows = np.arange(n_samples)
+        rows = np.arange(sampler.n_samples)
         table = np.array(oracle.sample_derivatives(x, rows), dtype=float)
-        sampler = BatchSampler(
-            n_samples, self.batch_size, self.replacement, rng or run_generator(0)
-        )
         return SAGAState(
             x=x,
             step_size=step_size,
@@ -119,6 +113,8 @@ class SAGA(StochasticSolver[SAGAState]):
         correction = oracle.grad_from_derivatives(batch, change)
         direction = correction + state.table_mean
         direction += oracle.ridge_grad(x)
+        if not np.isfinite(direction).all():
+            return state.failed(f"non-finite SAGA direction at step {state.iteration}")
         # The mean moves by each distinct row's change once, however often it was drawn.
         rows: np.ndarray = batch
         first: slice | np.ndarray = slice(None)

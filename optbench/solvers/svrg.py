@@ -28,10 +28,9 @@ from optbench.registry import SOLVERS
 from optbench.scalars import is_integer
 from optbench.solvers.reciprocal_step import check_step, resolve_step
 from optbench.solvers.stochastic import (
-    BatchSampler,
+    MinibatchOptions,
     StochasticSolver,
     StochasticState,
-    check_batch,
     run_generator,
 )
 
@@ -57,7 +56,7 @@ class SVRGState(StochasticState):
 
 @SOLVERS.register("svrg")
 @dataclass(frozen=True)
-class SVRG(StochasticSolver[SVRGState]):
+class SVRG(MinibatchOptions, StochasticSolver[SVRGState]):
     r"""SVRG: snapshot full gradients, variance-reduced inner steps (Johnson & Zhang 2013).
 
     Parameters
@@ -66,24 +65,22 @@ class SVRG(StochasticSolver[SVRGState]):
         The constant step :math:`\eta`: a number, ``"c/L_max"`` or ``"1/(c L_max)"``
         (:math:`L_{\max}` the largest per-sample smoothness constant), or the same with
         :math:`L`.
-    batch_size : int
-        Rows :math:`b` per inner step.
-    replacement : bool
-        Draw each batch with replacement (uniform rows, as in the paper), or from a fresh
-        permutation each pass.
+    batch_size, replacement
+        Rows :math:`b` per inner step, drawn with replacement (uniform rows, as in the
+        paper; the default here) or from a fresh permutation each pass
+        (:class:`~optbench.solvers.stochastic.MinibatchOptions`).
     inner_steps : int or None
         Inner steps :math:`m` per snapshot; None means :math:`\lceil 2n/b \rceil` (Johnson
         & Zhang's :math:`m = 2n` for convex losses).
     """
 
     step_size: float | str = "1/(3 L_max)"
-    batch_size: int = 1
     replacement: bool = True
     inner_steps: int | None = None
 
     def __post_init__(self) -> None:
         check_step(self.step_size)
-        check_batch(self.batch_size, self.replacement)
+        self.check_minibatch_options()
         inner = self.inner_steps
         if inner is not None and not (is_integer(inner) and inner >= 1):
             raise ValueError(f"inner_steps: must be None or an integer >= 1, got {inner!r}")
@@ -92,10 +89,7 @@ class SVRG(StochasticSolver[SVRGState]):
         self, oracle: Oracle, x0: np.ndarray, rng: np.random.Generator | None = None
     ) -> SVRGState:
         """Resolve the step; the first step takes the first snapshot."""
-        n_samples = int(oracle.n_samples or 0)
-        sampler = BatchSampler(
-            n_samples, self.batch_size, self.replacement, rng or run_generator(0)
-        )
+        sampler = self.sampler(oracle, run_generator(0) if rng is None else rng)
         return SVRGState(
             x=np.array(x0, dtype=float),
             step_size=resolve_step(self.step_size, oracle),
@@ -114,6 +108,8 @@ class SVRG(StochasticSolver[SVRGState]):
         batch = state.sampler.next()
         direction = oracle.grad_batch(x, batch) - oracle.grad_batch(snapshot, batch)
         direction += snapshot_grad
+        if not np.isfinite(direction).all():
+            return state.failed(f"non-finite SVRG direction at step {state.iteration}")
         return state.replace(
             x=x - float(state.step_size or 0.0) * direction,
             snapshot=snapshot,
