@@ -7,6 +7,7 @@ import pytest
 
 from optbench import make_problem
 from optbench.problems.oracle import Oracle
+from optbench.run.config import ConfigError, load_config
 from optbench.run.runner import minimize
 from optbench.solvers import make_solver
 from optbench.solvers.reciprocal_step import as_multiple, resolve_step
@@ -147,6 +148,21 @@ def test_refused_on_a_problem_that_is_not_a_finite_sum(name):
     assert "needs a finite sum" in result.message
     assert "\n" not in result.message
     assert result.n_f == result.n_g == 0
+
+
+@pytest.mark.parametrize("name", ["svrg", "saga", "subsampled_newton_cg"])
+def test_a_config_pairing_them_with_a_problem_that_is_not_a_finite_sum_is_refused(name):
+    config = {
+        "name": "c",
+        "problems": ["logistic_small", "rosenbrock_2d"],
+        "solvers": [{"name": name}],
+    }
+    with pytest.raises(ConfigError) as info:
+        load_config(config)
+    message = str(info.value)
+    assert message.startswith("solvers[0]: ") and "rosenbrock_2d is not one" in message
+    assert "\n" not in message
+    load_config({**config, "problems": ["logistic_small", "softmax_small"]})
 
 
 @pytest.mark.parametrize(
