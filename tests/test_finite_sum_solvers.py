@@ -16,8 +16,9 @@ from optbench.solvers.stochastic import run_generator
 from optbench.solvers.subsampled_newton_cg import SubsampledNewtonCG
 from optbench.solvers.svrg import SVRG
 
-#: Data passes within which SVRG and SAGA reach f - f* <= 1e-8 on logistic_small (seed 0
-#: measured 27 and 16 passes; the bound leaves room for other seeds and numerical stacks).
+#: Data passes within which SVRG and SAGA reach f - f* <= 1e-8 on logistic_small, logged
+#: every pass (measured 27 and 15 passes on seeds 0, 1, 2; the bound leaves room for other
+#: seeds and numerical stacks).
 VARIANCE_REDUCED_PASSES = {"svrg": 40.0, "saga": 25.0}
 
 
@@ -87,14 +88,24 @@ def test_variance_reduced_methods_reach_1e_8(logistic_small, name):
     assert result.cost <= passes + 1.0  # the budget is checked after the step that spent it
 
 
-def test_subsampled_newton_cg_reaches_1e_8_on_cheap_hessian_products(logistic_small):
+def test_subsampled_newton_cg_reaches_1e_8_where_sgd_stalls(logistic_small):
+    # Measured on seeds 0, 1, 2: 23.5, 20.3 and 31.6 passes to 1e-8 (12-21 iterations),
+    # while SGD after 40 passes is at f - f* = 6e-2 (default step 1/L_max) or 1.5e-3
+    # (step 0.01): its noise floor. Asserted: the budget suffices for one, not the other.
+    budget = 40.0
     result = minimize(
-        logistic_small, "subsampled_newton_cg", f_gap_tol=1e-8, max_cost=40.0, max_iter=10**4
+        logistic_small, "subsampled_newton_cg", f_gap_tol=1e-8, max_cost=budget, max_iter=10**4
     )
     assert result.status == "converged", result.message
-    # Each product costs a tenth of a full one: CG's 10 products cost one data pass.
-    assert result.n_hvp == 0
-    assert result.cost <= 40.0
+    assert result.cost <= budget
+    # Hessian products are sample products (a tenth of a full one each), never full ones.
+    assert result.n_hvp == 0 and result.n_sample_hvp > 0
+    for step_size in ("1/L_max", 0.01):
+        sgd = minimize(
+            logistic_small, "sgd", step_size=step_size, f_gap_tol=1e-8, max_cost=budget,
+            max_iter=10**7,
+        )  # fmt: skip
+        assert sgd.status == "max_cost" and sgd.f_gap > 1e-6
 
 
 def test_subsampled_newton_cg_with_a_gradient_sample_decreases_f(logistic_small):
