@@ -34,12 +34,25 @@ if TYPE_CHECKING:
 SENSITIVITY_PARAM = "step_size"
 
 
+#: Suffixes of the sweeps of steps relative to a smoothness constant.
+RELATIVE_SWEEPS = (" (c/L)", " (c/L_max)")
+
+
+def _relative_sweep(value: object) -> str:
+    """``" (c/L)"`` for a step ``"c/L"``, ``" (c/L_max)"`` for ``"c/L_max"``, else ``""``."""
+    text = str(value)
+    if text.endswith("/L_max"):
+        return " (c/L_max)"
+    return " (c/L)" if text.endswith("/L") else ""
+
+
 def numeric_step_sizes(rows: pd.DataFrame, traces: pd.DataFrame | None = None) -> pd.Series:
     """The step size of each summary row as a number (NaN when it has none).
 
     Numbers (also numbers read back as text) are taken as they are. A step ``"c/L"``
-    (a multiple of 1/L) is resolved to the step the run actually used: the median of
-    its finite trace ``step_size`` values. Other rules (``"armijo"``) are NaN.
+    (a multiple of 1/L; also ``"c/L_max"``) is resolved to the step the run actually
+    used: the median of its finite trace ``step_size`` values. Other rules
+    (``"armijo"``) are NaN.
     """
     used = pd.Series(dtype=float)
     if traces is not None and {"run_id", SENSITIVITY_PARAM} <= set(traces.columns):
@@ -50,7 +63,7 @@ def numeric_step_sizes(rows: pd.DataFrame, traces: pd.DataFrame | None = None) -
         try:
             values.append(float(value))
         except (TypeError, ValueError):
-            relative = isinstance(value, str) and value.endswith("/L")
+            relative = bool(_relative_sweep(value))
             values.append(float(used.get(run_id, math.nan)) if relative else math.nan)
     return pd.Series(values, index=rows.index, dtype=float)
 
@@ -69,7 +82,7 @@ def _swept_groups(
     rows = summary[summary["problem"] == problem]
     rows = rows.assign(
         _step=numeric_step_sizes(rows, traces),
-        _sweep=[" (c/L)" if str(v).endswith("/L") else "" for v in rows[SENSITIVITY_PARAM]],
+        _sweep=[_relative_sweep(v) for v in rows[SENSITIVITY_PARAM]],
     )
     rows = rows[np.isfinite(rows["_step"]) & (rows["_step"] > 0)]
     if rows.empty:
@@ -163,8 +176,8 @@ def _draw_sweep(ax: Axes, group: pd.DataFrame, column: str, color: str, name: st
         y,
         yerr=errors,
         color=color,
-        marker="s" if name.endswith("(c/L)") else "o",
-        linestyle="--" if name.endswith("(c/L)") else "-",
+        marker="s" if name.endswith(RELATIVE_SWEEPS) else "o",
+        linestyle="--" if name.endswith(RELATIVE_SWEEPS) else "-",
         ms=4,
         capsize=2,
         label=name,

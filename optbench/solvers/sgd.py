@@ -23,9 +23,12 @@ from optbench.registry import SOLVERS
 from optbench.solvers.stochastic import (
     MinibatchOptions,
     ScheduleOptions,
+    StepSizeOption,
     StochasticSolver,
     StochasticState,
     check_base_step,
+    minibatch_gradient,
+    moved,
     resolve_base_step,
     run_generator,
 )
@@ -40,7 +43,7 @@ class SGDState(StochasticState):
 
 @SOLVERS.register("sgd")
 @dataclass(frozen=True)
-class SGD(ScheduleOptions, MinibatchOptions, StochasticSolver[SGDState]):
+class SGD(ScheduleOptions, MinibatchOptions, StepSizeOption, StochasticSolver[SGDState]):
     r"""Minibatch stochastic gradient descent (Bottou, Curtis & Nocedal 2018, Alg 4.1).
 
     Parameters
@@ -71,12 +74,6 @@ class SGD(ScheduleOptions, MinibatchOptions, StochasticSolver[SGDState]):
 
     def step(self, oracle: Oracle, state: SGDState) -> SGDState:
         r"""One step on the next minibatch: :math:`x - \alpha_k \nabla f_{B_k}(x)`."""
-        assert state.sampler is not None
         step_size = self.scheduled_step(state.base_step, state.iteration, oracle.cost)
-        gradient = oracle.grad_batch(state.x, state.sampler.next())
-        new = state.replace(
-            x=state.x - step_size * gradient, step_size=step_size, iteration=state.iteration + 1
-        )
-        if not np.isfinite(gradient).all():
-            return new.failed(f"non-finite minibatch gradient at step {state.iteration}")
-        return new
+        gradient = minibatch_gradient(oracle, state)
+        return moved(state, gradient, x=state.x - step_size * gradient, step_size=step_size)

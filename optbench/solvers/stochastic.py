@@ -12,9 +12,10 @@ uncounted and untimed, at its log points (every data pass by default).
   finite sums, ``init(oracle, x0, rng)``.
 - :class:`BatchSampler`: minibatch indices with replacement, or without replacement
   through a fresh permutation each pass (random reshuffling).
-- :class:`MinibatchOptions`, :class:`ScheduleOptions`: the fields (with their
-  validation) of batch size and sampling, and of the step schedule (constant,
-  :math:`\alpha/\sqrt{k+1}`, step decay by data passes), shared by the solvers.
+- :class:`StepSizeOption`, :class:`MinibatchOptions`, :class:`ScheduleOptions`: the
+  fields (with their validation) of the base step, of batch size and sampling, and of
+  the step schedule (constant, :math:`\alpha/\sqrt{k+1}`, step decay by data passes),
+  shared by the solvers.
 - :func:`resolve_base_step`: a number, ``"c/L"`` or ``"c/L_max"`` turned into a step.
 """
 
@@ -131,6 +132,20 @@ class BatchSampler:
 
 
 @dataclass(frozen=True)
+class StepSizeOption:
+    """The base-step field of a stochastic solver, listed first (a base of its dataclass;
+    a solver redefines the default, which keeps the field's place).
+
+    Attributes
+    ----------
+    step_size : float or str
+        The base step: a number > 0, ``"c/L"`` or ``"c/L_max"`` (:func:`resolve_base_step`).
+    """
+
+    step_size: float | str = "1/L_max"
+
+
+@dataclass(frozen=True)
 class MinibatchOptions:
     """The minibatch fields of a stochastic solver (a base of its dataclass).
 
@@ -200,6 +215,22 @@ class ScheduleOptions:
         if self.schedule == "step_decay":
             return base * self.decay_factor ** math.floor(passes / self.decay_every + 1e-9)
         return base
+
+
+def minibatch_gradient(oracle: Oracle, state: StochasticState) -> np.ndarray:
+    """The gradient on the next minibatch of ``state.sampler`` (counted by the oracle)."""
+    if state.sampler is None:
+        raise ValueError("the state has no sampler: start it with the solver's init")
+    return oracle.grad_batch(state.x, state.sampler.next())
+
+
+def moved(state: StateT, gradient: np.ndarray, **changes: Any) -> StateT:
+    """``state`` with ``changes`` and one more step; failed when ``gradient`` is not finite."""
+    assert isinstance(state, StochasticState)
+    new = state.replace(iteration=state.iteration + 1, **changes)
+    if not np.isfinite(gradient).all():
+        return new.failed(f"non-finite minibatch gradient at step {state.iteration}")
+    return new
 
 
 def smoothness_multiple(step_size: object) -> tuple[float, Literal["L", "L_max"]] | None:
