@@ -37,6 +37,7 @@ from optbench.registry import SOLVERS
 from optbench.solvers.reciprocal_step import check_step, resolve_step
 from optbench.solvers.stochastic import (
     MinibatchOptions,
+    StepSizeOption,
     StochasticSolver,
     StochasticState,
     run_generator,
@@ -64,7 +65,7 @@ class SAGAState(StochasticState):
 
 @SOLVERS.register("saga")
 @dataclass(frozen=True)
-class SAGA(MinibatchOptions, StochasticSolver[SAGAState]):
+class SAGA(MinibatchOptions, StepSizeOption, StochasticSolver[SAGAState]):
     r"""SAGA: incremental gradients from a table of past ones (Defazio et al. 2014).
 
     Parameters

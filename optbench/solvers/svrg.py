@@ -29,6 +29,7 @@ from optbench.scalars import is_integer
 from optbench.solvers.reciprocal_step import check_step, resolve_step
 from optbench.solvers.stochastic import (
     MinibatchOptions,
+    StepSizeOption,
     StochasticSolver,
     StochasticState,
     run_generator,
@@ -56,7 +57,7 @@ class SVRGState(StochasticState):
 
 @SOLVERS.register("svrg")
 @dataclass(frozen=True)
-class SVRG(MinibatchOptions, StochasticSolver[SVRGState]):
+class SVRG(MinibatchOptions, StepSizeOption, StochasticSolver[SVRGState]):
     r"""SVRG: snapshot full gradients, variance-reduced inner steps (Johnson & Zhang 2013).
 
     Parameters
