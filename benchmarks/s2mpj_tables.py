@@ -12,6 +12,9 @@ Run ``python benchmarks/s2mpj_tables.py`` (needs ``optbench[cutest]``). It write
   written to the on-disk f* cache that runs read.
 
 A problem that fails a check, or runs out of ``--timeout`` seconds, says so in its row.
+The whole run takes hours; ``--resume TABLE ...`` keeps the rows of tables written
+before (by an interrupted run, or by other processes run with ``--names`` and ``--out``)
+and computes only the problems missing from them.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import signal
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,12 +60,37 @@ def _fmt(value: float | None, spec: str = ".3e") -> str:
     return "" if value is None else format(value, spec)
 
 
+#: Columns of each table: (row key, header, how a cell reads back).
+DERIVATIVE_COLUMNS = ("name", "n", "grad_error", "hvp_error", "hess_error", "symmetry_error")
+FSTAR_COLUMNS = ("name", "n", "sif", "certified", "discrepancy", "grad_norm", "min_eig")
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of a table this script wrote (either kind), to resume from."""
+    lines = [line for line in path.read_text().splitlines() if line.startswith("| ")]
+    header, body = lines[0], lines[1:]
+    columns = DERIVATIVE_COLUMNS if "gradient" in header else FSTAR_COLUMNS
+    rows = []
+    for line in body:
+        cells = [cell.strip() for cell in line.strip("| ").split(" | ")]
+        row: dict[str, Any] = {"name": cells[0], "n": int(cells[1]), "status": cells[-1]}
+        for key, cell in zip(columns[2:], cells[2:-1], strict=True):
+            if cell or key == "sif":
+                row[key] = float(cell) if cell else None
+        if columns is DERIVATIVE_COLUMNS:
+            status = row["status"]
+            row["passed"] = None if status.startswith("not checked") else status == "pass"
+        rows.append(row)
+    return rows
+
+
 def derivative_rows(
-    names: list[str], timeout: int, path: Path | None = None
+    names: list[str], timeout: int, path: Path | None = None, done: Sequence[dict[str, Any]] = ()
 ) -> list[dict[str, Any]]:
     """One row per problem: the worst errors over x0 and the random point, and the verdict."""
-    rows = []
-    for name in names:
+    rows = list(done)
+    known = {row["name"] for row in rows}
+    for name in (name for name in names if name not in known):
         started = time.perf_counter()
         problem = S2MPJ.including_excluded(name)
         row: dict[str, Any] = {"name": name, "n": problem.dim}
@@ -90,11 +119,16 @@ def derivative_rows(
 
 
 def fstar_rows(
-    names: list[str], max_dim: int, timeout: int, path: Path | None = None
+    names: list[str],
+    max_dim: int,
+    timeout: int,
+    path: Path | None = None,
+    done: Sequence[dict[str, Any]] = (),
 ) -> list[dict[str, Any]]:
     """One row per problem of at most ``max_dim`` variables: SIF and certified f*."""
-    rows = []
-    for name in names:
+    rows = list(done)
+    known = {row["name"] for row in rows}
+    for name in (name for name in names if name not in known):
         problem = S2MPJ.including_excluded(name)
         if problem.dim > max_dim:
             continue
@@ -123,7 +157,9 @@ def fstar_rows(
         rows.append(row)
         print(f"{name:12s} n={problem.dim:4d} {row['status']}", flush=True)
         if path is not None:
-            write_fstar(rows, max_dim, path, len(names))
+            write_fstar(rows, max_dim, path, complete=False)
+    if path is not None:
+        write_fstar(rows, max_dim, path, complete=True)
     return rows
 
 
@@ -147,11 +183,6 @@ def _status(certificate: Any, sif: float | None, dim: int) -> str:
     return kind + ", below SIF (SIF value rounded or not the minimum)"
 
 
-def _partial(rows: list[dict[str, Any]], total: int, what: str) -> str:
-    last = rows[-1]["name"] if rows else "-"
-    return f"Progress: up to {last} in alphabetical order, of {total} problems {what}.\n"
-
-
 def _markdown(header: list[str], lines: list[list[str]]) -> str:
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(line) + " |" for line in lines]
@@ -159,6 +190,7 @@ def _markdown(header: list[str], lines: list[list[str]]) -> str:
 
 
 def write_derivatives(rows: list[dict[str, Any]], path: Path, total: int) -> None:
+    rows = sorted(rows, key=lambda row: row["name"])
     passed = sum(1 for r in rows if r["passed"])
     failed = [r["name"] for r in rows if r["passed"] is False]
     unchecked = [r["name"] for r in rows if r["passed"] is None]
@@ -170,7 +202,7 @@ def write_derivatives(rows: list[dict[str, Any]], path: Path, total: int) -> Non
         "Finite-difference checks pass at relative error ≤ 1e-6, exact ones (Hessian "
         "against HVP, symmetry) at ≤ 1e-10. A problem that fails is left out of the family "
         "(`DERIVATIVE_FAILURES` in `optbench/problems/s2mpj.py`).\n",
-        _partial(rows, total, "checked"),
+        f"Checked: {len(rows)} of the {total} problems.\n",
         f"{len(rows)} problems: {passed} pass, {len(failed)} fail "
         f"({', '.join(failed) or 'none'}), {len(unchecked)} not checked in time "
         f"({', '.join(unchecked) or 'none'}).\n",
@@ -192,7 +224,8 @@ def write_derivatives(rows: list[dict[str, Any]], path: Path, total: int) -> Non
     path.write_text("\n".join(text))
 
 
-def write_fstar(rows: list[dict[str, Any]], max_dim: int, path: Path, total: int) -> None:
+def write_fstar(rows: list[dict[str, Any]], max_dim: int, path: Path, complete: bool) -> None:
+    rows = sorted(rows, key=lambda row: row["name"])
     certified = sum(1 for r in rows if "certified" in r)
     with_sif = sum(1 for r in rows if r["sif"] is not None)
     agree = sum(1 for r in rows if "agrees" in r["status"])
@@ -204,7 +237,9 @@ def write_fstar(rows: list[dict[str, Any]], max_dim: int, path: Path, total: int
         "start with ‖∇f‖ ≤ 1e-10 (a certified local minimiser: `optbench.problems.certify`), "
         "certified − SIF, and the smallest eigenvalue of the Hessian there. "
         "The certified value is the one runs use (it is in the on-disk f* cache).\n",
-        _partial(rows, total, "tried (of those of any size)"),
+        f"Every problem of at most {max_dim} variables.\n"
+        if complete
+        else "Partial: an interrupted run (resumable with `--resume`).\n",
         f"{len(rows)} problems: {certified} certified, {with_sif} with a SIF value, "
         f"{agree} where both agree to 1e-6 relative.\n",
     ]
@@ -232,12 +267,20 @@ def main() -> None:
     parser.add_argument("--timeout", type=int, default=120, help="CPU seconds per check")
     parser.add_argument("--only", choices=("derivatives", "fstar"), help="one table only")
     parser.add_argument("--names", nargs="*", help="these problems only (default all)")
+    parser.add_argument("--out", type=Path, default=DOCS, help="folder of the two tables")
+    parser.add_argument(
+        "--resume", type=Path, nargs="*", default=[], help="tables whose rows are kept"
+    )
     args = parser.parse_args()
     names = args.names or sorted(unconstrained_index())
+    done = [row for table in args.resume for row in read_rows(table)]
+    derivatives = [row for row in done if "passed" in row]
+    certificates = [row for row in done if "passed" not in row]
+    args.out.mkdir(parents=True, exist_ok=True)
     if args.only != "fstar":
-        derivative_rows(names, args.timeout, DOCS / "s2mpj_derivatives.md")
+        derivative_rows(names, args.timeout, args.out / "s2mpj_derivatives.md", derivatives)
     if args.only != "derivatives":
-        fstar_rows(names, args.max_dim, args.timeout, DOCS / "s2mpj_fstar.md")
+        fstar_rows(names, args.max_dim, args.timeout, args.out / "s2mpj_fstar.md", certificates)
 
 
 if __name__ == "__main__":

@@ -175,3 +175,29 @@ def test_consecutive_rows_are_a_view_of_dense_data() -> None:
     assert isinstance(selector, slice) and np.shares_memory(rows, problem.X)  # type: ignore[attr-defined]
     rows, selector = problem._batch_rows(np.array([10, 12]))  # type: ignore[attr-defined]
     assert not isinstance(selector, slice) and rows.shape == (2, problem.dim)
+
+
+def test_gathered_sparse_rows_multiply_as_scipy_rows() -> None:
+    from optbench.problems.linalg import SparseRows
+
+    X = _sparse_design(4, 50, 12)
+    rng = np.random.default_rng(0)
+    idx = np.array([5, 7, 7, 0, 49, 5])  # row 5 is empty; repeats
+    rows = SparseRows(X, idx)
+    w, r = rng.standard_normal(12), rng.standard_normal(idx.size)
+    assert rows.shape == (6, 12)
+    assert np.allclose(rows @ w, X[idx] @ w, rtol=1e-14, atol=1e-15)
+    assert np.allclose(rows.T @ r, X[idx].T @ r, rtol=1e-14, atol=1e-15)
+
+
+def test_large_sparse_batches_take_scipy_rows_with_the_same_result(monkeypatch) -> None:
+    import optbench.problems.linear_model as linear_model
+
+    problem = INSTANCES["logistic_csr"]
+    x, idx = _point(problem), np.random.default_rng(1).integers(0, N_SAMPLES, 40)
+    gathered = problem.value_and_grad_batch(x, idx)
+    monkeypatch.setattr(linear_model, "SPARSE_GATHER_MAX_ROWS", 0)
+    assert not isinstance(problem._batch_rows(idx)[0], linear_model.SparseRows)  # type: ignore[attr-defined]
+    sliced = problem.value_and_grad_batch(x, idx)
+    assert sliced[0] == pytest.approx(gathered[0], rel=1e-14)
+    assert _close(sliced[1], gathered[1]) < 1e-14

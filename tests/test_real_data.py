@@ -154,6 +154,7 @@ def test_f_star_is_cached_on_disk_by_content(files) -> None:
         ("nolabel.csv", "a,b\n1,2\n", r"no label column 'y'; columns: a, b"),
         ("bad.npz", "not an archive", r"bad\.npz: not a readable \.npz file"),
         ("bad.txt", "1 2 3\n", r"unknown kind of data file"),
+        ("bad.parquet", "PAR1 not a table", r"bad\.parquet: not a readable parquet table"),
     ],
 )
 def test_malformed_files_are_one_line(tmp_path, name, content, message) -> None:
@@ -161,6 +162,36 @@ def test_malformed_files_are_one_line(tmp_path, name, content, message) -> None:
     path.write_text(content)
     with pytest.raises(DataFileError, match=message):
         make_problem("logistic", data=str(path))
+
+
+def test_bad_npz_arrays_are_one_line(tmp_path) -> None:
+    csr = tmp_path / "csr.npz"
+    # indptr says 3 stored values, data has 2: scipy refuses, the loader names the file.
+    np.savez(csr, X_data=[1.0, 2.0], X_indices=[0, 1], X_indptr=[0, 1, 3], X_shape=[2, 2],
+             y=[0, 1])  # fmt: skip
+    with pytest.raises(DataFileError, match=r"csr\.npz: inconsistent CSR arrays"):
+        make_problem("logistic", data=str(csr))
+    partial = tmp_path / "partial.npz"
+    np.savez(partial, X_data=[1.0], y=[0])
+    with pytest.raises(DataFileError, match=r"partial\.npz: needs 'X' \(dense\) or X_data"):
+        make_problem("logistic", data=str(partial))
+    no_labels = tmp_path / "nolabels.npz"
+    np.savez(no_labels, X=np.ones((2, 2)))
+    with pytest.raises(DataFileError, match=r"nolabels\.npz: no array 'y'; has X"):
+        make_problem("logistic", data=str(no_labels))
+
+
+def test_missing_scikit_learn_names_the_extra(monkeypatch) -> None:
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+
+    def without_sklearn(name, *args, **kwargs):
+        return None if name == "sklearn" else real_find_spec(name, *args, **kwargs)
+
+    monkeypatch.setattr(importlib.util, "find_spec", without_sklearn)
+    with pytest.raises(DataFileError, match=r"sklearn:iris needs scikit-learn: pip install"):
+        load_source("sklearn:iris")
 
 
 def test_bad_sources_from_the_cli(tmp_path, capsys) -> None:

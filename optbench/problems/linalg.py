@@ -5,6 +5,8 @@ r"""Gram matrices of design matrices, dense or CSR, for the data losses.
 - :func:`weighted_gram`: :math:`\tilde X^\top \operatorname{diag}(w) \tilde X` with
   :math:`\tilde X = X` or :math:`[X, \mathbf 1]` (the Hessians of the data losses); CSR
   data goes through one sparse-sparse product and is never densified.
+- :class:`SparseRows`: a few rows of a CSR matrix gathered into plain arrays, with the
+  two products a minibatch needs and none of scipy's per-call overhead.
 - :func:`row_norms_squared`: :math:`\|x_i\|^2` of every row (per-sample smoothness).
 - :func:`gram_extreme_eigenvalues`: the two ends of the spectrum of
   :math:`\tilde X^\top \tilde X` (smoothness constants).
@@ -32,6 +34,58 @@ DENSE_SPECTRUM_MAX_DIM = 2_000
 LANCZOS_MIN_RESTARTS = 300
 #: Default bound on the entries of one dense row block (16 MB of float64).
 ROW_BLOCK_ENTRIES = 1 << 21
+
+
+class SparseRows:
+    r"""Rows ``idx`` of a CSR matrix as (values, columns, row of each value).
+
+    ``rows @ w`` and ``rows.T @ r`` (``w``, ``r`` 1-D: the families with one derivative
+    per sample) are ``np.bincount`` over the gathered non-zeros:
+    :math:`O(\mathrm{nnz}_B)` work plus the output, without building a scipy matrix
+    (slicing and transposing one cost tens of µs a call, many times a one-row product;
+    ``benchmarks/minibatch_cost.py``).
+
+    Parameters
+    ----------
+    X : scipy.sparse CSR matrix
+        The design matrix (not copied: only the batch's non-zeros are gathered).
+    idx : ndarray of int
+        Row indices, checked by the caller to lie in ``[0, n)``.
+    """
+
+    def __init__(self, X: Matrix, idx: np.ndarray) -> None:
+        indptr = X.indptr  # type: ignore[union-attr]
+        starts = indptr[idx]
+        counts = indptr[idx + 1] - starts
+        shifts = starts - (np.cumsum(counts) - counts)  # gathered position -> stored position
+        positions = np.arange(int(counts.sum())) + np.repeat(shifts, counts)
+        self.values = X.data[positions]  # type: ignore[union-attr]
+        self.columns = X.indices[positions]  # type: ignore[union-attr]
+        self.row_of = np.repeat(np.arange(idx.size), counts)
+        self.shape = (int(idx.size), int(X.shape[1]))
+
+    def __matmul__(self, vector: np.ndarray) -> np.ndarray:
+        r""":math:`X_B v` for ``v`` of shape ``(d,)``."""
+        weights = self.values * vector[self.columns]
+        return np.bincount(self.row_of, weights=weights, minlength=self.shape[0])
+
+    @property
+    def T(self) -> _TransposedRows:
+        """The transpose, for :math:`X_B^\top r`."""
+        return _TransposedRows(self)
+
+
+class _TransposedRows:
+    """:math:`X_B^\top` of :class:`SparseRows` (products only)."""
+
+    def __init__(self, rows: SparseRows) -> None:
+        self.rows = rows
+
+    def __matmul__(self, vector: np.ndarray) -> np.ndarray:
+        r""":math:`X_B^\top r` for ``r`` of shape ``(b,)``."""
+        rows = self.rows
+        weights = rows.values * vector[rows.row_of]
+        return np.bincount(rows.columns, weights=weights, minlength=rows.shape[1])
 
 
 def row_norms_squared(X: Matrix) -> np.ndarray:

@@ -30,6 +30,7 @@ import numpy as np
 from optbench.problems.base import FiniteSum, Problem, Smoothness
 from optbench.problems.certify import LazyFStar
 from optbench.problems.data_sources import SKLEARN_PREFIX, SKLEARN_SHAPES, load_source
+from optbench.problems.linalg import SparseRows
 from optbench.problems.validation import check_point
 
 if TYPE_CHECKING:
@@ -38,6 +39,10 @@ if TYPE_CHECKING:
 
 #: Bytes per non-zero of a CSR matrix (float64 value and, at worst, an int64 index).
 SPARSE_BYTES_PER_NONZERO = 16
+#: CSR minibatches of at most this many rows, of a family with one derivative per sample
+#: (logistic, least squares), are gathered into a :class:`SparseRows`; larger ones, and
+#: softmax's, are scipy slices or row copies (scipy's fixed cost per call is then small).
+SPARSE_GATHER_MAX_ROWS = 256
 #: Length-``n_samples`` float arrays alive at once (labels, margins, scratch buffers).
 VECTORS_PER_SAMPLE = 8
 
@@ -53,9 +58,11 @@ class LinearModelLoss(LazyFStar, Problem, FiniteSum):
     copy of the data, and scratch or memo contents are only ever a speed-up.
 
     Minibatches (:class:`~optbench.problems.base.FiniteSum`): the rows ``idx`` are
-    taken by :meth:`_batch_rows`. An ascending run of consecutive rows is a slice (a
-    view of dense data; scipy copies the slice's non-zeros of CSR data); any other
-    ``idx`` copies those rows only, :math:`O(|B|\,d)` work, the order of the batch
+    taken by :meth:`_batch_rows`. Dense data: an ascending run of consecutive rows is a
+    slice (a view); any other ``idx`` copies those rows only. CSR data: up to
+    :data:`SPARSE_GATHER_MAX_ROWS` rows of logistic and least squares are gathered into a
+    :class:`~optbench.problems.linalg.SparseRows` (their non-zeros only), other batches
+    are scipy slices or row copies. Either way :math:`O(|B|\,d)` work, the order of the batch
     product itself and never :math:`O(nd)`. A subclass gives the kernels
     :meth:`_linear_map` (:math:`\tilde X_B x`), :meth:`_batch_loss` (the loss sum and
     the derivatives :math:`\ell_i'` at the predictors), :meth:`_batch_curvature`
@@ -210,7 +217,11 @@ class LinearModelLoss(LazyFStar, Problem, FiniteSum):
             bad = low if low < 0 else high
             raise ValueError(f"idx: row indices must be in [0, {n}), got {bad}")
         selector: slice | np.ndarray = slice(first, last + 1) if consecutive else idx
-        return getattr(self, self.data_names[0])[selector], selector
+        design = getattr(self, self.data_names[0])
+        gather = idx.size <= SPARSE_GATHER_MAX_ROWS and not self._derivative_shape()
+        if gather and not isinstance(design, np.ndarray):
+            return SparseRows(design, idx), selector
+        return design[selector], selector
 
     def _derivative_shape(self) -> tuple[int, ...]:
         """The shape of one sample's loss derivative: ``()``, or ``(K,)`` for softmax."""

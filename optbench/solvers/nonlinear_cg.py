@@ -22,16 +22,21 @@ close to exact, which the conjugacy of the directions relies on), and
   :math:`\beta = \max\bigl\{(y_k - 2 p_k \|y_k\|^2 / y_k^\top p_k)^\top g_{k+1} / y_k^\top
   p_k,\ -1 / (\|p_k\| \min(\eta, \|g_k\|))\bigr\}`.
 
-Restarts (N&W Sec. 5.2, "restarts"): :math:`\beta = 0` (a steepest-descent step) every
-``restart_every`` iterations (``None``: every :math:`n`), when two consecutive gradients
-are far from orthogonal, :math:`|g_{k+1}^\top g_k| \ge \nu\, g_{k+1}^\top g_{k+1}`
-(N&W eq. 5.52, :math:`\nu` = ``restart_threshold`` = 0.1), and whenever the new
-direction is not a descent direction (possible with ``"pr_plus"``, ``"hs"`` and
-``"hz"`` under an inexact line search).
+Restarts (N&W Sec. 5.2, "restarts"): :math:`\beta = 0` (a steepest-descent step) when
+two consecutive gradients are far from orthogonal,
+:math:`|g_{k+1}^\top g_k| \ge \nu\, g_{k+1}^\top g_{k+1}` (N&W eq. 5.52, :math:`\nu` =
+``restart_threshold`` = 0.1), whenever the new direction is not a descent direction
+(possible with ``"pr_plus"``, ``"hs"`` and ``"hz"`` under an inexact line search), and,
+if ``restart_every`` is set, every that many iterations (N&W's periodic restart, useful
+mainly for small n; off by default: on the MGH suite it cost more calls than it saved).
 
-The first trial step of each search is N&W eq. 3.60,
-:math:`\alpha_0 = \alpha_{k-1} g_{k-1}^\top p_{k-1} / g_k^\top p_k` (at the first
-iteration :math:`1/\|g_0\|_2`), so it is scale-free as CG's steps are.
+The first trial step of each search interpolates a quadratic to :math:`f_{k-1}`,
+:math:`f_k` and :math:`\phi'(0) = g_k^\top p_k` (N&W eq. 3.60), enlarged by 1 % as N&W
+suggest after it: :math:`\alpha_0 = 2.02\,(f_k - f_{k-1}) / g_k^\top p_k` (at the first
+iteration :math:`1/\|g_0\|_2`; after a step that did not decrease f, the last step).
+N&W's further cap :math:`\alpha_0 \le 1` is for Newton-type directions, whose unit step
+is natural; CG's directions have no natural length (capped, the data losses, whose
+steps are often well above 1, took up to 3× the calls).
 
 Per iteration: the line search's fused value-and-gradient trials, no Hessian.
 """
@@ -127,8 +132,8 @@ class NonlinearCG(LineSearchMethod[NonlinearCGState]):
     restart_threshold : float
         :math:`\nu` of the orthogonality test N&W eq. 5.52, in (0, 1].
     restart_every : int or None
-        Restart with steepest descent every this many iterations; ``None`` for the
-        dimension :math:`n`.
+        Restart with steepest descent every this many iterations (the dimension
+        :math:`n` is N&W's choice); ``None`` for no periodic restart.
     """
 
     failure_prefix: ClassVar[str] = "nonlinear_cg "
@@ -169,16 +174,24 @@ class NonlinearCG(LineSearchMethod[NonlinearCGState]):
             return state.next_initial_step
         return 1.0 / max(norm2(state.g), np.finfo(float).tiny)
 
+    @staticmethod
+    def _next_initial_step(f_previous: float, state: NonlinearCGState, slope: float) -> float:
+        """N&W eq. 3.60 (enlarged 1 %); the last step when f did not decrease."""
+        assert state.step_size is not None
+        decrease = f_previous - state.f
+        if slope < 0 and decrease > 0:
+            return 2.02 * decrease / -slope
+        return state.step_size
+
     def accept(self, previous: NonlinearCGState, state: NonlinearCGState) -> NonlinearCGState:
         """The next direction :math:`p_{k+1} = -g_{k+1} + \\beta_{k+1} p_k`, or a restart."""
         assert previous.direction is not None and state.step_size is not None
         g, direction = state.g, previous.direction
         since_restart = previous.since_restart + 1
-        every = self.restart_every if self.restart_every is not None else g.size
         g_new_sq = float(g @ g)
         beta = conjugacy_beta(self.beta, g, previous.g, direction)
         restart = (
-            since_restart >= every
+            (self.restart_every is not None and since_restart >= self.restart_every)
             or abs(float(g @ previous.g)) >= self.restart_threshold * g_new_sq
             or not math.isfinite(beta)
         )
@@ -192,10 +205,6 @@ class NonlinearCG(LineSearchMethod[NonlinearCGState]):
             slope=new_slope,
             since_restart=0 if restart else since_restart,
             restarts=previous.restarts + int(restart),
-            # N&W eq. 3.60: the same first-order change in f as the last step achieved
-            # (at an exactly zero gradient, where the runner stops, the last step).
-            next_initial_step=(
-                state.step_size * previous.slope / new_slope if new_slope < 0 else state.step_size
-            ),
+            next_initial_step=self._next_initial_step(previous.f, state, new_slope),
             info=info,
         )
