@@ -76,7 +76,7 @@ def plot_check(check: DerivativeCheck, path: str | Path) -> None:
         shown = np.clip(errors, 1e-17, None)  # log axes cannot show exact zeros
         (line,) = axes.loglog(steps, shown, marker=".", label=CHECK_LABELS[name])
         circle = {"markersize": 11, "markerfacecolor": "none", "color": line.get_color()}
-        axes.loglog([outcome.best_step], [max(outcome.error, 1e-17)], "o", **circle)
+        axes.loglog([outcome.best_step], [max(outcome.measured_error, 1e-17)], "o", **circle)
     axes.axhline(
         check.outcome("gradient").tolerance, color="grey", linestyle="--", label="tolerance"
     )

@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import overload
 
 import numpy as np
 
@@ -94,6 +95,13 @@ class CheckOutcome:
             return True
         return self.error is not None and bool(self.error <= self.tolerance)
 
+    @property
+    def measured_error(self) -> float:
+        """``error`` of a check that ran; a ``ValueError`` for a skipped one."""
+        if self.error is None:
+            raise ValueError(f"check {self.name!r} has no error: {self.skipped or 'not run'}")
+        return self.error
+
 
 @dataclass(frozen=True)
 class DerivativeCheck:
@@ -136,7 +144,7 @@ class DerivativeCheck:
         raise ValueError(f"name: no check {name!r}; allowed: {', '.join(CHECK_LABELS)}")
 
     def _worst(self, *names: str) -> float | None:
-        errors = [self.outcome(n).error for n in names if not self.outcome(n).skipped]
+        errors = [self.outcome(n).measured_error for n in names if not self.outcome(n).skipped]
         return max(errors) if errors else None
 
     @property
@@ -347,6 +355,14 @@ def _sweep(steps: list[float], error: Callable[[float], float], scale: float) ->
         return np.array([_relative(error(h), scale) for h in steps])
 
 
+@overload
+def _central(
+    function: Callable[[np.ndarray], float], x: np.ndarray, shift: np.ndarray, h: float
+) -> float: ...
+@overload
+def _central(
+    function: Callable[[np.ndarray], np.ndarray], x: np.ndarray, shift: np.ndarray, h: float
+) -> np.ndarray: ...
 def _central(
     function: Callable[[np.ndarray], float | np.ndarray], x: np.ndarray, shift: np.ndarray, h: float
 ) -> float | np.ndarray:

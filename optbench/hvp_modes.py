@@ -122,7 +122,8 @@ def measure_hvp_modes(
     routes, missing = hvp_routes(problem, x)
     reference = problem.hvp(x, v)
     scale = max(norm2(reference), np.finfo(float).tiny)
-    calls: dict[str, Callable[[], object]] = {"value_and_grad": lambda: problem.value_and_grad(x)}
+    # Called without arguments; ``...`` because the route lambdas bind it by a default.
+    calls: dict[str, Callable[..., object]] = {"value_and_grad": lambda: problem.value_and_grad(x)}
     for mode, route in routes.items():
         route(x, v)  # compile and warm up
         calls[mode] = lambda route=route: route(x, v)

@@ -19,7 +19,7 @@ import pkgutil
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 T = TypeVar("T")
 
@@ -134,7 +134,8 @@ class Registry(Generic[T]):
             An entry point cannot be imported, raises while importing, is neither a
             module nor a class, or takes a name already registered.
         """
-        if self._entry_points_loaded:
+        group = self.entry_point_group
+        if self._entry_points_loaded or group is None:
             return
         with self._entry_points_lock:
             if self._entry_points_loaded or self._entry_points_loading:
@@ -143,7 +144,7 @@ class Registry(Generic[T]):
             try:
                 from importlib.metadata import entry_points
 
-                for entry_point in entry_points(group=self.entry_point_group):
+                for entry_point in entry_points(group=group):
                     self._load_entry_point(entry_point)
                 self._entry_points_loaded = True
             finally:
@@ -162,7 +163,8 @@ class Registry(Generic[T]):
             with undone_on_error():
                 entry = entry_point.load()
                 if inspect.isclass(entry) and entry not in self._entries.values():
-                    self.register(entry_point.name)(entry)
+                    # an installed package's class: nothing static says it is a T
+                    self.register(entry_point.name)(cast(T, entry))
                 elif not (inspect.ismodule(entry) or inspect.isclass(entry)):
                     raise TypeError(f"must name a module or a class, got {type(entry).__name__}")
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - any failure of a package's import

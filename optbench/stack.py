@@ -71,11 +71,13 @@ def kernel_cpu_flags() -> str:
 def numpy_simd() -> list[str]:
     """The SIMD extensions numpy dispatches to in this process (after any
     ``NPY_DISABLE_CPU_FEATURES``), as :func:`numpy.show_runtime` lists them."""
+    import importlib
+
     try:
-        from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+        umath = importlib.import_module("numpy._core._multiarray_umath")
     except ImportError:  # numpy < 2
-        from numpy.core._multiarray_umath import __cpu_dispatch__, __cpu_features__
-    return [name for name in __cpu_dispatch__ if __cpu_features__.get(name)]
+        umath = importlib.import_module("numpy.core._multiarray_umath")
+    return [name for name in umath.__cpu_dispatch__ if umath.__cpu_features__.get(name)]
 
 
 def stack_fingerprint(environment: Mapping[str, Any]) -> dict[str, str]:

@@ -128,7 +128,7 @@ class StackRule:
         """Whether counts are judged with the cross-stack tolerance."""
         return bool(self.differences) and not self.exact
 
-    def allowed(self, measure: str, base: np.ndarray) -> np.ndarray:
+    def allowed(self, measure: str, base: np.ndarray | float) -> np.ndarray:
         """The largest count of ``measure`` that does not regress from ``base``.
 
         ``measure`` is ``"iters"`` or ``iters_to_…`` (iterations), anything else

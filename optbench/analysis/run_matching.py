@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TypeAlias
 
 import pandas as pd
 
@@ -20,7 +21,7 @@ MAX_LISTED = 5
 #: Columns that identify a run where there are no run ids.
 KEY_COLUMNS = ("problem", "solver_label", "seed")
 
-SummarySource = str | os.PathLike | pd.DataFrame
+SummarySource: TypeAlias = str | os.PathLike | pd.DataFrame
 
 
 class IncomparableError(ValueError):

@@ -67,8 +67,8 @@ def best_lines(table: pd.DataFrame, targets: list[float]) -> list[str]:
         if label is None:
             lines.append(f"  best to f - f* <= {span}: none reached it")
             continue
-        cost = " ... ".join(dict.fromkeys((f"{costs[0]:.4g}", f"{costs[-1]:.4g}")))
-        lines.append(f"  best to f - f* <= {span}: {label} (cost {cost})")
+        cost_span = " ... ".join(dict.fromkeys((f"{costs[0]:.4g}", f"{costs[-1]:.4g}")))
+        lines.append(f"  best to f - f* <= {span}: {label} (cost {cost_span})")
     return lines
 
 

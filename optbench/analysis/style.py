@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -112,7 +112,7 @@ def family_color(family: str) -> str:
     return FALLBACK_PALETTE[digest[0] % len(FALLBACK_PALETTE)]
 
 
-def family_linestyle(family: str) -> str:
+def family_linestyle(family: str) -> Literal["--", "-"]:
     """``"--"`` for scipy baselines, ``"-"`` for optbench's own solvers."""
     return "--" if family.startswith("scipy") else "-"
 

@@ -162,8 +162,12 @@ class Problem(ABC):
         return cls._validated_params(**arguments)
 
     @classmethod
-    def _validated_params(cls, **params: Any) -> dict[str, Any]:
-        """Every constructor parameter, checked; see :meth:`check_params`."""
+    def _validated_params(cls, *args: Any, **params: Any) -> dict[str, Any]:
+        """Every constructor parameter, checked; see :meth:`check_params`.
+
+        Called with keywords only. ``*args`` makes the signature the gradual
+        ``(...)``, so that a family may override it with its own keyword parameters.
+        """
         return params
 
     @classmethod

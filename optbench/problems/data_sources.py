@@ -131,7 +131,7 @@ def _read_svmlight(path: Path, compressed: bool) -> tuple[Any, np.ndarray]:
     labels: list[float] = []
     indptr, indices, values = [0], [], []
     try:
-        with opener(path, "rt", encoding="utf-8") as stream:  # type: ignore[operator]
+        with opener(path, "rt", encoding="utf-8") as stream:
             for number, line in enumerate(stream, start=1):
                 text = line.split("#", 1)[0].split()
                 if not text:

@@ -282,7 +282,7 @@ class FunctionProblem(LazyFStar, Problem):
 
     def _numpy_value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         value = float(self._f(x))
-        return value, np.array(self._user_grad(x), dtype=float)  # type: ignore[misc]
+        return value, np.array(self._user_grad(x), dtype=float)
 
     def _jax_value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         value, gradient = self._jit_value_and_grad(x)
@@ -315,7 +315,7 @@ class FunctionProblem(LazyFStar, Problem):
         return _code_digest(self._f) + _code_digest(self._user_grad)
 
     @property
-    def f_star(self) -> float | None:  # type: ignore[override]
+    def f_star(self) -> float | None:
         """The user's f* (checked against a certified one) or the certified one."""
         certified = LazyFStar.f_star.fget(self)  # type: ignore[attr-defined]
         given = self._given_f_star

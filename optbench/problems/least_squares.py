@@ -29,6 +29,7 @@ from optbench.problems.validation import (
     check_positive_int,
     check_rows,
     check_seed,
+    is_sparse,
 )
 from optbench.registry import PROBLEMS
 from optbench.scalars import check_number
@@ -107,8 +108,13 @@ class LeastSquares(LinearModelLoss, LeastSquaresShaped):
                 raise ValueError("b: contains NaN or infinite values")
             self.x_true = None
         else:
-            synthetic = (self.params[key] for key in ("n_samples", "n_features", "cond", "noise"))
-            self.A, self.b, self.x_true = least_squares_data(*synthetic, self.params["seed"])
+            self.A, self.b, self.x_true = least_squares_data(
+                self.params["n_samples"],
+                self.params["n_features"],
+                self.params["cond"],
+                self.params["noise"],
+                self.params["seed"],
+            )
         self.n_samples, self.dim = self.A.shape
         self.residual_scale = 0.5 / self.n_samples
         self.n_residuals = self.n_samples + (self.dim if self.l2 else 0)
@@ -308,9 +314,8 @@ class LeastSquares(LinearModelLoss, LeastSquaresShaped):
         :math:`\min \|[A; \sqrt{n\lambda} I]\,x - [b; 0]\|`.
         """
         import scipy.linalg
-        import scipy.sparse
 
-        dense_A = self.A.toarray() if scipy.sparse.issparse(self.A) else self.A
+        dense_A = self.A.toarray() if is_sparse(self.A) else self.A
         target = self.b
         if self.l2:
             damping = np.sqrt(self.n_samples * self.l2) * np.eye(self.dim)

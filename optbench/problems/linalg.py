@@ -18,11 +18,12 @@ every family) stays cheap for ``optbench list``.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, overload
 
 import numpy as np
 
 from optbench.numerics import norm2
+from optbench.problems.validation import is_sparse
 
 if TYPE_CHECKING:
     from optbench.problems.validation import Matrix
@@ -107,13 +108,11 @@ def row_blocks(X: Matrix, max_entries: int = ROW_BLOCK_ENTRIES) -> Iterator[np.n
     Dense ``X`` yields views (no copy); CSR ``X`` yields densified slices. Used to build
     weighted Gram matrices :math:`X^\top D X` of dense data with bounded temporary memory.
     """
-    import scipy.sparse
-
     n_rows, n_columns = X.shape
     step = max(1, max_entries // max(n_columns, 1))
     for start in range(0, n_rows, step):
         block = X[start : start + step]
-        yield block.toarray() if scipy.sparse.issparse(block) else block
+        yield block.toarray() if is_sparse(block) else block
 
 
 def gram(X: Matrix) -> np.ndarray:
@@ -122,10 +121,8 @@ def gram(X: Matrix) -> np.ndarray:
     Dense ``X``: one GEMM. CSR ``X``: a sparse-sparse product, then densified (only the
     ``d × d`` result is).
     """
-    import scipy.sparse
-
     product = X.T @ X
-    return product.toarray() if scipy.sparse.issparse(product) else np.asarray(product)
+    return product.toarray() if is_sparse(product) else np.asarray(product)
 
 
 def weighted_gram(X: Matrix, weights: np.ndarray, with_ones_column: bool = False) -> np.ndarray:
@@ -158,7 +155,7 @@ def weighted_gram(X: Matrix, weights: np.ndarray, with_ones_column: bool = False
     import scipy.sparse
 
     d = X.shape[1]
-    if scipy.sparse.issparse(X):
+    if is_sparse(X):
         scaled_values = X.data * np.repeat(np.sqrt(weights), np.diff(X.indptr))
         scaled = scipy.sparse.csr_array((scaled_values, X.indices, X.indptr), shape=X.shape)
         block = (scaled.T @ scaled).toarray()
@@ -183,6 +180,14 @@ def weighted_gram(X: Matrix, weights: np.ndarray, with_ones_column: bool = False
     return H
 
 
+@overload
+def gram_extreme_eigenvalues(
+    X: Matrix, with_ones_column: bool = ..., want_min: Literal[True] = ...
+) -> tuple[float, float]: ...
+@overload
+def gram_extreme_eigenvalues(
+    X: Matrix, with_ones_column: bool = ..., want_min: bool = ...
+) -> tuple[float, float | None]: ...
 def gram_extreme_eigenvalues(
     X: Matrix, with_ones_column: bool = False, want_min: bool = True
 ) -> tuple[float, float | None]:

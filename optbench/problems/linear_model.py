@@ -31,7 +31,7 @@ from optbench.problems.base import FiniteSum, Problem, Smoothness
 from optbench.problems.certify import LazyFStar
 from optbench.problems.data_sources import SKLEARN_PREFIX, SKLEARN_SHAPES, load_source
 from optbench.problems.linalg import SparseRows
-from optbench.problems.validation import check_point
+from optbench.problems.validation import check_point, is_sparse
 
 if TYPE_CHECKING:
     from optbench.problems.validation import Matrix
@@ -307,7 +307,7 @@ class LinearModelLoss(LazyFStar, Problem, FiniteSum):
 
 
 @functools.cache
-def _constructor_defaults(cls: type) -> dict[str, Any]:
+def _constructor_defaults(cls: type[LinearModelLoss]) -> dict[str, Any]:
     """Default values of the parameters of ``cls.__init__``, by name."""
     parameters = inspect.signature(cls.__init__).parameters
     return {name: parameter.default for name, parameter in parameters.items()}
@@ -315,13 +315,9 @@ def _constructor_defaults(cls: type) -> dict[str, Any]:
 
 def data_digest(*arrays: Matrix) -> str:
     """SHA-256 of the shapes, dtypes and bytes of dense or sparse arrays."""
-    import scipy.sparse
-
     digest = hashlib.sha256()
     for array in arrays:
-        parts = (
-            (array.data, array.indices, array.indptr) if scipy.sparse.issparse(array) else (array,)
-        )
+        parts = (array.data, array.indices, array.indptr) if is_sparse(array) else (array,)
         digest.update(repr((type(array).__name__, array.shape)).encode())
         for part in parts:
             part = np.ascontiguousarray(part)

@@ -25,7 +25,7 @@ densifies ``X``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -48,6 +48,9 @@ from optbench.problems.validation import (
 )
 from optbench.registry import PROBLEMS
 from optbench.scalars import check_integer
+
+if TYPE_CHECKING:
+    from optbench.problems.validation import SparseMatrix
 
 #: Number of classes of synthetic data when ``n_classes`` is None.
 DEFAULT_SYNTHETIC_CLASSES = 5
@@ -141,8 +144,12 @@ class Softmax(LinearModelLoss):
             self.W_true = None
         else:
             n_classes = self.params["n_classes"]
-            synthetic = (self.params[key] for key in ("n_samples", "n_features", "n_classes"))
-            self.X, labels, self.W_true = softmax_data(*synthetic, self.params["seed"])
+            self.X, labels, self.W_true = softmax_data(
+                self.params["n_samples"],
+                self.params["n_features"],
+                self.params["n_classes"],
+                self.params["seed"],
+            )
         self.y = labels
         self.n_samples, self.n_features = self.X.shape
         self.n_classes = n_classes
@@ -361,7 +368,7 @@ class Softmax(LinearModelLoss):
         """
         import scipy.sparse
 
-        X, K = self.X, self.n_classes
+        X, K = cast("SparseMatrix", self.X), self.n_classes  # called only when self._sparse
         counts = np.diff(X.indptr)
         sample_of_value = np.repeat(np.arange(self.n_samples), counts)
         q_values = (X.data[:, None] * probabilities[sample_of_value]).reshape(-1)

@@ -11,7 +11,7 @@ module (and every family) stays cheap for ``optbench list``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import numpy as np
 
@@ -22,8 +22,17 @@ if TYPE_CHECKING:
 
     import scipy.sparse
 
+    #: A CSR design matrix (scipy's sparse matrix or array class).
+    SparseMatrix: TypeAlias = scipy.sparse.csr_matrix | scipy.sparse.csr_array
     #: A design matrix: a dense float64 array or a CSR matrix.
-    Matrix: TypeAlias = np.ndarray | scipy.sparse.csr_matrix | scipy.sparse.csr_array
+    Matrix: TypeAlias = np.ndarray | SparseMatrix
+
+
+def is_sparse(X: object) -> TypeGuard[SparseMatrix]:
+    """``scipy.sparse.issparse(X)``, declared so that a type checker narrows ``X`` by it."""
+    import scipy.sparse
+
+    return scipy.sparse.issparse(X)
 
 
 def check_positive_int(name: str, value: Any) -> int:

@@ -193,7 +193,7 @@ class ExperimentConfig(StrictModel):
         try:
             return load_plugins(entries, (info.context or {}).get("config_dir"))
         except PluginError as exc:
-            raise rule((exc.index,), exc.cause) from None
+            raise rule(() if exc.index is None else (exc.index,), exc.cause) from None
 
     @field_validator("seeds")
     @classmethod
@@ -338,7 +338,9 @@ def count_runs(config: ExperimentConfig) -> int:
         return math.prod(axis_size(value, key in vectors) for key, value in params.items())
 
     def vectors(family: str | None) -> Sequence[str]:
-        return getattr(PROBLEMS.get(family), "vector_params", ()) if family in PROBLEMS else ()
+        if family is None or family not in PROBLEMS:
+            return ()
+        return getattr(PROBLEMS.get(family), "vector_params", ())
 
     def instances(entry: ProblemEntry, path: str) -> int:
         if entry.suite is not None:

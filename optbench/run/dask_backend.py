@@ -184,7 +184,7 @@ def cluster_description(client: Client) -> dict[str, Any]:
     threads = dict(sorted(client.nthreads().items()))
     return {
         "backend": "dask",
-        "scheduler": client.scheduler.address,
+        "scheduler": _scheduler_address(client),
         "workers": len(threads),
         "threads": sum(threads.values()),
         "threads_per_worker": threads,
@@ -286,6 +286,13 @@ def _stream(
                 client.run(clear_problem_cache, on_error="ignore")
 
 
+def _scheduler_address(client: Client) -> str:
+    """The address of ``client``'s scheduler, ``"?"`` once the client has closed (as it
+    does after failing to reconnect), which drops its handle on the scheduler."""
+    address = None if client.scheduler is None else client.scheduler.address
+    return "?" if address is None else address
+
+
 def _lost_reason(client: Client, exc: Exception) -> str:
     """Why a task was lost with its worker, or :class:`BackendError` when it was not.
 
@@ -301,7 +308,7 @@ def _lost_reason(client: Client, exc: Exception) -> str:
     cancel_reason = getattr(exc, "reason", None)
     if cancel_reason == _CONNECTION_LOST or client.status not in ("running", "connecting"):
         raise BackendError(
-            f"lost the connection to the Dask scheduler at {client.scheduler.address}: "
+            f"lost the connection to the Dask scheduler at {_scheduler_address(client)}: "
             "the runs in flight were not recorded; run again with --resume to finish"
         ) from exc
     if isinstance(exc, KilledWorker):

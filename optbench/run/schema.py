@@ -153,7 +153,7 @@ def _located(error: Any, prefix: Sequence[str | int] = ()) -> tuple[tuple[str | 
     return loc, one_line(text)
 
 
-def rule(path: tuple[str, ...], text: str) -> PydanticCustomError:
+def rule(path: tuple[str | int, ...], text: str) -> PydanticCustomError:
     """A validation error at ``path`` below the model that raises it."""
     return PydanticCustomError("rule", "{text}", {"text": text, "path": path})
 

@@ -84,7 +84,7 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     """Write ``path`` via ``write(temporary_path)`` then rename it over ``path``.
 
     The temporary file is in the same directory (so the rename is atomic) and is

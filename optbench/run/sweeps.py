@@ -46,6 +46,7 @@ from optbench.scalars import is_finite_number, is_integer
 from optbench.solvers import list_solvers, make_solver, solver_fields
 
 if TYPE_CHECKING:
+    from optbench.problems.base import Problem
     from optbench.problems.suites import SuiteEntry
     from optbench.run.config import ProblemEntry, SolverEntry
 
@@ -408,7 +409,7 @@ def available_memory() -> int | None:
 
 
 @functools.cache
-def _annotated_types(cls: type) -> dict[str, tuple[str, TypeAdapter]]:
+def _annotated_types(cls: type[Problem]) -> dict[str, tuple[str, TypeAdapter]]:
     """Per parameter of a family class: the annotation's text and a strict validator."""
     signature = inspect.signature(cls.__init__).parameters
     try:
