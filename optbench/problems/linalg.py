@@ -60,7 +60,7 @@ class SparseRows:
         counts = indptr[idx + 1] - starts
         shifts = starts - (np.cumsum(counts) - counts)  # gathered position -> stored position
         positions = np.arange(int(counts.sum())) + np.repeat(shifts, counts)
-        self.values = X.data[positions]  # type: ignore[union-attr]
+        self.values = X.data[positions]
         self.columns = X.indices[positions]  # type: ignore[union-attr]
         self.row_of = np.repeat(np.arange(idx.size), counts)
         self.shape = (int(idx.size), int(X.shape[1]))
