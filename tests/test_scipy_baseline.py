@@ -54,6 +54,7 @@ def test_each_method_converges_on_rosenbrock_with_scipys_own_counts(method):
     assert not scipy_threads()
     ours = {"n_f": result.n_f, "n_g": result.n_g, "n_hvp": result.n_hvp}
     ours.update(n_hess=result.n_hess, n_r=result.n_r, n_J=result.n_J, cost=result.cost)
+    ours.update(n_sample_g=result.n_sample_g, n_sample_hvp=result.n_sample_hvp)
     assert ours == scipy_direct_counts(problem, method, result.iters)
 
 
