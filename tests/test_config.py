@@ -29,6 +29,7 @@ SHIPPED = (
     "newton_vs_cg.yaml",
     "ml_losses.yaml",
     "mgh.yaml",
+    "stochastic.yaml",
 )
 
 

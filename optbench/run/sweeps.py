@@ -308,24 +308,33 @@ def suite_instances(entry: ProblemEntry, path: str) -> list[SuiteEntry]:
 
 
 def check_pair(instance: ProblemSpec, solver: str, path: str) -> None:
-    """Refuse a residual-based solver on a family without residuals, before any run.
+    """Refuse a solver on a family it cannot run on, before any run.
 
-    The solver class declares ``needs_least_squares``; the family class says whether it
-    is least-squares shaped (no data is built). The dense-Hessian size limit needs the
-    instance's dimension and is checked when the run starts
+    A residual-based solver class declares ``needs_least_squares``, a stochastic one
+    ``stochastic``; the family class says whether it is least-squares shaped or a finite
+    sum (no data is built). The dense-Hessian size limit needs the instance's dimension
+    and is checked when the run starts
     (:meth:`~optbench.solvers.base.Solver.incompatibility`).
     """
-    from optbench.problems.base import is_least_squares
+    from optbench.problems.base import is_finite_sum, is_least_squares
     from optbench.registry import SOLVERS
 
-    if not getattr(SOLVERS.get(solver), "needs_least_squares", False):
+    solver_class = SOLVERS.get(solver)
+    needs_least_squares = getattr(solver_class, "needs_least_squares", False)
+    stochastic = getattr(solver_class, "stochastic", False)
+    if not (needs_least_squares or stochastic):
         return
     families = PROBLEMS.names()
     family = instance.name if instance.name in families else catalog_entry(instance.name)["family"]
-    if not is_least_squares(PROBLEMS.get(family)):
+    if needs_least_squares and not is_least_squares(PROBLEMS.get(family)):
         raise ConfigError(
             f"{path}: {solver} needs residuals and a Jacobian, and problem "
             f"{instance.label} is not least-squares shaped; use a gradient-based solver"
+        )
+    if stochastic and not is_finite_sum(PROBLEMS.get(family)):
+        raise ConfigError(
+            f"{path}: {solver} needs a finite sum with minibatch evaluations (logistic, "
+            f"softmax, least_squares), and problem {instance.label} is not one"
         )
 
 
