@@ -14,6 +14,7 @@ from test_targets import summary_row
 
 from optbench.analysis.profiles import (
     data_profile,
+    default_data_unit,
     performance_profile,
     performance_ratios,
     runtime_ecdf,
@@ -409,3 +410,12 @@ def test_tiny_targets_are_not_confused_with_each_other():
         expected = {"a": 10.0 / target**0.1, "b": 20.0}
         best = min(expected.values())
         assert ratios.loc[("p", 0), "a"] == pytest.approx(expected["a"] / best)
+
+
+def test_data_profiles_of_stochastic_runs_are_in_cost() -> None:
+    """Sample gradients are not oracle calls: with any, the default unit is cost."""
+    full = pd.DataFrame({"n_f": [3, 5], "n_g": [3, 5], "n_sample_g": [0, 0]})
+    assert default_data_unit(full) == "dim+1"
+    assert default_data_unit(full.drop(columns="n_sample_g")) == "dim+1"  # older results
+    assert default_data_unit(full.assign(n_sample_g=[0, 4000])) == "cost"
+    assert default_data_unit(full.assign(n_sample_hvp=[np.nan, 10.0])) == "cost"

@@ -40,6 +40,7 @@ from optbench.analysis.profile_tables import nonempty_traces, ordered_labels, wi
 from optbench.analysis.profiles import (
     TUNED_SUFFIX,
     data_profile,
+    default_data_unit,
     performance_profile,
     runtime_ecdf,
     sweep_success_fraction,
@@ -274,8 +275,9 @@ def profile_figures(frames: ResultsFrames, x: str | None = None) -> list[FigureD
 
 
 def data_profile_figures(frames: ResultsFrames, x: str | None = None) -> list[FigureData]:
-    """The ``data-profile`` plot kind; ``x``: dim+1 (default, alias calls) or cost."""
-    unit = UNIT_ALIASES.get(x or "dim+1")
+    """The ``data-profile`` plot kind; ``x``: dim+1 (alias calls) or cost; by default
+    :func:`~optbench.analysis.profiles.default_data_unit`."""
+    unit = UNIT_ALIASES.get(x or default_data_unit(frames.summary))
     if unit is None:
         raise ValueError(f"x: must be 'dim+1' or 'cost' for data profiles, got {x!r}")
     return [data_profile_figure(frames, unit)]

@@ -21,6 +21,7 @@ from optbench.analysis.frames import ResultsFrames, load_frames
 from optbench.analysis.profiles import (
     TUNED_SUFFIX,
     data_profile,
+    default_data_unit,
     performance_profile,
     tuned_envelope,
 )
@@ -170,15 +171,21 @@ def _data_profile_section(
     if table["dim"].isna().any():
         blocks.append(Text("Not available: the summary has no `dim` column."))
         return section
-    table = with_envelopes(table, "calls")
-    profile = data_profile(table, TABLE_DATA_TAU, "dim+1", kappas=TABLE_KAPPAS)
+    unit = default_data_unit(frames.summary)
+    table = with_envelopes(table, "calls" if unit == "dim+1" else "cost")
+    profile = data_profile(table, TABLE_DATA_TAU, unit, kappas=TABLE_KAPPAS)
     wide = _profile_row(profile, "kappa", TABLE_KAPPAS).reindex(order).dropna(how="all")
     wide.columns = [f"κ = {k:g}" for k in TABLE_KAPPAS]
+    work = (
+        "κ·(dim + 1) oracle calls (n_f + n_g + n_hvp + n_hess + n_r + n_J; Moré & Wild 2009)"
+        if unit == "dim+1"
+        else "a cost of κ gradient-equivalents (some runs took sample gradients, which "
+        "oracle calls do not count: one data pass of them costs 1)"
+    )
     blocks += [
         Text(
             "d(κ): fraction of instances with f(x0) − f(x) ≥ (1 − τ)(f(x0) − f_L) within "
-            "κ·(dim + 1) oracle calls (n_f + n_g + n_hvp + n_hess + n_r + n_J; Moré & Wild "
-            "2009), f_L = f* where certified, else the best value found; first logged hit."
+            f"{work}, f_L = f* where certified, else the best value found; first logged hit."
         ),
         Table(_solver_frame(wide), caption=section.title, kind="data-profile"),
     ]

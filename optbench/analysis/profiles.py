@@ -37,8 +37,20 @@ INSTANCE = ["problem", "seed"]
 WORK_METRICS = ("iters", "cost", "time", "calls")
 #: Data-profile units: (dim + 1) oracle calls (Moré & Wild) or one gradient-equivalent.
 DATA_PROFILE_UNITS = ("dim+1", "cost")
+#: Counts of sample gradients and HVPs (minibatches): ``calls`` leaves them out.
+SAMPLE_COUNTS = ("n_sample_g", "n_sample_hvp")
 #: Suffix of the virtual solver made by :func:`tuned_envelope`.
 TUNED_SUFFIX = " (tuned)"
+
+
+def default_data_unit(summary: pd.DataFrame) -> str:
+    """The data-profile unit used unless one is asked for: Moré & Wild's ``"dim+1"``,
+    or ``"cost"`` when any run took sample gradients or sample HVPs (a stochastic
+    solver's work, one data pass of which costs one gradient, is not in ``calls``)."""
+    present = [c for c in SAMPLE_COUNTS if c in summary]
+    if present and (summary[present].fillna(0).to_numpy(dtype=float) > 0).any():
+        return "cost"
+    return "dim+1"
 
 
 def as_hit_table(
