@@ -143,6 +143,8 @@ def test_bad_hyper_parameters_are_one_line_naming_the_field(name, params, field)
 def test_steps_relative_to_l_max_are_a_sweep_of_their_own() -> None:
     from optbench.analysis.sensitivity import _relative_sweep, is_fixed_step
 
-    steps = ["0.5/L_max", "2/L", 0.3, "armijo", "0.1"]
-    assert [is_fixed_step(v) for v in steps] == [True, True, True, False, True]
-    assert [_relative_sweep(v) for v in steps] == [" (c/L_max)", " (c/L)", "", "", ""]
+    steps = ["0.5/L_max", "2/L", 0.3, "armijo", "0.1", "1/(3 L_max)", "1/(2*L)"]
+    assert [is_fixed_step(v) for v in steps] == [True, True, True, False, True, True, True]
+    assert [_relative_sweep(v) for v in steps] == [
+        " (c/L_max)", " (c/L)", "", "", "", " (c/L_max)", " (c/L)"
+    ]  # fmt: skip

@@ -30,6 +30,7 @@ from optbench.analysis.tables import (
     target_text,
 )
 from optbench.results_format import parameter_column_name
+from optbench.solvers.reciprocal_step import as_multiple
 
 #: The swept hyper-parameter of the sensitivity figure (the solver's ``step_size``,
 #: written ``param_step_size`` in the summary, see :mod:`optbench.results_format`).
@@ -41,8 +42,9 @@ RELATIVE_SWEEPS = (" (c/L)", " (c/L_max)")
 
 
 def _relative_sweep(value: object) -> str:
-    """``" (c/L)"`` for a step ``"c/L"``, ``" (c/L_max)"`` for ``"c/L_max"``, else ``""``."""
-    text = str(value)
+    """``" (c/L)"`` for a step ``"c/L"``, ``" (c/L_max)"`` for ``"c/L_max"``, else ``""``
+    (the reciprocal forms ``"1/(c L)"``, ``"1/(c L_max)"`` count as their multiples)."""
+    text = str(as_multiple(value) if isinstance(value, str) else value)
     if text.endswith("/L_max"):
         return " (c/L_max)"
     return " (c/L)" if text.endswith("/L") else ""
