@@ -114,13 +114,11 @@ TRACE_COLUMNS = (
 )
 #: Trace columns as stored: ``run_id`` then :data:`TRACE_COLUMNS`.
 STORED_TRACE_COLUMNS = ("run_id", *TRACE_COLUMNS)
-#: Integer trace columns (the rest after ``run_id, problem, optimizer`` are floats).
-TRACE_INTEGER_COLUMNS = (
-    "iter", "n_f", "n_g", "n_hvp", "n_hess", "n_r", "n_J", "n_sample_g", "n_sample_hvp"
-)  # fmt: skip
 #: Oracle call counts, in the order of the tables: full evaluations, then sample
 #: gradients and sample HVPs of finite sums (n of them cost as much as one gradient).
 COUNT_COLUMNS = ("n_f", "n_g", "n_hvp", "n_hess", "n_r", "n_J", "n_sample_g", "n_sample_hvp")
+#: Integer trace columns (the rest after ``run_id, problem, optimizer`` are floats).
+TRACE_INTEGER_COLUMNS = ("iter", *COUNT_COLUMNS)
 
 #: Leading summary columns; the solver's parameters follow them.
 SUMMARY_KEY_COLUMNS = ("run_id", "problem", "optimizer", "solver_label")

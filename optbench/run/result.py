@@ -10,34 +10,18 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from optbench.results_format import TRACE_COLUMNS, used_step_size
+from optbench.results_format import TRACE_COLUMNS, TRACE_INTEGER_COLUMNS, used_step_size
 
 if TYPE_CHECKING:
     import pandas as pd
 
 
 #: The trace columns a :class:`TraceRecorder` stores, in the order of
-#: :meth:`TraceRecorder.append`'s row layout; ``f_gap`` is computed from ``f`` when read.
-RECORDED_COLUMNS = (
-    "iter",
-    "time",
-    "f",
-    "grad_norm",
-    "n_f",
-    "n_g",
-    "n_hvp",
-    "n_hess",
-    "n_r",
-    "n_J",
-    "n_sample_g",
-    "n_sample_hvp",
-    "cost",
-    "step_size",
-)
+#: :meth:`TraceRecorder.append`'s row layout: the trace columns of the results format
+#: after ``problem, optimizer``, less ``f_gap`` (computed from ``f`` when read).
+RECORDED_COLUMNS = tuple(name for name in TRACE_COLUMNS[2:] if name != "f_gap")
 #: Columns that hold integers (int64 in the trace table).
-INTEGER_COLUMNS = frozenset(
-    {"iter", "n_f", "n_g", "n_hvp", "n_hess", "n_r", "n_J", "n_sample_g", "n_sample_hvp"}
-)
+INTEGER_COLUMNS = frozenset(TRACE_INTEGER_COLUMNS)
 #: Rows a new recorder has room for; the buffer doubles whenever it is full.
 INITIAL_CAPACITY = 64
 
