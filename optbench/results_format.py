@@ -11,8 +11,13 @@ Layout of a results directory ``results/<name>/``::
     config.yaml         the resolved config                        (CONFIG_FILE)
     runs.csv            one row per planned run, its parameters     (RUNS_FILE)
     environment.json    versions, CPU, BLAS and threads, git rev    (ENVIRONMENT_FILE)
-    runs/<run_id>.parquet, runs/<run_id>.json                       (RUNS_DIR)
-                        one finished run: its trace, then its summary row
+    runs/<batch>.parquet, runs/<batch>.jsonl                        (RUNS_DIR)
+                        a batch of finished runs (one worker task, or about a
+                        second of runs): their traces with their run_id, then their
+                        summary rows, one JSON object a line (BATCH_SUMMARY_SUFFIX)
+    runs/<run_id>.parquet, runs/<run_id>.json
+                        one finished run, as results written before batches hold
+                        them (read, never written: RUN_SUMMARY_SUFFIX)
     summary.csv         merged summary rows, spec order             (SUMMARY_FILE)
     traces.parquet      merged trace rows, spec order               (TRACES_FILE)
     plots/, report.*    written by optbench.analysis   (PLOTS_DIR, REPORT_FILE, REPORT_HTML_FILE,
@@ -28,7 +33,9 @@ dtype rule, and summaries written by older versions are brought to this format b
 
 Every file is written to a temporary file in its directory and renamed over its
 target (:func:`atomic_write`): a crash or Ctrl-C never leaves a half-written file.
-Files are not fsync'ed: a power loss may lose the newest ones.
+Files are not fsync'ed: a power loss may lose the newest ones. A batch's trace is
+written before its summary rows, so a batch whose summary file exists is complete
+(:func:`run_files` lists those; :func:`write_run_batch` writes one).
 """
 
 from __future__ import annotations
@@ -38,7 +45,8 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -68,13 +76,78 @@ RESULT_DIRS = (RUNS_DIR, PLOTS_DIR)
 GENERATED_FILES = (REPORT_FILE, REPORT_HTML_FILE, REPORT_LATEX_FILE)
 #: The files of a baseline (no traces, no plots): what ``compare --update`` copies.
 BASELINE_FILES = (SUMMARY_FILE, RUNS_FILE, CONFIG_FILE, ENVIRONMENT_FILE)
-#: Suffixes of one finished run's files in :data:`RUNS_DIR`: its trace, its summary row.
+#: Suffixes of a batch's files in :data:`RUNS_DIR`: its traces, its summary rows (JSON lines).
+BATCH_TRACE_SUFFIX = ".parquet"
+BATCH_SUMMARY_SUFFIX = ".jsonl"
+#: Suffixes of one run's files in :data:`RUNS_DIR` (the layout before batches).
 RUN_TRACE_SUFFIX = ".parquet"
 RUN_SUMMARY_SUFFIX = ".json"
+#: Prefix of batch names (a run id is 12 hex digits, so the two never clash).
+BATCH_PREFIX = "batch-"
 #: Suffix added to the files of a damaged run (they are kept, set aside).
 DAMAGED_SUFFIX = ".damaged"
 #: Prefix of the temporary files of :func:`atomic_write`.
 TEMP_PREFIX = ".tmp-"
+
+
+@dataclass(frozen=True)
+class RunFile:
+    """A finished unit of :data:`RUNS_DIR`: a batch of runs, or one run of the older layout.
+
+    Attributes
+    ----------
+    name : str
+        The files' stem: ``batch-…`` (:data:`BATCH_PREFIX`) or a run id.
+    summary : Path
+        Its summary rows: JSON lines for a batch, one JSON object for a run.
+    trace : Path
+        Its trace rows (Parquet, with their ``run_id``).
+    """
+
+    name: str
+    summary: Path
+    trace: Path
+
+    @property
+    def batched(self) -> bool:
+        """Whether this is a batch (else one run written before batches)."""
+        return self.summary.suffix == BATCH_SUMMARY_SUFFIX
+
+
+def run_files(runs_dir: Path) -> list[RunFile]:
+    """The complete batches and runs in ``runs_dir``, sorted by name.
+
+    A unit is complete when its summary file exists, and its trace (written first)
+    with it; temporary files and files set aside (:data:`DAMAGED_SUFFIX`) are not units.
+    """
+    if not runs_dir.is_dir():
+        return []
+    names = {entry.name for entry in os.scandir(runs_dir)}
+    found = []
+    for name in sorted(names):
+        stem, suffix = os.path.splitext(name)
+        if name.startswith(TEMP_PREFIX) or suffix not in (BATCH_SUMMARY_SUFFIX, RUN_SUMMARY_SUFFIX):
+            continue
+        trace = stem + (BATCH_TRACE_SUFFIX if suffix == BATCH_SUMMARY_SUFFIX else RUN_TRACE_SUFFIX)
+        if trace in names:
+            found.append(RunFile(stem, runs_dir / name, runs_dir / trace))
+    return found
+
+
+def orphan_traces(runs_dir: Path) -> list[Path]:
+    """Trace files of ``runs_dir`` without their summary file: a batch (or run) whose
+    writing was cut between its two files, which holds no finished run."""
+    if not runs_dir.is_dir():
+        return []
+    names = {entry.name for entry in os.scandir(runs_dir)}
+    summaries = (BATCH_SUMMARY_SUFFIX, RUN_SUMMARY_SUFFIX)
+    return [
+        runs_dir / name
+        for name in sorted(names)
+        if name.endswith(BATCH_TRACE_SUFFIX)
+        and not name.startswith(TEMP_PREFIX)
+        and not any(name[: -len(BATCH_TRACE_SUFFIX)] + suffix in names for suffix in summaries)
+    ]
 
 
 def not_results_dir_message(path: Path | str) -> str:
@@ -439,6 +512,21 @@ def read_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
+def read_run_rows(file: RunFile) -> list[Any]:
+    """The summary rows of a batch (one JSON value a line) or of a run (one value).
+
+    Raises
+    ------
+    OSError, ValueError
+        The file cannot be read, or is not JSON (a line cut short included).
+    """
+    text = file.summary.read_text(encoding="utf-8")
+    if not file.batched:
+        return [json.loads(text)]
+    # JSON text never holds a raw newline, so the lines join into one array
+    return json.loads("[" + ",".join(line for line in text.split("\n") if line) + "]")
+
+
 def read_environment(path: Path | str) -> dict[str, Any] | None:
     """The ``environment.json`` of a results directory; ``None`` when missing or unreadable."""
     try:
@@ -486,3 +574,37 @@ def atomic_write_text(path: Path | str, text: str) -> Path:
 def atomic_copy(source: Path | str, destination: Path | str) -> Path:
     """Copy the file ``source`` to ``destination`` atomically."""
     return atomic_write(destination, lambda temporary: shutil.copyfile(source, temporary))
+
+
+def write_run_batch(
+    runs_dir: Path,
+    name: str,
+    rows: Sequence[dict[str, Any]],
+    traces: pa.Table,
+    default: Callable[[Any], Any] | None = None,
+) -> RunFile:
+    """Write a batch of finished runs into ``runs_dir``: their traces, then their summary
+    rows (each file atomically), so the batch is complete or absent (:func:`run_files`).
+
+    Parameters
+    ----------
+    runs_dir : Path
+        The results directory's :data:`RUNS_DIR`.
+    name : str
+        The batch's name, starting with :data:`BATCH_PREFIX`, new in ``runs_dir``.
+    rows : sequence of dict
+        The runs' summary rows.
+    traces : pyarrow.Table
+        Their trace rows (:func:`trace_schema`).
+    default : callable, optional
+        :func:`json.dumps` fallback for values JSON does not know (numpy scalars).
+    """
+    import pyarrow.parquet as pq
+
+    file = RunFile(
+        name, runs_dir / f"{name}{BATCH_SUMMARY_SUFFIX}", runs_dir / f"{name}{BATCH_TRACE_SUFFIX}"
+    )
+    atomic_write(file.trace, lambda temporary: pq.write_table(traces, temporary))
+    text = "".join(json.dumps(row, default=default) + "\n" for row in rows)
+    atomic_write_text(file.summary, text)
+    return file

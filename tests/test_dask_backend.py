@@ -240,22 +240,22 @@ def test_interrupted_then_resumed_on_the_cluster_equals_serial(
     tmp_path, cluster, client, monkeypatch, serial
 ):
     client.wait_for_workers(2, timeout=60)
-    original = ResultStore.write_record
+    original = ResultStore.write_batch
     written = []
 
-    def interrupt_after_three(self, record):
-        original(self, record)
-        written.append(record.run_id)
-        if len(written) == 3:
+    def interrupt_after_three(self, records):
+        original(self, records)
+        written.extend(record.run_id for record in records)
+        if len(written) >= 3:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(ResultStore, "write_record", interrupt_after_three)
+    monkeypatch.setattr(ResultStore, "write_batch", interrupt_after_three)
     out = tmp_path / "interrupted"
     with pytest.raises(KeyboardInterrupt):
         run(out, dask_address=cluster.scheduler_address)
     monkeypatch.undo()
     partial = load(out)
-    # each run is written at once; Ctrl-C still writes the rest of the batch in hand
+    # each task's runs are written as one batch as soon as it is back
     assert set(partial.summary["run_id"]) == set(written) and not partial.complete
     config = str(write_config(tmp_path))
     arguments = ["run", config, "--out", str(out), "--resume", "--quiet", "--no-plots"]
@@ -273,14 +273,14 @@ def test_a_lost_scheduler_stops_with_one_line_and_keeps_finished_runs(
     doomed = LocalCluster(
         n_workers=1, processes=True, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
     )
-    original = ResultStore.write_record
+    original = ResultStore.write_batch
 
-    def write_then_close_the_cluster(self, record):
-        original(self, record)
+    def write_then_close_the_cluster(self, records):
+        original(self, records)
         if doomed.status.name == "running":
             doomed.close()
 
-    monkeypatch.setattr(ResultStore, "write_record", write_then_close_the_cluster)
+    monkeypatch.setattr(ResultStore, "write_batch", write_then_close_the_cluster)
     out = tmp_path / "lost"
     try:
         with pytest.raises(BackendError, match="lost the connection to the Dask scheduler at .*"
@@ -304,14 +304,14 @@ def test_a_task_failing_outside_any_run_stops_with_one_line(client, monkeypatch)
 def test_a_task_lost_with_its_worker_is_resubmitted_once(tmp_path, client, monkeypatch, caplog):
     specs = specs_on_rosenbrock(6)
     reference = {}
-    execute(specs, lambda r: reference.setdefault(r.run_id, r), progress=False)
+    execute(specs, lambda rs: reference.update((r.run_id, r) for r in rs), progress=False)
     marker = tmp_path / "killed-once"
     monkeypatch.setattr(dask_backend, "run_task", functools.partial(_kill_first_time, str(marker)))
     records = {}
     with caplog.at_level(logging.WARNING, logger=dask_backend.__name__):
         execute(
             specs,
-            lambda r: records.setdefault(r.run_id, r),
+            lambda rs: records.update((r.run_id, r) for r in rs),
             backend="dask",
             progress=False,
             backend_options={"client": client},
@@ -329,7 +329,7 @@ def test_a_task_lost_twice_is_recorded_as_error(client, monkeypatch):
     records = []
     execute(
         specs_on_rosenbrock(1),
-        records.append,
+        records.extend,
         backend="dask",
         progress=False,
         backend_options={"client": client},

@@ -138,7 +138,7 @@ def test_problem_built_once_per_process(monkeypatch):
     specs = [make_spec(problem, seed=seed) for problem in (ROSENBROCK_2, ROSENBROCK_4)
              for seed in (0, 1, 2)]  # fmt: skip
     records = []
-    execute(specs, records.append, progress=False)
+    execute(specs, records.extend, progress=False)
     assert sorted(builds) == ["rosenbrock[dim=2]", "rosenbrock[dim=4]"]
     assert [r.run_id for r in records] == [s.run_id for s in specs]
 
@@ -176,7 +176,7 @@ def test_runs_execute_with_blas_pinned(monkeypatch):
     monkeypatch.setattr(executor, "execute_spec", blas_threads_seen)
     assert [r.summary["threads"] for r in run_task([make_spec()], blas_threads=1)] == [{1}]
     records = []
-    execute([make_spec(seed=0), make_spec(seed=1)], records.append, progress=False)
+    execute([make_spec(seed=0), make_spec(seed=1)], records.extend, progress=False)
     assert [r.summary["threads"] for r in records] == [{1}, {1}]
 
 
@@ -192,8 +192,8 @@ def test_joblib_gives_the_serial_records():
         for seed in (0, 1)
     ]
     serial, parallel = {}, {}
-    execute(specs, lambda r: serial.setdefault(r.run_id, r), jobs=1, progress=False)
-    execute(specs, lambda r: parallel.setdefault(r.run_id, r), jobs=2, progress=False)
+    execute(specs, lambda rs: serial.update((r.run_id, r) for r in rs), jobs=1, progress=False)
+    execute(specs, lambda rs: parallel.update((r.run_id, r) for r in rs), jobs=2, progress=False)
     assert serial.keys() == parallel.keys() == {s.run_id for s in specs}
     for run_id, record in serial.items():
         other = parallel[run_id]
@@ -318,15 +318,33 @@ def test_blas_limit_holds_until_the_last_concurrent_task_ends(monkeypatch):
     assert RecordedLimits.current == "unlimited"  # restored once both have ended
 
 
-def test_ctrl_c_while_writing_a_batch_still_hands_over_every_record_of_it():
-    records = [RunRecord(f"run{i}", {"status": "converged"}, {}) for i in range(3)]
-    handed: list[str] = []
+def test_ctrl_c_in_a_serial_task_hands_over_the_runs_it_finished(monkeypatch):
+    specs = [make_spec(seed=seed) for seed in range(4)]
+    ran: list[str] = []
 
-    def on_record(record):
-        handed.append(record.run_id)
-        if len(handed) == 2:  # Ctrl-C while the second record is written
+    def interrupted_at_the_third(spec):
+        if len(ran) == 2:
             raise KeyboardInterrupt
+        ran.append(spec.run_id)
+        return RunRecord(spec.run_id, {"status": "max_iter"}, {})
 
+    monkeypatch.setattr(executor, "execute_spec", interrupted_at_the_third)
+    monkeypatch.setattr(executor, "plan_tasks", lambda specs, jobs: [list(specs)])  # one task
+    handed: list[list[str]] = []
     with pytest.raises(KeyboardInterrupt):
-        executor._hand_over(records, on_record)
-    assert handed == ["run0", "run1", "run1", "run2"]
+        execute(specs, lambda rs: handed.append([r.run_id for r in rs]), progress=False)
+    assert handed == [ran] and ran == [s.run_id for s in specs[:2]]
+
+
+def test_serial_runs_are_handed_over_per_task_or_after_a_second(monkeypatch):
+    specs = [make_spec(seed=seed) for seed in range(6)]
+    clock = iter(range(1000))  # 0.4 s pass at every reading of the clock
+    monkeypatch.setattr(executor.time, "monotonic", lambda: next(clock) * 0.4)
+    monkeypatch.setattr(
+        executor, "execute_spec", lambda spec: RunRecord(spec.run_id, {"status": "max_iter"}, {})
+    )
+    handed: list[int] = []
+    monkeypatch.setattr(executor, "plan_tasks", lambda specs, jobs: [list(specs)])  # one task
+    execute(specs, lambda rs: handed.append(len(rs)), progress=False)
+    assert sum(handed) == 6 and len(handed) > 1  # 0.4 s a run: handed over every 3 runs
+    assert handed[0] == 3

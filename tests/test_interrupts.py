@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from run_layouts import finished_run_ids
 
 SEEDS = 10
 #: Runs of the free instance (written before the interrupt) and in all.
@@ -57,8 +58,7 @@ COMMAND = [sys.executable, "-m", "optbench.cli"]
 
 
 def finished_runs(out: Path) -> set[str]:
-    runs = out / "runs"
-    return {p.stem for p in runs.glob("*.json")} if runs.is_dir() else set()
+    return set(finished_run_ids(out))
 
 
 def start_run(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen, Path, Path]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from run_layouts import to_per_run_layout
 
 from optbench.checks import check_derivatives
 from optbench.problems import Oracle, make_problem
@@ -219,8 +220,6 @@ def test_runs_record_n_r_and_n_j(tmp_path) -> None:
 
 
 def test_results_without_the_new_count_columns_merge_as_before(tmp_path) -> None:
-    import json
-
     import optbench
     from optbench.run.store import ResultStore
 
@@ -232,8 +231,7 @@ def test_results_without_the_new_count_columns_merge_as_before(tmp_path) -> None
     }
     out = tmp_path / "run"
     optbench.run(config, out=out, jobs=1, progress=False, plot=False)
-    for path in (out / "runs").glob("*.json"):  # as a run file written before n_r, n_J
-        row = json.loads(path.read_text())
-        path.write_text(json.dumps({k: v for k, v in row.items() if k not in ("n_r", "n_J")}))
+    # as run files written before n_r, n_J (and before batches)
+    to_per_run_layout(out, lambda row: {k: v for k, v in row.items() if k not in ("n_r", "n_J")})
     summary = ResultStore(out).merged_summary()
     assert "n_r" not in summary and "n_J" not in summary

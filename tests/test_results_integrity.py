@@ -1,5 +1,5 @@
 """Incomplete or damaged results: report, plot and compare check the merged tables
-against the per-run files, name what is missing or damaged, and rebuild them."""
+against the run files (batches), name what is missing or damaged, and rebuild them."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from run_layouts import batch_rows, finished_run_ids, to_per_run_layout
 
 from optbench.cli import main
 from optbench.run.lock import ResultsLock
@@ -49,7 +50,15 @@ def warnings_of(capsys) -> list[str]:
 
 
 def run_ids(directory: Path) -> list[str]:
-    return sorted(path.stem for path in (directory / "runs").glob("*.json"))
+    return sorted(finished_run_ids(directory))
+
+
+def batches(directory: Path) -> dict[str, list[str]]:
+    """Run ids of each batch of ``directory``, by batch name."""
+    return {
+        name: [row["run_id"] for row in rows]
+        for name, rows in batch_rows(directory / "runs").items()
+    }
 
 
 def test_finished_results_pass_the_check_silently(pristine, capsys):
@@ -60,26 +69,27 @@ def test_finished_results_pass_the_check_silently(pristine, capsys):
 
 
 def test_report_on_an_interrupted_directory_says_how_many_runs_are_missing(results, capsys):
-    for run_id in run_ids(results)[:5]:  # as if interrupted: these never finished
-        (results / "runs" / f"{run_id}.json").unlink()
-        (results / "runs" / f"{run_id}.parquet").unlink()
+    name, lost = next(iter(batches(results).items()))  # as if interrupted: never finished
+    (results / "runs" / f"{name}.jsonl").unlink()  # its trace alone: cut between the files
     (results / "summary.csv").unlink()
     (results / "traces.parquet").unlink()
+    kept = PLANNED - len(lost)
 
     assert main(["report", str(results)]) == 0
     warnings = warnings_of(capsys)
     assert warnings[0] == (
-        f"optbench: warning: {results}: 7 of {PLANNED} runs finished, 5 missing; to run them: "
-        f"optbench run {results}/config.yaml --out {results} --resume"
+        f"optbench: warning: {results}: {kept} of {PLANNED} runs finished, {len(lost)} missing; "
+        f"to run them: optbench run {results}/config.yaml --out {results} --resume"
     )
     assert any("summary.csv: missing" in line for line in warnings)
-    assert len(pd.read_csv(results / "summary.csv")) == 7  # rebuilt
+    assert len(pd.read_csv(results / "summary.csv")) == kept  # rebuilt
     report = (results / "report.md").read_text()
-    assert f"missing: 5 of {PLANNED} planned runs" in report
+    assert f"missing: {len(lost)} of {PLANNED} planned runs" in report
 
     resume = ["run", str(results / "config.yaml"), "--out", str(results), "--resume"]
     assert main([*resume, "--quiet", "--no-plots"]) == 0
     assert len(run_ids(results)) == PLANNED
+    assert not (results / "runs" / f"{name}.parquet").exists()  # the orphan trace removed
 
 
 def test_a_truncated_summary_is_detected_named_and_rebuilt(results, capsys):
@@ -103,23 +113,72 @@ def test_a_changed_value_is_named_by_run_and_column(results, capsys):
     frame.to_csv(summary, index=False)
     check = verify_results(results)
     run_id = frame.loc[row, "run_id"]
-    assert f"{summary}: run {run_id} has iters = {str(iters)[0]}, its per-run file has {iters}" in (
+    assert f"{summary}: run {run_id} has iters = {str(iters)[0]}, its run file has {iters}" in (
         check.problems
     )
     assert check.rebuilt and summary.read_text() == whole
 
 
-def test_a_damaged_run_file_is_set_aside_counted_missing_and_rerun(results, capsys):
-    victim = run_ids(results)[0]
-    (results / "runs" / f"{victim}.parquet").write_bytes(b"PAR1 cut")
+@pytest.mark.parametrize("damage", ["trace", "summary"])
+def test_a_damaged_batch_is_set_aside_its_runs_counted_missing_and_rerun(results, damage):
+    name, victims = list(batches(results).items())[-1]
+    if damage == "trace":
+        (results / "runs" / f"{name}.parquet").write_bytes(b"PAR1 cut")
+    else:  # a summary line cut short
+        path = results / "runs" / f"{name}.jsonl"
+        path.write_text(path.read_text()[:-30])
+    damaged = "parquet" if damage == "trace" else "jsonl"
     check = verify_results(results)
-    assert check.missing == [victim]
-    assert any(f"runs/{victim}.parquet: unreadable" in line for line in check.problems)
-    assert (results / "runs" / f"{victim}.parquet.damaged").exists()
-    assert len(pd.read_csv(results / "summary.csv")) == PLANNED - 1
+    assert sorted(check.missing) == sorted(victims)
+    problem = f"runs/{name}.{damaged}: unreadable"
+    assert any(problem in line and "its runs count as missing" in line for line in check.problems)
+    assert (results / "runs" / f"{name}.{damaged}.damaged").exists()  # kept, set aside
+    assert len(pd.read_csv(results / "summary.csv")) == PLANNED - len(victims)
     resume = ["run", str(results / "config.yaml"), "--out", str(results), "--resume"]
     assert main([*resume, "--quiet", "--no-plots"]) == 0
-    assert victim in run_ids(results) and verify_results(results).messages() == []
+    assert set(victims) <= set(run_ids(results)) and verify_results(results).messages() == []
+
+
+def test_a_batch_holding_a_run_of_another_is_set_aside(results):
+    first, second = list(batches(results))[:2]
+    runs = results / "runs"
+    copied = runs / f"{first}.jsonl"
+    extra = (runs / f"{second}.jsonl").read_text().splitlines()[0]
+    copied.write_text(copied.read_text() + extra + "\n")  # a run of the second, again
+    check = verify_results(results)
+    assert any("also in" in line for line in check.problems) and check.rebuilt
+    assert (runs / f"{second}.jsonl.damaged").exists() or (runs / f"{first}.jsonl.damaged").exists()
+    summary = pd.read_csv(results / "summary.csv", dtype={"run_id": str})
+    assert summary["run_id"].is_unique
+
+
+def test_results_in_the_per_run_layout_load_verify_and_resume(pristine, results):
+    """Directories written before batches: one .parquet and one .json per run."""
+    ids = to_per_run_layout(results)
+    assert sorted(ids) == run_ids(pristine) and not list((results / "runs").glob("batch-*"))
+    assert verify_results(results).messages() == []  # merged tables agree with the run files
+    for name in ("summary.csv", "traces.parquet"):
+        (results / name).unlink()
+    lost = ids[:3]
+    for run_id in lost:  # as if interrupted before these
+        (results / "runs" / f"{run_id}.json").unlink()
+    loaded = load(results)
+    assert len(loaded.summary) == PLANNED - 3 and not loaded.complete
+    resume = ["run", str(results / "config.yaml"), "--out", str(results), "--resume"]
+    assert main([*resume, "--quiet", "--no-plots"]) == 0
+    assert run_ids(results) == run_ids(pristine) and verify_results(results).messages() == []
+    assert len(list((results / "runs").glob("*.json"))) == PLANNED - 3  # the old files stay
+    for name in ("summary.csv", "runs.csv"):
+        expected = pd.read_csv(pristine / name, dtype={"run_id": str})
+        actual = pd.read_csv(results / name, dtype={"run_id": str})
+        pd.testing.assert_frame_equal(without_time(actual), without_time(expected))
+    expected = pd.read_parquet(pristine / "traces.parquet")
+    actual = pd.read_parquet(results / "traces.parquet")
+    pd.testing.assert_frame_equal(without_time(actual), without_time(expected))
+
+
+def without_time(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.drop(columns=[c for c in frame if str(c).startswith("time")])
 
 
 def test_plot_uses_the_same_check(results, capsys):
@@ -139,7 +198,7 @@ def test_compare_checks_and_rebuilds_before_comparing(pristine, results, capsys)
     assert summary.read_text() == whole
 
 
-def test_compare_refuses_a_truncated_summary_without_per_run_files(pristine, tmp_path, capsys):
+def test_compare_refuses_a_truncated_summary_without_run_files(pristine, tmp_path, capsys):
     baseline = tmp_path / "baseline"
     baseline.mkdir()
     whole = (pristine / "summary.csv").read_text()
@@ -147,7 +206,7 @@ def test_compare_refuses_a_truncated_summary_without_per_run_files(pristine, tmp
     assert main(["compare", str(pristine), str(baseline)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
-    assert f"{baseline / 'summary.csv'}: cut short" in err and "no per-run files" in err
+    assert f"{baseline / 'summary.csv'}: cut short" in err and "no run files" in err
 
 
 def test_while_a_run_holds_the_lock_nothing_is_rewritten_and_runs_are_read(results, capsys):
@@ -164,8 +223,10 @@ def test_while_a_run_holds_the_lock_nothing_is_rewritten_and_runs_are_read(resul
 
 
 def test_missing_runs_of_a_run_in_progress_are_not_sent_to_resume(results):
-    (results / "runs" / f"{run_ids(results)[0]}.json").unlink()
+    name, lost = next(iter(batches(results).items()))
+    (results / "runs" / f"{name}.jsonl").unlink()
     with ResultsLock(results, command="optbench run"):
         first = verify_results(results).messages()[0]
-    assert first.startswith(f"{results}: {PLANNED - 1} of {PLANNED} runs finished, 1 not yet; ")
+    kept = PLANNED - len(lost)
+    assert first.startswith(f"{results}: {kept} of {PLANNED} runs finished, {len(lost)} not yet; ")
     assert "in use by optbench run" in first and "--resume" not in first

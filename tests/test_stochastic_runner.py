@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
+from run_layouts import rewrite_batch_rows
 
 import optbench
 from optbench import make_problem, minimize
@@ -130,9 +129,7 @@ def test_sample_counts_in_results_and_old_results_read_them_as_zero(tmp_path) ->
     assert {"n_sample_g", "n_sample_hvp"} <= set(results.traces.columns)
     runs_csv = (out / "runs.csv").read_text()
     assert "every_epochs" not in runs_csv  # unset: rows as before it existed
-    for path in (out / "runs").glob("*.json"):  # as a run file written before the columns
-        row = json.loads(path.read_text())
-        dropped = {k: v for k, v in row.items() if k not in ("n_sample_g", "n_sample_hvp")}
-        path.write_text(json.dumps(dropped))
+    later = ("n_sample_g", "n_sample_hvp")  # as batches written before the columns
+    rewrite_batch_rows(out, lambda row: {k: v for k, v in row.items() if k not in later})
     merged = ResultStore(out).merged_summary()
     assert "n_sample_g" not in merged and "n_sample_hvp" not in merged

@@ -14,9 +14,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from run_layouts import finished_run_ids
 
 from optbench.registry import SOLVERS
 from optbench.results_format import TRACE_COLUMNS, atomic_write_text, target_column
+from optbench.run.config import load_config
 from optbench.run.experiment import exit_code, run_experiment
 from optbench.run.results import load
 from optbench.run.store import ResultStore
@@ -94,7 +96,7 @@ def test_end_to_end_files_columns_and_statuses(tmp_path, monkeypatch):
     assert results.path == Path("results/tiny")
     for name in ("config.yaml", "runs.csv", "summary.csv", "traces.parquet", "environment.json"):
         assert (out / name).is_file(), name
-    assert len(list((out / "runs").glob("*.json"))) == N_TINY
+    assert sorted(finished_run_ids(out)) == sorted(results.runs["run_id"])  # batches
     assert not leftover_temporaries(out)
 
     summary = results.summary
@@ -151,22 +153,23 @@ def test_two_jobs_give_the_serial_results(tmp_path):
 def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, monkeypatch):
     reference = tmp_path / "reference"
     run(reference)
-    original = ResultStore.write_record
+    original = ResultStore.write_batch
     written = []
 
-    def interrupt_after_five(self, record):
-        original(self, record)
-        written.append(record.run_id)
-        if len(written) == 5:
+    def interrupt_after_five(self, records):
+        original(self, records)
+        written.extend(record.run_id for record in records)
+        if len(written) >= 5:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(ResultStore, "write_record", interrupt_after_five)
+    monkeypatch.setattr(ResultStore, "write_batch", interrupt_after_five)
     out = tmp_path / "interrupted"
     with pytest.raises(KeyboardInterrupt):
         run(out)
     monkeypatch.undo()
     partial = load(out)
-    assert len(partial.summary) == 5 and not partial.complete  # finalized on the way out
+    assert 5 <= len(written) < N_TINY and not partial.complete  # finalized on the way out
+    assert list(partial.summary["run_id"]) == [i for i in partial.runs["run_id"] if i in written]
     assert exit_code(partial) == 1
     resumed = run(out, resume=True)
     assert resumed.complete and len(resumed.environment["resumed"]) == 1
@@ -187,15 +190,14 @@ def test_killed_process_then_resumed_equals_uninterrupted(tmp_path):
     environment = {**os.environ, "PYTHONPATH": str(REPO)}
     process = subprocess.Popen([sys.executable, "-c", script, str(path), str(out)],
                                env=environment, stderr=subprocess.PIPE)  # fmt: skip
-    runs = out / "runs"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and process.poll() is None:
-        if runs.is_dir() and len(list(runs.glob("*.json"))) >= 2:
+        if len(finished_run_ids(out)) >= 2:
             break
         time.sleep(0.005)
     process.send_signal(signal.SIGKILL)
     _, stderr = process.communicate()
-    done = len(list(runs.glob("*.json")))
+    done = len(finished_run_ids(out))
     assert process.returncode == -signal.SIGKILL, stderr.decode()
     assert 2 <= done < total, "the run finished before it could be killed"
     assert not (out / "summary.csv").exists()
@@ -273,3 +275,64 @@ def test_plots_are_drawn_at_the_end(tmp_path):
     run(tmp_path / "out", cfg=config(seeds=[0]), plot=True)
     pngs = list((tmp_path / "out" / "plots").glob("*.png"))
     assert pngs and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+
+
+def tiny_records(count: int = 3):
+    from optbench.run.executor import execute_spec
+
+    specs = list(load_config(config(seeds=[0])).runs)[:count]
+    return specs, [execute_spec(spec) for spec in specs]
+
+
+def test_a_batch_is_complete_or_absent(tmp_path, monkeypatch):
+    from optbench import results_format
+
+    specs, records = tiny_records()
+    store = ResultStore(tmp_path / "out")
+    store.create({"name": "tiny"}, specs)
+    original = results_format.atomic_write_text
+
+    def disk_full_at_the_summary(path, text):
+        if str(path).endswith(".jsonl"):
+            return results_format.atomic_write(path, lambda tmp: (_ for _ in ()).throw(OSError))
+        return original(path, text)
+
+    monkeypatch.setattr(results_format, "atomic_write_text", disk_full_at_the_summary)
+    with pytest.raises(OSError):
+        store.write_batch(records)
+    monkeypatch.undo()
+    runs = tmp_path / "out" / "runs"
+    assert store.completed_run_ids() == set() and not leftover_temporaries(runs)
+    assert [p.suffix for p in runs.iterdir()] == [".parquet"]  # the trace alone: no run
+    store.open_existing(specs)  # a resume removes what the cut batch left
+    assert list(runs.iterdir()) == []
+    store.write_batch(records)
+    assert store.completed_run_ids() == {s.run_id for s in specs}
+    assert sorted(p.suffix for p in runs.iterdir()) == [".jsonl", ".parquet"]
+
+
+def test_ctrl_c_while_a_batch_is_written_still_writes_it(tmp_path, monkeypatch):
+    from optbench import results_format
+
+    specs, records = tiny_records()
+    store = ResultStore(tmp_path / "out")
+    store.create({"name": "tiny"}, specs)
+    original = results_format.atomic_write_text
+    calls = []
+
+    def interrupted_once(path, text):
+        calls.append(path)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        return original(path, text)
+
+    monkeypatch.setattr(results_format, "atomic_write_text", interrupted_once)
+    with pytest.raises(KeyboardInterrupt):
+        store.write_batch(records)
+    assert calls[0] == calls[1]  # the same batch, written again
+    assert store.completed_run_ids() == {s.run_id for s in specs}
+    store.finalize()
+    summary = load(tmp_path / "out").summary
+    assert list(summary["run_id"]) == [s.run_id for s in specs]
+    traces = load(tmp_path / "out").traces
+    assert list(traces.groupby("run_id", sort=False).size()) == [len(r.trace["f"]) for r in records]

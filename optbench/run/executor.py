@@ -25,6 +25,7 @@ import math
 import os
 import sys
 import threading
+import time
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
@@ -80,6 +81,8 @@ __all__ = [
 PROBLEM_CACHE_SIZE = 4
 #: Upper bound on the runs of one task (bounds the work lost with a dead worker).
 MAX_TASK_RUNS = 16
+#: Seconds after which the serial backend hands over the runs it finished in a task.
+FLUSH_SECONDS = 1.0
 
 _problem_cache: OrderedDict[str, Problem] = OrderedDict()
 _cache_lock = threading.Lock()
@@ -280,15 +283,33 @@ def plan_tasks(specs: Sequence[RunSpec], jobs: int) -> list[list[RunSpec]]:
 def _serial_backend(
     tasks: list[list[RunSpec]], jobs: int, blas_threads: int | None, plugins: Sequence[str] = ()
 ) -> Iterator[list[RunRecord]]:
-    """Run in this process, yielding each run as it ends (cache cleared at the end)."""
+    """Run in this process, yielding the records of each task when it ends, or sooner
+    once :data:`FLUSH_SECONDS` have passed since the first record held (cache cleared at
+    the end). After Ctrl-C, the records held are yielded before the interrupt goes on."""
     import_plugins(plugins)
     try:
         with blas_limit(blas_threads):
             for task in tasks:
-                for spec in task:
-                    yield [execute_spec(spec)]
+                yield from _timed_batches(task)
     finally:
         clear_problem_cache()
+
+
+def _timed_batches(task: Sequence[RunSpec]) -> Iterator[list[RunRecord]]:
+    held: list[RunRecord] = []
+    since = time.monotonic()
+    try:
+        for spec in task:
+            held.append(execute_spec(spec))
+            if time.monotonic() - since >= FLUSH_SECONDS:
+                yield held
+                held, since = [], time.monotonic()
+    except KeyboardInterrupt:
+        if held:  # finished runs: handed over before the interrupt goes on
+            yield held
+        raise
+    if held:
+        yield held
 
 
 def _joblib_backend(
@@ -368,26 +389,9 @@ def open_backend(
     return nullcontext(dict(options or {}))
 
 
-def _hand_over(records: Sequence[RunRecord], on_record: Callable[[RunRecord], None]) -> None:
-    """Pass ``records`` to ``on_record``; after Ctrl-C, still all of them, then re-raise.
-
-    The records are finished runs already in this process: an interrupt while the
-    first is being written must not lose the others (writing one again is harmless).
-    """
-    written = 0
-    try:
-        for record in records:
-            on_record(record)
-            written += 1
-    except KeyboardInterrupt:
-        for record in records[written:]:
-            on_record(record)
-        raise
-
-
 def execute(
     specs: Sequence[RunSpec],
-    on_record: Callable[[RunRecord], None],
+    on_records: Callable[[list[RunRecord]], None],
     jobs: int = 1,
     backend: str | None = None,
     progress: bool = True,
@@ -395,20 +399,22 @@ def execute(
     backend_options: dict[str, Any] | None = None,
     plugins: Sequence[str] = (),
 ) -> None:
-    """Run ``specs`` and pass every record to ``on_record`` as soon as it is back.
+    """Run ``specs`` and pass the records to ``on_records`` as soon as they are back.
 
     A failing run is a record with status ``error``; it never stops the others.
-    Exceptions raised by ``on_record`` or by the backend itself (a dead worker
+    Exceptions raised by ``on_records`` or by the backend itself (a dead worker
     process, :class:`BackendError`) and ``KeyboardInterrupt`` propagate: records
-    already handed over are kept by the caller (after Ctrl-C, every record of the
-    batch being handed over still is), runs in flight are lost.
+    already handed over are kept by the caller (the serial backend hands over the
+    runs it finished before the interrupt goes on), runs in flight are lost.
 
     Parameters
     ----------
     specs : sequence of RunSpec
         The runs.
-    on_record : callable
-        Called in this process with each :class:`RunRecord`, in completion order.
+    on_records : callable
+        Called in this process with a list of :class:`RunRecord` at a time, in
+        completion order: the records of one task, or (serial backend) of the runs
+        finished in about :data:`FLUSH_SECONDS`. The store writes each list as a batch.
     jobs : int
         Worker processes (joblib semantics: ``-1`` means one per CPU).
     backend : {"serial", "joblib", "dask"} or None
@@ -452,7 +458,7 @@ def execute(
             dynamic_ncols=True,
         ) as bar:
             for records in batches:
-                _hand_over(records, on_record)
+                on_records(records)
                 errors += sum(record.status == "error" for record in records)
                 bar.update(len(records))
                 if errors:

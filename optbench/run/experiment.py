@@ -158,7 +158,7 @@ def run_experiment(
             try:
                 execute(
                     pending,
-                    store.write_record,
+                    store.write_batch,
                     jobs=jobs,
                     backend=backend,
                     progress=progress,

@@ -3,8 +3,8 @@
 The directory layout and its readers are :mod:`optbench.results_format`;
 :mod:`optbench.run.store` writes it.
 Tables are read on first access; a directory whose runs have not been merged yet
-(an interrupted experiment) is read from its per-run files. :meth:`Results.verify`
-checks the merged tables against the per-run files (:mod:`optbench.run.verify`).
+(an interrupted experiment) is read from its run files. :meth:`Results.verify`
+checks the merged tables against the run files (:mod:`optbench.run.verify`).
 """
 
 from __future__ import annotations
@@ -54,15 +54,15 @@ class Results:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self._run_ids: list[str] | None = None  # read these per-run files, not the merged
+        self._run_ids: list[str] | None = None  # read these run files, not the merged
 
     def verify(self, repair: bool = True) -> ResultsCheck:
-        """Check the merged tables against the per-run files; rebuild them if wrong.
+        """Check the merged tables against the run files; rebuild them if wrong.
 
         When they are wrong and cannot be rebuilt (another process is writing the
-        directory), this object reads the intact per-run files from then on. See
+        directory), this object reads the intact run files from then on. See
         :func:`optbench.run.verify.verify_results` (which raises ``ValueError`` for a
-        damaged ``summary.csv`` without per-run files).
+        damaged ``summary.csv`` without run files).
         """
         from optbench.run.verify import verify_results
 

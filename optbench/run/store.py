@@ -1,8 +1,11 @@
-"""Writing the results directory: atomic per-run writes, resume, merged tables.
+"""Writing the results directory: batches of finished runs, resume, merged tables.
 
 The layout, the columns and the atomic write are :mod:`optbench.results_format`;
-reading a directory back is :func:`optbench.run.results.load`. A run counts as
-finished once its ``.json`` exists (written after its ``.parquet``).
+reading a directory back is :func:`optbench.run.results.load`. Finished runs are
+written in batches (:meth:`ResultStore.write_batch`: one per worker task, or about a
+second of serial runs); a run counts as finished once the summary file of its batch
+exists (written after the batch's traces). Directories written before batches hold one
+file pair per run; they are read, resumed and verified alike.
 """
 
 from __future__ import annotations
@@ -10,13 +13,18 @@ from __future__ import annotations
 import csv
 import json
 import os
+import secrets
 import shutil
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from optbench.results_format import (
+    BATCH_PREFIX,
+    BATCH_SUMMARY_SUFFIX,
+    BATCH_TRACE_SUFFIX,
     CONFIG_FILE,
     DAMAGED_SUFFIX,
     ENVIRONMENT_FILE,
@@ -27,19 +35,23 @@ from optbench.results_format import (
     RESULT_DIRS,
     RESULT_FILES,
     RUN_SUMMARY_SUFFIX,
-    RUN_TRACE_SUFFIX,
     RUNS_DIR,
     RUNS_FILE,
     SUMMARY_FILE,
     TEMP_PREFIX,
     TRACES_FILE,
+    RunFile,
     atomic_write,
     atomic_write_text,
     is_results_dir,
     not_results_dir_message,
+    orphan_traces,
     read_json,
+    read_run_rows,
+    run_files,
     summary_column_order,
     trace_schema,
+    write_run_batch,
 )
 from optbench.run.records import RunRecord, json_default, spec_row
 from optbench.run.spec import RunSpec
@@ -66,6 +78,9 @@ class ResultStore:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self.runs_dir = self.path / RUNS_DIR
+        self._planned: list[str] | None = None  # run ids of runs.csv, read once
+        self._token = secrets.token_hex(3)  # batch names of this store: unique per session
+        self._batches = 0
 
     # --- starting ---------------------------------------------------------------------
 
@@ -137,6 +152,7 @@ class ResultStore:
         columns = ["run_id", *(c for c in columns if c not in ("run_id", *SPEC_SETTING_COLUMNS))]
         frame = pd.DataFrame(rows, columns=[*columns, *SPEC_SETTING_COLUMNS])
         atomic_write(self.path / RUNS_FILE, lambda tmp: frame.to_csv(tmp, index=False))
+        self._planned = [spec.run_id for spec in specs]
 
     def open_existing(
         self, specs: Sequence[RunSpec], environment: dict[str, Any] | None = None
@@ -159,7 +175,7 @@ class ResultStore:
         _check_unique(specs)
         self._check_same_runs(specs)
         self.runs_dir.mkdir(exist_ok=True)
-        for leftover in self.runs_dir.glob(f"{TEMP_PREFIX}*"):
+        for leftover in [*self.runs_dir.glob(f"{TEMP_PREFIX}*"), *orphan_traces(self.runs_dir)]:
             leftover.unlink(missing_ok=True)
         self.set_aside(self.inspect_runs().damaged)
         if environment is not None:
@@ -205,68 +221,92 @@ class ResultStore:
     # --- during the runs --------------------------------------------------------------
 
     def completed_run_ids(self) -> set[str]:
-        """Ids of the runs whose results are on disk."""
-        if not self.runs_dir.is_dir():
-            return set()
-        return {
-            path.stem
-            for path in self.runs_dir.glob(f"*{RUN_SUMMARY_SUFFIX}")
-            if not path.name.startswith(TEMP_PREFIX)
-            and path.with_suffix(RUN_TRACE_SUFFIX).is_file()
-        }
+        """Ids of the runs whose results are on disk (in complete batches or run files)."""
+        return set(self.inspect_runs().intact)
 
-    def write_record(self, record: RunRecord) -> None:
-        """Write one finished run: its trace, then its summary row (both atomically)."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+    def write_batch(self, records: Sequence[RunRecord]) -> None:
+        """Write finished runs as one batch: their traces, then their summary rows.
 
-        table = pa.Table.from_pydict(record.trace, schema=trace_schema())
-        atomic_write(
-            self.runs_dir / f"{record.run_id}{RUN_TRACE_SUFFIX}",
-            lambda temporary: pq.write_table(table, temporary),
-        )
-        atomic_write_text(
-            self.runs_dir / f"{record.run_id}{RUN_SUMMARY_SUFFIX}",
-            json.dumps(record.summary, default=json_default) + "\n",
-        )
+        Each file is written atomically, the summary rows last, so the batch is complete
+        or absent. A Ctrl-C while it is being written writes it again (same name)
+        before ``KeyboardInterrupt`` goes on: no run handed over is lost.
+        """
+        if not records:
+            return
+        self._batches += 1
+        name = f"{BATCH_PREFIX}{time.time_ns():016x}-{self._token}-{self._batches}"
+        rows = [record.summary for record in records]
+        traces = trace_table(records)
+        try:
+            write_run_batch(self.runs_dir, name, rows, traces, default=json_default)
+        except KeyboardInterrupt:
+            write_run_batch(self.runs_dir, name, rows, traces, default=json_default)
+            raise
 
     def inspect_runs(self) -> RunFiles:
-        """Read every finished run's files and sort the intact from the damaged.
+        """Read every finished batch and run file; sort the intact from the damaged.
 
-        A run is intact when its ``.json`` holds its summary row (a JSON object with
-        its ``run_id``) and its ``.parquet`` is a readable Parquet file (its footer is
-        read, not its rows).
+        A file is intact when its summary rows are JSON objects with a ``run_id`` (one,
+        naming its run, for a run file of the older layout), its trace is a readable
+        Parquet file (its footer is read, not its rows), and none of its runs is in a
+        file listed before it (such a file is damaged).
         """
         import pyarrow.parquet as pq
 
-        intact: dict[str, int] = {}
+        intact: dict[str, RunFile] = {}
+        rows: dict[str, dict[str, Any]] = {}
+        trace_rows: dict[str, int] = {}
         damaged: dict[str, str] = {}
-        for run_id in sorted(self.completed_run_ids()):
-            json_path = self.runs_dir / f"{run_id}{RUN_SUMMARY_SUFFIX}"
-            parquet_path = json_path.with_suffix(RUN_TRACE_SUFFIX)
+        for file in run_files(self.runs_dir):
             try:
-                row = json.loads(json_path.read_text(encoding="utf-8"))
-                if not isinstance(row, dict) or row.get("run_id") != run_id:
-                    raise ValueError(f"not the summary row of run {run_id}")
-            except (OSError, ValueError) as exc:
-                damaged[run_id] = f"{json_path}: unreadable ({_first_line(exc)})"
+                summaries = read_run_rows(file)
+                ids = [row.get("run_id") if isinstance(row, dict) else None for row in summaries]
+                if not summaries or not all(isinstance(run_id, str) for run_id in ids):
+                    raise ValueError("not summary rows with their run_id")
+                if not file.batched and ids != [file.name]:
+                    raise ValueError(f"not the summary row of run {file.name}")
+            except (OSError, ValueError) as exc:  # JSONDecodeError is a ValueError
+                damaged[file.name] = f"{file.summary}: unreadable ({_first_line(exc)})"
                 continue
             try:
-                intact[run_id] = pq.read_metadata(parquet_path).num_rows
+                count = pq.read_metadata(file.trace).num_rows
             except (OSError, ValueError) as exc:  # ArrowInvalid is a ValueError
-                damaged[run_id] = f"{parquet_path}: unreadable ({_first_line(exc)})"
-        return RunFiles(intact, damaged)
+                damaged[file.name] = f"{file.trace}: unreadable ({_first_line(exc)})"
+                continue
+            again = next((run_id for run_id in ids if run_id in intact), None)
+            if again is not None or len(set(ids)) != len(ids):
+                where = intact[again].summary.name if again in intact else "itself"
+                damaged[file.name] = f"{file.summary}: holds run {again}, also in {where}"
+                continue
+            trace_rows[file.name] = count
+            for run_id, row in zip(ids, summaries, strict=True):
+                intact[run_id] = file
+                rows[run_id] = row
+        return RunFiles(intact, damaged, rows, trace_rows)
 
-    def set_aside(self, run_ids: Iterable[str]) -> None:
-        """Rename the files of damaged runs to ``<name>.damaged``: the runs count as
-        missing (a resume runs them again) and the files stay for inspection."""
-        for run_id in run_ids:
-            for suffix in (RUN_SUMMARY_SUFFIX, RUN_TRACE_SUFFIX):
-                path = self.runs_dir / f"{run_id}{suffix}"
+    def set_aside(self, names: Iterable[str]) -> None:
+        """Rename the files of damaged batches (or runs) to ``<name>.damaged``: their
+        runs count as missing (a resume runs them again) and the files stay for
+        inspection. ``names`` are the keys of :attr:`RunFiles.damaged`."""
+        for name in names:
+            for suffix in (BATCH_SUMMARY_SUFFIX, RUN_SUMMARY_SUFFIX, BATCH_TRACE_SUFFIX):
+                path = self.runs_dir / f"{name}{suffix}"
                 if path.exists():
                     os.replace(path, path.with_name(f"{path.name}{DAMAGED_SUFFIX}"))
 
     # --- merging ----------------------------------------------------------------------
+
+    def planned_ids(self) -> list[str]:
+        """Run ids of ``runs.csv`` in its order (empty without it); read once."""
+        if self._planned is None:
+            if not self._has_runs_csv():
+                return []
+            with open(self.path / RUNS_FILE, newline="", encoding="utf-8") as handle:
+                reader = csv.reader(handle)
+                header = next(reader, [])
+                column = header.index("run_id") if "run_id" in header else 0
+                self._planned = [row[column] for row in reader if len(row) > column]
+        return self._planned
 
     def ordered_completed_ids(self, run_ids: Iterable[str] | None = None) -> list[str]:
         """Completed run ids (or ``run_ids``) in spec order (the order of ``runs.csv``).
@@ -274,25 +314,26 @@ class ResultStore:
         Runs missing from ``runs.csv`` follow in sorted order.
         """
         wanted = self.completed_run_ids() if run_ids is None else set(run_ids)
-        planned = [row["run_id"] for row in self._read_runs_csv()] if self._has_runs_csv() else []
-        ordered = [run_id for run_id in planned if run_id in wanted]
+        ordered = [run_id for run_id in self.planned_ids() if run_id in wanted]
+        if len(ordered) == len(wanted):
+            return ordered
         return ordered + sorted(wanted.difference(ordered))
 
     def _has_runs_csv(self) -> bool:
         return (self.path / RUNS_FILE).is_file()
 
-    def merged_summary(self, run_ids: Iterable[str] | None = None) -> pd.DataFrame:
+    def merged_summary(
+        self, run_ids: Iterable[str] | None = None, files: RunFiles | None = None
+    ) -> pd.DataFrame:
         """Summary rows of the intact runs (or of ``run_ids``, see :meth:`inspect_runs`),
-        spec order, columns in their order."""
+        spec order, columns in their order. ``files``: what :meth:`inspect_runs` read."""
         import pandas as pd
 
-        if run_ids is None:
-            run_ids = self.inspect_runs().intact
-        rows = [
-            read_json(self.runs_dir / f"{run_id}{RUN_SUMMARY_SUFFIX}")
-            for run_id in self.ordered_completed_ids(run_ids)
-        ]
-        columns = summary_column_order(name for row in rows for name in row)
+        files = self.inspect_runs() if files is None else files
+        wanted = files.intact if run_ids is None else run_ids
+        rows = [files.rows[run_id] for run_id in self.ordered_completed_ids(wanted)]
+        shapes = dict.fromkeys(tuple(row) for row in rows)  # few distinct, first-seen order
+        columns = summary_column_order(name for shape in shapes for name in shape)
         summary = pd.DataFrame(rows, columns=columns)
         for name, before in LATER_SUMMARY_COLUMNS.items():  # runs written before the column
             if name == FORMAT_MARKER_COLUMN or before != before:  # read_summary upgrades those
@@ -301,28 +342,42 @@ class ResultStore:
                 summary[name] = summary[name].fillna(before).astype(type(before))
         return summary
 
-    def merged_traces(self, run_ids: Iterable[str] | None = None) -> pa.Table:
+    def merged_traces(
+        self, run_ids: Iterable[str] | None = None, files: RunFiles | None = None
+    ) -> pa.Table:
         """Trace rows of the intact runs (or of ``run_ids``, see :meth:`inspect_runs`),
-        spec order, as an Arrow table."""
+        spec order, as an Arrow table. ``files``: what :meth:`inspect_runs` read.
+
+        Each file holding a wanted run is read once; the tables are concatenated once
+        and put in spec order by one stable sort on the runs' positions.
+        """
         import pyarrow as pa
+        import pyarrow.compute as pc
         import pyarrow.parquet as pq
 
-        if run_ids is None:
-            run_ids = self.inspect_runs().intact
+        files = self.inspect_runs() if files is None else files
+        ordered = self.ordered_completed_ids(files.intact if run_ids is None else run_ids)
         schema = trace_schema()
+        holding: dict[str, RunFile] = {}
+        for run_id in ordered:
+            file = files.intact[run_id]
+            holding.setdefault(file.name, file)
         tables = [
-            _zero_missing_counts(
-                pq.read_table(self.runs_dir / f"{run_id}{RUN_TRACE_SUFFIX}", schema=schema)
-            )
-            for run_id in self.ordered_completed_ids(run_ids)
+            _zero_missing_counts(pq.read_table(file.trace, schema=schema))
+            for file in sorted(holding.values(), key=lambda file: file.name)
         ]
-        return pa.concat_tables(tables) if tables else schema.empty_table()
-
-    def _trace_file(self, run_id: str) -> Path:
-        return self.runs_dir / f"{run_id}{RUN_TRACE_SUFFIX}"
+        if not tables:
+            return schema.empty_table()
+        table = pa.concat_tables(tables)
+        positions = pc.index_in(table.column("run_id"), value_set=pa.array(ordered, pa.string()))
+        if positions.null_count:  # runs not wanted (a subset asked for)
+            table = table.filter(pc.is_valid(positions))
+            positions = positions.drop_null()
+        return table.take(pc.sort_indices(positions))
 
     def finalize(self, run_ids: Iterable[str] | None = None) -> None:
-        """Rebuild ``summary.csv`` and ``traces.parquet`` from the per-run files.
+        """Rebuild ``summary.csv`` and ``traces.parquet`` from the batch and run files,
+        each read once.
 
         Parameters
         ----------
@@ -331,11 +386,10 @@ class ResultStore:
         """
         import pyarrow.parquet as pq
 
-        if run_ids is None:
-            run_ids = self.inspect_runs().intact
-        summary = self.merged_summary(run_ids)
+        files = self.inspect_runs()
+        summary = self.merged_summary(run_ids, files)
         atomic_write(self.path / SUMMARY_FILE, lambda tmp: summary.to_csv(tmp, index=False))
-        traces = self.merged_traces(run_ids)
+        traces = self.merged_traces(run_ids, files)
         atomic_write(self.path / TRACES_FILE, lambda tmp: pq.write_table(traces, tmp))
 
 
@@ -345,14 +399,31 @@ class RunFiles:
 
     Attributes
     ----------
-    intact : dict of str to int
-        Run id -> number of trace rows, for the runs whose files are readable.
+    intact : dict of str to RunFile
+        Run id -> the intact batch (or run file) holding it.
     damaged : dict of str to str
-        Run id -> what is wrong, naming the file.
+        Name of a damaged batch or run file -> what is wrong, naming the file.
+    rows : dict of str to dict
+        Run id -> its summary row, for the intact runs.
+    trace_rows : dict of str to int
+        Name of an intact file -> the rows of its trace.
     """
 
-    intact: dict[str, int]
+    intact: dict[str, RunFile]
     damaged: dict[str, str]
+    rows: dict[str, dict[str, Any]]
+    trace_rows: dict[str, int]
+
+
+def trace_table(records: Sequence[RunRecord]) -> pa.Table:
+    """The trace rows of ``records`` as one Arrow table (:func:`trace_schema`)."""
+    import pyarrow as pa
+
+    schema = trace_schema()
+    columns = {
+        name: [value for record in records for value in record.trace[name]] for name in schema.names
+    }
+    return pa.Table.from_pydict(columns, schema=schema)
 
 
 def _zero_missing_counts(table: pa.Table) -> pa.Table:

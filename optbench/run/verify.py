@@ -1,17 +1,19 @@
-"""Checking a results directory against its per-run files, and repairing it.
+"""Checking a results directory against its run files, and repairing it.
 
-The per-run files ``runs/<run_id>.json`` and ``.parquet`` are the truth: each is
-written atomically as its run ends. The merged tables ``summary.csv`` and
-``traces.parquet`` are derived from them at the end of ``optbench run``, so an
-interrupted or killed run leaves them missing or out of date, and a copy or a full
-disk can leave them cut short. :func:`verify_results` compares them with the per-run
-files and says what is missing or damaged, naming the file; with ``repair`` it sets
-damaged per-run files aside (so that ``--resume`` runs those runs again) and rebuilds
+The files of ``runs/`` are the truth: batches of finished runs (``<batch>.parquet``
+then ``<batch>.jsonl``, each written atomically as a worker task ends) or, in
+directories written before batches, one ``<run_id>.parquet`` and ``.json`` per run.
+The merged tables ``summary.csv`` and ``traces.parquet`` are derived from them at the
+end of ``optbench run``, so an interrupted or killed run leaves them missing or out of
+date, and a copy or a full disk can leave them cut short. :func:`verify_results`
+compares them with the run files and says what is missing or damaged, naming the file;
+with ``repair`` it sets damaged files aside (their runs count as missing, so that
+``--resume`` runs them again) and rebuilds
 the merged tables, under the directory's lock (:mod:`optbench.run.lock`). While another
 process holds the lock (a run in progress) nothing is rewritten and
 :attr:`ResultsCheck.merged_ok` says whether the merged tables can be trusted.
 
-A directory without per-run files (a baseline holds only its summary) can only be
+A directory without run files (a baseline holds only its summary) can only be
 checked for a cut-short ``summary.csv``, which then cannot be rebuilt.
 """
 
@@ -26,7 +28,6 @@ from typing import TYPE_CHECKING
 from optbench.results_format import (
     CONFIG_FILE,
     RUNS_DIR,
-    RUNS_FILE,
     SUMMARY_FILE,
     TRACES_FILE,
 )
@@ -50,7 +51,7 @@ class ResultsCheck:
     planned : int
         Runs listed in ``runs.csv`` (the finished ones when it is missing).
     finished : list of str
-        Runs whose per-run files are intact, in spec order.
+        Runs whose files in ``runs/`` are intact, in spec order.
     missing : list of str
         Planned runs without intact results, in spec order.
     problems : list of str
@@ -58,7 +59,7 @@ class ResultsCheck:
     rebuilt : bool
         Whether the merged tables were rebuilt (or damaged runs set aside).
     merged_ok : bool
-        Whether ``summary.csv`` and ``traces.parquet`` now agree with the per-run files
+        Whether ``summary.csv`` and ``traces.parquet`` now agree with the run files
         (false when they do not and could not be rewritten; see ``in_use``).
     in_use : str
         Another live process holds the directory's lock (a run in progress): the
@@ -98,14 +99,14 @@ class ResultsCheck:
 
 
 def verify_results(path: Path | str, repair: bool = True) -> ResultsCheck:
-    """Check a results directory's merged tables against its per-run files.
+    """Check a results directory's merged tables against its run files.
 
     Parameters
     ----------
     path : path-like
         A results directory.
     repair : bool
-        Set damaged per-run files aside and rebuild wrong merged tables (when the
+        Set damaged batch (or run) files aside and rebuild wrong merged tables (when the
         directory's lock can be taken).
 
     Returns
@@ -116,24 +117,24 @@ def verify_results(path: Path | str, repair: bool = True) -> ResultsCheck:
     Raises
     ------
     ValueError
-        ``summary.csv`` is damaged and there are no per-run files to rebuild it from.
+        ``summary.csv`` is damaged and there are no run files to rebuild it from.
     """
     store = ResultStore(path)
     check = ResultsCheck(store.path)
     if not store.runs_dir.is_dir():
         problem = _summary_problem(store.path / SUMMARY_FILE, expected=None)
         if problem:
-            raise ValueError(f"{problem}; no per-run files (runs/) to rebuild it from")
+            raise ValueError(f"{problem}; no run files (runs/) to rebuild it from")
         return check
     runs = store.inspect_runs()
     finished = store.ordered_completed_ids(runs.intact)
-    planned = _planned_ids(store) or finished
+    planned = store.planned_ids() or finished
     check.planned, check.finished = len(planned), finished
     check.missing = [run_id for run_id in planned if run_id not in runs.intact]
-    check.problems = [f"{reason}; this run counts as missing" for reason in runs.damaged.values()]
+    check.problems = [f"{reason}; its runs count as missing" for reason in runs.damaged.values()]
     merged = [
-        _summary_problem(store.path / SUMMARY_FILE, store.merged_summary(finished)),
-        _traces_problem(store.path / TRACES_FILE, sum(runs.intact.values())),
+        _summary_problem(store.path / SUMMARY_FILE, store.merged_summary(finished, runs)),
+        _traces_problem(store.path / TRACES_FILE, sum(runs.trace_rows.values())),
     ]
     check.problems += [problem for problem in merged if problem]
     lock = ResultsLock(store.path, command="optbench (rebuilding the merged tables)")
@@ -155,20 +156,10 @@ def verify_results(path: Path | str, repair: bool = True) -> ResultsCheck:
     return check
 
 
-def _planned_ids(store: ResultStore) -> list[str]:
-    import pandas as pd
-
-    try:
-        runs = pd.read_csv(store.path / RUNS_FILE, dtype={"run_id": str}, usecols=["run_id"])
-    except (OSError, ValueError):
-        return []
-    return runs["run_id"].tolist()
-
-
 def _summary_problem(path: Path, expected: pd.DataFrame | None) -> str:
     """What is wrong with ``summary.csv`` compared to ``expected`` ('' when nothing).
 
-    ``expected`` is the summary merged from the per-run files (``None``: check only
+    ``expected`` is the summary merged from the run files (``None``: check only
     that the file is whole).
     """
     import pandas as pd
@@ -192,11 +183,11 @@ def _summary_problem(path: Path, expected: pd.DataFrame | None) -> str:
         return f"{path}: has no run_id column"
     if list(actual["run_id"]) != list(wanted["run_id"]):
         return (
-            f"{path}: lists {len(actual)} runs, the per-run files in runs/ hold "
+            f"{path}: lists {len(actual)} runs, the run files in runs/ hold "
             f"{len(wanted)} (out of date)"
         )
     if list(actual.columns) != list(wanted.columns):
-        return f"{path}: its columns differ from the per-run files'"
+        return f"{path}: its columns differ from the run files'"
     for column in wanted.columns:
         differs = ~(
             (actual[column] == wanted[column]) | (actual[column].isna() & wanted[column].isna())
@@ -205,14 +196,14 @@ def _summary_problem(path: Path, expected: pd.DataFrame | None) -> str:
             row = int(differs.to_numpy().nonzero()[0][0])
             return (
                 f"{path}: run {wanted['run_id'][row]} has {column} = {actual[column][row]}, "
-                f"its per-run file has {wanted[column][row]}"
+                f"its run file has {wanted[column][row]}"
             )
     return ""
 
 
 def _traces_problem(path: Path, expected_rows: int) -> str:
     """What is wrong with ``traces.parquet`` ('' when nothing): unreadable, or not the
-    number of rows of the per-run traces."""
+    number of rows of the run traces."""
     import pyarrow.parquet as pq
 
     if not path.is_file():
@@ -222,5 +213,5 @@ def _traces_problem(path: Path, expected_rows: int) -> str:
     except (OSError, ValueError) as exc:
         return f"{path}: unreadable ({str(exc).strip().splitlines()[0]})"
     if rows != expected_rows:
-        return f"{path}: holds {rows} trace rows, the per-run files in runs/ hold {expected_rows}"
+        return f"{path}: holds {rows} trace rows, the run files in runs/ hold {expected_rows}"
     return ""
