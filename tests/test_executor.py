@@ -329,7 +329,7 @@ def test_ctrl_c_in_a_serial_task_hands_over_the_runs_it_finished(monkeypatch):
         return RunRecord(spec.run_id, {"status": "max_iter"}, {})
 
     monkeypatch.setattr(executor, "execute_spec", interrupted_at_the_third)
-    monkeypatch.setattr(executor, "plan_tasks", lambda specs, jobs: [list(specs)])  # one task
+    monkeypatch.setattr(executor, "FIRST_TASK_RUNS", 100)  # one task
     handed: list[list[str]] = []
     with pytest.raises(KeyboardInterrupt):
         execute(specs, lambda rs: handed.append([r.run_id for r in rs]), progress=False)
@@ -344,7 +344,31 @@ def test_serial_runs_are_handed_over_per_task_or_after_a_second(monkeypatch):
         executor, "execute_spec", lambda spec: RunRecord(spec.run_id, {"status": "max_iter"}, {})
     )
     handed: list[int] = []
-    monkeypatch.setattr(executor, "plan_tasks", lambda specs, jobs: [list(specs)])  # one task
+    monkeypatch.setattr(executor, "FIRST_TASK_RUNS", 100)  # one task
     execute(specs, lambda rs: handed.append(len(rs)), progress=False)
     assert sum(handed) == 6 and len(handed) > 1  # 0.4 s a run: handed over every 3 runs
     assert handed[0] == 3
+
+
+def test_task_sizes_follow_the_time_a_run_takes():
+    specs = [make_spec(problem, seed=seed) for problem in (ROSENBROCK_2, ROSENBROCK_4)
+             for seed in range(3000)]  # fmt: skip
+    planner = executor.TaskPlanner(specs, workers=2)
+    tasks = []
+    for task in planner:  # a task ends when two more have been handed out
+        tasks.append(task)
+        if len(tasks) >= 3:
+            ended = tasks[-3]
+            per_run = 1e-3 if ended[0].problem == ROSENBROCK_2 else 0.2  # tiny runs, then long
+            planner.finished(ended[0].problem.key(), len(ended), per_run * len(ended))
+    assert [s.run_id for t in tasks for s in t] == [s.run_id for s in specs]  # spec order
+    assert all(len({s.problem.key() for s in task}) == 1 for task in tasks)
+    sizes = [len(t) for t in tasks]
+    assert sizes[:3] == [executor.FIRST_TASK_RUNS * 2**k for k in range(3)]  # nothing learnt yet
+    tiny = int(executor.TASK_SECONDS / 1e-3)
+    assert sizes[3] == tiny  # then by time, half a second a task
+    long_runs = [len(t) for t in tasks if t[0].problem == ROSENBROCK_4]
+    assert long_runs[0] == executor.FIRST_TASK_RUNS and max(long_runs[3:]) <= int(
+        executor.TASK_SECONDS / 0.2
+    )
+    assert sizes[-1] == 1  # the last runs shared out between the workers

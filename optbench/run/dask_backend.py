@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import CancelledError  # what a cancelled Dask future raises
 from contextlib import contextmanager, suppress
 from types import ModuleType
@@ -192,7 +192,7 @@ def cluster_description(client: Client) -> dict[str, Any]:
 
 
 def dask_backend(
-    tasks: list[list[RunSpec]],
+    tasks: Iterable[list[RunSpec]],
     jobs: int,
     blas_threads: int | None,
     address: str | None = None,
@@ -207,8 +207,8 @@ def dask_backend(
 
     Parameters
     ----------
-    tasks : list of list of RunSpec
-        The tasks (runs of one problem instance each).
+    tasks : iterable of list of RunSpec
+        The tasks (runs of one problem instance each), planned again here.
     jobs : int
         Ignored (the signature of every backend).
     blas_threads : int or None
@@ -241,13 +241,13 @@ def dask_backend(
 
 def _stream(
     client: Client,
-    tasks: list[list[RunSpec]],
+    tasks: Iterable[list[RunSpec]],
     blas_threads: int | None,
     plugins: tuple[str, ...],
 ) -> Iterator[list[RunRecord]]:
     distributed = import_distributed()
     threads = sum(client.nthreads().values()) or 1
-    tasks = plan_tasks([spec for task in tasks for spec in task], threads)
+    planned = plan_tasks([spec for task in tasks for spec in task], threads)
     submitted: dict[Future, tuple[list[RunSpec], int]] = {}
 
     def submit(task: list[RunSpec], attempt: int) -> Future:
@@ -256,7 +256,7 @@ def _stream(
         submitted[future] = (task, attempt)
         return future
 
-    finished = distributed.as_completed([submit(task, 0) for task in tasks], loop=client.loop)
+    finished = distributed.as_completed([submit(task, 0) for task in planned], loop=client.loop)
     try:
         for future in finished:
             task, attempt = submitted.pop(future)

@@ -5,11 +5,14 @@
 :func:`execute` runs a list of specs on a backend and hands every record to a
 callback as soon as it is available, so the store can write it at once.
 
-Work is planned as *tasks*: one task is a chunk of runs of one problem instance
-(:func:`plan_tasks`), executed in a worker by :func:`run_task`. Each worker process
+Work is planned as *tasks*: one task is a chunk of runs of one problem instance, of
+about half a second of work (:class:`TaskPlanner`, which learns how long a run of each
+instance takes as tasks end; the Dask backend plans by count, :func:`plan_tasks`),
+executed in a worker by :func:`run_task`. Each worker process
 keeps the last :data:`PROBLEM_CACHE_SIZE` built instances (:func:`cached_problem`),
 so an instance's data is built once per worker, not once per run. A backend is a
 function ``(tasks, jobs, blas_threads, **options) -> iterator of list[RunRecord]``
+(``tasks`` an iterable of lists of specs, a :class:`TaskPlanner` from :func:`execute`)
 registered in :data:`BACKENDS`; the Dask backend (:mod:`optbench.run.dask_backend`)
 is imported only when used. The row format of records is :mod:`optbench.run.records`.
 
@@ -28,7 +31,7 @@ import threading
 import time
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
@@ -64,6 +67,7 @@ __all__ = [
     "execute_run",
     "execute_spec",
     "open_backend",
+    "TaskPlanner",
     "plan_tasks",
     "run_task",
     # the row format, defined in optbench.run.records (re-exported for older imports)
@@ -79,8 +83,17 @@ __all__ = [
 
 #: Built problem instances kept per process (least recently used evicted first).
 PROBLEM_CACHE_SIZE = 4
-#: Upper bound on the runs of one task (bounds the work lost with a dead worker).
-MAX_TASK_RUNS = 16
+#: Upper bound on the runs of one task of :func:`plan_tasks` (the Dask backend's
+#: plan: it bounds the work lost with a dead worker).
+PLANNED_TASK_RUNS = 16
+#: Seconds of work a task of :class:`TaskPlanner` aims at.
+TASK_SECONDS = 0.5
+#: Runs of the first task of an instance (:class:`TaskPlanner`), before any has ended.
+FIRST_TASK_RUNS = 2
+#: Upper bound on the runs of one task of :class:`TaskPlanner`.
+MAX_TASK_RUNS = 2000
+#: Tasks per worker the runs left are cut into, at least, near the end.
+TASKS_PER_WORKER_AT_THE_END = 2
 #: Seconds after which the serial backend hands over the runs it finished in a task.
 FLUSH_SECONDS = 1.0
 
@@ -271,17 +284,77 @@ def plan_tasks(specs: Sequence[RunSpec], jobs: int) -> list[list[RunSpec]]:
     Runs of one instance stay together (first-appearance order of instances, spec
     order within one), so a worker builds an instance once and reuses it. The
     chunk size aims at about four tasks per worker for load balance, at most
-    :data:`MAX_TASK_RUNS` runs, so results stream back often.
+    :data:`PLANNED_TASK_RUNS` runs, so results stream back often. The Dask backend
+    plans so; the others learn task sizes as they go (:class:`TaskPlanner`).
     """
     groups: dict[str, list[RunSpec]] = {}
     for spec in specs:
         groups.setdefault(spec.problem.key(), []).append(spec)
-    size = max(1, min(MAX_TASK_RUNS, math.ceil(len(specs) / (4 * max(1, jobs)))))
+    size = max(1, min(PLANNED_TASK_RUNS, math.ceil(len(specs) / (4 * max(1, jobs)))))
     return [group[i : i + size] for group in groups.values() for i in range(0, len(group), size)]
 
 
+class TaskPlanner:
+    """Cuts runs into tasks of about :data:`TASK_SECONDS` of work, learning as tasks end.
+
+    Runs of one instance stay together (first-appearance order of instances, spec
+    order within one), so a worker builds an instance once. The size of the next task
+    of an instance is :data:`TASK_SECONDS` over the seconds a run of it took in the
+    tasks that ended (:meth:`finished`): tiny runs travel by the hundred, so a task's
+    fixed cost (sending it, one batch of files written) is small beside its work,
+    while long runs go one or a few at a time, so results stream back and a dead worker
+    loses little. Before any task of an instance has ended, tasks are small and double
+    in size (from :data:`FIRST_TASK_RUNS`); near the end, no task takes more than a
+    share of the runs left (:data:`TASKS_PER_WORKER_AT_THE_END` per worker), so the
+    workers finish together. Iterating it yields the tasks; a backend that runs tasks
+    in other processes reports each task's seconds from there.
+
+    Parameters
+    ----------
+    specs : sequence of RunSpec
+        The runs.
+    workers : int
+        Tasks that run at once.
+    """
+
+    def __init__(self, specs: Sequence[RunSpec], workers: int) -> None:
+        self.specs = list(specs)
+        self.workers = max(1, workers)
+        self._seconds_per_run: dict[str, float] = {}
+
+    def finished(self, instance: str, runs: int, seconds: float) -> None:
+        """Learn from a task of ``runs`` runs of ``instance`` (its :meth:`ProblemSpec.key`)
+        that took ``seconds`` (wall time, in its worker)."""
+        if runs:
+            self._seconds_per_run[instance] = seconds / runs
+
+    def __iter__(self) -> Iterator[list[RunSpec]]:
+        groups: dict[str, list[RunSpec]] = {}
+        for spec in self.specs:
+            groups.setdefault(spec.problem.key(), []).append(spec)
+        left = len(self.specs)
+        for key, group in groups.items():
+            start, blind = 0, FIRST_TASK_RUNS
+            while start < len(group):
+                per_run = self._seconds_per_run.get(key)
+                if per_run is None:  # nothing learnt yet: small tasks, doubling
+                    size, blind = blind, 2 * blind
+                else:
+                    size = int(TASK_SECONDS / per_run) if per_run > 0 else MAX_TASK_RUNS
+                if self.workers > 1:  # the last tasks shared out, so workers end together
+                    size = min(size, math.ceil(left / (TASKS_PER_WORKER_AT_THE_END * self.workers)))
+                size = max(1, min(size, MAX_TASK_RUNS))
+                task = group[start : start + size]
+                start += len(task)
+                left -= len(task)
+                yield task
+
+
 def _serial_backend(
-    tasks: list[list[RunSpec]], jobs: int, blas_threads: int | None, plugins: Sequence[str] = ()
+    tasks: Iterable[list[RunSpec]],
+    jobs: int,
+    blas_threads: int | None,
+    plugins: Sequence[str] = (),
 ) -> Iterator[list[RunRecord]]:
     """Run in this process, yielding the records of each task when it ends, or sooner
     once :data:`FLUSH_SECONDS` have passed since the first record held (cache cleared at
@@ -290,7 +363,10 @@ def _serial_backend(
     try:
         with blas_limit(blas_threads):
             for task in tasks:
+                start = time.perf_counter()
                 yield from _timed_batches(task)
+                if isinstance(tasks, TaskPlanner) and task:
+                    tasks.finished(task[0].problem.key(), len(task), time.perf_counter() - start)
     finally:
         clear_problem_cache()
 
@@ -313,7 +389,7 @@ def _timed_batches(task: Sequence[RunSpec]) -> Iterator[list[RunRecord]]:
 
 
 def _joblib_backend(
-    tasks: list[list[RunSpec]],
+    tasks: Iterable[list[RunSpec]],
     jobs: int,
     blas_threads: int | None,
     plugins: Sequence[str] = (),
@@ -336,22 +412,28 @@ def _joblib_backend(
         outputs = parallel(
             task_in_worker(plugins, _worker_task, parent, task, blas_threads) for task in tasks
         )
-    yield from outputs
+    for instance, records, seconds in outputs:
+        if isinstance(tasks, TaskPlanner):
+            tasks.finished(instance, len(records), seconds)
+        yield records
 
 
 def _worker_task(
     parent_pid: int, specs: Sequence[RunSpec], blas_threads: int | None
-) -> list[RunRecord]:
+) -> tuple[str, list[RunRecord], float]:
     """:func:`run_task` in a worker of ``parent_pid``
-    (:func:`optbench.run.processes.become_worker`)."""
+    (:func:`optbench.run.processes.become_worker`): the task's instance
+    (:meth:`ProblemSpec.key`), its records and its seconds (wall time in the worker)."""
     from optbench.run.processes import become_worker
 
     become_worker(parent_pid)
-    return run_task(specs, blas_threads)
+    start = time.perf_counter()
+    records = run_task(specs, blas_threads)
+    return specs[0].problem.key(), records, time.perf_counter() - start
 
 
 def _dask_backend(
-    tasks: list[list[RunSpec]],
+    tasks: Iterable[list[RunSpec]],
     jobs: int,
     blas_threads: int | None,
     plugins: Sequence[str] = (),
@@ -445,7 +527,7 @@ def execute(
         raise ValueError(unknown_name_message("executor backend", backend, list(BACKENDS)))
     if not specs:
         return
-    tasks = plan_tasks(specs, jobs if jobs > 0 else os.cpu_count() or 1)
+    tasks = TaskPlanner(specs, jobs if jobs > 0 else os.cpu_count() or 1)
     options = {"plugins": tuple(plugins), **(backend_options or {})}
     batches = BACKENDS[backend](tasks, jobs, blas_threads, **options)
     errors = 0

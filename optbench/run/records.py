@@ -13,6 +13,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from optbench.results_format import (
@@ -212,7 +213,14 @@ def summary_row(
         row[target_column("cost", eps)] = math.nan if hit is None else hit.cost
         time = math.nan if hit is None else target_times.get(float(eps), hit.time)
         row[target_column("time", eps)] = time
-    return {name: row[name] for name in summary_column_order(row)}
+    return {name: row[name] for name in _column_order(tuple(row))}
+
+
+@lru_cache(maxsize=256)
+def _column_order(columns: tuple[str, ...]) -> tuple[str, ...]:
+    """:func:`summary_column_order` of ``columns``, remembered: the runs of an experiment
+    share a few column lists."""
+    return tuple(summary_column_order(columns))
 
 
 def format_warnings(counts: Mapping[str, int]) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -48,6 +49,10 @@ class ProblemSpec:
 
     def key(self) -> str:
         """Stable hash of the instance (for caching built instances per worker)."""
+        return self._key
+
+    @cached_property
+    def _key(self) -> str:  # computed once: the executor asks for it at every run
         return _digest({"problem": self.name, "params": self.params})
 
     def build(self) -> Problem:
@@ -83,9 +88,10 @@ class RunSpec:
         """E.g. ``gd[step_size=0.01]``."""
         return labelled(self.solver, self.solver_params)
 
-    @property
+    @cached_property
     def run_id(self) -> str:
-        """12 hex digits identifying the run's problem, solver, parameters and seed."""
+        """12 hex digits identifying the run's problem, solver, parameters and seed
+        (computed once per spec)."""
         return _digest(
             {
                 "problem": self.problem.name,
