@@ -269,11 +269,12 @@ TARGET_METRICS = ("iters", "cost", "time")
 _TARGET_COLUMN = re.compile(rf"^({'|'.join(TARGET_METRICS)})_to_(.+)$")
 
 
+@cache
 def target_text(eps: float) -> str:
     """A target level as the column names write it: ``1e-04``, ``1.5e-03``.
 
     The fewest mantissa digits that give ``eps`` back, so distinct levels never share
-    a name.
+    a name (remembered per level: every run's summary row names its targets).
     """
     eps = float(eps)
     for digits in range(17):

@@ -103,6 +103,7 @@ _build_locks: dict[str, threading.Lock] = {}
 _blas_lock = threading.Lock()
 _blas_users = 0
 _blas_limiter: Any = None
+_tasks_begun = 0
 
 
 class BackendError(RuntimeError):
@@ -322,10 +323,11 @@ class TaskPlanner:
         self.workers = max(1, workers)
         self._seconds_per_run: dict[str, float] = {}
 
-    def finished(self, instance: str, runs: int, seconds: float) -> None:
+    def finished(self, instance: str, runs: int, seconds: float | None) -> None:
         """Learn from a task of ``runs`` runs of ``instance`` (its :meth:`ProblemSpec.key`)
-        that took ``seconds`` (wall time, in its worker)."""
-        if runs:
+        that took ``seconds`` (wall time, in its worker; ``None``: it teaches nothing, as
+        the first task of a process, which pays for imports and building the instance)."""
+        if runs and seconds is not None:
             self._seconds_per_run[instance] = seconds / runs
 
     def __iter__(self) -> Iterator[list[RunSpec]]:
@@ -363,10 +365,11 @@ def _serial_backend(
     try:
         with blas_limit(blas_threads):
             for task in tasks:
-                start = time.perf_counter()
+                start, first = time.perf_counter(), _first_task()
                 yield from _timed_batches(task)
                 if isinstance(tasks, TaskPlanner) and task:
-                    tasks.finished(task[0].problem.key(), len(task), time.perf_counter() - start)
+                    seconds = None if first else time.perf_counter() - start
+                    tasks.finished(task[0].problem.key(), len(task), seconds)
     finally:
         clear_problem_cache()
 
@@ -420,16 +423,25 @@ def _joblib_backend(
 
 def _worker_task(
     parent_pid: int, specs: Sequence[RunSpec], blas_threads: int | None
-) -> tuple[str, list[RunRecord], float]:
+) -> tuple[str, list[RunRecord], float | None]:
     """:func:`run_task` in a worker of ``parent_pid``
     (:func:`optbench.run.processes.become_worker`): the task's instance
-    (:meth:`ProblemSpec.key`), its records and its seconds (wall time in the worker)."""
+    (:meth:`ProblemSpec.key`), its records and its seconds (wall time in the worker;
+    ``None`` for the worker's first task, see :meth:`TaskPlanner.finished`)."""
     from optbench.run.processes import become_worker
 
     become_worker(parent_pid)
-    start = time.perf_counter()
+    start, first = time.perf_counter(), _first_task()
     records = run_task(specs, blas_threads)
-    return specs[0].problem.key(), records, time.perf_counter() - start
+    return specs[0].problem.key(), records, None if first else time.perf_counter() - start
+
+
+def _first_task() -> bool:
+    """Whether this process runs its first task (marks that it has begun one)."""
+    global _tasks_begun
+    with _cache_lock:
+        _tasks_begun += 1
+        return _tasks_begun == 1
 
 
 def _dask_backend(
