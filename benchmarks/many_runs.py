@@ -130,7 +130,8 @@ def table(rows: list[list[str]]) -> str:
     widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]))]
     lines = [
         "  ".join(
-            cell.rjust(w) if k else cell.ljust(w) for k, (cell, w) in enumerate(zip(row, widths))
+            cell.rjust(w) if k else cell.ljust(w)
+            for k, (cell, w) in enumerate(zip(row, widths, strict=True))
         )
         for row in [rows[0], ["-" * w for w in widths], *rows[1:]]
     ]

@@ -273,13 +273,14 @@ class ResultStore:
             except (OSError, ValueError) as exc:  # ArrowInvalid is a ValueError
                 damaged[file.name] = f"{file.trace}: unreadable ({_first_line(exc)})"
                 continue
-            again = next((run_id for run_id in ids if run_id in intact), None)
-            if again is not None or len(set(ids)) != len(ids):
-                where = intact[again].summary.name if again in intact else "itself"
+            names = [str(run_id) for run_id in ids]
+            again = _first_repeated(names, intact)
+            if again is not None:
+                where = intact[again].summary if again in intact else "the same file"
                 damaged[file.name] = f"{file.summary}: holds run {again}, also in {where}"
                 continue
             trace_rows[file.name] = count
-            for run_id, row in zip(ids, summaries, strict=True):
+            for run_id, row in zip(names, summaries, strict=True):
                 intact[run_id] = file
                 rows[run_id] = row
         return RunFiles(intact, damaged, rows, trace_rows)
@@ -424,6 +425,16 @@ def trace_table(records: Sequence[RunRecord]) -> pa.Table:
         name: [value for record in records for value in record.trace[name]] for name in schema.names
     }
     return pa.Table.from_pydict(columns, schema=schema)
+
+
+def _first_repeated(run_ids: Sequence[str], known: dict[str, RunFile]) -> str | None:
+    """The first of ``run_ids`` already in ``known`` or earlier in ``run_ids``, if any."""
+    seen: set[str] = set()
+    for run_id in run_ids:
+        if run_id in known or run_id in seen:
+            return run_id
+        seen.add(run_id)
+    return None
 
 
 def _zero_missing_counts(table: pa.Table) -> pa.Table:
