@@ -364,7 +364,8 @@ def test_task_sizes_follow_the_time_a_run_takes():
     assert [s.run_id for t in tasks for s in t] == [s.run_id for s in specs]  # spec order
     assert all(len({s.problem.key() for s in task}) == 1 for task in tasks)
     sizes = [len(t) for t in tasks]
-    assert sizes[:3] == [executor.FIRST_TASK_RUNS * 2**k for k in range(3)]  # nothing learnt yet
+    first = executor.FIRST_TASK_RUNS  # nothing learnt yet: rounds of 2 tasks, doubling
+    assert sizes[:3] == [first, first, 2 * first]
     tiny = int(executor.TASK_SECONDS / 1e-3)
     assert sizes[3] == tiny  # then by time, half a second a task
     long_runs = [len(t) for t in tasks if t[0].problem == ROSENBROCK_4]

@@ -89,7 +89,7 @@ PLANNED_TASK_RUNS = 16
 #: Seconds of work a task of :class:`TaskPlanner` aims at.
 TASK_SECONDS = 0.5
 #: Runs of the first task of an instance (:class:`TaskPlanner`), before any has ended.
-FIRST_TASK_RUNS = 2
+FIRST_TASK_RUNS = 1
 #: Upper bound on the runs of one task of :class:`TaskPlanner`.
 MAX_TASK_RUNS = 2000
 #: Tasks per worker the runs left are cut into, at least, near the end.
@@ -304,8 +304,9 @@ class TaskPlanner:
     tasks that ended (:meth:`finished`): tiny runs travel by the hundred, so a task's
     fixed cost (sending it, one batch of files written) is small beside its work,
     while long runs go one or a few at a time, so results stream back and a dead worker
-    loses little. Before any task of an instance has ended, tasks are small and double
-    in size (from :data:`FIRST_TASK_RUNS`); near the end, no task takes more than a
+    loses little. Before any task of an instance has ended, tasks are small: one round
+    of ``workers`` tasks of :data:`FIRST_TASK_RUNS` runs, then rounds of twice as
+    many; near the end, no task takes more than a
     share of the runs left (:data:`TASKS_PER_WORKER_AT_THE_END` per worker), so the
     workers finish together. Iterating it yields the tasks; a backend that runs tasks
     in other processes reports each task's seconds from there.
@@ -336,11 +337,12 @@ class TaskPlanner:
             groups.setdefault(spec.problem.key(), []).append(spec)
         left = len(self.specs)
         for key, group in groups.items():
-            start, blind = 0, FIRST_TASK_RUNS
+            start, blind = 0, 0
             while start < len(group):
                 per_run = self._seconds_per_run.get(key)
-                if per_run is None:  # nothing learnt yet: small tasks, doubling
-                    size, blind = blind, 2 * blind
+                if per_run is None:  # nothing learnt yet: small tasks, doubling per round
+                    size = FIRST_TASK_RUNS * 2 ** (blind // self.workers)
+                    blind += 1
                 else:
                     size = int(TASK_SECONDS / per_run) if per_run > 0 else MAX_TASK_RUNS
                 if self.workers > 1:  # the last tasks shared out, so workers end together
