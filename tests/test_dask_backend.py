@@ -90,12 +90,12 @@ def _install_counters() -> None:
     """Count problem builds and runs per instance label in this worker process."""
     from collections import Counter
 
-    from optbench.run import executor, spec
+    from optbench.run import spec, tasks
 
-    executor.clear_problem_cache()
+    tasks.clear_problem_cache()
     originals = getattr(spec, "_test_originals", None)
     if originals is None:
-        originals = spec._test_originals = (spec.ProblemSpec.build, executor.execute_run)
+        originals = spec._test_originals = (spec.ProblemSpec.build, tasks.execute_run)
     build, execute_run = originals
     spec._test_counts = counts = {"builds": Counter(), "runs": Counter(), "blas": Counter()}
 
@@ -109,7 +109,7 @@ def _install_counters() -> None:
         return execute_run(run_spec, problem)
 
     spec.ProblemSpec.build = counting_build
-    executor.execute_run = counting_execute_run
+    tasks.execute_run = counting_execute_run
 
 
 def _blas_threads() -> set[int]:
@@ -120,9 +120,9 @@ def _blas_threads() -> set[int]:
 
 
 def _cached_instances() -> int:
-    from optbench.run import executor
+    from optbench.run import tasks
 
-    return len(executor._problem_cache)
+    return len(tasks._problem_cache)
 
 
 def _read_counters() -> dict:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pytest
 
 from optbench.registry import SOLVERS
-from optbench.run import executor
+from optbench.run import executor, tasks
 from optbench.run.executor import (
     execute,
     execute_run,
@@ -134,7 +134,7 @@ def test_problem_built_once_per_process(monkeypatch):
         return original(self)
 
     monkeypatch.setattr(ProblemSpec, "build", counting_build)
-    executor.clear_problem_cache()
+    tasks.clear_problem_cache()
     specs = [make_spec(problem, seed=seed) for problem in (ROSENBROCK_2, ROSENBROCK_4)
              for seed in (0, 1, 2)]  # fmt: skip
     records = []
@@ -144,13 +144,13 @@ def test_problem_built_once_per_process(monkeypatch):
 
 
 def test_problem_cache_is_bounded(monkeypatch):
-    monkeypatch.setattr(executor, "PROBLEM_CACHE_SIZE", 2)
-    executor.clear_problem_cache()
+    monkeypatch.setattr(tasks, "PROBLEM_CACHE_SIZE", 2)
+    tasks.clear_problem_cache()
     for dim in (2, 3, 4, 5):
-        executor.cached_problem(ProblemSpec("rosenbrock", {"dim": dim}))
-    assert len(executor._problem_cache) == 2
-    assert executor.cached_problem(ProblemSpec("rosenbrock", {"dim": 5})).dim == 5
-    executor.clear_problem_cache()
+        tasks.cached_problem(ProblemSpec("rosenbrock", {"dim": dim}))
+    assert len(tasks._problem_cache) == 2
+    assert tasks.cached_problem(ProblemSpec("rosenbrock", {"dim": 5})).dim == 5
+    tasks.clear_problem_cache()
 
 
 def test_plan_tasks_keeps_runs_of_one_instance_together():
@@ -173,7 +173,8 @@ def test_runs_execute_with_blas_pinned(monkeypatch):
         threads = {info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"}
         return RunRecord(spec.run_id, {"status": "max_iter", "threads": threads}, {})
 
-    monkeypatch.setattr(executor, "execute_spec", blas_threads_seen)
+    monkeypatch.setattr(tasks, "execute_spec", blas_threads_seen)  # in a worker's task
+    monkeypatch.setattr(executor, "execute_spec", blas_threads_seen)  # in the serial backend
     assert [r.summary["threads"] for r in run_task([make_spec()], blas_threads=1)] == [{1}]
     records = []
     execute([make_spec(seed=0), make_spec(seed=1)], records.extend, progress=False)
@@ -254,13 +255,13 @@ def test_problem_cache_builds_once_for_concurrent_threads(monkeypatch):
         return original(self)
 
     monkeypatch.setattr(ProblemSpec, "build", slow_build)
-    executor.clear_problem_cache()
+    tasks.clear_problem_cache()
     start = threading.Barrier(4)
     problems = []
 
     def ask():
         start.wait()
-        problems.append(executor.cached_problem(ROSENBROCK_4))
+        problems.append(tasks.cached_problem(ROSENBROCK_4))
 
     threads = [threading.Thread(target=ask) for _ in range(4)]
     for thread in threads:
@@ -269,7 +270,7 @@ def test_problem_cache_builds_once_for_concurrent_threads(monkeypatch):
         thread.join()
     assert builds == ["rosenbrock[dim=4]"]
     assert len(problems) == 4 and all(p is problems[0] for p in problems)
-    executor.clear_problem_cache()
+    tasks.clear_problem_cache()
 
 
 def test_blas_limit_holds_until_the_last_concurrent_task_ends(monkeypatch):
@@ -301,7 +302,7 @@ def test_blas_limit_holds_until_the_last_concurrent_task_ends(monkeypatch):
             assert first_done.wait(timeout=10)
         return RunRecord(spec.run_id, {"status": "max_iter", "threads": RecordedLimits.current}, {})
 
-    monkeypatch.setattr(executor, "execute_spec", blas_threads_seen)
+    monkeypatch.setattr(tasks, "execute_spec", blas_threads_seen)
     seen = {}
 
     def task(seed):
@@ -329,7 +330,7 @@ def test_ctrl_c_in_a_serial_task_hands_over_the_runs_it_finished(monkeypatch):
         return RunRecord(spec.run_id, {"status": "max_iter"}, {})
 
     monkeypatch.setattr(executor, "execute_spec", interrupted_at_the_third)
-    monkeypatch.setattr(executor, "FIRST_TASK_RUNS", 100)  # one task
+    monkeypatch.setattr(tasks, "FIRST_TASK_RUNS", 100)  # one task
     handed: list[list[str]] = []
     with pytest.raises(KeyboardInterrupt):
         execute(specs, lambda rs: handed.append([r.run_id for r in rs]), progress=False)
@@ -344,7 +345,7 @@ def test_serial_runs_are_handed_over_per_task_or_after_a_second(monkeypatch):
         executor, "execute_spec", lambda spec: RunRecord(spec.run_id, {"status": "max_iter"}, {})
     )
     handed: list[int] = []
-    monkeypatch.setattr(executor, "FIRST_TASK_RUNS", 100)  # one task
+    monkeypatch.setattr(tasks, "FIRST_TASK_RUNS", 100)  # one task
     execute(specs, lambda rs: handed.append(len(rs)), progress=False)
     assert sum(handed) == 6 and len(handed) > 1  # 0.4 s a run: handed over every 3 runs
     assert handed[0] == 3
@@ -353,23 +354,23 @@ def test_serial_runs_are_handed_over_per_task_or_after_a_second(monkeypatch):
 def test_task_sizes_follow_the_time_a_run_takes():
     specs = [make_spec(problem, seed=seed) for problem in (ROSENBROCK_2, ROSENBROCK_4)
              for seed in range(3000)]  # fmt: skip
-    planner = executor.TaskPlanner(specs, workers=2)
-    tasks = []
+    planner = tasks.TaskPlanner(specs, workers=2)
+    planned = []
     for task in planner:  # a task ends when two more have been handed out
-        tasks.append(task)
-        if len(tasks) >= 3:
-            ended = tasks[-3]
+        planned.append(task)
+        if len(planned) >= 3:
+            ended = planned[-3]
             per_run = 1e-3 if ended[0].problem == ROSENBROCK_2 else 0.2  # tiny runs, then long
             planner.finished(ended[0].problem.key(), len(ended), per_run * len(ended))
-    assert [s.run_id for t in tasks for s in t] == [s.run_id for s in specs]  # spec order
-    assert all(len({s.problem.key() for s in task}) == 1 for task in tasks)
-    sizes = [len(t) for t in tasks]
-    first = executor.FIRST_TASK_RUNS  # nothing learnt yet: rounds of 2 tasks, doubling
+    assert [s.run_id for t in planned for s in t] == [s.run_id for s in specs]  # spec order
+    assert all(len({s.problem.key() for s in task}) == 1 for task in planned)
+    sizes = [len(t) for t in planned]
+    first = tasks.FIRST_TASK_RUNS  # nothing learnt yet: rounds of 2 tasks, doubling
     assert sizes[:3] == [first, first, 2 * first]
-    tiny = int(executor.TASK_SECONDS / 1e-3)
+    tiny = int(tasks.TASK_SECONDS / 1e-3)
     assert sizes[3] == tiny  # then by time, half a second a task
-    long_runs = [len(t) for t in tasks if t[0].problem == ROSENBROCK_4]
-    assert long_runs[0] == executor.FIRST_TASK_RUNS and max(long_runs[3:]) <= int(
-        executor.TASK_SECONDS / 0.2
+    long_runs = [len(t) for t in planned if t[0].problem == ROSENBROCK_4]
+    assert long_runs[0] == tasks.FIRST_TASK_RUNS and max(long_runs[3:]) <= int(
+        tasks.TASK_SECONDS / 0.2
     )
     assert sizes[-1] == 1  # the last runs shared out between the workers

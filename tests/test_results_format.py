@@ -265,7 +265,7 @@ def test_repeats_whose_counts_differ_are_flagged():
 
 
 def test_execute_run_flags_a_run_whose_repeats_differ(monkeypatch):
-    from optbench.run import executor
+    from optbench.run import tasks
 
     calls = []
 
@@ -274,9 +274,9 @@ def test_execute_run_flags_a_run_whose_repeats_differ(monkeypatch):
         drift = StopCriteria(max_iter=stop.max_iter + len(calls) - 1)  # one more each time
         return run_solver(problem, solver, drift, **kwargs)
 
-    monkeypatch.setattr(executor, "run_solver", drifting)
+    monkeypatch.setattr(tasks, "run_solver", drifting)
     spec = _spec(repeat=2, stop=StopCriteria(max_iter=4))
-    record = executor.execute_run(spec, spec.problem.build())
+    record = tasks.execute_run(spec, spec.problem.build())
     assert len(calls) == 2
     assert record.summary["iters"] == 4
     assert "RepeatMismatch: counts differ across repeats: iters 4, 5" in record.summary["warnings"]

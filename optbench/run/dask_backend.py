@@ -2,8 +2,8 @@
 
 ``executor: {backend: dask, address: tcp://HOST:PORT}`` in a config, or
 ``optbench run CONFIG --dask ADDRESS``, sends the runs to the scheduler at that
-address. Each task (runs of one problem instance, :func:`~optbench.run.executor.plan_tasks`)
-is :func:`~optbench.run.executor.run_task` executed in a worker process, so the
+address. Each task (runs of one problem instance, :func:`~optbench.run.tasks.plan_tasks`)
+is :func:`~optbench.run.tasks.run_task` executed in a worker process, so the
 worker's per-process problem cache builds an instance once and reuses it for every
 later task of that instance, and BLAS is pinned per task as in the other backends.
 Records stream back as tasks finish (:func:`distributed.as_completed`) and the caller
@@ -17,7 +17,7 @@ future cancelled by the cluster) is resubmitted :data:`RESUBMISSIONS` time(s), t
 runs are recorded as ``error`` with the reason. The scheduler itself already reruns a
 task whose worker died up to ``distributed.scheduler.allowed-failures`` times (default
 3) before it reports :class:`~distributed.KilledWorker`. A failing *run* never reaches
-this module as an exception: :func:`~optbench.run.executor.execute_run` records it.
+this module as an exception: :func:`~optbench.run.tasks.execute_run` records it.
 
 Workers need optbench and its dependencies importable, at the same version as the
 client, and the experiment's plugins: each task imports them in its worker process first
@@ -37,10 +37,10 @@ from contextlib import contextmanager, suppress
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from optbench.run.executor import BackendError, clear_problem_cache, plan_tasks, run_task
 from optbench.run.plugins import call_with_plugins
 from optbench.run.records import RunRecord, error_record
 from optbench.run.spec import RunSpec
+from optbench.run.tasks import BackendError, clear_problem_cache, plan_tasks, run_task
 
 if TYPE_CHECKING:
     from distributed import Client, Future
@@ -212,7 +212,7 @@ def dask_backend(
     jobs : int
         Ignored (the signature of every backend).
     blas_threads : int or None
-        BLAS threads during each task (:func:`~optbench.run.executor.blas_limit`).
+        BLAS threads during each task (:func:`~optbench.run.tasks.blas_limit`).
     address : str, optional
         The scheduler, e.g. ``tcp://127.0.0.1:8786``; used when ``client`` is None.
     client : distributed.Client, optional
