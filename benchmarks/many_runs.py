@@ -17,6 +17,9 @@ step sizes (``logspace [-6, -2, N]``), ``max_iter: 10``, one seed; N = 1,000 and
     prints (``run_summary``), the report text (``write_reports`` without figures) and
     the default figures (``Results.plot``). CPU time of this process (the runs' worker
     processes are not in it with ``--jobs`` > 1: read the wall time there) and wall time.
+    Imports and the start of the worker processes are paid once before the first size
+    (a config of 10 runs expanded and run), so that the sizes compare like with like;
+    the end-to-end times include them.
 
 then, per step, the milliseconds per run and the ratio of the times at 10,000 and
 1,000 runs (linear is about 10; more means a step grows faster than the number of runs).
@@ -164,6 +167,12 @@ def main() -> None:
     threadpool_limits(1, "blas")  # for the whole process, the machine lines included
     for line in machine_lines():
         print(line)
+    if "steps" not in skip:  # imports, registries and worker processes, once
+        from optbench.run.config import load_config
+        from optbench.run.executor import execute
+
+        execute(load_config(tiny_config(10, args.jobs)).runs, lambda records: None, jobs=args.jobs,
+                progress=False)  # fmt: skip
     e2e: dict[int, tuple[float, float]] = {}
     step_times: dict[int, dict[str, tuple[float, float]]] = {}
     with tempfile.TemporaryDirectory() as directory:
