@@ -22,7 +22,9 @@ step sizes (``logspace [-6, -2, N]``), ``max_iter: 10``, one seed; N = 1,000 and
     the end-to-end times include them.
 
 then, per step, the milliseconds per run and the ratio of the times at 10,000 and
-1,000 runs (linear is about 10; more means a step grows faster than the number of runs).
+1,000 runs, wall and CPU (linear is about 10; more means a step grows faster than the
+number of runs; on a shared machine the CPU ratio is the one to read, except for the
+runs with ``--jobs`` > 1, whose work is in other processes).
 The first lines say which CPU (and its SIMD level), BLAS and load the numbers were
 measured with. BLAS is pinned to one thread. Run from the repository root::
 
@@ -198,7 +200,7 @@ def main() -> None:
             *(f"ms/run at {n:,}" for n in sizes),
         ]
         if 1_000 in step_times and 10_000 in step_times:
-            header.append("10k/1k")
+            header.append("10k/1k wall (CPU)")
         rows = [header]
         for step in STEPS:
             if not all(step in step_times[n] for n in step_times):
@@ -207,8 +209,11 @@ def main() -> None:
             row += [f"{step_times[n][step][0]:.2f} ({step_times[n][step][1]:.2f})" for n in sizes]
             row += [f"{step_times[n][step][0] / n * 1e3:.3f}" for n in sizes]
             if len(header) > len(row):
-                ratio = step_times[10_000][step][0] / max(step_times[1_000][step][0], 1e-9)
-                row.append(f"{ratio:.1f}")
+                wall, cpu = (
+                    step_times[10_000][step][k] / max(step_times[1_000][step][k], 1e-9)
+                    for k in (0, 1)
+                )
+                row.append(f"{wall:.1f} ({cpu:.1f})")
             rows.append(row)
         print(f"\nsteps in one process (jobs {args.jobs}; CPU: this process only)")
         print(table(rows))
