@@ -36,8 +36,8 @@ from optbench.analysis.tables import (
     OPTIONAL_COUNTS,
     STATUSES,
     TARGET_METRICS,
-    aggregate_summary,
-    best_settings,
+    aggregate,
+    results_best_settings,
     summary_targets,
     target_column,
     target_text,
@@ -96,8 +96,8 @@ class ReportContext:
         return cls(
             results=frames,
             targets=targets,
-            table=aggregate_summary(frames.summary, targets),
-            best=best_settings(frames.summary, targets),
+            table=aggregate(frames, targets),
+            best=results_best_settings(frames, targets),
             environment=getattr(results, "environment", None) or _read_environment(frames.path),
         )
 

@@ -18,7 +18,7 @@ import pandas as pd
 from optbench.analysis.frames import results_frames
 from optbench.analysis.tables import (
     STATUSES,
-    aggregate_summary,
+    aggregate,
     summary_targets,
     target_column,
     target_text,
@@ -96,7 +96,7 @@ def run_summary(results: Any, report_path: str | Path | None = None) -> str:
     )
     lines = [f"{name}: {len(summary)} runs, {status_tally(summary['status'])}"]
     targets = summary_targets(summary)
-    table = aggregate_summary(summary, targets).reset_index(drop=True)
+    table = aggregate(frames, targets)
     for problem in pd.unique(summary["problem"]):
         runs = summary[summary["problem"] == problem]
         lines.append(f"{problem}: {status_tally(runs['status'])}")
