@@ -242,7 +242,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     import shlex
     from pathlib import Path
 
-    from optbench.analysis.report import print_report, write_reports
+    from optbench.analysis.report import build_sections, print_report, write_reports
     from optbench.analysis.run_summary import run_summary
     from optbench.run.executor import BackendError
     from optbench.run.experiment import (
@@ -280,9 +280,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
             f"{stop.kept} runs kept in {stop.path}, {stop.missing} missing; "
             f"to run the missing ones: {resume}"
         )
-    reports = write_reports(results, figures=not args.no_plots)
+    sections = build_sections(results)  # once: written, then printed or summarised
+    reports = write_reports(results, figures=not args.no_plots, sections=sections)
     if args.print_report:
-        print_report(results)
+        print_report(results, sections=sections)
     elif not args.quiet:
         print(run_summary(results, reports[0]), end="")
     print(f"results written to {results.path}")
@@ -352,12 +353,13 @@ def _add_report_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from optbench.analysis.report import print_report, write_reports
+    from optbench.analysis.report import build_sections, print_report, write_reports
 
     results = _load_verified(args.dir)
-    paths = write_reports(results, args.format)
+    sections = build_sections(results)  # once: written, then printed
+    paths = write_reports(results, args.format, sections=sections)
     if not args.quiet:
-        print_report(results)
+        print_report(results, sections=sections)
     for path in paths:
         print(f"report written to {path}")
     return 0

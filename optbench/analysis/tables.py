@@ -53,6 +53,7 @@ from optbench.results_format import summary_targets as format_summary_targets
 __all__ = [
     "BAD_STATUSES",
     "FAMILY_PARAMS",
+    "MAX_SETTINGS",
     "METRICS",
     "STATUSES",
     "TARGET_METRICS",
@@ -72,6 +73,7 @@ __all__ = [
     "param_columns",
     "results_best_settings",
     "results_frames",
+    "setting_ranks",
     "settings_of_aggregate",
     "solver_family",
     "status_counts",
@@ -82,6 +84,11 @@ __all__ = [
 
 #: Solvers whose named parameter defines separate families (the one place of that rule).
 FAMILY_PARAMS: dict[str, str] = {"scipy": "method"}
+
+#: Settings of one solver family a report table shows (per problem where the table is
+#: per problem): the best ones, with a line saying how many were left out; the
+#: summary has them all. Every sweep of the shipped configs fits.
+MAX_SETTINGS = 20
 
 #: Statuses of runs that stopped without a usable answer.
 BAD_STATUSES = ("diverged", "failed", "error")
@@ -512,34 +519,8 @@ def settings_of_aggregate(
     if table.empty:
         return pd.DataFrame([], columns=list(BEST_COLUMNS))
     targets = sorted(targets)
-    group = (
-        table.groupby(["problem", "family"], sort=False, dropna=False)
-        .ngroup()
-        .to_numpy(dtype=np.intp)
-    )
-    n_groups = int(group.max()) + 1
-    sizes = np.bincount(group, minlength=n_groups)
-    # the cost to the tightest target some setting of the group reached, +inf if none
-    cost = np.full(len(table), math.inf)
-    chosen = np.full(n_groups, -1)
-    for index, eps in enumerate(targets):  # ascending: the first reached is the tightest
-        costs = table[target_column("cost", eps)].to_numpy(dtype=float)
-        reached = np.bincount(group, weights=~np.isnan(costs), minlength=n_groups) > 0
-        chosen[reached & (chosen < 0)] = index
-    for index, eps in enumerate(targets):
-        rows = chosen[group] == index
-        cost[rows] = table[target_column("cost", eps)].to_numpy(dtype=float)[rows]
-    labels = table["solver_label"].astype(str).to_numpy(dtype=object)
-    label_rank = np.unique(labels, return_inverse=True)[1]
-    order = np.lexsort(
-        (
-            label_rank,
-            _inf_where_nan(table["grad_norm_final"]),
-            _inf_where_nan(table["f_gap_final"]),
-            np.where(np.isnan(cost), math.inf, cost),
-            group,
-        )
-    )
+    group, sizes, order, chosen, cost = _settings_order(table, targets)
+    n_groups = sizes.size
     starts = np.cumsum(sizes) - sizes
     best = order[starts]  # the first row of each group in that order
     keep = np.flatnonzero(sizes >= 2) if swept_only else np.arange(n_groups)
@@ -563,6 +544,68 @@ def settings_of_aggregate(
         "grad_norm_final": table["grad_norm_final"].to_numpy(dtype=float)[rows],
     }
     return pd.DataFrame(data, columns=list(BEST_COLUMNS))
+
+
+def setting_ranks(table: pd.DataFrame, targets: Sequence[float]) -> np.ndarray:
+    """The rank of every row of the aggregate ``table`` among the settings of its
+    (problem, family): 0 for the best setting (:func:`best_settings`' criterion), 1 for
+    the next, and so on.
+
+    Parameters
+    ----------
+    table : DataFrame
+        :func:`aggregate_summary` with ``targets``.
+    targets : sequence of float
+        The targets of ``table``.
+    """
+    if table.empty:
+        return np.zeros(0, dtype=np.intp)
+    group, sizes, order, _, _ = _settings_order(table, sorted(targets))
+    starts = np.cumsum(sizes) - sizes
+    ranks = np.empty(len(table), dtype=np.intp)
+    ranks[order] = np.arange(len(table)) - starts[group[order]]
+    return ranks
+
+
+def _settings_order(
+    table: pd.DataFrame, targets: list[float]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The settings of each (problem, family) of the aggregate, best first.
+
+    Returns ``(group, sizes, order, chosen, cost)``: each row's group (numbered by first
+    appearance), the groups' sizes, the rows sorted by (group, cost to the group's
+    tightest reached target, final f − f*, final gradient norm, label), each group's
+    target index into the ascending ``targets`` (-1: none reached) and each row's cost
+    to it (+inf where none).
+    """
+    group = (
+        table.groupby(["problem", "family"], sort=False, dropna=False)
+        .ngroup()
+        .to_numpy(dtype=np.intp)
+    )
+    n_groups = int(group.max()) + 1
+    sizes = np.bincount(group, minlength=n_groups)
+    cost = np.full(len(table), math.inf)
+    chosen = np.full(n_groups, -1)
+    for index, eps in enumerate(targets):  # ascending: the first reached is the tightest
+        costs = table[target_column("cost", eps)].to_numpy(dtype=float)
+        reached = np.bincount(group, weights=~np.isnan(costs), minlength=n_groups) > 0
+        chosen[reached & (chosen < 0)] = index
+    for index, eps in enumerate(targets):
+        rows = chosen[group] == index
+        cost[rows] = table[target_column("cost", eps)].to_numpy(dtype=float)[rows]
+    labels = table["solver_label"].astype(str).to_numpy(dtype=object)
+    label_rank = np.unique(labels, return_inverse=True)[1]
+    order = np.lexsort(
+        (
+            label_rank,
+            _inf_where_nan(table["grad_norm_final"]),
+            _inf_where_nan(table["f_gap_final"]),
+            np.where(np.isnan(cost), math.inf, cost),
+            group,
+        )
+    )
+    return group, sizes, order, chosen, cost
 
 
 def _inf_where_nan(column: pd.Series) -> np.ndarray:
