@@ -90,3 +90,59 @@ def test_statuses_list_at_most_the_cap(monkeypatch):
     tables = [b.frame for b in section.blocks if isinstance(b, Table)]
     assert len(tables[0]) == 3
     assert any(f"the first 3 of {bad}" in b.text for b in section.blocks if isinstance(b, Text))
+
+
+def _hits(results):
+    from optbench.analysis.targets import fixed_target_table
+
+    hits = fixed_target_table(results.summary, results.traces)
+    target = float(hits.loc[hits["reached"], "target"].min())
+    return hits[hits["target"] == target], target
+
+
+def test_scores_of_some_solvers_are_their_scores_among_all():
+    from optbench.analysis.score import point_scores, profile_score
+
+    rows, target = _hits(make_results())
+    everyone = profile_score(rows, "cost", target).set_index("solver_label")
+    chosen = ["gd[step_size=0.1]", "newton_cg[forcing=sqrt]"]
+    some = profile_score(rows, "cost", target, solvers=chosen).set_index("solver_label")
+    assert set(some.index) == set(chosen)
+    pd.testing.assert_frame_equal(some, everyone.loc[some.index])
+    points = point_scores(rows, "cost", target)
+    np.testing.assert_allclose(points[everyone.index].to_numpy(), everyone["score"].to_numpy())
+
+
+def test_paired_tests_of_some_solvers_are_the_pairs_among_them():
+    from optbench.analysis.paired_tests import paired_wilcoxon
+
+    rows, target = _hits(make_results())
+    chosen = ["gd[step_size=0.01]", "gd[step_size=0.1]", "newton_cg[forcing=sqrt]"]
+    pairs = paired_wilcoxon(rows, "cost", target, solvers=chosen)
+    assert len(pairs) == 3
+    assert set(pairs["solver_a"]) | set(pairs["solver_b"]) == set(chosen)
+    every = paired_wilcoxon(rows, "cost", target)
+    assert len(every) == 15
+    merged = pairs.merge(every, on=["solver_a", "solver_b"], suffixes=("", "_all"))
+    np.testing.assert_array_equal(merged["p_value"], merged["p_value_all"])
+
+
+def test_statistics_section_ranks_and_tests_the_best_settings_of_each_family():
+    from optbench.analysis.statistics_tables import statistics_section
+
+    results = make_results()
+    full = statistics_section(ReportContext.from_results(results, max_settings=None))
+    capped = statistics_section(ReportContext.from_results(results, max_settings=2))
+    same = statistics_section(ReportContext.from_results(results))
+    texts = [b.text for b in capped.blocks if isinstance(b, Text)]
+    assert any("1 more left out (gd 2 of 3)" in t for t in texts)
+    ranking = {b.kind: b.frame for b in capped.blocks if isinstance(b, Table)}["ranking"]
+    everyone = {b.kind: b.frame for b in full.blocks if isinstance(b, Table)}["ranking"]
+    assert len(ranking) == 5 and len(everyone) == 6
+    left_out = set(everyone["solver"]) - set(ranking["solver"])
+    gd_rows = everyone[everyone["solver"].str.startswith("gd[")]
+    assert left_out == {gd_rows["solver"].iloc[-1]}  # the lowest gd score
+    assert any("over the 10 pairs" in t for t in texts)
+    assert [b.text for b in same.blocks if isinstance(b, Text)] == [
+        b.text for b in full.blocks if isinstance(b, Text)
+    ]

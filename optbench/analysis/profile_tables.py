@@ -27,7 +27,7 @@ from optbench.analysis.profiles import (
 )
 from optbench.analysis.report_blocks import Block, FigureRef, Section, Table, Text
 from optbench.analysis.tables import MAX_SETTINGS, target_text
-from optbench.analysis.targets import fixed_target_table
+from optbench.analysis.targets import results_hit_table
 
 #: Where the report tables read the profiles.
 TABLE_TAUS = (1.0, 2.0, 4.0, 10.0)
@@ -154,7 +154,7 @@ def profile_section(results: Any, max_settings: int | None = MAX_SETTINGS) -> Se
     traces = nonempty_traces(frames)
     section = Section("profiles", "Profiles")
     try:
-        table = fixed_target_table(frames.summary, traces)
+        table = results_hit_table(frames)
     except ValueError as error:
         if "no targets" in str(error):
             return None
@@ -236,7 +236,7 @@ def _data_profile_section(
     if traces is None:
         blocks.append(Text("Not available: no traces."))
         return section
-    table = fixed_target_table(frames.summary, traces, [TABLE_DATA_TAU], test="relative")
+    table = results_hit_table(frames, [TABLE_DATA_TAU], test="relative")
     if table["dim"].isna().any():
         blocks.append(Text("Not available: the summary has no `dim` column."))
         return section
