@@ -325,3 +325,24 @@ def test_report_and_printed_summary_share_one_aggregate(run_results, monkeypatch
     results.verify()  # re-reads the tables: what was derived from them goes too
     run_summary(results)
     assert len(calls) == 2
+
+
+def test_run_summary_lines_per_problem_as_by_masks(run_results):
+    from test_analysis_tables import make_results
+
+    from optbench.analysis.run_summary import best_lines, status_tally
+
+    for results in (make_results(), run_results):
+        summary = results.summary
+        targets = summary_targets(summary)
+        table = reference_aggregate(summary, targets)
+        expected = []
+        for problem in pd.unique(summary["problem"]):
+            runs = summary[summary["problem"] == problem]
+            expected.append(f"{problem}: {status_tally(runs['status'])}")
+            if runs["f_gap_final"].isna().all():
+                expected.append("  no fixed targets (f* unknown)")
+                continue
+            expected += best_lines(table[table["problem"] == problem], targets)
+        lines = run_summary(results).splitlines()
+        assert lines[1 : 1 + len(expected)] == expected
