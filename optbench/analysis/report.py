@@ -169,7 +169,7 @@ def header_section(context: ReportContext) -> Section:
     if summary.empty:
         section.blocks.append(Text("\n".join(["No finished runs in these results.", *missing])))
         return section
-    n_configs = summary[["problem", "solver_label"]].drop_duplicates().shape[0]
+    n_configs = len(context.table)  # one row per (problem, configuration)
     lines.append(
         f"- runs: {len(summary)} ({summary['problem'].nunique()} problems, "
         f"{summary['solver_label'].nunique()} solver configurations, "
