@@ -146,3 +146,43 @@ def test_statistics_section_ranks_and_tests_the_best_settings_of_each_family():
     assert [b.text for b in same.blocks if isinstance(b, Text)] == [
         b.text for b in full.blocks if isinstance(b, Text)
     ]
+
+
+def _count_builds(monkeypatch) -> list[int]:
+    calls: list[int] = []
+    original = report.build_sections
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(report, "build_sections", counted)
+    return calls
+
+
+def test_run_and_report_commands_build_the_report_once(tmp_path, monkeypatch, capsys):
+    import yaml
+
+    from optbench.cli import main
+
+    config = tmp_path / "tiny.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "name": "tiny",
+                "problems": ["rosenbrock_2d"],
+                "solvers": [{"name": "gd", "params": {"step_size": [1e-4, 1e-3]}}],
+                "stop": {"max_iter": 5},
+                "jobs": 1,
+            }
+        )
+    )
+    out = tmp_path / "out"
+    calls = _count_builds(monkeypatch)
+    assert main(["run", str(config), "--out", str(out), "--no-plots", "--print-report"]) == 0
+    assert len(calls) == 1
+    printed = capsys.readouterr().out
+    assert printed.startswith((out / "report.md").read_text())
+    assert main(["report", str(out), "--format", "md"]) == 0
+    assert len(calls) == 2
+    assert capsys.readouterr().out.startswith((out / "report.md").read_text())
