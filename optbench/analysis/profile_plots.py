@@ -71,30 +71,46 @@ def _spread_out(values: Sequence[float], most: int) -> list[float]:
     return [values[i] for i in picks]
 
 
+def _solid_labels(table: pd.DataFrame) -> set[str]:
+    """Labels drawn solid (with a band): tuned envelopes and unswept families' solvers."""
+    swept = set(swept_families(table[~table["solver_label"].str.endswith(TUNED_SUFFIX)]))
+    return {
+        label
+        for label, family in ordered_labels(table)
+        if family not in swept or label.endswith(TUNED_SUFFIX)
+    }
+
+
 def _curves(curves: pd.DataFrame, x: str, table: pd.DataFrame) -> list[Curve]:
     """Step curves of ``curves`` (``solver_label, <x>, fraction[, low, high]``), styled
     per family: solid with their band, or faded (the settings of a sweep, no label)."""
-    swept = set(swept_families(table[~table["solver_label"].str.endswith(TUNED_SUFFIX)]))
-    grouped = dict(tuple(curves.groupby("solver_label", sort=False)))
+    solid = _solid_labels(table)
+    codes, labels = pd.factorize(curves["solver_label"])
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(labels) + 1))
+    where = {label: order[bounds[k] : bounds[k + 1]] for k, label in enumerate(labels)}
+    columns = {
+        c: curves[c].to_numpy(dtype=float) for c in (x, "fraction", "low", "high") if c in curves
+    }
     drawn = []
     for label, family in ordered_labels(table):
-        curve = grouped.get(label)
-        if curve is None or curve.empty:
+        rows = where.get(label)
+        if rows is None or rows.size == 0:
             continue
-        faded = family in swept and not label.endswith(TUNED_SUFFIX)
-        banded = not faded and "low" in curve
+        faded = label not in solid
+        banded = not faded and "low" in columns
         drawn.append(
             Curve(
-                curve[x].to_numpy(dtype=float),
-                curve["fraction"].to_numpy(dtype=float),
+                columns[x][rows],
+                columns["fraction"][rows],
                 None if faded else label,
                 style.family_color(family),
                 style.family_linestyle(family),
                 style.FADED_WIDTH if faded else style.BEST_WIDTH,
                 style.FADED_ALPHA if faded else style.BEST_ALPHA,
                 drawstyle="steps",
-                low=curve["low"].to_numpy(dtype=float) if banded else None,
-                high=curve["high"].to_numpy(dtype=float) if banded else None,
+                low=columns["low"][rows] if banded else None,
+                high=columns["high"][rows] if banded else None,
                 band_alpha=style.BAND_ALPHA,
             )
         )
@@ -142,7 +158,14 @@ def performance_profile_figure(
     shown = _spread_out(sorted(set(table["target"]), reverse=True), MAX_PANELS)
     panels = []
     for target in shown:
-        profile = performance_profile(table, metric, target=target, n_resamples=n_resamples)
+        profile = performance_profile(
+            table,
+            metric,
+            target=target,
+            n_resamples=n_resamples,
+            own_steps=True,
+            banded=_solid_labels(table),
+        )
         panels.append(
             Panel(
                 _curves(profile, "tau", table),
@@ -179,7 +202,9 @@ def data_profile_figure(
     table = with_envelopes(table, "calls" if unit == "dim+1" else "cost")
     panels = []
     for tau in sorted(taus, reverse=True):
-        profile = data_profile(table, tau, unit, n_resamples=n_resamples)
+        profile = data_profile(
+            table, tau, unit, n_resamples=n_resamples, own_steps=True, banded=_solid_labels(table)
+        )
         panels.append(
             Panel(
                 _curves(profile[profile["kappa"] > 0], "kappa", table),
@@ -205,7 +230,9 @@ def ecdf_figure(
 ) -> FigureData:
     """The runtime ECDF over all (problem, seed, target) triples of ``frames``."""
     table = with_envelopes(fixed_target_table(frames.summary, nonempty_traces(frames)), metric)
-    ecdf = runtime_ecdf(table, metric, n_resamples=n_resamples)
+    ecdf = runtime_ecdf(
+        table, metric, n_resamples=n_resamples, own_steps=True, banded=_solid_labels(table)
+    )
     x_label = style.X_LABELS.get("iter" if metric == "iters" else metric, metric)
     pairs = len(table.drop_duplicates(["problem", "seed", "target"]))
     targets = ", ".join(target_text(t) for t in sorted(set(table["target"]), reverse=True))
