@@ -216,7 +216,15 @@ def _add_run_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
         f"(default {DEFAULT_MAX_RUNS})",
     )
     parser.add_argument(
-        "--no-plots", action="store_true", help="skip the figures (also in report.html)"
+        "--plots",
+        metavar="LEVEL",
+        default=None,
+        help="figures in DIR/plots/ and report.html: none, summary (default: the "
+        "suite-level profiles, ECDF and a grid of convergence panels) or all (also a "
+        "convergence and a step-size figure per problem)",
+    )
+    parser.add_argument(
+        "--no-plots", action="store_true", help="no figures: the same as --plots none"
     )
     output = parser.add_mutually_exclusive_group()
     output.add_argument(
@@ -228,6 +236,18 @@ def _add_run_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     return parser
 
 
+def _plots_option(args: argparse.Namespace) -> str:
+    """``--plots`` (``--no-plots`` is ``--plots none``); ``UsageError`` for a bad value."""
+    from optbench.analysis.plot_kinds import DEFAULT_PLOTS, PLOT_LEVELS
+
+    if args.no_plots and args.plots not in (None, "none"):
+        raise UsageError(f"--no-plots: excludes --plots {args.plots}")
+    plots = "none" if args.no_plots else args.plots or DEFAULT_PLOTS
+    if plots not in PLOT_LEVELS:
+        raise UsageError(f"--plots: must be one of {', '.join(PLOT_LEVELS)}, got {plots!r}")
+    return plots
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from optbench.run.config import describe, load_config
 
@@ -235,6 +255,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return _fail(f"jobs: must be an integer >= 1, got {args.jobs}")
     if args.max_runs < 1:
         return _fail(f"--max-runs: must be an integer >= 1, got {args.max_runs}")
+    plots = _plots_option(args)
     config = load_config(args.config, plugins=args.plugin, max_runs=args.max_runs)
     if args.dry_run:
         print(describe(config.runs))
@@ -268,7 +289,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             resume=args.resume,
             force=args.force,
             progress=not args.quiet,
-            plot=not args.no_plots,
+            plot=plots,
             dask_address=args.dask,
             max_runs=args.max_runs,
         )
@@ -280,7 +301,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             f"{stop.kept} runs kept in {stop.path}, {stop.missing} missing; "
             f"to run the missing ones: {resume}"
         )
-    reports = write_reports(results, figures=not args.no_plots)
+    reports = write_reports(results, figures=results.figures or False)
     if args.print_report:
         print_report(results)
     elif not args.quiet:

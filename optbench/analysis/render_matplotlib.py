@@ -350,13 +350,39 @@ def to_figure(data: FigureData) -> Figure:
     return fig
 
 
-def save(data: FigureData, path: Path) -> Path:
-    """Draw ``data`` and write it to ``path`` (format from the suffix), atomically."""
-    fig = to_figure(data)
+def _save_figure(fig: Figure, path: Path) -> Path:
     if Path(path).suffix == ".svg":
         with _svg_settings():
             return style.save_figure(fig, path)
     return style.save_figure(fig, path)
+
+
+def save(data: FigureData, path: Path) -> Path:
+    """Draw ``data`` and write it to ``path`` (format from the suffix), atomically."""
+    return _save_figure(to_figure(data), path)
+
+
+def save_all(data: FigureData, path: Path, *, svg: bool = False) -> tuple[Path, str | None]:
+    """Draw ``data`` once: write ``path`` and, with ``svg``, also return its SVG text
+    (:func:`raw_svg`) from the same matplotlib figure."""
+    fig = to_figure(data)
+    written = _save_figure(fig, path)
+    return written, raw_svg(fig) if svg else None
+
+
+def raw_svg(fig: Figure) -> str:
+    """``fig`` as an ``<svg>`` element: no prolog, DOCTYPE or metadata, ids as drawn."""
+    buffer = io.StringIO()
+    with _svg_settings():
+        fig.savefig(buffer, format="svg", metadata=_SVG_METADATA)
+    text = buffer.getvalue()
+    start = _SVG_START.search(text)
+    return (text[start.start() :] if start else text).strip()
+
+
+def prefix_ids(svg: str, id_prefix: str) -> str:
+    """Prepend ``id_prefix`` to every ``id`` of ``svg`` and every reference to one."""
+    return _SVG_IDS.sub(lambda m: f"{m.group(1)}{id_prefix}", svg)
 
 
 def svg_markup(data: FigureData | Figure, id_prefix: str) -> str:
@@ -370,12 +396,5 @@ def svg_markup(data: FigureData | Figure, id_prefix: str) -> str:
         Prepended to every ``id`` and to every reference to one (``href="#…"``,
         ``url(#…)``); distinct per figure of a page.
     """
-
     fig = to_figure(data) if isinstance(data, FigureData) else data
-    buffer = io.StringIO()
-    with _svg_settings():
-        fig.savefig(buffer, format="svg", metadata=_SVG_METADATA)
-    text = buffer.getvalue()
-    start = _SVG_START.search(text)
-    text = text[start.start() :] if start else text
-    return _SVG_IDS.sub(lambda m: f"{m.group(1)}{id_prefix}", text).strip()
+    return prefix_ids(raw_svg(fig), id_prefix)
