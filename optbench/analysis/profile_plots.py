@@ -169,14 +169,14 @@ def performance_profile_figure(
         panels.append(
             Panel(
                 _curves(profile, "tau", table),
-                title=rf"$\varepsilon$ = {target_text(target)}",
-                xlabel=rf"$\tau$ ({_METRIC_LABELS[metric]} / least {_METRIC_LABELS[metric]})",
+                title=f"ε = {target_text(target)}",
+                xlabel=f"τ ({_METRIC_LABELS[metric]} / least {_METRIC_LABELS[metric]})",
                 xscale="log",
                 xscale_base=2.0,
                 xlim=(1.0, max(2.0, float(profile["tau"].max()))),
             )
         )
-    panels[0].ylabel = r"fraction of problems $\rho_s(\tau)$"
+    panels[0].ylabel = "fraction of problems ρₛ(τ)"
     suffix = "" if metric == "cost" else f"_{metric}"
     return _profile_figure(
         f"performance_profile{suffix}",
@@ -208,19 +208,17 @@ def data_profile_figure(
         panels.append(
             Panel(
                 _curves(profile[profile["kappa"] > 0], "kappa", table),
-                title=rf"$\tau$ = {tau:.0e}",
-                xlabel=r"$\kappa$ (oracle calls / (dim + 1))"
-                if unit == "dim+1"
-                else r"$\kappa$ (cost)",
+                title=f"τ = {tau:.0e}",
+                xlabel="κ (oracle calls / (dim + 1))" if unit == "dim+1" else "κ (cost)",
                 xscale="log",
             )
         )
-    panels[0].ylabel = r"fraction of problems $d_s(\kappa)$"
+    panels[0].ylabel = "fraction of problems dₛ(κ)"
     return _profile_figure(
         "data_profile" if unit == "dim+1" else "data_profile_cost",
         panels,
         table,
-        title=r"Data profiles: solved when $f(x_0) - f(x) \geq (1 - \tau)(f(x_0) - f_L)$",
+        title="Data profiles: solved when f(x₀) − f(x) ≥ (1 − τ)(f(x₀) − f_L)",
         caption=f"Data profiles (Moré & Wild) per tolerance τ; {_BAND_NOTE}.",
     )
 
@@ -276,7 +274,7 @@ def sensitivity_fraction_figure(frames: ResultsFrames) -> FigureData | None:
         )
     relative = (table["f_star_source"] == "best_found").any()
     measure = "f − f* (relative where f* unknown)" if relative else "f − f*"
-    panel.xlabel = rf"target $\varepsilon$ on {measure}; harder to the right"
+    panel.xlabel = f"target ε on {measure}; harder to the right"
     panel.ylabel = "fraction of sweep runs reaching ε"
     panel.title = "Swept solvers: settings × seeds that reach each target"
     return FigureData(

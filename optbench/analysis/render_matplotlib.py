@@ -7,8 +7,9 @@ small and the browser's sans-serif font draws it), no XML prolog, no DOCTYPE, no
 metadata, and every ``id`` prefixed so that several figures on one page never share one.
 
 Cheap by construction: the layout is chosen once from the figure data (fixed margins
-in inches, legends in reserved space), log-axis tick labels are plain text (``10⁻⁴``)
-rather than mathtext, and the unlabelled curves of a panel (the settings of a sweep,
+in inches, legends in reserved space), log-axis tick labels and every title are plain
+text (``10⁻⁴``, ``f − f*``) rather than mathtext, log axes spanning many decades have
+no minor ticks, and the unlabelled curves of a panel (the settings of a sweep,
 the faded lines) are drawn as one ``LineCollection``, whatever their number; only the
 labelled curves, which the legend needs, are separate artists.
 """
@@ -190,6 +191,24 @@ def _legend_handles(entries: Iterable[LegendEntry]) -> list[Any]:
     ]
 
 
+#: A log axis spanning more decades than this gets no minor ticks (each tick is two
+#: lines and a text that matplotlib builds at every draw; the decades are labelled).
+MINOR_TICK_DECADES = 3.0
+
+
+def _sparse_minor_ticks(ax: Axes, panel: Panel) -> None:
+    """No minor ticks on log axes spanning more than :data:`MINOR_TICK_DECADES`."""
+    from matplotlib.ticker import NullLocator
+
+    for axis, scale, limits in (
+        (ax.xaxis, panel.xscale, ax.get_xlim()),
+        (ax.yaxis, panel.yscale, ax.get_ylim()),
+    ):
+        low, high = sorted(limits)
+        if scale == "log" and low > 0 and np.log10(high / low) > MINOR_TICK_DECADES:
+            axis.set_minor_locator(NullLocator())
+
+
 def _draw_panel(ax: Axes, panel: Panel, extra: list[LegendEntry]) -> None:
     faded = [c for c in panel.curves if c.label is None and c.err_low is None]
     if faded:
@@ -209,6 +228,7 @@ def _draw_panel(ax: Axes, panel: Panel, extra: list[LegendEntry]) -> None:
         ax.set_ylim(*panel.ylim)
     if panel.invert_x:
         ax.invert_xaxis()
+    _sparse_minor_ticks(ax, panel)
     for markers in panel.top_markers:
         style.mark_top(ax, markers.x, markers.marker, markers.color)
     if panel.plain_y_ticks:
