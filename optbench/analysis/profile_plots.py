@@ -29,6 +29,7 @@ measures as markdown tables for ``report.md``: :mod:`optbench.analysis.profile_t
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -71,6 +72,29 @@ def _spread_out(values: Sequence[float], most: int) -> list[float]:
     return [values[i] for i in picks]
 
 
+#: The last results' hit tables, by (targets, metric of the envelopes): the profile,
+#: ECDF and sensitivity kinds of one results read the same table (one entry, so
+#: nothing is kept beyond the results being drawn).
+_KEPT: dict[str, Any] = {"frames": None, "tables": {}}
+
+
+def _hit_table(
+    frames: ResultsFrames, targets: Sequence[float] | None = None, envelopes: str | None = None
+) -> pd.DataFrame:
+    """``fixed_target_table`` of ``frames`` at ``targets`` (all by default), with the
+    tuned envelopes for ``envelopes`` (a work measure) added; computed once per frames."""
+    if _KEPT["frames"] is not frames:
+        _KEPT["frames"], _KEPT["tables"] = frames, {}
+    tables: dict[Any, pd.DataFrame] = _KEPT["tables"]
+    plain = (None if targets is None else tuple(targets), None)
+    if plain not in tables:
+        tables[plain] = fixed_target_table(frames.summary, nonempty_traces(frames), targets)
+    key = (plain[0], envelopes)
+    if key not in tables:
+        tables[key] = with_envelopes(tables[plain], envelopes)  # type: ignore[arg-type]
+    return tables[key]
+
+
 def _solid_labels(table: pd.DataFrame) -> set[str]:
     """Labels drawn solid (with a band): tuned envelopes and unswept families' solvers."""
     swept = set(swept_families(table[~table["solver_label"].str.endswith(TUNED_SUFFIX)]))
@@ -81,10 +105,13 @@ def _solid_labels(table: pd.DataFrame) -> set[str]:
     }
 
 
-def _curves(curves: pd.DataFrame, x: str, table: pd.DataFrame) -> list[Curve]:
+def _curves(
+    curves: pd.DataFrame, x: str, table: pd.DataFrame, solid: set[str] | None = None
+) -> list[Curve]:
     """Step curves of ``curves`` (``solver_label, <x>, fraction[, low, high]``), styled
-    per family: solid with their band, or faded (the settings of a sweep, no label)."""
-    solid = _solid_labels(table)
+    per family: solid with their band (``solid``: :func:`_solid_labels` of ``table``),
+    or faded (the settings of a sweep, no label)."""
+    solid = _solid_labels(table) if solid is None else solid
     codes, labels = pd.factorize(curves["solver_label"])
     order = np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], np.arange(len(labels) + 1))
@@ -152,9 +179,8 @@ def performance_profile_figure(
     n_resamples: int = BAND_RESAMPLES,
 ) -> FigureData:
     """The performance profiles of ``frames`` (one panel per target, at most four)."""
-    table = with_envelopes(
-        fixed_target_table(frames.summary, nonempty_traces(frames), targets), metric
-    )
+    table = _hit_table(frames, targets, metric)
+    solid = _solid_labels(table)
     shown = _spread_out(sorted(set(table["target"]), reverse=True), MAX_PANELS)
     panels = []
     for target in shown:
@@ -164,11 +190,11 @@ def performance_profile_figure(
             target=target,
             n_resamples=n_resamples,
             own_steps=True,
-            banded=_solid_labels(table),
+            banded=solid,
         )
         panels.append(
             Panel(
-                _curves(profile, "tau", table),
+                _curves(profile, "tau", table, solid),
                 title=f"ε = {target_text(target)}",
                 xlabel=f"τ ({_METRIC_LABELS[metric]} / least {_METRIC_LABELS[metric]})",
                 xscale="log",
@@ -200,14 +226,15 @@ def data_profile_figure(
         raise ValueError("data profiles need traces (traces.parquet)")
     table = fixed_target_table(frames.summary, traces, taus, test="relative")
     table = with_envelopes(table, "calls" if unit == "dim+1" else "cost")
+    solid = _solid_labels(table)
     panels = []
     for tau in sorted(taus, reverse=True):
         profile = data_profile(
-            table, tau, unit, n_resamples=n_resamples, own_steps=True, banded=_solid_labels(table)
+            table, tau, unit, n_resamples=n_resamples, own_steps=True, banded=solid
         )
         panels.append(
             Panel(
-                _curves(profile[profile["kappa"] > 0], "kappa", table),
+                _curves(profile[profile["kappa"] > 0], "kappa", table, solid),
                 title=f"τ = {tau:.0e}",
                 xlabel="κ (oracle calls / (dim + 1))" if unit == "dim+1" else "κ (cost)",
                 xscale="log",
@@ -227,15 +254,14 @@ def ecdf_figure(
     frames: ResultsFrames, metric: str = "cost", n_resamples: int = BAND_RESAMPLES
 ) -> FigureData:
     """The runtime ECDF over all (problem, seed, target) triples of ``frames``."""
-    table = with_envelopes(fixed_target_table(frames.summary, nonempty_traces(frames)), metric)
-    ecdf = runtime_ecdf(
-        table, metric, n_resamples=n_resamples, own_steps=True, banded=_solid_labels(table)
-    )
+    table = _hit_table(frames, envelopes=metric)
+    solid = _solid_labels(table)
+    ecdf = runtime_ecdf(table, metric, n_resamples=n_resamples, own_steps=True, banded=solid)
     x_label = style.X_LABELS.get("iter" if metric == "iters" else metric, metric)
     pairs = len(table.drop_duplicates(["problem", "seed", "target"]))
     targets = ", ".join(target_text(t) for t in sorted(set(table["target"]), reverse=True))
     panel = Panel(
-        _curves(ecdf[ecdf["budget"] > 0], "budget", table),
+        _curves(ecdf[ecdf["budget"] > 0], "budget", table, solid),
         title=f"Runtime ECDF: {pairs} (problem, seed, target) pairs\nε ∈ {{{targets}}}",
         xlabel=f"{x_label}, log scale",
         ylabel="fraction of (problem, target) pairs",
@@ -253,7 +279,7 @@ def ecdf_figure(
 
 def sensitivity_fraction_figure(frames: ResultsFrames) -> FigureData | None:
     """The fraction of sweep settings reaching each target; None without sweeps."""
-    table = fixed_target_table(frames.summary, nonempty_traces(frames))
+    table = _hit_table(frames)
     fractions = sweep_success_fraction(table)
     if fractions.empty:
         return None
