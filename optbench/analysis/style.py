@@ -75,6 +75,8 @@ BAND_ALPHA = 0.15
 
 #: Figure dots per inch for raster formats, and the file formats figures are written in.
 DPI = 130
+#: Metadata that leaves the date out of SVG and PDF files.
+_UNDATED: dict[str, dict[str, Any]] = {"svg": {"Date": None}, "pdf": {"CreationDate": None}}
 #: zlib level of PNG files (1: fast, files about a third larger than at the default 6).
 PNG_COMPRESS_LEVEL = 1
 FORMATS = ("png", "pdf", "svg")
@@ -188,6 +190,7 @@ def save_figure(fig: Figure, path: Path) -> Path:
     (:func:`optbench.results_format.atomic_write`), so an interrupted call never
     leaves a truncated image. PNG files are compressed at zlib level
     :data:`PNG_COMPRESS_LEVEL`: the default level took a fifth of the drawing time.
+    SVG and PDF files carry no date, so that the same figure gives the same bytes.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -195,6 +198,8 @@ def save_figure(fig: Figure, path: Path) -> Path:
     options: dict[str, Any] = {"format": fmt, "dpi": DPI}
     if fmt == "png":
         options["pil_kwargs"] = {"compress_level": PNG_COMPRESS_LEVEL}
+    elif fmt in _UNDATED:
+        options["metadata"] = _UNDATED[fmt]
     return atomic_write(path, lambda tmp: fig.savefig(tmp, **options))
 
 
