@@ -27,8 +27,8 @@ from optbench.analysis.plot_kinds import (
 )
 from optbench.analysis.plots import GRID_POINTS, seed_envelopes
 from optbench.analysis.profiles import _fractions, performance_profile, runtime_ecdf
-from optbench.analysis.report_html import render
 from optbench.analysis.report_blocks import FigureRef, Section
+from optbench.analysis.report_html import render
 from optbench.cli import main
 
 
