@@ -247,3 +247,26 @@ def test_frames_without_traces_draw_what_they_can(tmp_path):
     found = compute_figures(bare, level="summary", strict=False)
     assert isinstance(found.of("data-profile"), str)  # the reason, for the report
     assert found.of("convergence") == []
+
+
+def test_many_faded_curves_are_one_path_per_style_with_the_same_vertices():
+    from optbench.analysis.figure_data import Curve, FigureData, Panel
+    from optbench.analysis.render_matplotlib import MERGE_CURVES, _joined, _step_points, to_figure
+
+    rng = np.random.default_rng(0)
+    curves = [
+        Curve(np.cumsum(rng.random(n) + 0.1), rng.random(n), None, "C0", drawstyle=kind)
+        for n, kind in zip(rng.integers(1, 6, 40), ["steps", "line"] * 20, strict=True)
+    ]
+    joined = _joined(curves)
+    pieces = np.split(joined, np.flatnonzero(np.isnan(joined[:, 0])))
+    pieces = [p[~np.isnan(p[:, 0])] for p in pieces][: len(curves)]
+    for curve, piece in zip(curves, pieces, strict=True):
+        x, y = (curve.x, curve.y) if curve.drawstyle == "line" else _step_points(curve.x, curve.y)
+        np.testing.assert_array_equal(piece, np.column_stack([x, y]))
+    many = [Curve(c.x, c.y, None, c.color, alpha=0.25) for c in curves * (MERGE_CURVES // 20)]
+    figure = to_figure(FigureData("many", [Panel(many + curves[:1])]))
+    (lines,) = figure.axes[0].collections
+    assert len(lines.get_segments()) == 2 and lines.get_rasterized()  # one per style
+    few = to_figure(FigureData("few", [Panel(curves)])).axes[0].collections[0]
+    assert len(few.get_segments()) == len(curves) and not few.get_rasterized()

@@ -95,44 +95,47 @@ def _hit_table(
     return tables[key]
 
 
-def _solid_labels(table: pd.DataFrame) -> set[str]:
-    """Labels drawn solid (with a band): tuned envelopes and unswept families' solvers."""
+def _solid_labels(table: pd.DataFrame, labels: list[tuple[str, str]]) -> set[str]:
+    """Labels drawn solid (with a band): tuned envelopes and unswept families' solvers;
+    ``labels``: :func:`ordered_labels` of ``table``."""
     swept = set(swept_families(table[~table["solver_label"].str.endswith(TUNED_SUFFIX)]))
     return {
-        label
-        for label, family in ordered_labels(table)
-        if family not in swept or label.endswith(TUNED_SUFFIX)
+        label for label, family in labels if family not in swept or label.endswith(TUNED_SUFFIX)
     }
 
 
 def _curves(
-    curves: pd.DataFrame, x: str, table: pd.DataFrame, solid: set[str] | None = None
+    curves: pd.DataFrame, x: str, labels: list[tuple[str, str]], solid: set[str]
 ) -> list[Curve]:
-    """Step curves of ``curves`` (``solver_label, <x>, fraction[, low, high]``), styled
-    per family: solid with their band (``solid``: :func:`_solid_labels` of ``table``),
-    or faded (the settings of a sweep, no label)."""
-    solid = _solid_labels(table) if solid is None else solid
-    codes, labels = pd.factorize(curves["solver_label"])
+    """Step curves of ``curves`` (``solver_label, <x>, fraction[, low, high]``) in the
+    order of ``labels`` (:func:`ordered_labels`), styled per family: solid with their
+    band (``solid``: :func:`_solid_labels`), or faded (the settings of a sweep, no label)."""
+    codes, found = pd.factorize(curves["solver_label"])
     order = np.argsort(codes, kind="stable")
-    bounds = np.searchsorted(codes[order], np.arange(len(labels) + 1))
-    where = {label: order[bounds[k] : bounds[k + 1]] for k, label in enumerate(labels)}
+    bounds = np.searchsorted(codes[order], np.arange(len(found) + 1))
+    where = {label: order[bounds[k] : bounds[k + 1]] for k, label in enumerate(found.tolist())}
     columns = {
         c: curves[c].to_numpy(dtype=float) for c in (x, "fraction", "low", "high") if c in curves
     }
+    looks = {
+        family: (style.family_color(family), style.family_linestyle(family))
+        for family in {family for _, family in labels}
+    }
     drawn = []
-    for label, family in ordered_labels(table):
+    for label, family in labels:
         rows = where.get(label)
         if rows is None or rows.size == 0:
             continue
         faded = label not in solid
         banded = not faded and "low" in columns
+        color, linestyle = looks[family]
         drawn.append(
             Curve(
                 columns[x][rows],
                 columns["fraction"][rows],
                 None if faded else label,
-                style.family_color(family),
-                style.family_linestyle(family),
+                color,
+                linestyle,
                 style.FADED_WIDTH if faded else style.BEST_WIDTH,
                 style.FADED_ALPHA if faded else style.BEST_ALPHA,
                 drawstyle="steps",
@@ -180,7 +183,8 @@ def performance_profile_figure(
 ) -> FigureData:
     """The performance profiles of ``frames`` (one panel per target, at most four)."""
     table = _hit_table(frames, targets, metric)
-    solid = _solid_labels(table)
+    labels = ordered_labels(table)
+    solid = _solid_labels(table, labels)
     shown = _spread_out(sorted(set(table["target"]), reverse=True), MAX_PANELS)
     panels = []
     for target in shown:
@@ -194,7 +198,7 @@ def performance_profile_figure(
         )
         panels.append(
             Panel(
-                _curves(profile, "tau", table, solid),
+                _curves(profile, "tau", labels, solid),
                 title=f"ε = {target_text(target)}",
                 xlabel=f"τ ({_METRIC_LABELS[metric]} / least {_METRIC_LABELS[metric]})",
                 xscale="log",
@@ -226,7 +230,8 @@ def data_profile_figure(
         raise ValueError("data profiles need traces (traces.parquet)")
     table = fixed_target_table(frames.summary, traces, taus, test="relative")
     table = with_envelopes(table, "calls" if unit == "dim+1" else "cost")
-    solid = _solid_labels(table)
+    labels = ordered_labels(table)
+    solid = _solid_labels(table, labels)
     panels = []
     for tau in sorted(taus, reverse=True):
         profile = data_profile(
@@ -234,7 +239,7 @@ def data_profile_figure(
         )
         panels.append(
             Panel(
-                _curves(profile[profile["kappa"] > 0], "kappa", table, solid),
+                _curves(profile[profile["kappa"] > 0], "kappa", labels, solid),
                 title=f"τ = {tau:.0e}",
                 xlabel="κ (oracle calls / (dim + 1))" if unit == "dim+1" else "κ (cost)",
                 xscale="log",
@@ -255,13 +260,14 @@ def ecdf_figure(
 ) -> FigureData:
     """The runtime ECDF over all (problem, seed, target) triples of ``frames``."""
     table = _hit_table(frames, envelopes=metric)
-    solid = _solid_labels(table)
+    labels = ordered_labels(table)
+    solid = _solid_labels(table, labels)
     ecdf = runtime_ecdf(table, metric, n_resamples=n_resamples, own_steps=True, banded=solid)
     x_label = style.X_LABELS.get("iter" if metric == "iters" else metric, metric)
     pairs = len(table.drop_duplicates(["problem", "seed", "target"]))
     targets = ", ".join(target_text(t) for t in sorted(set(table["target"]), reverse=True))
     panel = Panel(
-        _curves(ecdf[ecdf["budget"] > 0], "budget", table, solid),
+        _curves(ecdf[ecdf["budget"] > 0], "budget", labels, solid),
         title=f"Runtime ECDF: {pairs} (problem, seed, target) pairs\nε ∈ {{{targets}}}",
         xlabel=f"{x_label}, log scale",
         ylabel="fraction of (problem, target) pairs",

@@ -10,8 +10,9 @@ Cheap by construction: the layout is chosen once from the figure data (fixed mar
 in inches, legends in reserved space), log-axis tick labels and every title are plain
 text (``10⁻⁴``, ``f − f*``) rather than mathtext, log axes spanning many decades have
 no minor ticks, and the unlabelled curves of a panel (the settings of a sweep,
-the faded lines) are drawn as one ``LineCollection``, whatever their number; only the
-labelled curves, which the legend needs, are separate artists.
+the faded lines) are drawn as one ``LineCollection``, whatever their number (beyond
+:data:`MERGE_CURVES` of them, one path per style, an image inside SVG and PDF files);
+only the labelled curves, which the legend needs, are separate artists.
 """
 
 from __future__ import annotations
@@ -97,13 +98,50 @@ def _step_points(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return xs, ys
 
 
+#: A panel with more unlabelled curves than this draws them as one path per style,
+#: the curves separated by gaps (NaN), and as an image inside SVG and PDF files.
+MERGE_CURVES = 500
+
+
+def _joined(curves: list[Curve]) -> np.ndarray:
+    """The vertices of ``curves`` (step curves as steps) in one array, a NaN row
+    between two curves: one path for all of them."""
+    sizes = np.array([np.size(c.x) for c in curves])
+    x = np.concatenate([np.asarray(c.x, dtype=float) for c in curves])
+    y = np.concatenate([np.asarray(c.y, dtype=float) for c in curves])
+    steps = np.array([c.drawstyle == "steps" and n > 1 for c, n in zip(curves, sizes, strict=True)])
+    if steps.any():  # (x0, y0), (x1, y0), (x1, y1), ...: each point twice, one x and y less
+        twice = np.where(steps, 2, 1)
+        x_rep, y_rep = np.repeat(x, np.repeat(twice, sizes)), np.repeat(y, np.repeat(twice, sizes))
+        new_starts = np.cumsum(sizes * twice) - sizes * twice
+        keep_x = np.ones(x_rep.size, bool)
+        keep_y = np.ones(y_rep.size, bool)
+        keep_x[new_starts[steps]] = False
+        keep_y[(new_starts + sizes * twice - 1)[steps]] = False
+        x, y = x_rep[keep_x], y_rep[keep_y]
+        sizes = np.where(steps, 2 * sizes - 1, sizes)
+    points = np.full((sizes.sum() + len(curves), 2), np.nan)
+    rows = np.arange(sizes.sum()) + np.repeat(np.arange(len(curves)), sizes)
+    points[rows, 0], points[rows, 1] = x, y
+    return points
+
+
 def _draw_collection(ax: Axes, curves: list[Curve]) -> None:
-    """Every unlabelled curve of a panel as one ``LineCollection``."""
+    """Every unlabelled curve of a panel as one ``LineCollection``: a line per curve, or
+    beyond :data:`MERGE_CURVES` curves one line per style (overlaps then do not darken)
+    drawn as an image in vector formats."""
     from matplotlib.collections import LineCollection
     from matplotlib.colors import to_rgba
 
+    groups: dict[tuple[str, float, float, str], list[Curve]] = {}
+    merge = len(curves) > MERGE_CURVES
     segments, colors, widths, styles = [], [], [], []
     for curve in curves:
+        if merge:
+            groups.setdefault((curve.color, curve.alpha, curve.width, curve.linestyle), []).append(
+                curve
+            )
+            continue
         x, y = np.asarray(curve.x, dtype=float), np.asarray(curve.y, dtype=float)
         if curve.drawstyle == "steps":
             x, y = _step_points(x, y)
@@ -111,10 +149,14 @@ def _draw_collection(ax: Axes, curves: list[Curve]) -> None:
         colors.append(to_rgba(curve.color, curve.alpha))
         widths.append(curve.width)
         styles.append(curve.linestyle)
-    ax.add_collection(
-        LineCollection(segments, colors=colors, linewidths=widths, linestyles=styles),
-        autolim=True,
-    )
+    for (color, alpha, width, linestyle), members in groups.items():
+        segments.append(_joined(members))
+        colors.append(to_rgba(color, alpha))
+        widths.append(width)
+        styles.append(linestyle)
+    lines = LineCollection(segments, colors=colors, linewidths=widths, linestyles=styles)
+    lines.set_rasterized(merge)
+    ax.add_collection(lines, autolim=True)
     ax.autoscale_view()
 
 
