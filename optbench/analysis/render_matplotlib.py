@@ -275,7 +275,8 @@ def _draw_panel(ax: Axes, panel: Panel, extra: list[LegendEntry]) -> None:
         style.mark_top(ax, markers.x, markers.marker, markers.color)
     if panel.plain_y_ticks:
         style.plain_log_ticks(ax)
-    ax.set_title(panel.title, fontsize="medium")
+    # y given: matplotlib then places the title without measuring the tick labels
+    ax.set_title(panel.title, fontsize="medium", y=1.0)
     ax.set_xlabel(panel.xlabel)
     ax.set_ylabel(panel.ylabel)
     ax.grid(True, which="major", alpha=0.3)
