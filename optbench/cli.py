@@ -140,6 +140,7 @@ def _add_check_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    from optbench.check_report import check_text, plot_check
     from optbench.checks import check_derivatives
     from optbench.problems import list_problems, make_problem
     from optbench.run.plugins import load_plugins
@@ -165,10 +166,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
         print(format_modes(rows, f"HVP routes: {problem.name} (dim {problem.dim}) at {where}"))
         return 0
     result = check_derivatives(problem, x=x, seed=args.seed)
-    print(result.to_text())
+    print(check_text(result))
     if args.plot:
         try:
-            result.plot(args.plot)
+            plot_check(result, args.plot)
         except (ValueError, OSError) as exc:
             return _fail(f"plot: cannot write {args.plot}: {exc}")
         print(f"plot written to {args.plot}")
