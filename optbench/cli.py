@@ -216,17 +216,7 @@ def _add_run_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
         help=f"refuse a config of more than N runs, counted before any is made "
         f"(default {DEFAULT_MAX_RUNS})",
     )
-    parser.add_argument(
-        "--plots",
-        metavar="LEVEL",
-        default=None,
-        help="figures in DIR/plots/ and report.html: none, summary (default: the "
-        "suite-level profiles, ECDF and a grid of convergence panels) or all (also a "
-        "convergence and a step-size figure per problem)",
-    )
-    parser.add_argument(
-        "--no-plots", action="store_true", help="no figures: the same as --plots none"
-    )
+    _add_plots_option(parser, "DIR/plots/ and report.html")
     output = parser.add_mutually_exclusive_group()
     output.add_argument(
         "--print-report",
@@ -235,6 +225,21 @@ def _add_run_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     )
     output.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     return parser
+
+
+def _add_plots_option(parser: argparse.ArgumentParser, where: str) -> None:
+    """``--plots LEVEL`` and its alias ``--no-plots`` (read by :func:`_plots_option`)."""
+    parser.add_argument(
+        "--plots",
+        metavar="LEVEL",
+        default=None,
+        help=f"figures in {where}: none, summary (default: the suite-level profiles, "
+        "ECDF and a grid of convergence panels) or all (also a convergence and a "
+        "step-size figure per problem)",
+    )
+    parser.add_argument(
+        "--no-plots", action="store_true", help="no figures: the same as --plots none"
+    )
 
 
 def _plots_option(args: argparse.Namespace) -> str:
@@ -370,14 +375,20 @@ def _add_report_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
         help=f"a format to write (repeatable; default: {' and '.join(DEFAULT_FORMATS)})",
     )
     parser.add_argument("--quiet", action="store_true", help="do not print the tables")
+    _add_plots_option(parser, "report.html")
     return parser
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    from optbench.analysis.plot_kinds import compute_figures
     from optbench.analysis.report import print_report, write_reports
+    from optbench.analysis.report_formats import DEFAULT_FORMATS
 
+    plots = _plots_option(args)
     results = _load_verified(args.dir)
-    paths = write_reports(results, args.format)
+    drawn = "html" in (args.format or DEFAULT_FORMATS) and plots != "none"  # only HTML draws
+    shown = drawn and compute_figures(results, level=plots, strict=False)
+    paths = write_reports(results, args.format, figures=shown)
     if not args.quiet:
         print_report(results)
     for path in paths:

@@ -270,3 +270,20 @@ def test_many_faded_curves_are_one_path_per_style_with_the_same_vertices():
     assert len(lines.get_segments()) == 2 and lines.get_rasterized()  # one per style
     few = to_figure(FigureData("few", [Panel(curves)])).axes[0].collections[0]
     assert len(few.get_segments()) == len(curves) and not few.get_rasterized()
+
+
+def test_report_plots_option(tmp_path, capsys):
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump(TINY))
+    out = tmp_path / "out"
+    assert main(["run", str(config), "--out", str(out), "--quiet", "--plots", "none"]) == 0
+    assert "<svg" not in (out / "report.html").read_text()
+    assert main(["report", str(out), "--quiet"]) == 0  # summary: the suite-level figures
+    summary = (out / "report.html").read_text().count("<svg")
+    assert main(["report", str(out), "--quiet", "--plots", "all"]) == 0
+    assert (out / "report.html").read_text().count("<svg") > summary > 0
+    assert main(["report", str(out), "--quiet", "--plots", "none"]) == 0
+    assert "<svg" not in (out / "report.html").read_text()
+    capsys.readouterr()
+    assert main(["report", str(out), "--plots", "every"]) == 2
+    assert "--plots: must be one of none, summary, all" in capsys.readouterr().err
