@@ -475,6 +475,7 @@ def convergence_grid_figure(
         extra_legend=legend,
         legend_columns=5,
         caption=caption,
+        in_report=False,  # the report shows each problem's figure in its section
     )
 
 
