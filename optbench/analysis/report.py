@@ -539,7 +539,7 @@ def write_reports(
     formats: Sequence[str] | None = None,
     directory: str | Path | None = None,
     *,
-    figures: bool = True,
+    figures: Any = True,
     sections: Sequence[Section | str] | None = None,
     max_settings: int | None = MAX_SETTINGS,
 ) -> list[Path]:
@@ -553,9 +553,10 @@ def write_reports(
         Default :data:`~optbench.analysis.report_formats.DEFAULT_FORMATS`.
     directory : path, optional
         Default: the results directory.
-    figures : bool
+    figures : bool or FigureSet
         Draw the figures into formats that hold them (HTML); without, they are
-        left out.
+        left out. A :class:`~optbench.analysis.plot_kinds.FigureSet` is used as it is
+        (computed, and drawn, once for the plots and the report).
     sections : sequence of Section or str, optional
         The sections, when already built (:func:`build_sections`): a caller that also
         prints the report builds it once.
@@ -579,10 +580,9 @@ def write_reports(
             raise ValueError("write_reports: results have no directory; pass directory=")
     if sections is None:
         sections = build_sections(frames, max_settings)
+    shown = figures if not isinstance(figures, bool) else frames if figures else None
     return [
-        atomic_write_text(
-            Path(directory) / file_name, render(sections, frames if figures else None)
-        )
+        atomic_write_text(Path(directory) / file_name, render(sections, shown))
         for file_name, render in renderers
     ]
 
