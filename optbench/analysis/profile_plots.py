@@ -29,7 +29,6 @@ measures as markdown tables for ``report.md``: :mod:`optbench.analysis.profile_t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -48,7 +47,7 @@ from optbench.analysis.profiles import (
     swept_families,
 )
 from optbench.analysis.tables import target_text
-from optbench.analysis.targets import fixed_target_table
+from optbench.analysis.targets import fixed_target_table, results_hit_table
 from optbench.bootstrap import N_RESAMPLES
 
 #: Moré & Wild's tolerances τ for data profiles (their Figures 2–5 use 1e-1 … 1e-7).
@@ -72,27 +71,21 @@ def _spread_out(values: Sequence[float], most: int) -> list[float]:
     return [values[i] for i in picks]
 
 
-#: The last results' hit tables, by (targets, metric of the envelopes): the profile,
-#: ECDF and sensitivity kinds of one results read the same table (one entry, so
-#: nothing is kept beyond the results being drawn).
-_KEPT: dict[str, Any] = {"frames": None, "tables": {}}
-
-
 def _hit_table(
     frames: ResultsFrames, targets: Sequence[float] | None = None, envelopes: str | None = None
 ) -> pd.DataFrame:
-    """``fixed_target_table`` of ``frames`` at ``targets`` (all by default), with the
-    tuned envelopes for ``envelopes`` (a work measure) added; computed once per frames."""
-    if _KEPT["frames"] is not frames:
-        _KEPT["frames"], _KEPT["tables"] = frames, {}
-    tables: dict[Any, pd.DataFrame] = _KEPT["tables"]
-    plain = (None if targets is None else tuple(targets), None)
-    if plain not in tables:
-        tables[plain] = fixed_target_table(frames.summary, nonempty_traces(frames), targets)
-    key = (plain[0], envelopes)
-    if key not in tables:
-        tables[key] = with_envelopes(tables[plain], envelopes)  # type: ignore[arg-type]
-    return tables[key]
+    """The fixed-target table of ``frames`` at ``targets`` (all by default;
+    :func:`~optbench.analysis.targets.results_hit_table`, shared with the report) with
+    the tuned envelopes for ``envelopes`` (a work measure) added; computed once per
+    frames."""
+    table = results_hit_table(frames, targets)
+    if envelopes is None:
+        return table
+    levels = None if targets is None else tuple(sorted({float(t) for t in targets}))
+    return frames.derived(
+        ("hit_table_with_envelopes", levels, envelopes),
+        lambda: with_envelopes(table, envelopes),
+    )
 
 
 def _solid_labels(table: pd.DataFrame, labels: list[tuple[str, str]]) -> set[str]:
