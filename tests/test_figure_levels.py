@@ -165,8 +165,7 @@ def test_levels_and_one_computation_for_files_and_report(tmp_path):
     assert any(f.problem is not None for f in everything.all())
     paths = render_figures(summary, tmp_path / "plots", svg=True)
     assert sorted(p.stem for p in paths) == sorted(stems)
-    shown = stems - {"convergence_grid"}  # the report shows each problem's figure instead
-    assert set(summary.svg) == shown and all(s.startswith("<svg") for s in summary.svg.values())
+    assert set(summary.svg) == stems and all(s.startswith("<svg") for s in summary.svg.values())
     # the report inlines the SVG kept with the figure set, drawing nothing again
     marked = FigureSet(summary.kinds, "summary", {s: f'<svg id="{s}"></svg>' for s in stems})
     page = render(

@@ -255,14 +255,14 @@ def figures(results: Any, kind: str = ALL, x: str | None = None) -> list[FigureD
 
 
 def _render_chunk(
-    chunk: list[tuple[int, FigureData, str, bool]],
+    chunk: list[tuple[int, FigureData, str]], svg: bool
 ) -> list[tuple[int, Path, str | None]]:
-    """Draw each ``(index, figure, path, svg)`` of ``chunk``: its file, and its SVG if asked."""
+    """Draw each ``(index, figure, path)`` of ``chunk``: its file, and its SVG if asked."""
     from optbench.analysis import render_matplotlib
 
     return [
         (index, *render_matplotlib.save_all(figure, Path(path), svg=svg))
-        for index, figure, path, svg in chunk
+        for index, figure, path in chunk
     ]
 
 
@@ -290,8 +290,7 @@ def render_figures(
     fmt : {"png", "pdf", "svg"}
         File format.
     svg : bool
-        Also keep each figure the report shows (``in_report``) as SVG in
-        ``figure_set.svg``, for the HTML report.
+        Also keep each figure as SVG in ``figure_set.svg`` (for the HTML report).
     jobs : int
         Worker processes allowed.
 
@@ -303,18 +302,16 @@ def render_figures(
     check_format(fmt)
     directory = Path(out_dir)
     drawn = figure_set.all()
-    tasks = [
-        (i, f, str(directory / f"{f.stem}.{fmt}"), svg and f.in_report) for i, f in enumerate(drawn)
-    ]
+    tasks = [(i, f, str(directory / f"{f.stem}.{fmt}")) for i, f in enumerate(drawn)]
     if jobs > 1 and len(tasks) > PARALLEL_MIN_FIGURES:
         from joblib import Parallel, delayed
 
         workers = min(jobs, len(tasks))
         chunks = [tasks[k::workers] for k in range(workers)]
-        done = Parallel(n_jobs=workers)(delayed(_render_chunk)(c) for c in chunks)
+        done = Parallel(n_jobs=workers)(delayed(_render_chunk)(c, svg) for c in chunks)
         results = [item for part in done for item in part]
     else:
-        results = _render_chunk(tasks)
+        results = _render_chunk(tasks, svg)
     paths: list[Path | None] = [None] * len(drawn)
     for index, path, markup in results:
         paths[index] = path

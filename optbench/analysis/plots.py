@@ -475,7 +475,6 @@ def convergence_grid_figure(
         extra_legend=legend,
         legend_columns=5,
         caption=caption,
-        in_report=False,  # the report shows each problem's figure in its section
     )
 
 
