@@ -220,8 +220,8 @@ def test_run_plots_option(tmp_path, options, expected):
     if not expected:
         assert not drawn
     assert ("convergence_rosenbrock_2d" in drawn) == (options == ["--plots", "all"])
-    page = (out / "report.html").read_text()  # every figure but the grid (as before)
-    assert page.count("<svg") == len(drawn - {"convergence_grid"})
+    page = (out / "report.html").read_text()  # every figure drawn, the grid included
+    assert page.count("<svg") == len(drawn)
 
 
 @pytest.mark.parametrize(

@@ -120,7 +120,7 @@ def test_html_has_every_section_in_order_and_unique_ids(page, results):
 def test_html_inlines_every_figure_of_the_registry_as_svg(page, results):
     collector = parsed(page)
     shown = {attrs["id"]: attrs for tag, attrs in collector.tags if tag == "figure"}
-    expected = [f for f in figures(results) if not f.stem.startswith("convergence_grid")]
+    expected = figures(results)
     assert expected
     for figure in expected:
         assert f"figure-{figure.stem}" in shown, figure.stem

@@ -193,11 +193,10 @@ class FigureSet:
         return [f for found in self.kinds.values() if not isinstance(found, str) for f in found]
 
     def of(self, kind: str, problem: str | None = None) -> list[FigureData] | str:
-        """The figures of ``kind`` (of ``problem`` for per-problem kinds), or why none."""
+        """The figures of ``kind`` for ``problem`` (``None``: the whole suite's, such as
+        a profile or the convergence grid), or why there are none."""
         found = self.kinds.get(kind, [])
         if isinstance(found, str):
-            return found
-        if problem is None:
             return found
         return [f for f in found if f.problem == problem]
 

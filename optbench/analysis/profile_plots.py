@@ -35,7 +35,7 @@ import pandas as pd
 
 from optbench.analysis import style
 from optbench.analysis.figure_data import Curve, FigureData, LegendEntry, Panel
-from optbench.analysis.frames import ResultsFrames
+from optbench.analysis.frames import ResultsFrames, results_frames
 from optbench.analysis.profile_tables import nonempty_traces, ordered_labels, with_envelopes
 from optbench.analysis.profiles import (
     TUNED_SUFFIX,
@@ -78,6 +78,7 @@ def _hit_table(
     :func:`~optbench.analysis.targets.results_hit_table`, shared with the report) with
     the tuned envelopes for ``envelopes`` (a work measure) added; computed once per
     frames."""
+    frames = results_frames(frames)
     table = results_hit_table(frames, targets)
     if envelopes is None:
         return table

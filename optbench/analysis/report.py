@@ -378,9 +378,9 @@ def problem_key(stem: str) -> str:
 
 
 def problems_section(context: ReportContext) -> Section:
-    """One subsection per problem: its figures (convergence, step-size sensitivity)
-    and tables, filed under its suite."""
-    section = Section("problems", "Results by problem")
+    """The convergence grid of the suite (when drawn), then one subsection per problem:
+    its figures (convergence, step-size sensitivity) and tables, filed under its suite."""
+    section = Section("problems", "Results by problem", [FigureRef("convergence")])
     problems = [str(p) for p in pd.unique(context.table["problem"])]
     stems = style.unique_stems(problems)
     groups = problem_groups(context.results)
