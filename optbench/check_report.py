@@ -1,21 +1,18 @@
 """Rendering of a derivative check: the text table and the error-against-step figure.
 
 :func:`check_text` is what ``optbench check`` prints and :func:`plot_check` what
-``optbench check --plot FILE`` draws; :class:`optbench.checks.DerivativeCheck` offers
-both as its ``to_text`` and ``plot`` methods. matplotlib is imported only to draw.
+``optbench check --plot FILE`` draws, from a :class:`optbench.checks.DerivativeCheck`
+(which knows nothing of its rendering: this module imports it, never the reverse).
+matplotlib is imported only to draw.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from optbench.checks import CHECK_LABELS, STEP_CHECKS
-
-if TYPE_CHECKING:
-    from optbench.checks import DerivativeCheck
+from optbench.checks import CHECK_LABELS, STEP_CHECKS, DerivativeCheck
 
 
 def check_text(check: DerivativeCheck) -> str:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import overload
 
 import numpy as np
@@ -173,20 +172,6 @@ class DerivativeCheck:
         return {
             o.name: o.best_step for o in self.outcomes if o.best_step is not None and not o.skipped
         }
-
-    def to_text(self) -> str:
-        """The error table and the verdicts as plain text for a terminal
-        (:func:`optbench.check_report.check_text`)."""
-        from optbench.check_report import check_text
-
-        return check_text(self)
-
-    def plot(self, path: str | Path) -> None:
-        """Draw relative error against ``h`` on log-log axes and save it to ``path``
-        (:func:`optbench.check_report.plot_check`)."""
-        from optbench.check_report import plot_check
-
-        plot_check(self, path)
 
 
 def check_derivatives(

@@ -7,6 +7,7 @@ import pytest
 import scipy.sparse
 from family_examples import REQUIRED_PARAMS
 
+from optbench.check_report import check_text
 from optbench.checks import DEFAULT_STEPS, check_derivatives
 from optbench.problems import list_problems
 from optbench.problems.rosenbrock import Rosenbrock
@@ -61,7 +62,7 @@ def test_every_family_passes_at_three_random_points(family: str, params: dict) -
     problem = _build(family, params)
     for seed in range(3):
         result = check_derivatives(problem, seed=seed)
-        assert result.passed, result.to_text()
+        assert result.passed, check_text(result)
         assert result.grad_error <= 1e-6 and result.hvp_error <= 1e-6
         assert result.hess_error is not None and result.hess_error <= 1e-10
 
@@ -74,7 +75,7 @@ def test_every_family_passes_at_an_extreme_point(family: str, params: dict) -> N
     x = 1e4 * np.random.default_rng(7).standard_normal(problem.dim)
     result = check_derivatives(problem, x=x, seed=7)
     assert result.point == "given x"
-    assert result.passed, result.to_text()
+    assert result.passed, check_text(result)
 
 
 class WrongGradient(Rosenbrock):
@@ -128,8 +129,8 @@ class InconsistentFusedValue(Rosenbrock):
 def test_a_planted_bug_fails_exactly_the_checks_that_see_it(problem_class, failing) -> None:
     result = check_derivatives(problem_class(dim=5), seed=1)
     assert not result.passed
-    assert {o.name for o in result.outcomes if not o.passed} == failing, result.to_text()
-    assert "verdict: FAIL" in result.to_text()
+    assert {o.name for o in result.outcomes if not o.passed} == failing, check_text(result)
+    assert "verdict: FAIL" in check_text(result)
 
 
 def test_a_wrong_gradient_fails_the_directional_check_alone_in_high_dimension() -> None:
@@ -163,7 +164,7 @@ def test_skips_dense_checks_above_the_size_limits() -> None:
     assert result.symmetry_error is not None  # the HVP-operator symmetry still runs
     assert all(row.gradient_coords is None for row in result.table)
     assert result.passed
-    assert "skipped (dim 60 > coord_max_dim 50)" in result.to_text()
+    assert "skipped (dim 60 > coord_max_dim 50)" in check_text(result)
 
 
 def test_default_point_is_seeded_near_x0() -> None:
@@ -177,7 +178,7 @@ def test_default_point_is_seeded_near_x0() -> None:
 
 def test_table_text_marks_the_best_step_of_each_column() -> None:
     result = check_derivatives(Rosenbrock(dim=3), seed=2)
-    text = result.to_text()
+    text = check_text(result)
     assert (
         text.splitlines()[0]
         == "derivative check: rosenbrock (dim 3) at random point near x0 (seed 2)"

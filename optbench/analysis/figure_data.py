@@ -110,6 +110,8 @@ class FigureData:
     caption: str = ""
     #: The problem a per-problem figure belongs to (None: the whole suite).
     problem: str | None = None
+    #: Whether the HTML report shows it (its SVG is kept only then).
+    in_report: bool = True
 
     def curve_labels(self) -> list[str]:
         """Labels of every labelled curve, panel by panel (each once)."""

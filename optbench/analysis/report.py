@@ -450,7 +450,7 @@ def write_reports(
     formats: Sequence[str] | None = None,
     directory: str | Path | None = None,
     *,
-    figures: bool = True,
+    figures: Any = True,
 ) -> list[Path]:
     """Write the report in each of ``formats`` (default html and md) into ``directory``.
 
@@ -462,9 +462,10 @@ def write_reports(
         Default :data:`~optbench.analysis.report_formats.DEFAULT_FORMATS`.
     directory : path, optional
         Default: the results directory.
-    figures : bool
+    figures : bool or FigureSet
         Draw the figures into formats that hold them (HTML); without, they are
-        left out.
+        left out. A :class:`~optbench.analysis.plot_kinds.FigureSet` is used as it is
+        (computed, and drawn, once for the plots and the report).
 
     Returns
     -------
@@ -482,10 +483,9 @@ def write_reports(
             raise ValueError("write_reports: results have no directory; pass directory=")
     frames = results_frames(results)
     sections = build_sections(frames)
+    shown = figures if not isinstance(figures, bool) else frames if figures else None
     return [
-        atomic_write_text(
-            Path(directory) / file_name, render(sections, frames if figures else None)
-        )
+        atomic_write_text(Path(directory) / file_name, render(sections, shown))
         for file_name, render in renderers
     ]
 

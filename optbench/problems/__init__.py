@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 from optbench.problems.base import CostWeights, Problem, Smoothness
+from optbench.problems.families import family_parameters, load_families, make_family
 from optbench.problems.oracle import Oracle
-from optbench.registry import PROBLEMS, import_submodules, unknown_name_message
+from optbench.registry import PROBLEMS, unknown_name_message
 from optbench.scalars import check_integer
 
 __all__ = [
@@ -22,23 +22,11 @@ __all__ = [
 ]
 
 
-def _load_families() -> None:
-    # Importing a family module registers it; every module of the package is imported.
-    import_submodules(__name__)
-
-
-def family_parameters(family: str) -> dict[str, inspect.Parameter]:
-    """Constructor parameters of a registered family, by name."""
-    _load_families()
-    signature = inspect.signature(PROBLEMS.get(family).__init__)
-    return {name: p for name, p in signature.parameters.items() if name != "self"}
-
-
 def list_problems() -> list[str]:
     """Registered family names followed by the catalog's named instances."""
     from optbench.problems.catalog import catalog_names
 
-    _load_families()
+    load_families()
     return sorted(PROBLEMS.names()) + catalog_names()
 
 
@@ -61,14 +49,10 @@ def make_problem(name: str, /, **params: Any) -> Problem:
     """
     from optbench.problems.catalog import catalog_names, load_instance
 
-    _load_families()
+    load_families()
     hess_max_dim = params.pop("hess_max_dim", None)
     if name in PROBLEMS:
-        allowed = family_parameters(name)
-        for key in params:
-            if key not in allowed:
-                raise ValueError(unknown_name_message(f"parameter of {name}", key, list(allowed)))
-        problem = PROBLEMS.get(name)(**params)
+        problem = make_family(name, **params)
     elif name in catalog_names():
         if params:
             raise ValueError(

@@ -435,14 +435,14 @@ def certify_instance(name: str, write: bool = True) -> dict[str, Any]:
 
 def _build_family(entry: dict[str, Any], path: Path) -> Problem:
     """The family of ``entry`` built with its params (f* as the family computes it)."""
-    from optbench.problems import family_parameters, make_problem
+    from optbench.problems.families import family_parameters, make_family
 
     try:
         family_parameters(entry["family"])  # loads the families; unknown family raises
     except ValueError as exc:
         raise ValueError(f"{path.name}: family: {exc}") from None
     try:
-        return make_problem(entry["family"], **entry["params"])
+        return make_family(entry["family"], **entry["params"])
     except ValueError as exc:
         raise ValueError(f"{path.name}: params: {exc}") from None
 

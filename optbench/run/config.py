@@ -53,6 +53,7 @@ from pydantic import (
 from optbench.problems import list_problems
 from optbench.registry import PROBLEMS
 from optbench.run import DEFAULT_MAX_RUNS
+from optbench.run.entries import Name, ProblemEntry, SolverEntry
 from optbench.run.plugins import PluginError, load_plugins
 from optbench.run.runner import LogPolicy, StopCriteria
 from optbench.run.schema import (
@@ -95,62 +96,9 @@ __all__ = [
 DEFAULT_TARGETS = (1e-2, 1e-4, 1e-6, 1e-8)
 
 _DIRECTORY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-_PROBLEM_FORMS = (
-    "a problem name, {name: ...}, {family: ..., params: {...}} or {suite: ..., max_dim: N}"
-)
 
 
 # ------------------------------------------------------------------------------ schema
-Name = Annotated[str, Field(min_length=1)]
-
-
-class ProblemEntry(StrictModel):
-    """A problem: a catalog or family ``name``, an inline ``family`` with ``params``, or
-    a ``suite`` of instances (at most ``max_dim`` variables)."""
-
-    name: Name | None = None
-    family: Name | None = None
-    params: dict[str, Any] = Field(default_factory=dict)
-    suite: Name | None = None
-    max_dim: PositiveInt | None = None
-
-    @classmethod
-    def _coerce(cls, data: Any) -> Any:
-        if not isinstance(data, (str, dict)):
-            raise ValueError(f"must be {_PROBLEM_FORMS}, got {data!r}")
-        return {"name": data} if isinstance(data, str) else data
-
-    @model_validator(mode="after")
-    def _name_or_family(self) -> ProblemEntry:
-        given = [key for key in ("name", "family", "suite") if getattr(self, key) is not None]
-        if len(given) != 1 or (self.params and self.family is None):
-            raise ValueError(f"must be {_PROBLEM_FORMS} (params only with family)")
-        if self.max_dim is not None and self.suite is None:
-            raise ValueError(f"must be {_PROBLEM_FORMS} (max_dim only with suite)")
-        return self
-
-    @model_validator(mode="after")
-    def _paths_from_config_dir(self, info: ValidationInfo) -> ProblemEntry:
-        """A relative path in a family's ``path_params`` is relative to the config file."""
-        base = (info.context or {}).get("config_dir")
-        if base is None or self.family is None or self.family not in list_problems():
-            return self
-        for key in getattr(PROBLEMS.get(self.family), "path_params", ()):
-            value = self.params.get(key)
-            if isinstance(value, str) and not Path(value).expanduser().is_absolute():
-                candidate = Path(base) / value
-                if candidate.exists():  # a file next to the config (else left as given)
-                    self.params[key] = str(candidate.resolve())
-        return self
-
-
-class SolverEntry(StrictModel):
-    """A solver and its hyper-parameters (lists and sweep mappings are sweeps)."""
-
-    name: Name
-    params: dict[str, Any] = Field(default_factory=dict)
-
-
 class ExecutorConfig(StrictModel):
     """How runs execute; ``backend`` None means joblib when jobs > 1, else serial."""
 

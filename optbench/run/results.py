@@ -50,10 +50,14 @@ class Results:
         One row per planned run (``runs.csv``).
     config, environment : dict
         ``config.yaml`` and ``environment.json``.
+    figures : FigureSet or None
+        The figure data (and SVG) drawn by ``optbench.run`` into ``plots/``, handed
+        to the HTML report so that it draws nothing again; None when none were drawn.
     """
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
+        self.figures: Any = None
         self._run_ids: list[str] | None = None  # read these per-run files, not the merged
 
     def verify(self, repair: bool = True) -> ResultsCheck:

@@ -48,7 +48,7 @@ from optbench.solvers import list_solvers, make_solver, solver_fields
 if TYPE_CHECKING:
     from optbench.problems.base import Problem
     from optbench.problems.suites import SuiteEntry
-    from optbench.run.config import ProblemEntry, SolverEntry
+    from optbench.run.entries import ProblemEntry, SolverEntry
 
 __all__ = [
     "COMMON_PROBLEM_PARAMETERS",
