@@ -35,7 +35,9 @@ from optbench.solvers import make_solver
 from optbench.solvers.base import COMPILE_SECONDS, Solver, State, Status
 from optbench.solvers.stochastic import StochasticSolver, run_generator
 
-_INF = math.inf  # a module constant: read once per iteration by StopTest.check
+# Module constants: StopTest.check reads them once per iteration.
+_INF = math.inf
+_FAILED = Status.FAILED
 #: ``f`` above ``f0 + DIVERGENCE_FACTOR * (1 + |f0|)`` counts as diverged.
 DIVERGENCE_FACTOR = 1e12
 #: Relative slack of the cost thresholds (``max_cost``, ``every_epochs``): a data pass of
@@ -357,7 +359,7 @@ class StopTest:
             -_INF < f <= self.f_limit
             and self.gtol < grad_norm < _INF
             and not f_gap <= self.f_gap_tol
-            and state.status is not Status.FAILED
+            and state.status is not _FAILED
             and iteration < self.max_iter
             and cost < self.max_cost
             and solver_time < self.max_time
