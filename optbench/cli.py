@@ -337,6 +337,13 @@ def _add_list_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
+    import os
+
+    # The listing does no linear algebra: numpy (imported with the problem families)
+    # then starts OpenBLAS without its thread pool, whose start-up costs CPU on every
+    # other core. Only when nothing imported numpy before and the user set no count.
+    if "numpy" not in sys.modules:
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from optbench.listing import describe
 
     if args.plugin:  # the plugin machinery (and pydantic with it) only when asked for
