@@ -21,10 +21,13 @@ Prints tables (no assertions) with the project's targets beside them:
 ``startup``
     ``optbench --help`` and ``optbench list`` as whole processes (the console script of
     this interpreter): wall time and CPU time (user + system of the child), medians and
-    range. Targets 0.1 s and 0.3 s.
+    interquartile range. Targets 0.1 s and 0.3 s.
 ``run``
-    fixed cost per run (a 1-iteration ``minimize``) and what ``optbench run`` adds per
-    run (record building, its share of a batch of run files).
+    the fixed cost of a run: CPU time of
+    :func:`~optbench.run.executor.execute_run` (spec to record: solver, runner, trace
+    and summary row) for 1- and 10-iteration gd runs on ``rosenbrock_2d`` (target: at
+    most 0.5 ms for 10 iterations), and of writing runs
+    (``write_batch`` of a batch of :data:`BATCH_RUNS`, per run).
 ``jobs``
     a sweep of 16 work-dominated runs with ``jobs=2`` against ``jobs=1`` in this
     process (workers start cold) and in fresh interpreters, next to the ratio the
@@ -57,7 +60,7 @@ from machine import machine_lines
 from threadpoolctl import threadpool_limits
 
 import optbench
-from optbench.run.executor import execute_spec
+from optbench.run.executor import cached_problem, execute_run, execute_spec
 from optbench.run.runner import StopCriteria, run_solver
 from optbench.run.spec import ProblemSpec, RunSpec
 from optbench.run.store import ResultStore
@@ -79,6 +82,9 @@ OVERHEAD_TARGET_US = 2.0
 PERCENT_TARGETS = {"logistic": 1.0, "rosenbrock": 15.0}
 RECORDER_TARGET_BYTES = 80
 STARTUP_TARGETS = {"--help": 0.1, "list": 0.3}
+#: CPU milliseconds of execute_run for a 10-iteration tiny run (a quarter of the
+#: pipeline's 2 ms per run).
+RUN_TARGET_MS = 0.5
 
 
 def seconds(function: Callable[[], object]) -> float:
@@ -243,7 +249,7 @@ def startup_times(command: list[str], repeats: int) -> tuple[list[float], list[f
 def startup_section(repeats: int) -> list[tuple[str, ...]]:
     """Rows of the start-up table: the two commands, and the interpreter alone and with
     numpy imported (what any command that lists problems cannot go below)."""
-    rows = [("command", "wall s median [min, max]", "CPU s median [min, max]", "target", "")]
+    rows = [("command", "wall s median [IQR]", "CPU s median [IQR]", "target", "")]
     commands = {
         "python -c pass": ([sys.executable, "-c", "pass"], None),
         "python -c 'import numpy'": ([sys.executable, "-c", "import numpy"], None),
@@ -261,8 +267,8 @@ def startup_section(repeats: int) -> list[tuple[str, ...]]:
         walls, cpus = times
         rows.append((
             label,
-            f"{median(walls):.3f} [{min(walls):.3f}, {max(walls):.3f}]",
-            f"{median(cpus):.3f} [{min(cpus):.3f}, {max(cpus):.3f}]",
+            spread(walls, digits=3),
+            spread(cpus, digits=3),
             target_text,
             "" if target is None
             else f"wall {verdict(median(walls), target)}, CPU {verdict(median(cpus), target)}",
@@ -270,52 +276,55 @@ def startup_section(repeats: int) -> list[tuple[str, ...]]:
     return rows
 
 
-def fixed_cost_per_run(problem: optbench.Problem, runs: int) -> float:
-    return median(
-        seconds(lambda: optbench.minimize(problem, "gd", step_size=1e-3, max_iter=1))
-        for _ in range(runs)
-    )
+def tiny_spec(iterations: int, step_size: float = 1e-3) -> RunSpec:
+    """A tiny run of the issue's 10,000-run experiment: gd on ``rosenbrock_2d``."""
+    return RunSpec(
+        ProblemSpec("rosenbrock_2d"), "gd", {"step_size": step_size}, 0,
+        StopCriteria(max_iter=iterations), (1e-2, 1e-4, 1e-6, 1e-8),
+    )  # fmt: skip
 
 
-#: Runs in a batch of the per-run store cost (a task of tiny runs holds hundreds).
+def cpu_per_call(function: Callable[[], object], calls: int, repeats: int) -> list[float]:
+    """CPU seconds per call of ``function``, one figure per repeat of ``calls`` calls."""
+    figures = []
+    for _ in range(repeats):
+        start = time.process_time()
+        for _ in range(calls):
+            function()
+        figures.append((time.process_time() - start) / calls)
+    return figures
+
+
+#: Runs in the batch whose writing is measured (a task of tiny runs holds hundreds).
 BATCH_RUNS = 100
 
 
-def store_cost_per_run(runs: int) -> tuple[float, float]:
-    """Median seconds of building a run's record, and of writing it in a batch of
-    :data:`BATCH_RUNS` runs (the batch's seconds over its runs)."""
-    spec = RunSpec(
-        ProblemSpec("rosenbrock", {"dim": 2}),
-        "gd",
-        {"step_size": 1e-3},
-        0,
-        StopCriteria(max_iter=1),
-        (1e-2, 1e-4, 1e-6, 1e-8),
-    )
-    record = execute_spec(spec)
-    build = median(seconds(lambda: execute_spec(spec)) for _ in range(runs))
+def run_section(quick: bool) -> list[tuple[str, ...]]:
+    """Rows of the per-run table: CPU time of ``execute_run`` (spec to RunRecord, the
+    problem built once) for 1- and 10-iteration runs, and of writing runs in a batch."""
+    calls, repeats = (100, 7) if quick else (300, 15)
+    rows = [("measurement", "ms median [IQR]", "target", "")]
+    for iterations, target in ((1, None), (10, RUN_TARGET_MS)):
+        specs = [tiny_spec(iterations, 10 ** (-6 + 4 * k / calls)) for k in range(calls)]
+        problem = cached_problem(specs[0].problem)
+        execute_run(specs[0], problem)  # warm up
+        cursor = iter(specs * repeats)
+        figures = cpu_per_call(lambda: execute_run(next(cursor), problem), calls, repeats)  # noqa: B023
+        rows.append((
+            f"execute_run, gd {iterations}-iteration run on rosenbrock_2d",
+            spread(figures, 1e3, 3),
+            "" if target is None else f"<= {target} ms",
+            "" if target is None else verdict(median(figures) * 1e3, target),
+        ))  # fmt: skip
+    record = execute_spec(tiny_spec(10))
     with tempfile.TemporaryDirectory() as directory:
         store = ResultStore(directory)
-        store.create({"name": "overhead"}, [spec])
+        store.create({"name": "overhead"}, [tiny_spec(10)])
         batch = [record] * BATCH_RUNS
-        write = median(seconds(lambda: store.write_batch(batch)) for _ in range(runs))
-        write /= BATCH_RUNS
-    return build, write
-
-
-def run_section(quick: bool) -> list[tuple[str, ...]]:
-    """Rows of the per-run table."""
-    rosenbrock = optbench.make_problem("rosenbrock", dim=2)
-    fixed = fixed_cost_per_run(rosenbrock, 100 if quick else 300)
-    record_build, record_write = store_cost_per_run(20 if quick else 50)
-    return [
-        ("measurement", "value", "target", ""),
-        ("fixed cost per run (1-iteration minimize)", f"{fixed * 1e3:.2f} ms", "<= 5 ms",
-         verdict(fixed, 5e-3)),
-        ("optbench run: record per run (execute_spec)", f"{record_build * 1e3:.2f} ms", "", ""),
-        (f"optbench run: run files (write_batch of {BATCH_RUNS}, per run)",
-         f"{record_write * 1e3:.3f} ms", "", ""),
-    ]  # fmt: skip
+        writes = cpu_per_call(lambda: store.write_batch(batch), calls // 25, repeats)
+    writes = [seconds / BATCH_RUNS for seconds in writes]
+    rows.append((f"write_batch of {BATCH_RUNS} runs, per run", spread(writes, 1e3, 3), "", ""))
+    return rows
 
 
 def sweep_config(iterations: int) -> dict:
@@ -446,7 +455,7 @@ def main() -> None:
         if "recorder" in sections:
             print_table("trace recorder memory", recorder_section(100_000))
         if "run" in sections:
-            print_table("per run (wall time)", run_section(args.quick))
+            print_table("per run (CPU time)", run_section(args.quick))
     if "startup" in sections:
         print_table("start-up as whole processes", startup_section(5 if args.quick else 11))
     if "jobs" in sections:

@@ -216,9 +216,7 @@ def _add_run_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
         help=f"refuse a config of more than N runs, counted before any is made "
         f"(default {DEFAULT_MAX_RUNS})",
     )
-    parser.add_argument(
-        "--no-plots", action="store_true", help="skip the figures (also in report.html)"
-    )
+    _add_plots_option(parser, "DIR/plots/ and report.html")
     output = parser.add_mutually_exclusive_group()
     output.add_argument(
         "--print-report",
@@ -229,6 +227,33 @@ def _add_run_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     return parser
 
 
+def _add_plots_option(parser: argparse.ArgumentParser, where: str) -> None:
+    """``--plots LEVEL`` and its alias ``--no-plots`` (read by :func:`_plots_option`)."""
+    parser.add_argument(
+        "--plots",
+        metavar="LEVEL",
+        default=None,
+        help=f"figures in {where}: none, summary (default: the suite-level profiles, "
+        "ECDF and a grid of convergence panels) or all (also a convergence and a "
+        "step-size figure per problem)",
+    )
+    parser.add_argument(
+        "--no-plots", action="store_true", help="no figures: the same as --plots none"
+    )
+
+
+def _plots_option(args: argparse.Namespace) -> str:
+    """``--plots`` (``--no-plots`` is ``--plots none``); ``UsageError`` for a bad value."""
+    from optbench.analysis.plot_kinds import DEFAULT_PLOTS, PLOT_LEVELS
+
+    if args.no_plots and args.plots not in (None, "none"):
+        raise UsageError(f"--no-plots: excludes --plots {args.plots}")
+    plots = "none" if args.no_plots else args.plots or DEFAULT_PLOTS
+    if plots not in PLOT_LEVELS:
+        raise UsageError(f"--plots: must be one of {', '.join(PLOT_LEVELS)}, got {plots!r}")
+    return plots
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from optbench.run.config import describe, load_config
 
@@ -236,6 +261,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return _fail(f"jobs: must be an integer >= 1, got {args.jobs}")
     if args.max_runs < 1:
         return _fail(f"--max-runs: must be an integer >= 1, got {args.max_runs}")
+    plots = _plots_option(args)
     config = load_config(args.config, plugins=args.plugin, max_runs=args.max_runs)
     if args.dry_run:
         print(describe(config.runs))
@@ -243,7 +269,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     import shlex
     from pathlib import Path
 
-    from optbench.analysis.report import print_report, write_reports
+    from optbench.analysis.report import build_sections, print_report, write_reports
     from optbench.analysis.run_summary import run_summary
     from optbench.run.executor import BackendError
     from optbench.run.experiment import (
@@ -269,7 +295,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             resume=args.resume,
             force=args.force,
             progress=not args.quiet,
-            plot=not args.no_plots,
+            plot=plots,
             dask_address=args.dask,
             max_runs=args.max_runs,
         )
@@ -281,9 +307,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
             f"{stop.kept} runs kept in {stop.path}, {stop.missing} missing; "
             f"to run the missing ones: {resume}"
         )
-    reports = write_reports(results, figures=not args.no_plots)
+    sections = build_sections(results)  # once: written, then printed or summarised
+    reports = write_reports(results, figures=results.figures or False, sections=sections)
     if args.print_report:
-        print_report(results)
+        print_report(results, sections=sections)
     elif not args.quiet:
         print(run_summary(results, reports[0]), end="")
     print(f"results written to {results.path}")
@@ -310,6 +337,13 @@ def _add_list_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
+    import os
+
+    # The listing does no linear algebra: numpy (imported with the problem families)
+    # then starts OpenBLAS without its thread pool, whose start-up costs CPU on every
+    # other core. Only when nothing imported numpy before and the user set no count.
+    if "numpy" not in sys.modules:
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from optbench.listing import describe
 
     if args.plugin:  # the plugin machinery (and pydantic with it) only when asked for
@@ -349,16 +383,23 @@ def _add_report_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
         help=f"a format to write (repeatable; default: {' and '.join(DEFAULT_FORMATS)})",
     )
     parser.add_argument("--quiet", action="store_true", help="do not print the tables")
+    _add_plots_option(parser, "report.html")
     return parser
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from optbench.analysis.report import print_report, write_reports
+    from optbench.analysis.plot_kinds import compute_figures
+    from optbench.analysis.report import build_sections, print_report, write_reports
+    from optbench.analysis.report_formats import DEFAULT_FORMATS
 
+    plots = _plots_option(args)
     results = _load_verified(args.dir)
-    paths = write_reports(results, args.format)
+    drawn = "html" in (args.format or DEFAULT_FORMATS) and plots != "none"  # only HTML draws
+    shown = drawn and compute_figures(results, level=plots, strict=False)
+    sections = build_sections(results)  # once: written, then printed
+    paths = write_reports(results, args.format, figures=shown, sections=sections)
     if not args.quiet:
-        print_report(results)
+        print_report(results, sections=sections)
     for path in paths:
         print(f"report written to {path}")
     return 0

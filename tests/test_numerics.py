@@ -84,3 +84,19 @@ def test_norm2_raises_nothing_whatever_numpy_is_told_to_do_on_errors(values):
         warnings.simplefilter("error")
         result = norm2(v)
     assert result == pytest.approx(exact_norm(values), rel=4e-16, abs=0.0)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.array([3.0, 4.0], dtype=np.float32),
+        np.array([1, 2, 3]),
+        [0.1, 0.2, 0.3],
+        np.arange(12.0).reshape(3, 4),
+        np.arange(12.0)[::3],
+    ],
+)
+def test_norm2_of_any_input_is_that_of_its_float64_vector(values):
+    """Only a float64 array takes the one-vdot path; others are converted first."""
+    vector = np.asarray(values, dtype=np.float64).ravel()
+    assert norm2(values) == math.sqrt(float(vector @ vector))

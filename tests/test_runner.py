@@ -11,7 +11,7 @@ import pytest
 from optbench.problems.base import Problem
 from optbench.problems.rosenbrock import Rosenbrock
 from optbench.run import runner as runner_module
-from optbench.run.runner import LogPolicy, StopCriteria, run_solver
+from optbench.run.runner import LogPolicy, LogSchedule, StopCriteria, run_solver
 from optbench.solvers.base import COMPILE_SECONDS, Solver, State
 
 
@@ -226,3 +226,27 @@ def test_compile_seconds_leave_the_run_time(monkeypatch) -> None:
     assert result.iters == 3
     assert result.compile_time == 0.75
     assert result.time == pytest.approx(0.25 + 3.0)
+
+
+@pytest.mark.parametrize(
+    "policy", [{}, {"every": 3}, {"geometric": 1.3}, {"geometric": 2.0}, {"every": 1}]
+)
+def test_log_schedule_takes_the_policys_iterations(policy):
+    """take() logs iteration 0, then i + k (every) or max(i + 1, ceil(r i)) (geometric)."""
+    schedule = LogSchedule(LogPolicy(**policy), stochastic=False)
+    expected, point = [], 0
+    while point < 200:
+        expected.append(point)
+        if "geometric" in policy:
+            point = max(point + 1, math.ceil(point * policy["geometric"]))
+        else:
+            point += policy.get("every", 1)
+    taken = [i for i in range(200) if schedule.due(i, 0.0) and schedule.take(i, 0.0)]
+    assert taken == expected
+
+
+def test_log_schedule_in_cost_takes_each_multiple_once():
+    schedule = LogSchedule(LogPolicy(every_epochs=0.5), stochastic=False)
+    costs = [0.0, 0.2, 0.5, 0.6, 0.99, 1.0, 1.7, 1.8, 2.6]
+    taken = [cost for i, cost in enumerate(costs) if schedule.take(i, cost)]
+    assert taken == [0.0, 0.5, 1.0, 1.7, 2.6]

@@ -35,7 +35,7 @@ import pandas as pd
 
 from optbench.analysis import style
 from optbench.analysis.figure_data import Curve, FigureData, LegendEntry, Panel
-from optbench.analysis.frames import ResultsFrames
+from optbench.analysis.frames import ResultsFrames, results_frames
 from optbench.analysis.profile_tables import nonempty_traces, ordered_labels, with_envelopes
 from optbench.analysis.profiles import (
     TUNED_SUFFIX,
@@ -47,7 +47,7 @@ from optbench.analysis.profiles import (
     swept_families,
 )
 from optbench.analysis.tables import target_text
-from optbench.analysis.targets import fixed_target_table
+from optbench.analysis.targets import fixed_target_table, results_hit_table
 from optbench.bootstrap import N_RESAMPLES
 
 #: Moré & Wild's tolerances τ for data profiles (their Figures 2–5 use 1e-1 … 1e-7).
@@ -71,30 +71,70 @@ def _spread_out(values: Sequence[float], most: int) -> list[float]:
     return [values[i] for i in picks]
 
 
-def _curves(curves: pd.DataFrame, x: str, table: pd.DataFrame) -> list[Curve]:
-    """Step curves of ``curves`` (``solver_label, <x>, fraction[, low, high]``), styled
-    per family: solid with their band, or faded (the settings of a sweep, no label)."""
+def _hit_table(
+    frames: ResultsFrames, targets: Sequence[float] | None = None, envelopes: str | None = None
+) -> pd.DataFrame:
+    """The fixed-target table of ``frames`` at ``targets`` (all by default;
+    :func:`~optbench.analysis.targets.results_hit_table`, shared with the report) with
+    the tuned envelopes for ``envelopes`` (a work measure) added; computed once per
+    frames."""
+    frames = results_frames(frames)
+    table = results_hit_table(frames, targets)
+    if envelopes is None:
+        return table
+    levels = None if targets is None else tuple(sorted({float(t) for t in targets}))
+    return frames.derived(
+        ("hit_table_with_envelopes", levels, envelopes),
+        lambda: with_envelopes(table, envelopes),
+    )
+
+
+def _solid_labels(table: pd.DataFrame, labels: list[tuple[str, str]]) -> set[str]:
+    """Labels drawn solid (with a band): tuned envelopes and unswept families' solvers;
+    ``labels``: :func:`ordered_labels` of ``table``."""
     swept = set(swept_families(table[~table["solver_label"].str.endswith(TUNED_SUFFIX)]))
-    grouped = dict(tuple(curves.groupby("solver_label", sort=False)))
+    return {
+        label for label, family in labels if family not in swept or label.endswith(TUNED_SUFFIX)
+    }
+
+
+def _curves(
+    curves: pd.DataFrame, x: str, labels: list[tuple[str, str]], solid: set[str]
+) -> list[Curve]:
+    """Step curves of ``curves`` (``solver_label, <x>, fraction[, low, high]``) in the
+    order of ``labels`` (:func:`ordered_labels`), styled per family: solid with their
+    band (``solid``: :func:`_solid_labels`), or faded (the settings of a sweep, no label)."""
+    codes, found = pd.factorize(curves["solver_label"])
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(found) + 1))
+    where = {label: order[bounds[k] : bounds[k + 1]] for k, label in enumerate(found.tolist())}
+    columns = {
+        c: curves[c].to_numpy(dtype=float) for c in (x, "fraction", "low", "high") if c in curves
+    }
+    looks = {
+        family: (style.family_color(family), style.family_linestyle(family))
+        for family in {family for _, family in labels}
+    }
     drawn = []
-    for label, family in ordered_labels(table):
-        curve = grouped.get(label)
-        if curve is None or curve.empty:
+    for label, family in labels:
+        rows = where.get(label)
+        if rows is None or rows.size == 0:
             continue
-        faded = family in swept and not label.endswith(TUNED_SUFFIX)
-        banded = not faded and "low" in curve
+        faded = label not in solid
+        banded = not faded and "low" in columns
+        color, linestyle = looks[family]
         drawn.append(
             Curve(
-                curve[x].to_numpy(dtype=float),
-                curve["fraction"].to_numpy(dtype=float),
+                columns[x][rows],
+                columns["fraction"][rows],
                 None if faded else label,
-                style.family_color(family),
-                style.family_linestyle(family),
+                color,
+                linestyle,
                 style.FADED_WIDTH if faded else style.BEST_WIDTH,
                 style.FADED_ALPHA if faded else style.BEST_ALPHA,
                 drawstyle="steps",
-                low=curve["low"].to_numpy(dtype=float) if banded else None,
-                high=curve["high"].to_numpy(dtype=float) if banded else None,
+                low=columns["low"][rows] if banded else None,
+                high=columns["high"][rows] if banded else None,
                 band_alpha=style.BAND_ALPHA,
             )
         )
@@ -136,24 +176,31 @@ def performance_profile_figure(
     n_resamples: int = BAND_RESAMPLES,
 ) -> FigureData:
     """The performance profiles of ``frames`` (one panel per target, at most four)."""
-    table = with_envelopes(
-        fixed_target_table(frames.summary, nonempty_traces(frames), targets), metric
-    )
+    table = _hit_table(frames, targets, metric)
+    labels = ordered_labels(table)
+    solid = _solid_labels(table, labels)
     shown = _spread_out(sorted(set(table["target"]), reverse=True), MAX_PANELS)
     panels = []
     for target in shown:
-        profile = performance_profile(table, metric, target=target, n_resamples=n_resamples)
+        profile = performance_profile(
+            table,
+            metric,
+            target=target,
+            n_resamples=n_resamples,
+            own_steps=True,
+            banded=solid,
+        )
         panels.append(
             Panel(
-                _curves(profile, "tau", table),
-                title=rf"$\varepsilon$ = {target_text(target)}",
-                xlabel=rf"$\tau$ ({_METRIC_LABELS[metric]} / least {_METRIC_LABELS[metric]})",
+                _curves(profile, "tau", labels, solid),
+                title=f"ε = {target_text(target)}",
+                xlabel=f"τ ({_METRIC_LABELS[metric]} / least {_METRIC_LABELS[metric]})",
                 xscale="log",
                 xscale_base=2.0,
                 xlim=(1.0, max(2.0, float(profile["tau"].max()))),
             )
         )
-    panels[0].ylabel = r"fraction of problems $\rho_s(\tau)$"
+    panels[0].ylabel = "fraction of problems ρₛ(τ)"
     suffix = "" if metric == "cost" else f"_{metric}"
     return _profile_figure(
         f"performance_profile{suffix}",
@@ -177,25 +224,27 @@ def data_profile_figure(
         raise ValueError("data profiles need traces (traces.parquet)")
     table = fixed_target_table(frames.summary, traces, taus, test="relative")
     table = with_envelopes(table, "calls" if unit == "dim+1" else "cost")
+    labels = ordered_labels(table)
+    solid = _solid_labels(table, labels)
     panels = []
     for tau in sorted(taus, reverse=True):
-        profile = data_profile(table, tau, unit, n_resamples=n_resamples)
+        profile = data_profile(
+            table, tau, unit, n_resamples=n_resamples, own_steps=True, banded=solid
+        )
         panels.append(
             Panel(
-                _curves(profile[profile["kappa"] > 0], "kappa", table),
-                title=rf"$\tau$ = {tau:.0e}",
-                xlabel=r"$\kappa$ (oracle calls / (dim + 1))"
-                if unit == "dim+1"
-                else r"$\kappa$ (cost)",
+                _curves(profile[profile["kappa"] > 0], "kappa", labels, solid),
+                title=f"τ = {tau:.0e}",
+                xlabel="κ (oracle calls / (dim + 1))" if unit == "dim+1" else "κ (cost)",
                 xscale="log",
             )
         )
-    panels[0].ylabel = r"fraction of problems $d_s(\kappa)$"
+    panels[0].ylabel = "fraction of problems dₛ(κ)"
     return _profile_figure(
         "data_profile" if unit == "dim+1" else "data_profile_cost",
         panels,
         table,
-        title=r"Data profiles: solved when $f(x_0) - f(x) \geq (1 - \tau)(f(x_0) - f_L)$",
+        title="Data profiles: solved when f(x₀) − f(x) ≥ (1 − τ)(f(x₀) − f_L)",
         caption=f"Data profiles (Moré & Wild) per tolerance τ; {_BAND_NOTE}.",
     )
 
@@ -204,13 +253,15 @@ def ecdf_figure(
     frames: ResultsFrames, metric: str = "cost", n_resamples: int = BAND_RESAMPLES
 ) -> FigureData:
     """The runtime ECDF over all (problem, seed, target) triples of ``frames``."""
-    table = with_envelopes(fixed_target_table(frames.summary, nonempty_traces(frames)), metric)
-    ecdf = runtime_ecdf(table, metric, n_resamples=n_resamples)
+    table = _hit_table(frames, envelopes=metric)
+    labels = ordered_labels(table)
+    solid = _solid_labels(table, labels)
+    ecdf = runtime_ecdf(table, metric, n_resamples=n_resamples, own_steps=True, banded=solid)
     x_label = style.X_LABELS.get("iter" if metric == "iters" else metric, metric)
     pairs = len(table.drop_duplicates(["problem", "seed", "target"]))
     targets = ", ".join(target_text(t) for t in sorted(set(table["target"]), reverse=True))
     panel = Panel(
-        _curves(ecdf[ecdf["budget"] > 0], "budget", table),
+        _curves(ecdf[ecdf["budget"] > 0], "budget", labels, solid),
         title=f"Runtime ECDF: {pairs} (problem, seed, target) pairs\nε ∈ {{{targets}}}",
         xlabel=f"{x_label}, log scale",
         ylabel="fraction of (problem, target) pairs",
@@ -228,7 +279,7 @@ def ecdf_figure(
 
 def sensitivity_fraction_figure(frames: ResultsFrames) -> FigureData | None:
     """The fraction of sweep settings reaching each target; None without sweeps."""
-    table = fixed_target_table(frames.summary, nonempty_traces(frames))
+    table = _hit_table(frames)
     fractions = sweep_success_fraction(table)
     if fractions.empty:
         return None
@@ -249,7 +300,7 @@ def sensitivity_fraction_figure(frames: ResultsFrames) -> FigureData | None:
         )
     relative = (table["f_star_source"] == "best_found").any()
     measure = "f − f* (relative where f* unknown)" if relative else "f − f*"
-    panel.xlabel = rf"target $\varepsilon$ on {measure}; harder to the right"
+    panel.xlabel = f"target ε on {measure}; harder to the right"
     panel.ylabel = "fraction of sweep runs reaching ε"
     panel.title = "Swept solvers: settings × seeds that reach each target"
     return FigureData(

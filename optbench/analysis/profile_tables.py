@@ -11,7 +11,7 @@ figures of :mod:`optbench.analysis.profile_plots`.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -26,8 +26,8 @@ from optbench.analysis.profiles import (
     tuned_envelope,
 )
 from optbench.analysis.report_blocks import Block, FigureRef, Section, Table, Text
-from optbench.analysis.tables import target_text
-from optbench.analysis.targets import fixed_target_table
+from optbench.analysis.tables import MAX_SETTINGS, target_text
+from optbench.analysis.targets import results_hit_table
 
 #: Where the report tables read the profiles.
 TABLE_TAUS = (1.0, 2.0, 4.0, 10.0)
@@ -62,15 +62,76 @@ def _profile_row(curves: pd.DataFrame, x: str, points: Sequence[float]) -> pd.Da
     return wide.reindex(columns=list(points))
 
 
-def profile_tables(results: Any) -> str:
+def best_rows(
+    wide: pd.DataFrame, families: Mapping[str, str], max_settings: int | None
+) -> tuple[pd.DataFrame, str | None]:
+    """At most ``max_settings`` rows of each family of a wide profile table, and the line
+    saying what was left out (``None``: nothing).
+
+    The rows kept are those with the largest sum of fractions over the table's columns
+    (the area under the profile at its points; ties go to the earlier row), in their
+    order; tuned envelopes are always kept.
+
+    Parameters
+    ----------
+    wide : DataFrame
+        Indexed by solver label, one column per point of the profile.
+    families : mapping
+        The family of every label.
+    max_settings : int or None
+        The cap (``None``: every row).
+    """
+    if max_settings is None or len(wide) <= max_settings:
+        return wide, None
+    labels = wide.index.to_series()
+    ranking = pd.DataFrame(
+        {
+            "family": labels.map(families).to_numpy(),
+            "score": wide.sum(axis=1, skipna=True).to_numpy(),
+            "position": range(len(wide)),
+            "tuned": labels.str.endswith(TUNED_SUFFIX).to_numpy(),
+        }
+    )
+    settings = ranking[~ranking["tuned"]].sort_values(
+        ["family", "score", "position"], ascending=[True, False, True], kind="stable"
+    )
+    rank = settings.groupby("family", sort=False).cumcount()
+    keep = ranking["tuned"].to_numpy().copy()
+    keep[settings["position"].to_numpy()[rank.to_numpy() < max_settings]] = True
+    if keep.all():
+        return wide, None
+    counts = settings["family"].value_counts(sort=False)
+    cut = [f"{family} {max_settings} of {n}" for family, n in counts.items() if n > max_settings]
+    note = (
+        f"Shown per solver: the {max_settings} settings with the largest fractions (their "
+        f"sum over the columns) and the tuned envelope, {int((~keep).sum())} more left out "
+        f"({', '.join(cut)})."
+    )
+    return wide[keep], note
+
+
+def _table_blocks(
+    wide: pd.DataFrame,
+    families: Mapping[str, str],
+    max_settings: int | None,
+    caption: str,
+    kind: str,
+) -> list[Block]:
+    """The table of ``wide`` (capped by :func:`best_rows`), after its note if any."""
+    shown, note = best_rows(wide, families, max_settings)
+    table = Table(_solver_frame(shown), caption=caption, kind=kind)
+    return [table] if note is None else [Text(note), table]
+
+
+def profile_tables(results: Any, max_settings: int | None = MAX_SETTINGS) -> str:
     """The profiles section as markdown (``""`` when the summary has no targets)."""
     from optbench.analysis.report_markdown import section_markdown
 
-    section = profile_section(results)
+    section = profile_section(results, max_settings=max_settings)
     return "" if section is None else section_markdown(section)
 
 
-def profile_section(results: Any) -> Section | None:
+def profile_section(results: Any, max_settings: int | None = MAX_SETTINGS) -> Section | None:
     """The figures (performance profile, ECDF, data profile, sweep sensitivity) and the
     tables: ρ_s at a few τ, fraction solved, d_s at a few κ.
 
@@ -79,6 +140,8 @@ def profile_section(results: Any) -> Section | None:
     results : path, Results or ResultsFrames
         The results (traces are needed for the data-profile table and where f* is
         unknown; without them those parts say why they are missing).
+    max_settings : int or None
+        Rows of one solver family in each table (:func:`best_rows`; ``None``: all).
 
     Returns
     -------
@@ -91,7 +154,7 @@ def profile_section(results: Any) -> Section | None:
     traces = nonempty_traces(frames)
     section = Section("profiles", "Profiles")
     try:
-        table = fixed_target_table(frames.summary, traces)
+        table = results_hit_table(frames)
     except ValueError as error:
         if "no targets" in str(error):
             return None
@@ -102,7 +165,9 @@ def profile_section(results: Any) -> Section | None:
         section.blocks.append(FigureRef("data-profile"))
     section.blocks.append(FigureRef("sensitivity"))
     table = with_envelopes(table, "cost")
-    order = [label for label, _ in ordered_labels(table)]
+    labelled = ordered_labels(table)
+    order = [label for label, _ in labelled]
+    families = dict(labelled)
     instances = len(table.drop_duplicates(["problem", "seed"]))
     section.blocks.append(
         Text(
@@ -134,7 +199,7 @@ def profile_section(results: Any) -> Section | None:
             title,
             [
                 Text("ρ(τ): fraction of instances solved within τ × the least cost of any solver."),
-                Table(_solver_frame(wide), caption=title, kind="profile"),
+                *_table_blocks(wide, families, max_settings, title, "profile"),
             ],
             level=3,
         )
@@ -147,11 +212,11 @@ def profile_section(results: Any) -> Section | None:
         Section(
             "profiles-solved",
             title,
-            [Table(_solver_frame(solved), caption=title, kind="solved")],
+            _table_blocks(solved, families, max_settings, title, "solved"),
             level=3,
         )
     )
-    section.subsections.append(_data_profile_section(frames, traces, order))
+    section.subsections.append(_data_profile_section(frames, traces, order, families, max_settings))
     return section
 
 
@@ -160,14 +225,18 @@ def _solver_frame(wide: pd.DataFrame) -> pd.DataFrame:
 
 
 def _data_profile_section(
-    frames: ResultsFrames, traces: pd.DataFrame | None, order: list[str]
+    frames: ResultsFrames,
+    traces: pd.DataFrame | None,
+    order: list[str],
+    families: Mapping[str, str],
+    max_settings: int | None,
 ) -> Section:
     section = Section("profiles-data", f"Data profile: τ = {TABLE_DATA_TAU:.0e}", level=3)
     blocks: list[Block] = section.blocks
     if traces is None:
         blocks.append(Text("Not available: no traces."))
         return section
-    table = fixed_target_table(frames.summary, traces, [TABLE_DATA_TAU], test="relative")
+    table = results_hit_table(frames, [TABLE_DATA_TAU], test="relative")
     if table["dim"].isna().any():
         blocks.append(Text("Not available: the summary has no `dim` column."))
         return section
@@ -187,6 +256,6 @@ def _data_profile_section(
             "d(κ): fraction of instances with f(x0) − f(x) ≥ (1 − τ)(f(x0) − f_L) within "
             f"{work}, f_L = f* where certified, else the best value found; first logged hit."
         ),
-        Table(_solver_frame(wide), caption=section.title, kind="data-profile"),
+        *_table_blocks(wide, families, max_settings, section.title, "data-profile"),
     ]
     return section

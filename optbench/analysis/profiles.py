@@ -24,7 +24,7 @@ setting*, Optim. Methods Softw. 36(1):114–144 (2021), for runtime ECDFs over
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 import pandas as pd
@@ -171,7 +171,8 @@ def _fraction_band(
     """Percentile band of the fraction of rows with finite value ≤ each grid point.
 
     The fraction only changes at the column's own finite values, so it is resampled
-    there (``weights``: :func:`_unit_weights`) and held in between.
+    there (``weights``: :func:`_unit_weights`) and held in between; the quantiles of
+    every such value are taken in one call (as :func:`percentile_interval`).
     """
     finite = np.isfinite(values)
     order = np.argsort(values[finite], kind="stable")
@@ -183,7 +184,9 @@ def _fraction_band(
     cumulative /= weights.sum(axis=1, keepdims=True)
     distinct = np.unique(ordered)
     at = cumulative[:, np.searchsorted(ordered, distinct, side="right") - 1]
-    bounds = np.array([percentile_interval(at[:, k], level) for k in range(distinct.size)])
+    percentile_interval(at[:, 0], level)  # checks the level
+    alpha = 1.0 - level
+    bounds = np.quantile(at, [alpha / 2.0, 1.0 - alpha / 2.0], axis=0, method="inverted_cdf").T
     position = np.searchsorted(distinct, grid, side="right") - 1
     inside = position >= 0
     low[inside] = bounds[position[inside], 0]
@@ -191,38 +194,95 @@ def _fraction_band(
     return low, high
 
 
+def _own_steps(values: np.ndarray, start: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each column's step points: ``start``, the least finite value of the whole matrix
+    above it (so that every curve starts at the left edge of a log axis), the column's
+    distinct finite values above ``start``, and one end point shared by all (as
+    :func:`_step_grid`); with the count of the column's finite values ≤ each point.
+    Returns ``(column, point, count)``, column by column, points increasing."""
+    columns = values.shape[1]
+    finite = np.isfinite(values)
+    column = np.broadcast_to(np.arange(columns), values.shape)[finite]
+    value = values[finite]
+    order = np.lexsort((value, column))
+    column, value = column[order], value[order]
+    seen = np.bincount(column, minlength=columns)
+    begins = np.cumsum(seen) - seen
+    count = np.arange(value.size) - np.repeat(begins, seen) + 1  # finite values <= value
+    last = np.r_[(column[1:] != column[:-1]) | (value[1:] != value[:-1]), True]
+    above = value > start
+    shared = [np.full(columns, start)]
+    held = [np.bincount(column[~above], minlength=columns)]
+    if above.any():
+        first = float(value[above].min())
+        shared.append(np.full(columns, first))
+        held.append(held[0] + np.bincount(column[above & (value <= first)], minlength=columns))
+    top = max(start, float(value.max())) if value.size else start
+    end = top * 2.0 if top > 0 else 1.0
+    own = last & above
+    points = np.concatenate([*shared, value[own], np.full(columns, end)])
+    owner = np.concatenate(
+        [np.tile(np.arange(columns), len(shared)), column[own], np.arange(columns)]
+    )
+    counts = np.concatenate([*held, count[own], seen])
+    order = np.lexsort((points, owner))
+    owner, points, counts = owner[order], points[order], counts[order]
+    fresh = np.r_[True, (owner[1:] != owner[:-1]) | (points[1:] != points[:-1])]
+    return owner[fresh], points[fresh], counts[fresh]
+
+
 def _fractions(
     matrix: pd.DataFrame,
-    grid: np.ndarray,
+    grid: np.ndarray | None,
     name: str,
     *,
+    start: float = 0.0,
     units: np.ndarray | None = None,
     n_resamples: int = 0,
     level: float = LEVEL,
     seed: int = 0,
+    banded: Collection[str] | None = None,
 ) -> pd.DataFrame:
     """Long frame ``solver_label, <name>, fraction``: share of rows with finite value ≤ grid.
 
+    ``grid=None``: each solver at its own step points only (:func:`_own_steps`), so
+    the frame has as many rows as the matrix has finite values (plus three per
+    solver), not solvers × grid points.
+
     With ``n_resamples > 0``, also ``low`` and ``high``: the percentile bootstrap band of
     each fraction (:mod:`optbench.bootstrap`), resampling ``units`` (one per
-    row by default) with replacement, the same draws for every solver.
+    row by default) with replacement, the same draws for every solver; computed for
+    the solvers in ``banded`` only (default all; NaN for the others).
     """
     values = matrix.to_numpy(dtype=float)
-    total = values.shape[0]
-    weights = None
+    total, columns = values.shape
+    if grid is None:
+        owner, points, counts = _own_steps(values, start)
+    else:
+        ordered = np.sort(np.where(np.isfinite(values), values, np.inf), axis=0)
+        finite = np.isfinite(values).sum(axis=0)  # failures never count, even at inf
+        found = [
+            np.minimum(np.searchsorted(ordered[:, k], grid, side="right"), finite[k])
+            for k in range(columns)
+        ]
+        counts = np.concatenate(found) if found else np.zeros(0, dtype=int)
+        owner = np.repeat(np.arange(columns), grid.size)
+        points = np.tile(grid, columns)
+    labels = np.asarray(matrix.columns, dtype=object)
+    frame = pd.DataFrame(
+        {"solver_label": labels[owner], name: points, "fraction": counts / max(total, 1)}
+    )
     if n_resamples and total:
         keys = np.arange(total) if units is None else np.asarray(units)
         weights = _unit_weights(keys, n_resamples, seed)
-    parts = []
-    for column, label in enumerate(matrix.columns):
-        ordered = np.sort(values[:, column])
-        ordered = ordered[np.isfinite(ordered)]  # failures never count, even at inf
-        counts = np.searchsorted(ordered, grid, side="right")
-        part = pd.DataFrame({"solver_label": label, name: grid, "fraction": counts / max(total, 1)})
-        if weights is not None:
-            part["low"], part["high"] = _fraction_band(values[:, column], grid, weights, level)
-        parts.append(part)
-    return pd.concat(parts, ignore_index=True)
+        low, high = np.full(points.size, np.nan), np.full(points.size, np.nan)
+        bounds = np.searchsorted(owner, np.arange(columns + 1))
+        for k, label in enumerate(labels):
+            if banded is None or label in banded:
+                part = slice(bounds[k], bounds[k + 1])
+                low[part], high[part] = _fraction_band(values[:, k], points[part], weights, level)
+        frame["low"], frame["high"] = low, high
+    return frame
 
 
 def _step_grid(values: np.ndarray, start: float, given: Sequence[float] | None) -> np.ndarray:
@@ -243,6 +303,8 @@ def performance_profile(
     n_resamples: int = 0,
     level: float = LEVEL,
     seed: int = 0,
+    own_steps: bool = False,
+    banded: Collection[str] | None = None,
 ) -> pd.DataFrame:
     r"""Performance profile :math:`\rho_s(\tau) = |\{p : r_{p,s} \le \tau\}| / |P|`.
 
@@ -265,6 +327,13 @@ def performance_profile(
         instances (``n_resamples`` seeded resamples, :mod:`optbench.bootstrap`).
         The ratios stay those of the full table: the band says how the profile
         depends on which instances the suite holds.
+    own_steps : bool
+        Without ``taus``: each solver's curve at its own step points only (1, the
+        least ratio above 1, its finite ratios, the shared end point) rather than
+        every solver at every solver's points; the same step functions in rows
+        linear in the table.
+    banded : collection of str, optional
+        The solvers whose band is computed (default all; NaN for the others).
 
     Returns
     -------
@@ -272,8 +341,17 @@ def performance_profile(
         Columns ``solver_label, tau, fraction`` (and ``low, high`` with a band).
     """
     ratios = performance_ratios(table, metric, target)
-    grid = _step_grid(ratios.to_numpy(dtype=float).ravel(), 1.0, taus)
-    return _fractions(ratios, grid, "tau", n_resamples=n_resamples, level=level, seed=seed)
+    grid = None if own_steps and taus is None else _step_grid(ratios.to_numpy().ravel(), 1.0, taus)
+    return _fractions(
+        ratios,
+        grid,
+        "tau",
+        start=1.0,
+        n_resamples=n_resamples,
+        level=level,
+        seed=seed,
+        banded=banded,
+    )
 
 
 def data_profile(
@@ -286,6 +364,8 @@ def data_profile(
     n_resamples: int = 0,
     level: float = LEVEL,
     seed: int = 0,
+    own_steps: bool = False,
+    banded: Collection[str] | None = None,
 ) -> pd.DataFrame:
     r"""Data profile :math:`d_s(\kappa)`: share of instances solved within κ units of work.
 
@@ -312,8 +392,9 @@ def data_profile(
         Budgets κ. Default: where the step curve changes, plus one point beyond.
     summary : DataFrame, optional
         The results summary, when ``data`` are traces.
-    n_resamples, level, seed
-        A bootstrap band over the instances, as in :func:`performance_profile`.
+    n_resamples, level, seed, own_steps, banded
+        A bootstrap band over the instances and the step points, as in
+        :func:`performance_profile`.
 
     Returns
     -------
@@ -337,8 +418,12 @@ def data_profile(
     else:
         work = rows["cost"]
     matrix = work_matrix(rows, work, INSTANCE)
-    grid = _step_grid(matrix.to_numpy(dtype=float).ravel(), 0.0, kappas)
-    return _fractions(matrix, grid, "kappa", n_resamples=n_resamples, level=level, seed=seed)
+    grid = (
+        None if own_steps and kappas is None else _step_grid(matrix.to_numpy().ravel(), 0.0, kappas)
+    )
+    return _fractions(
+        matrix, grid, "kappa", n_resamples=n_resamples, level=level, seed=seed, banded=banded
+    )
 
 
 def runtime_ecdf(
@@ -349,6 +434,8 @@ def runtime_ecdf(
     n_resamples: int = 0,
     level: float = LEVEL,
     seed: int = 0,
+    own_steps: bool = False,
+    banded: Collection[str] | None = None,
 ) -> pd.DataFrame:
     """Runtime ECDF over all (instance, target) pairs, in the manner of COCO.
 
@@ -368,6 +455,8 @@ def runtime_ecdf(
     n_resamples, level, seed
         With ``n_resamples > 0``: a percentile bootstrap band that resamples the
         ``(problem, seed)`` instances, each with all its targets.
+    own_steps, banded
+        Step points and bands, as in :func:`performance_profile`.
 
     Returns
     -------
@@ -377,7 +466,11 @@ def runtime_ecdf(
     if metric not in WORK_METRICS:
         raise ValueError(f"metric: must be one of {', '.join(WORK_METRICS)}, got {metric!r}")
     matrix = work_matrix(table, table[metric], [*INSTANCE, "target"])
-    grid = _step_grid(matrix.to_numpy(dtype=float).ravel(), 0.0, budgets)
+    grid = (
+        None
+        if own_steps and budgets is None
+        else _step_grid(matrix.to_numpy().ravel(), 0.0, budgets)
+    )
     instances = matrix.index.droplevel("target").to_flat_index()
     return _fractions(
         matrix,
@@ -387,6 +480,7 @@ def runtime_ecdf(
         n_resamples=n_resamples,
         level=level,
         seed=seed,
+        banded=banded,
     )
 
 
@@ -436,9 +530,12 @@ def tuned_envelope(
         return table.assign(tuned_setting=pd.Series(dtype=object))
     keys = ["problem", "target", "family"]
     score = (
-        table.assign(work=table[metric].where(table["reached"]))
+        table.assign(
+            work=table[metric].where(table["reached"]),
+            failed=~table["reached"].astype(bool),
+        )
         .groupby([*keys, "solver_label"])
-        .agg(failures=("reached", lambda r: int((~r.astype(bool)).sum())), work=("work", "median"))
+        .agg(failures=("failed", "sum"), work=("work", "median"))
         .reset_index()
         .assign(work=lambda s: s["work"].fillna(np.inf))
         .sort_values([*keys, "failures", "work", "solver_label"], kind="stable")

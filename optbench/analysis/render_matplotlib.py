@@ -7,10 +7,12 @@ small and the browser's sans-serif font draws it), no XML prolog, no DOCTYPE, no
 metadata, and every ``id`` prefixed so that several figures on one page never share one.
 
 Cheap by construction: the layout is chosen once from the figure data (fixed margins
-in inches, legends in reserved space), log-axis tick labels are plain text (``10⁻⁴``)
-rather than mathtext, and the unlabelled curves of a panel (the settings of a sweep,
-the faded lines) are drawn as one ``LineCollection``, whatever their number; only the
-labelled curves, which the legend needs, are separate artists.
+in inches, legends in reserved space), log-axis tick labels and every title are plain
+text (``10⁻⁴``, ``f − f*``) rather than mathtext, log axes spanning many decades have
+no minor ticks, and the unlabelled curves of a panel (the settings of a sweep,
+the faded lines) are drawn as one ``LineCollection``, whatever their number (beyond
+:data:`MERGE_CURVES` of them, one path per style, an image inside SVG and PDF files);
+only the labelled curves, which the legend needs, are separate artists.
 """
 
 from __future__ import annotations
@@ -96,13 +98,50 @@ def _step_points(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return xs, ys
 
 
+#: A panel with more unlabelled curves than this draws them as one path per style,
+#: the curves separated by gaps (NaN), and as an image inside SVG and PDF files.
+MERGE_CURVES = 500
+
+
+def _joined(curves: list[Curve]) -> np.ndarray:
+    """The vertices of ``curves`` (step curves as steps) in one array, a NaN row
+    between two curves: one path for all of them."""
+    sizes = np.array([np.size(c.x) for c in curves])
+    x = np.concatenate([np.asarray(c.x, dtype=float) for c in curves])
+    y = np.concatenate([np.asarray(c.y, dtype=float) for c in curves])
+    steps = np.array([c.drawstyle == "steps" and n > 1 for c, n in zip(curves, sizes, strict=True)])
+    if steps.any():  # (x0, y0), (x1, y0), (x1, y1), ...: each point twice, one x and y less
+        twice = np.where(steps, 2, 1)
+        x_rep, y_rep = np.repeat(x, np.repeat(twice, sizes)), np.repeat(y, np.repeat(twice, sizes))
+        new_starts = np.cumsum(sizes * twice) - sizes * twice
+        keep_x = np.ones(x_rep.size, bool)
+        keep_y = np.ones(y_rep.size, bool)
+        keep_x[new_starts[steps]] = False
+        keep_y[(new_starts + sizes * twice - 1)[steps]] = False
+        x, y = x_rep[keep_x], y_rep[keep_y]
+        sizes = np.where(steps, 2 * sizes - 1, sizes)
+    points = np.full((sizes.sum() + len(curves), 2), np.nan)
+    rows = np.arange(sizes.sum()) + np.repeat(np.arange(len(curves)), sizes)
+    points[rows, 0], points[rows, 1] = x, y
+    return points
+
+
 def _draw_collection(ax: Axes, curves: list[Curve]) -> None:
-    """Every unlabelled curve of a panel as one ``LineCollection``."""
+    """Every unlabelled curve of a panel as one ``LineCollection``: a line per curve, or
+    beyond :data:`MERGE_CURVES` curves one line per style (overlaps then do not darken)
+    drawn as an image in vector formats."""
     from matplotlib.collections import LineCollection
     from matplotlib.colors import to_rgba
 
+    groups: dict[tuple[str, float, float, str], list[Curve]] = {}
+    merge = len(curves) > MERGE_CURVES
     segments, colors, widths, styles = [], [], [], []
     for curve in curves:
+        if merge:
+            groups.setdefault((curve.color, curve.alpha, curve.width, curve.linestyle), []).append(
+                curve
+            )
+            continue
         x, y = np.asarray(curve.x, dtype=float), np.asarray(curve.y, dtype=float)
         if curve.drawstyle == "steps":
             x, y = _step_points(x, y)
@@ -110,10 +149,14 @@ def _draw_collection(ax: Axes, curves: list[Curve]) -> None:
         colors.append(to_rgba(curve.color, curve.alpha))
         widths.append(curve.width)
         styles.append(curve.linestyle)
-    ax.add_collection(
-        LineCollection(segments, colors=colors, linewidths=widths, linestyles=styles),
-        autolim=True,
-    )
+    for (color, alpha, width, linestyle), members in groups.items():
+        segments.append(_joined(members))
+        colors.append(to_rgba(color, alpha))
+        widths.append(width)
+        styles.append(linestyle)
+    lines = LineCollection(segments, colors=colors, linewidths=widths, linestyles=styles)
+    lines.set_rasterized(merge)
+    ax.add_collection(lines, autolim=True)
     ax.autoscale_view()
 
 
@@ -190,6 +233,24 @@ def _legend_handles(entries: Iterable[LegendEntry]) -> list[Any]:
     ]
 
 
+#: A log axis spanning more decades than this gets no minor ticks (each tick is two
+#: lines and a text that matplotlib builds at every draw; the decades are labelled).
+MINOR_TICK_DECADES = 3.0
+
+
+def _sparse_minor_ticks(ax: Axes, panel: Panel) -> None:
+    """No minor ticks on log axes spanning more than :data:`MINOR_TICK_DECADES`."""
+    from matplotlib.ticker import NullLocator
+
+    for axis, scale, limits in (
+        (ax.xaxis, panel.xscale, ax.get_xlim()),
+        (ax.yaxis, panel.yscale, ax.get_ylim()),
+    ):
+        low, high = sorted(limits)
+        if scale == "log" and low > 0 and np.log10(high / low) > MINOR_TICK_DECADES:
+            axis.set_minor_locator(NullLocator())
+
+
 def _draw_panel(ax: Axes, panel: Panel, extra: list[LegendEntry]) -> None:
     faded = [c for c in panel.curves if c.label is None and c.err_low is None]
     if faded:
@@ -209,11 +270,13 @@ def _draw_panel(ax: Axes, panel: Panel, extra: list[LegendEntry]) -> None:
         ax.set_ylim(*panel.ylim)
     if panel.invert_x:
         ax.invert_xaxis()
+    _sparse_minor_ticks(ax, panel)
     for markers in panel.top_markers:
         style.mark_top(ax, markers.x, markers.marker, markers.color)
     if panel.plain_y_ticks:
         style.plain_log_ticks(ax)
-    ax.set_title(panel.title, fontsize="medium")
+    # y given: matplotlib then places the title without measuring the tick labels
+    ax.set_title(panel.title, fontsize="medium", y=1.0)
     ax.set_xlabel(panel.xlabel)
     ax.set_ylabel(panel.ylabel)
     ax.grid(True, which="major", alpha=0.3)
@@ -350,13 +413,39 @@ def to_figure(data: FigureData) -> Figure:
     return fig
 
 
-def save(data: FigureData, path: Path) -> Path:
-    """Draw ``data`` and write it to ``path`` (format from the suffix), atomically."""
-    fig = to_figure(data)
+def _save_figure(fig: Figure, path: Path) -> Path:
     if Path(path).suffix == ".svg":
         with _svg_settings():
             return style.save_figure(fig, path)
     return style.save_figure(fig, path)
+
+
+def save(data: FigureData, path: Path) -> Path:
+    """Draw ``data`` and write it to ``path`` (format from the suffix), atomically."""
+    return _save_figure(to_figure(data), path)
+
+
+def save_all(data: FigureData, path: Path, *, svg: bool = False) -> tuple[Path, str | None]:
+    """Draw ``data`` once: write ``path`` and, with ``svg``, also return its SVG text
+    (:func:`raw_svg`) from the same matplotlib figure."""
+    fig = to_figure(data)
+    written = _save_figure(fig, path)
+    return written, raw_svg(fig) if svg else None
+
+
+def raw_svg(fig: Figure) -> str:
+    """``fig`` as an ``<svg>`` element: no prolog, DOCTYPE or metadata, ids as drawn."""
+    buffer = io.StringIO()
+    with _svg_settings():
+        fig.savefig(buffer, format="svg", metadata=_SVG_METADATA)
+    text = buffer.getvalue()
+    start = _SVG_START.search(text)
+    return (text[start.start() :] if start else text).strip()
+
+
+def prefix_ids(svg: str, id_prefix: str) -> str:
+    """Prepend ``id_prefix`` to every ``id`` of ``svg`` and every reference to one."""
+    return _SVG_IDS.sub(lambda m: f"{m.group(1)}{id_prefix}", svg)
 
 
 def svg_markup(data: FigureData | Figure, id_prefix: str) -> str:
@@ -370,12 +459,5 @@ def svg_markup(data: FigureData | Figure, id_prefix: str) -> str:
         Prepended to every ``id`` and to every reference to one (``href="#…"``,
         ``url(#…)``); distinct per figure of a page.
     """
-
     fig = to_figure(data) if isinstance(data, FigureData) else data
-    buffer = io.StringIO()
-    with _svg_settings():
-        fig.savefig(buffer, format="svg", metadata=_SVG_METADATA)
-    text = buffer.getvalue()
-    start = _SVG_START.search(text)
-    text = text[start.start() :] if start else text
-    return _SVG_IDS.sub(lambda m: f"{m.group(1)}{id_prefix}", text).strip()
+    return prefix_ids(raw_svg(fig), id_prefix)

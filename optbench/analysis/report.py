@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+import numpy as np
 import pandas as pd
 
 from optbench.analysis import style
@@ -32,12 +33,14 @@ from optbench.analysis.report_blocks import Block, FigureRef, Section, Table, Te
 from optbench.analysis.statistics_tables import statistics_section
 from optbench.analysis.tables import (
     BAD_STATUSES,
+    MAX_SETTINGS,
     METRICS,
     OPTIONAL_COUNTS,
     STATUSES,
     TARGET_METRICS,
-    aggregate_summary,
-    best_settings,
+    aggregate,
+    results_best_settings,
+    setting_ranks,
     summary_targets,
     target_column,
     target_text,
@@ -67,6 +70,9 @@ TARGET_TITLES = {
 }
 #: Longest message shown in the status summary (the rest is cut with "…").
 MAX_MESSAGE_LENGTH = 160
+#: Diverged, failed or error runs listed in the statuses section (the first ones in
+#: summary order); the rest are counted.
+MAX_BAD_RUNS = 100
 
 LEGEND = (
     "Cells: median over seeds [min–max]; one number when all seeds agree. "
@@ -79,7 +85,12 @@ LEGEND = (
 
 @dataclass
 class ReportContext:
-    """What section builders see: the results, their aggregate, targets and best settings."""
+    """What section builders see: the results, their aggregate, targets and best settings.
+
+    ``max_settings`` caps the settings of one family shown per problem (``None``: all);
+    ``ranks`` is each aggregate row's rank among its family's settings on its problem
+    (0: the best setting, :func:`~optbench.analysis.tables.setting_ranks`).
+    """
 
     results: ResultsFrames
     targets: list[float]
@@ -87,19 +98,42 @@ class ReportContext:
     best: pd.DataFrame
     environment: Mapping[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    max_settings: int | None = MAX_SETTINGS
+    ranks: np.ndarray | None = None
 
     @classmethod
-    def from_results(cls, results: Any) -> ReportContext:
+    def from_results(cls, results: Any, max_settings: int | None = MAX_SETTINGS) -> ReportContext:
         """Aggregate ``results`` (a ``Results``, :class:`ResultsFrames` or summary)."""
         frames = results_frames(results)
         targets = summary_targets(frames.summary)
+        table = aggregate(frames, targets)
         return cls(
             results=frames,
             targets=targets,
-            table=aggregate_summary(frames.summary, targets),
-            best=best_settings(frames.summary, targets),
+            table=table,
+            best=results_best_settings(frames, targets),
             environment=getattr(results, "environment", None) or _read_environment(frames.path),
+            max_settings=max_settings,
+            ranks=setting_ranks(table, targets),
         )
+
+    def problem_rows(self, problem: str) -> pd.DataFrame:
+        """The aggregate's rows of ``problem`` (from one grouping of the aggregate)."""
+        rows = self.extra.get("_problem_rows")
+        if rows is None:
+            rows = self.table.groupby("problem", sort=False).indices
+            self.extra["_problem_rows"] = rows
+        return self.table.iloc[rows.get(problem, [])]
+
+    def best_labels(self, problem: str) -> set[str]:
+        """The labels of the best setting of each swept family on ``problem``."""
+        labels = self.extra.get("_best_labels")
+        if labels is None:
+            labels = {}
+            for name, label in zip(self.best["problem"], self.best["solver_label"], strict=True):
+                labels.setdefault(name, set()).add(label)
+            self.extra["_best_labels"] = labels
+        return labels.get(problem, set())
 
 
 def _read_environment(path: Any) -> Mapping[str, Any] | None:
@@ -135,7 +169,7 @@ def header_section(context: ReportContext) -> Section:
     if summary.empty:
         section.blocks.append(Text("\n".join(["No finished runs in these results.", *missing])))
         return section
-    n_configs = summary[["problem", "solver_label"]].drop_duplicates().shape[0]
+    n_configs = len(context.table)  # one row per (problem, configuration)
     lines.append(
         f"- runs: {len(summary)} ({summary['problem'].nunique()} problems, "
         f"{summary['solver_label'].nunique()} solver configurations, "
@@ -235,23 +269,50 @@ def _configuration_cell(row: Mapping[str, Any], best_labels: set[str]) -> str:
     return f"**{label}**" if label in best_labels else label
 
 
+def shown_settings(context: ReportContext, problem: str) -> tuple[pd.DataFrame, str | None]:
+    """The aggregate rows of ``problem`` the tables show, and the line saying what was
+    left out (``None`` when every setting is shown).
+
+    At most :attr:`ReportContext.max_settings` settings of each family: the best ones by
+    the best-setting criterion, in their usual order.
+    """
+    table = context.problem_rows(problem)
+    cap = context.max_settings
+    if cap is None or context.ranks is None or len(table) <= cap:
+        return table, None
+    ranks = context.ranks[context.table.index.get_indexer(table.index)]
+    shown = table[ranks < cap]
+    if len(shown) == len(table):
+        return table, None
+    counts = table["family"].value_counts(sort=False)
+    cut = [f"{family} {cap} of {n}" for family, n in counts.items() if n > cap]
+    note = (
+        f"Shown per solver: the {cap} best settings (least median cost to the tightest "
+        f"target any of its settings reached, then final f − f*), {len(table) - len(shown)} "
+        f"more left out ({', '.join(cut)}); `summary.csv` has every run."
+    )
+    return shown, note
+
+
 def problem_tables(context: ReportContext, problem: str) -> list[Block]:
-    """The final-state table and the fixed-target tables of one problem."""
-    table = context.table[context.table["problem"] == problem]
-    best_labels = set(context.best.loc[context.best["problem"] == problem, "solver_label"])
-    solvers = [_configuration_cell(row, best_labels) for row in table.to_dict("records")]
+    """The final-state table and the fixed-target tables of one problem (at most
+    :attr:`ReportContext.max_settings` settings of each family, :func:`shown_settings`)."""
+    everything = context.problem_rows(problem)
+    table, note = shown_settings(context, problem)
+    best_labels = context.best_labels(problem)
+    records = table.to_dict("records")
+    solvers = [_configuration_cell(row, best_labels) for row in records]
     final = {"solver": solvers, "status": table["status"].tolist()}
     for metric in METRICS:
-        if metric in OPTIONAL_COUNTS and not table[metric].fillna(0).any():
+        if metric in OPTIONAL_COUNTS and not everything[metric].fillna(0).any():
             continue  # no solver used residuals, Jacobians or minibatches here
         final[METRIC_TITLES[metric]] = [
             format_spread(row[metric], row[f"{metric}_min"], row[f"{metric}_max"])
-            for row in table.to_dict("records")
+            for row in records
         ]
-    blocks: list[Block] = [
-        Table(pd.DataFrame(final), caption=f"Final state on {problem}", kind="final")
-    ]
-    f_star_known = table["f_gap_final"].notna().any()
+    blocks: list[Block] = [] if note is None else [Text(note)]
+    blocks.append(Table(pd.DataFrame(final), caption=f"Final state on {problem}", kind="final"))
+    f_star_known = everything["f_gap_final"].notna().any()
     if not f_star_known:
         blocks.insert(0, Text("f* is unknown for this problem: no f − f* and no fixed targets."))
         return blocks
@@ -266,11 +327,11 @@ def problem_tables(context: ReportContext, problem: str) -> list[Block]:
                     row[f"{column}_max"],
                     f"{row[f'{column}_reached']}/{row['n_runs']}",
                 )
-                for row in table.to_dict("records")
+                for row in records
             ]
         if context.targets:
             title = f"{TARGET_TITLES[metric]} to reach f − f* ≤ ε"
-            blocks.append(Text(f"{title}{_logged_note(table)}:"))
+            blocks.append(Text(f"{title}{_logged_note(everything)}:"))
             blocks.append(
                 Table(pd.DataFrame(cells), caption=f"{title} on {problem}", kind="fixed-target")
             )
@@ -317,9 +378,9 @@ def problem_key(stem: str) -> str:
 
 
 def problems_section(context: ReportContext) -> Section:
-    """One subsection per problem: its figures (convergence, step-size sensitivity)
-    and tables, filed under its suite."""
-    section = Section("problems", "Results by problem")
+    """The convergence grid of the suite (when drawn), then one subsection per problem:
+    its figures (convergence, step-size sensitivity) and tables, filed under its suite."""
+    section = Section("problems", "Results by problem", [FigureRef("convergence")])
     problems = [str(p) for p in pd.unique(context.table["problem"])]
     stems = style.unique_stems(problems)
     groups = problem_groups(context.results)
@@ -363,6 +424,13 @@ def statuses_section(context: ReportContext) -> Section | None:
     if bad.empty:
         section.blocks.append(Text("No run diverged, failed or raised an error."))
         return section
+    intro = "Runs that diverged, failed or raised an error:"
+    if len(bad) > MAX_BAD_RUNS:
+        intro = (
+            f"Runs that diverged, failed or raised an error: the first {MAX_BAD_RUNS} of "
+            f"{len(bad)} (`summary.csv` has them all, with their messages):"
+        )
+        bad = bad.iloc[:MAX_BAD_RUNS]
     rows = pd.DataFrame(
         {
             "problem": bad["problem"].astype(str),
@@ -374,7 +442,7 @@ def statuses_section(context: ReportContext) -> Section | None:
         }
     )
     section.blocks += [
-        Text("Runs that diverged, failed or raised an error:"),
+        Text(intro),
         Table(rows, caption="Runs that diverged, failed or raised an error", kind="statuses"),
     ]
     return section
@@ -384,7 +452,7 @@ def profiles_section(context: ReportContext) -> Section | None:
     """Performance-profile, ECDF and data-profile figures, and their tables."""
     from optbench.analysis.profile_tables import profile_section
 
-    return profile_section(context.results)
+    return profile_section(context.results, max_settings=context.max_settings)
 
 
 def environment_section(context: ReportContext) -> Section:
@@ -414,26 +482,45 @@ SECTION_BUILDERS: list[Callable[[ReportContext], SectionResult]] = [
 ]
 
 
-def build_sections(results: Any) -> list[Section | str]:
+def build_sections(results: Any, max_settings: int | None = MAX_SETTINGS) -> list[Section | str]:
     """The report's sections for ``results`` (every builder of :data:`SECTION_BUILDERS`).
+
+    Parameters
+    ----------
+    results : Results or ResultsFrames or DataFrame
+        The results.
+    max_settings : int or None
+        Settings of one solver family shown in a table (per problem where the table is
+        per problem): the best ones, with a line saying how many were left out
+        (:data:`~optbench.analysis.tables.MAX_SETTINGS`; ``None``: all).
 
     Returns
     -------
     list of Section or str
         In order; a builder's markdown string is kept as it is.
     """
-    context = ReportContext.from_results(results)
+    context = ReportContext.from_results(results, max_settings)
     built = (builder(context) for builder in SECTION_BUILDERS)
     return [section for section in built if section]
 
 
-def build_report(results: Any) -> str:
+def build_report(
+    results: Any,
+    max_settings: int | None = MAX_SETTINGS,
+    *,
+    sections: Sequence[Section | str] | None = None,
+) -> str:
     """The markdown report of ``results``.
 
     Parameters
     ----------
     results : Results or ResultsFrames or DataFrame
         A loaded results directory (``optbench.load``), or its summary DataFrame.
+    max_settings : int or None
+        See :func:`build_sections`.
+    sections : sequence of Section or str, optional
+        The sections already built by :func:`build_sections` (then ``results`` and
+        ``max_settings`` are not consulted).
 
     Returns
     -------
@@ -442,7 +529,9 @@ def build_report(results: Any) -> str:
     """
     from optbench.analysis.report_markdown import render
 
-    return render(build_sections(results))
+    if sections is None:
+        sections = build_sections(results, max_settings)
+    return render(sections)
 
 
 def write_reports(
@@ -450,7 +539,9 @@ def write_reports(
     formats: Sequence[str] | None = None,
     directory: str | Path | None = None,
     *,
-    figures: bool = True,
+    figures: Any = True,
+    sections: Sequence[Section | str] | None = None,
+    max_settings: int | None = MAX_SETTINGS,
 ) -> list[Path]:
     """Write the report in each of ``formats`` (default html and md) into ``directory``.
 
@@ -462,9 +553,15 @@ def write_reports(
         Default :data:`~optbench.analysis.report_formats.DEFAULT_FORMATS`.
     directory : path, optional
         Default: the results directory.
-    figures : bool
+    figures : bool or FigureSet
         Draw the figures into formats that hold them (HTML); without, they are
-        left out.
+        left out. A :class:`~optbench.analysis.plot_kinds.FigureSet` is used as it is
+        (computed, and drawn, once for the plots and the report).
+    sections : sequence of Section or str, optional
+        The sections, when already built (:func:`build_sections`): a caller that also
+        prints the report builds it once.
+    max_settings : int or None
+        See :func:`build_sections` (when ``sections`` is not given).
 
     Returns
     -------
@@ -476,16 +573,16 @@ def write_reports(
 
     formats = list(formats or DEFAULT_FORMATS)
     renderers = [renderer(name) for name in formats]  # unknown formats fail before writing
+    frames = results_frames(results)
     if directory is None:
-        directory = results_frames(results).path
+        directory = frames.path
         if directory is None:
             raise ValueError("write_reports: results have no directory; pass directory=")
-    frames = results_frames(results)
-    sections = build_sections(frames)
+    if sections is None:
+        sections = build_sections(frames, max_settings)
+    shown = figures if not isinstance(figures, bool) else frames if figures else None
     return [
-        atomic_write_text(
-            Path(directory) / file_name, render(sections, frames if figures else None)
-        )
+        atomic_write_text(Path(directory) / file_name, render(sections, shown))
         for file_name, render in renderers
     ]
 
@@ -508,6 +605,12 @@ def write_report(results: Any, path: str | Path | None = None) -> Path:
     return atomic_write_text(path, build_report(results))
 
 
-def print_report(results: Any, file: TextIO | None = None) -> None:
-    """Print the markdown report to ``file`` (default standard output)."""
-    print(build_report(results), end="", file=file or sys.stdout)
+def print_report(
+    results: Any,
+    file: TextIO | None = None,
+    *,
+    sections: Sequence[Section | str] | None = None,
+) -> None:
+    """Print the markdown report to ``file`` (default standard output); ``sections``:
+    the report already built (:func:`build_sections`), printed as it is."""
+    print(build_report(results, sections=sections), end="", file=file or sys.stdout)

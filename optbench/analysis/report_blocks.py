@@ -43,8 +43,8 @@ class Table:
 class FigureRef:
     """A figure of a registered plot kind (:mod:`optbench.analysis.plot_kinds`).
 
-    ``problem`` selects the figures of one problem for per-problem kinds; ``None``
-    takes every figure of the kind.
+    ``problem`` selects the figures of one problem; ``None`` the kind's figures of the
+    whole suite (a profile, the convergence grid).
     """
 
     kind: str

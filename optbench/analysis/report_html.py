@@ -17,12 +17,15 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from optbench.analysis.figure_data import FigureData
 from optbench.analysis.formatting import format_number
 from optbench.analysis.frames import ResultsFrames, results_frames
 from optbench.analysis.report_blocks import FigureRef, Section, Table, Text
+
+if TYPE_CHECKING:
+    from optbench.analysis.plot_kinds import FigureSet
 
 #: Problem sections open on load when the report has at most this many problems.
 OPEN_PROBLEMS = 4
@@ -164,30 +167,34 @@ def table_html(table: Table, solvers: set[str]) -> str:
 
 
 class FigureSource:
-    """The figures of each plot kind for one results, computed once per kind."""
+    """The figures a report shows: a :class:`~optbench.analysis.plot_kinds.FigureSet`
+    computed beforehand (with the SVG of each figure already drawn, when it was), or
+    the figures of ``frames``, computed once per kind on first use."""
 
-    def __init__(self, frames: ResultsFrames) -> None:
+    def __init__(self, frames: ResultsFrames | None = None, figure_set: FigureSet | None = None):
+        from optbench.analysis.plot_kinds import FigureSet
+
         self.frames = frames
-        self._kinds: dict[str, list[FigureData] | str] = {}
+        self.figure_set = figure_set if figure_set is not None else FigureSet({})
+        self.lazy = figure_set is None
         self.count = 0
 
     def figures(self, ref: FigureRef) -> list[FigureData] | str:
         """The figures a reference stands for, or the reason there are none."""
-        from optbench.analysis.plot_kinds import PLOT_KINDS
+        from optbench.analysis.plot_kinds import PLOT_KINDS, compute_figures
 
-        if ref.kind not in self._kinds:
-            try:
-                self._kinds[ref.kind] = PLOT_KINDS[ref.kind].figures(self.frames)
-            except (KeyError, ValueError) as error:
-                self._kinds[ref.kind] = f"{ref.kind}: not available ({error})"
-        found = self._kinds[ref.kind]
-        if isinstance(found, str):
-            return found
-        return [f for f in found if f.problem == ref.problem]
+        kinds = self.figure_set.kinds
+        if self.lazy and ref.kind not in kinds:
+            if ref.kind in PLOT_KINDS:
+                found = compute_figures(self.frames, ref.kind, strict=False).kinds
+                kinds[ref.kind] = found[ref.kind]
+            else:
+                kinds[ref.kind] = f"{ref.kind}: not available (unknown plot kind)"
+        return self.figure_set.of(ref.kind, ref.problem)
 
     def html(self, ref: FigureRef) -> str:
         """The ``<figure>`` elements of ``ref``, each an inline SVG."""
-        from optbench.analysis.render_matplotlib import svg_markup
+        from optbench.analysis.render_matplotlib import prefix_ids, raw_svg, to_figure
 
         found = self.figures(ref)
         if isinstance(found, str):
@@ -195,11 +202,14 @@ class FigureSource:
         parts = []
         for figure in found:
             self.count += 1
-            svg = svg_markup(figure, f"f{self.count}-")
+            svg = self.figure_set.svg.get(figure.stem)
+            if svg is None:
+                svg = raw_svg(to_figure(figure))
             parts.append(
                 f'<figure id="figure-{html.escape(figure.stem)}" '
                 f'data-kind="{html.escape(ref.kind)}">'
-                f"{svg}<figcaption>{inline(figure.caption)}</figcaption></figure>"
+                f"{prefix_ids(svg, f'f{self.count}-')}"
+                f"<figcaption>{inline(figure.caption)}</figcaption></figure>"
             )
         return "\n".join(parts)
 
@@ -260,8 +270,10 @@ def render(sections: Sequence[Section | str], frames: Any = None) -> str:
     sections : sequence of Section or str
         The report's sections (:func:`optbench.analysis.report.build_sections`); a
         string is markdown text.
-    frames : ResultsFrames, Results or DataFrame, optional
-        The results whose figures :class:`FigureRef` blocks name. Without them,
+    frames : FigureSet, ResultsFrames, Results or DataFrame, optional
+        The figures :class:`FigureRef` blocks name: a
+        :class:`~optbench.analysis.plot_kinds.FigureSet` computed (and drawn) once for
+        the plots and the report, or the results to compute them from. Without,
         figure references are left out.
     """
     from optbench.analysis.report_blocks import Section as SectionType
@@ -270,7 +282,13 @@ def render(sections: Sequence[Section | str], frames: Any = None) -> str:
         s if isinstance(s, SectionType) else SectionType(f"extra-{i}", "", [Text(s)], level=2)
         for i, s in enumerate(sections)
     ]
-    source = FigureSource(results_frames(frames)) if frames is not None else None
+    from optbench.analysis.plot_kinds import FigureSet
+
+    source = None
+    if isinstance(frames, FigureSet):
+        source = FigureSource(figure_set=frames)
+    elif frames is not None:
+        source = FigureSource(results_frames(frames))
     problems = sum(1 for s in structured for sub in s.subsections if sub.collapsible)
     solvers: set[str] = set()
     body = []

@@ -13,12 +13,13 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from optbench.analysis.frames import results_frames
 from optbench.analysis.tables import (
     STATUSES,
-    aggregate_summary,
+    aggregate,
     summary_targets,
     target_column,
     target_text,
@@ -41,7 +42,7 @@ def best_configuration(table: pd.DataFrame, eps: float) -> tuple[str, float] | N
     ε in more than half of its seeds.
     """
     medians = pd.to_numeric(table[target_column("cost", eps)], errors="coerce")
-    finite = medians[medians.map(math.isfinite)]
+    finite = medians[np.isfinite(medians.to_numpy(dtype=float))]
     if finite.empty:
         return None
     best = finite.idxmin()
@@ -96,11 +97,13 @@ def run_summary(results: Any, report_path: str | Path | None = None) -> str:
     )
     lines = [f"{name}: {len(summary)} runs, {status_tally(summary['status'])}"]
     targets = summary_targets(summary)
-    table = aggregate_summary(summary, targets).reset_index(drop=True)
+    table = aggregate(frames, targets)
+    runs_of = summary.groupby("problem", sort=False).indices  # one grouping, not a mask each
+    rows_of = table.groupby("problem", sort=False).indices
     for problem in pd.unique(summary["problem"]):
-        runs = summary[summary["problem"] == problem]
+        runs = summary.iloc[runs_of[problem]]
         lines.append(f"{problem}: {status_tally(runs['status'])}")
-        rows = table[table["problem"] == problem]
+        rows = table.iloc[rows_of.get(problem, [])]
         if not targets or runs["f_gap_final"].isna().all():
             lines.append("  no fixed targets (f* unknown)" if targets else "  no targets")
             continue

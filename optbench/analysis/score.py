@@ -22,6 +22,8 @@ instance*, so the interval reflects which problems the suite happens to contain.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -52,6 +54,7 @@ def profile_score(
     n_resamples: int = N_RESAMPLES,
     level: float = LEVEL,
     seed: int = 0,
+    solvers: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Score, bootstrap interval and solved fraction of every solver, best first.
 
@@ -67,6 +70,9 @@ def profile_score(
         Upper end of the integral (> 1).
     n_resamples, level, seed
         Bootstrap resamples of the instances, confidence level and seed.
+    solvers : sequence of str, optional
+        Score only these solvers (default all). The ratios are still against every
+        solver of ``table``: a solver's score does not depend on which are listed.
 
     Returns
     -------
@@ -74,6 +80,9 @@ def profile_score(
         Columns :data:`SCORE_COLUMNS`, sorted by score (then name).
     """
     ratios = performance_ratios(table, metric, target)
+    if solvers is not None:
+        listed = set(solvers)
+        ratios = ratios[[label for label in ratios.columns if label in listed]]
     values = ratios.to_numpy(dtype=float)
     shares = instance_scores(values, tau_max)
     draws = resample_indices(shares.shape[0], n_resamples, seed)
@@ -94,3 +103,16 @@ def profile_score(
     frame = pd.DataFrame(rows, columns=list(SCORE_COLUMNS))
     frame = frame.sort_values(["score", "solver_label"], ascending=[False, True], kind="stable")
     return frame.reset_index(drop=True)
+
+
+def point_scores(
+    table: pd.DataFrame,
+    metric: str = "cost",
+    target: float | None = None,
+    *,
+    tau_max: float = TAU_MAX,
+) -> pd.Series:
+    """The score of every solver (no interval): a Series indexed by solver label."""
+    ratios = performance_ratios(table, metric, target)
+    shares = instance_scores(ratios.to_numpy(dtype=float), tau_max)
+    return pd.Series(shares.mean(axis=0), index=ratios.columns, name="score")

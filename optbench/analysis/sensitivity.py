@@ -70,34 +70,54 @@ def _swept_groups(summary: pd.DataFrame, problem: str) -> list[tuple[str, pd.Dat
     steps given as ``"c/L"`` form a sweep of their own (``"gd (c/L)"``). The step the
     runs used (the summary's ``step_size``) is in the column ``_step``.
     """
+    return swept_groups(summary[summary["problem"] == problem]).get(problem, [])
+
+
+def swept_groups(summary: pd.DataFrame) -> dict[str, list[tuple[str, pd.DataFrame]]]:
+    """:func:`_swept_groups` of every problem, from one :func:`aggregate_summary` of
+    the fixed-step rows and one ``groupby`` (the step rules are read once per distinct
+    ``step_size`` value, not once per run)."""
     if SENSITIVITY_PARAM not in summary.columns or USED_STEP not in summary.columns:
-        return []
-    rows = summary[summary["problem"] == problem]
-    rows = rows[[is_fixed_step(v) for v in rows[SENSITIVITY_PARAM]]]
+        return {}
+    given = summary[SENSITIVITY_PARAM]
+    distinct = pd.unique(given)
+    fixed = dict(zip(distinct, (is_fixed_step(v) for v in distinct), strict=True))
+    sweep = dict(zip(distinct, (_relative_sweep(v) for v in distinct), strict=True))
+    rows = summary[given.map(fixed).to_numpy(dtype=bool)]
     rows = rows.assign(
         _step=pd.to_numeric(rows[USED_STEP], errors="coerce"),
-        _sweep=[_relative_sweep(v) for v in rows[SENSITIVITY_PARAM]],
+        _sweep=rows[SENSITIVITY_PARAM].map(sweep),
     )
     rows = rows[np.isfinite(rows["_step"]) & (rows["_step"] > 0)]
     if rows.empty:
-        return []
+        return {}
     table = aggregate_summary(rows)
     others = [c for c in param_columns(rows) if c not in (SENSITIVITY_PARAM, "_step", "_sweep")]
-    groups = []
-    for key, group in table.groupby(["family", "_sweep", *others], sort=False, dropna=False):
+    varying = (
+        table.groupby(["problem", "family"], sort=False)[others].nunique() > 1 if others else None
+    )
+    found: dict[str, list[tuple[str, pd.DataFrame]]] = {}
+    keys = ["problem", "family", "_sweep", *others]
+    for key, group in table.groupby(keys, sort=False, dropna=False):
         if group["_step"].nunique() < 2:
             continue
-        varying = [
-            f"{c}={v}"
-            for c, v in zip(others, key[2:], strict=True)
-            if table.loc[table["family"] == key[0], c].nunique() > 1
-        ]
-        name = f"{key[0]}[{','.join(varying)}]" if varying else key[0]
-        groups.append((name + key[1], group.sort_values("_step")))
-    return sorted(groups, key=lambda g: (style.family_rank(g[1]["family"].iloc[0]), g[0]))
+        problem, family, suffix = str(key[0]), key[1], key[2]
+        shown = varying.loc[(key[0], family)] if varying is not None else {}
+        named = [f"{c}={v}" for c, v in zip(others, key[3:], strict=True) if shown[c]]
+        name = f"{family}[{','.join(named)}]" if named else family
+        found.setdefault(problem, []).append((name + suffix, group.sort_values("_step")))
+    return {
+        problem: sorted(groups, key=lambda g: (style.family_rank(g[1]["family"].iloc[0]), g[0]))
+        for problem, groups in found.items()
+    }
 
 
-def step_size_figure(summary: pd.DataFrame, problem: str, stem: str = "") -> FigureData | None:
+def step_size_figure(
+    summary: pd.DataFrame,
+    problem: str,
+    stem: str = "",
+    groups: list[tuple[str, pd.DataFrame]] | None = None,
+) -> FigureData | None:
     """Final accuracy and iterations to target against step size, log-log.
 
     Left: median final ``f - f*`` (gradient norm where f* is unknown) with min–max
@@ -111,12 +131,15 @@ def step_size_figure(summary: pd.DataFrame, problem: str, stem: str = "") -> Fig
     ``step_size`` column has the step only for numeric settings: its ``"c/L"``
     settings are left out until the results are re-run.
 
+    ``groups``: the problem's entry of :func:`swept_groups`, when computed already.
+
     Returns
     -------
     FigureData or None
         Stem ``sensitivity_<stem>``; ``None`` when no step size was swept.
     """
-    groups = _swept_groups(summary, problem)
+    if groups is None:
+        groups = _swept_groups(summary, problem)
     if not groups:
         return None
     table = pd.concat([g for _, g in groups])
@@ -198,9 +221,10 @@ def step_size_figures(frames: ResultsFrames, x: str | None = None) -> list[Figur
     """The ``step-size`` plot kind: one figure per problem whose step size was swept."""
     del x  # the x axis is the step size
     summary = frames.summary
-    problems = list(pd.unique(summary["problem"]))
+    problems = [str(p) for p in pd.unique(summary["problem"])]
     stems = style.unique_stems(problems)
-    figures = (step_size_figure(summary, p, stems[p]) for p in problems)
+    swept = swept_groups(summary)
+    figures = (step_size_figure(summary, p, stems[p], swept[p]) for p in problems if p in swept)
     return [figure for figure in figures if figure is not None]
 
 

@@ -21,15 +21,45 @@ import pandas as pd
 from optbench.analysis.ert import ert_table
 from optbench.analysis.formatting import format_number
 from optbench.analysis.paired_tests import paired_wilcoxon
-from optbench.analysis.profile_tables import nonempty_traces
 from optbench.analysis.report_blocks import Section, Table, Text
-from optbench.analysis.score import TAU_MAX, profile_score
-from optbench.analysis.tables import target_text
-from optbench.analysis.targets import fixed_target_table
+from optbench.analysis.score import TAU_MAX, point_scores, profile_score
+from optbench.analysis.tables import MAX_SETTINGS, target_text
+from optbench.analysis.targets import results_hit_table
 
 
 def _interval(value: float, low: float, high: float) -> str:
     return f"{format_number(value)} [{format_number(low)}, {format_number(high)}]"
+
+
+def _shown_solvers(
+    rows: pd.DataFrame, target: float, max_settings: int | None
+) -> tuple[list[str] | None, str | None]:
+    """The solvers the section tests and lists (``None``: all), and the line saying
+    what was left out: at most ``max_settings`` settings of each family, those with
+    the highest scores (ties by label)."""
+    if max_settings is None:
+        return None, None
+    families = rows.drop_duplicates("solver_label").set_index("solver_label")["family"]
+    if families.value_counts().max() <= max_settings:
+        return None, None
+    scores = point_scores(rows, "cost", target)
+    ranking = pd.DataFrame(
+        {"family": families.reindex(scores.index).to_numpy(), "score": scores.to_numpy()},
+        index=scores.index.rename("solver_label"),
+    ).reset_index()
+    ranking = ranking.sort_values(
+        ["family", "score", "solver_label"], ascending=[True, False, True], kind="stable"
+    )
+    rank = ranking.groupby("family", sort=False).cumcount().to_numpy()
+    shown = ranking["solver_label"].to_numpy()[rank < max_settings].tolist()
+    counts = ranking["family"].value_counts(sort=False)
+    cut = [f"{family} {max_settings} of {n}" for family, n in counts.items() if n > max_settings]
+    note = (
+        f"Shown and tested per solver: the {max_settings} settings with the highest scores, "
+        f"{len(ranking) - len(shown)} more left out ({', '.join(cut)}); their scores are "
+        "against every setting."
+    )
+    return shown, note
 
 
 def statistics_section(context: Any) -> Section | None:
@@ -38,7 +68,7 @@ def statistics_section(context: Any) -> Section | None:
     if results.summary.empty:
         return None
     try:
-        hits = fixed_target_table(results.summary, nonempty_traces(results))
+        hits = results_hit_table(results)
     except ValueError:
         return None
     reached = hits[hits["reached"]]
@@ -57,7 +87,10 @@ def statistics_section(context: Any) -> Section | None:
             "(1,000 seeded resamples)."
         )
     )
-    scores = profile_score(rows, "cost", target)
+    shown, note = _shown_solvers(rows, target, getattr(context, "max_settings", MAX_SETTINGS))
+    if note is not None:
+        section.blocks.append(Text(note))
+    scores = profile_score(rows, "cost", target, solvers=shown)
     ranking = pd.DataFrame(
         {
             "solver": scores["solver_label"],
@@ -70,7 +103,7 @@ def statistics_section(context: Any) -> Section | None:
     section.blocks.append(
         Table(ranking, caption=f"Ranking by profile score, cost to ε = {level}", kind="ranking")
     )
-    pairs = paired_wilcoxon(rows, "cost", target)
+    pairs = paired_wilcoxon(rows, "cost", target, solvers=shown)
     significant = pairs[pairs["significant"]]
     section.blocks.append(
         Text(
@@ -101,7 +134,7 @@ def statistics_section(context: Any) -> Section | None:
                 kind="paired",
             )
         )
-    ert = ert_table(rows, ("cost",))
+    ert = ert_table(rows if shown is None else rows[rows["solver_label"].isin(shown)], ("cost",))
     section.blocks += [
         Text(
             "Expected running time (total cost of all seeds' runs, censored ones included, "

@@ -64,8 +64,8 @@ X_LABELS: dict[str, str] = {
 }
 
 #: Axis title of suboptimality, and of the gradient norm used where f* is unknown.
-F_GAP_LABEL = r"$f - f^\star$"
-GRAD_NORM_LABEL = r"$\|\nabla f\|$ (f* unknown)"
+F_GAP_LABEL = "f − f*"
+GRAD_NORM_LABEL = "‖∇f‖ (f* unknown)"
 
 #: Alpha and line width of the best (solid) and the other (faded) settings of a sweep.
 BEST_ALPHA, BEST_WIDTH = 1.0, 1.8
@@ -75,6 +75,10 @@ BAND_ALPHA = 0.15
 
 #: Figure dots per inch for raster formats, and the file formats figures are written in.
 DPI = 130
+#: Metadata that leaves the date out of SVG and PDF files.
+_UNDATED: dict[str, dict[str, Any]] = {"svg": {"Date": None}, "pdf": {"CreationDate": None}}
+#: zlib level of PNG files (1: fast, files about a third larger than at the default 6).
+PNG_COMPRESS_LEVEL = 1
 FORMATS = ("png", "pdf", "svg")
 #: Lowest value drawn on a log axis unless the data go lower.
 LOG_FLOOR = 1e-16
@@ -184,11 +188,19 @@ def save_figure(fig: Figure, path: Path) -> Path:
 
     The figure is drawn to a temporary file next to ``path`` and renamed
     (:func:`optbench.results_format.atomic_write`), so an interrupted call never
-    leaves a truncated image.
+    leaves a truncated image. PNG files are compressed at zlib level
+    :data:`PNG_COMPRESS_LEVEL`: the default level took a fifth of the drawing time.
+    SVG and PDF files carry no date, so that the same figure gives the same bytes.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return atomic_write(path, lambda tmp: fig.savefig(tmp, format=path.suffix.lstrip("."), dpi=DPI))
+    fmt = path.suffix.lstrip(".")
+    options: dict[str, Any] = {"format": fmt, "dpi": DPI}
+    if fmt == "png":
+        options["pil_kwargs"] = {"compress_level": PNG_COMPRESS_LEVEL}
+    elif fmt in _UNDATED:
+        options["metadata"] = _UNDATED[fmt]
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, **options))
 
 
 def check_format(fmt: str) -> None:

@@ -39,10 +39,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from optbench.analysis.frames import results_frames
 from optbench.analysis.tables import family_key, summary_targets, target_column
 
 #: The fixed-target metrics and their summary column prefix.
@@ -191,6 +193,21 @@ def reference_values(runs: pd.DataFrame, traces: pd.DataFrame | None = None) -> 
             ),
         },
         index=problems,
+    )
+
+
+def results_hit_table(
+    results: Any, targets: Sequence[float] | None = None, *, test: str = "absolute"
+) -> pd.DataFrame:
+    """:func:`fixed_target_table` of ``results`` (its summary and traces, if any),
+    computed once per results object and targets (a ``Results`` or frames keep it:
+    the report's sections and the figures share it; read-only)."""
+    frames = results_frames(results)
+    traces = frames.traces if frames.traces is not None and len(frames.traces) else None
+    levels = None if targets is None else tuple(sorted({float(t) for t in targets}))
+    key = ("fixed_target_table", levels, test)
+    return frames.derived(
+        key, lambda: fixed_target_table(frames.summary, traces, targets, test=test)
     )
 
 

@@ -28,6 +28,7 @@ from optbench.run.schema import ConfigError
 from optbench.run.store import ResultStore
 
 if TYPE_CHECKING:
+    from optbench.analysis.plot_kinds import FigureSet
     from optbench.run.config import ExperimentConfig
 
 #: Parent of the default output directory ``results/<name>/`` (relative to the cwd).
@@ -66,7 +67,7 @@ def run_experiment(
     resume: bool = False,
     force: bool = False,
     progress: bool = True,
-    plot: bool = True,
+    plot: bool | str = True,
     blas_threads: int | None = 1,
     dask_address: str | None = None,
     max_runs: int | None = DEFAULT_MAX_RUNS,
@@ -91,8 +92,12 @@ def run_experiment(
         Replace the results already in ``out``.
     progress : bool
         Show a progress bar on stderr (only when stderr is a terminal).
-    plot : bool
-        Draw the standard figures into ``out/plots/`` at the end.
+    plot : {"summary", "all", "none"} or bool
+        Which figures to draw into ``out/plots/`` at the end
+        (:data:`~optbench.analysis.plot_kinds.PLOT_LEVELS`): ``"summary"`` (also
+        ``True``, the default) the suite-level figures, ``"all"`` also the figures of
+        each problem, ``"none"`` (also ``False``) none. Their data and SVG are kept as
+        ``results.figures`` for the HTML report.
     blas_threads : int or None
         BLAS threads per worker during runs (``None``: not limited).
     dask_address : str, optional
@@ -131,6 +136,7 @@ def run_experiment(
         raise ValueError(
             "resume and force exclude each other: resume keeps results, force deletes them"
         )
+    plots = plot_level(plot)
     config = load_config(config_or_path, max_runs=max_runs)
     specs = list(config.runs)
     out = default_output(config) if out is None else Path(out)
@@ -169,12 +175,33 @@ def run_experiment(
             finally:
                 store.finalize()
             results = load(out)
-            if plot and errors_only(results) is None:  # nothing to draw: every run failed
-                results.plot()
+            if plots != "none" and errors_only(results) is None:  # else nothing to draw
+                results.figures = draw_figures(results, plots, jobs=jobs)
         except KeyboardInterrupt:
             kept = len(store.completed_run_ids() & {spec.run_id for spec in specs})
             raise RunInterrupted(out, kept, len(specs) - kept) from None
     return results
+
+
+def plot_level(plot: bool | str) -> str:
+    """``--plots`` as one of :data:`~optbench.analysis.plot_kinds.PLOT_LEVELS`
+    (``True``: the default level, ``False``: ``"none"``); ``ValueError`` otherwise."""
+    from optbench.analysis.plot_kinds import DEFAULT_PLOTS, check_plots
+
+    if isinstance(plot, bool):
+        return DEFAULT_PLOTS if plot else "none"
+    return check_plots(plot)
+
+
+def draw_figures(results: Results, level: str, jobs: int = 1) -> FigureSet:
+    """Compute the figure data of ``results`` at ``level`` once, draw it into
+    ``plots/`` (PNG, and SVG kept for the HTML report) and return it."""
+    from optbench.analysis.plot_kinds import compute_figures, render_figures
+    from optbench.results_format import PLOTS_DIR
+
+    figure_set = compute_figures(results, level=level, strict=False)
+    render_figures(figure_set, results.path / PLOTS_DIR, svg=True, jobs=jobs)
+    return figure_set
 
 
 def check_output_dir(out: Path) -> None:

@@ -30,6 +30,7 @@ from optbench.run.store import ResultStore
 if TYPE_CHECKING:
     import pandas as pd
 
+    from optbench.analysis.frames import ResultsFrames
     from optbench.run.verify import ResultsCheck
 
 __all__ = ["Results", "is_results_dir", "load", "not_results_dir_message"]
@@ -50,10 +51,14 @@ class Results:
         One row per planned run (``runs.csv``).
     config, environment : dict
         ``config.yaml`` and ``environment.json``.
+    figures : FigureSet or None
+        The figure data (and SVG) drawn by ``optbench.run`` into ``plots/``, handed
+        to the HTML report so that it draws nothing again; None when none were drawn.
     """
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
+        self.figures: Any = None
         self._run_ids: list[str] | None = None  # read these run files, not the merged
 
     def verify(self, repair: bool = True) -> ResultsCheck:
@@ -68,7 +73,7 @@ class Results:
 
         check = verify_results(self.path, repair=repair)
         self._run_ids = None if check.merged_ok else check.finished
-        for name in ("summary", "traces"):
+        for name in ("summary", "traces", "frames"):
             self.__dict__.pop(name, None)
         return check
 
@@ -112,6 +117,23 @@ class Results:
         if (self.path / RUNS_FILE).is_file():
             return read_runs(self.path)
         return self.summary[["run_id"]].copy()
+
+    @cached_property
+    def frames(self) -> ResultsFrames:
+        """The DataFrames the analysis works on, built once: the tables derived from
+        them (the aggregate over seeds, the best settings) are computed once per
+        ``Results`` and shared by the report, the printed summary and the figures
+        (:meth:`optbench.analysis.frames.ResultsFrames.derived`). :meth:`verify`
+        drops them with the tables it re-reads."""
+        from optbench.analysis.frames import ResultsFrames
+
+        return ResultsFrames(
+            summary=self.summary,
+            traces=self.traces,
+            runs=self.runs,
+            config=self.config,
+            path=self.path,
+        )
 
     @property
     def complete(self) -> bool:

@@ -21,7 +21,7 @@ from pydantic import Field, model_validator
 from optbench.numerics import norm2
 from optbench.problems.base import Problem
 from optbench.problems.oracle import Oracle
-from optbench.run.result import OptimizeResult, TargetHit, TraceRecorder, nan_if_none
+from optbench.run.result import OptimizeResult, TargetHit, TraceRecorder
 from optbench.run.run_warnings import records_warnings
 from optbench.run.schema import (
     NonNegativeFloat,
@@ -35,6 +35,9 @@ from optbench.solvers import make_solver
 from optbench.solvers.base import COMPILE_SECONDS, Solver, State, Status
 from optbench.solvers.stochastic import StochasticSolver, run_generator
 
+# Module constants: StopTest.check reads them once per iteration.
+_INF = math.inf
+_FAILED = Status.FAILED
 #: ``f`` above ``f0 + DIVERGENCE_FACTOR * (1 + |f0|)`` counts as diverged.
 DIVERGENCE_FACTOR = 1e12
 #: Relative slack of the cost thresholds (``max_cost``, ``every_epochs``): a data pass of
@@ -104,26 +107,23 @@ class LogPolicy(SettingsModel):
             )
         return self
 
-    def next_after(self, k: int) -> int:
-        """The next iteration to log after logging iteration ``k``."""
-        if self.geometric is None:
-            return k + (self.every or 1)
-        return max(k + 1, math.ceil(k * self.geometric))
-
 
 class LogSchedule:
     """The log points of one run: a cursor over its :class:`LogPolicy`.
 
     Points are iterations (``every``, ``geometric``, or every iteration) or multiples of
     the oracle cost (``every_epochs``; stochastic solvers default to ``every_epochs=1``,
-    one data pass). Iteration 0 is always a log point.
+    one data pass). Iteration 0 is always a log point. :meth:`due` asks whether an
+    iterate is one; :meth:`take` also moves past it when it is (the runner asks once
+    per iterate: for the iteration policies that is one comparison).
     """
 
     def __init__(self, policy: LogPolicy, stochastic: bool) -> None:
-        self.policy = policy
         self.every_epochs = policy.every_epochs
         if stochastic and policy.every is None and policy.geometric is None:
             self.every_epochs = policy.every_epochs or 1.0
+        self._every = policy.every or 1
+        self._geometric = policy.geometric
         self._next_iteration = 0
         self._next_cost = 0.0
 
@@ -133,14 +133,29 @@ class LogSchedule:
             return iteration == self._next_iteration
         return cost >= self._next_cost * (1.0 - COST_SLACK)
 
-    def advance(self, iteration: int, cost: float) -> None:
-        """Move past the log point at ``iteration`` (cost ``cost``)."""
+    def take(self, iteration: int, cost: float) -> bool:
+        """Whether ``iteration`` (at oracle cost ``cost``) is a log point; if it is, the
+        next point becomes the first after it.
+
+        After iteration :math:`i`, ``every=k`` logs :math:`i + k`, ``geometric=r``
+        logs :math:`\\max(i + 1, \\lceil r\\,i \\rceil)`, and ``every_epochs=e`` the
+        first iterate whose cost reaches the next multiple of :math:`e` above the cost
+        at :math:`i`.
+        """
         if self.every_epochs is None:
-            self._next_iteration = self.policy.next_after(iteration)
-            return
+            if iteration != self._next_iteration:
+                return False
+            if self._geometric is None:
+                self._next_iteration = iteration + self._every
+            else:
+                self._next_iteration = max(iteration + 1, math.ceil(iteration * self._geometric))
+            return True
+        if not self.due(iteration, cost):
+            return False
         self._next_iteration = -1  # iteration 0 is logged once
         passed = math.floor(cost / self.every_epochs * (1.0 + COST_SLACK))
         self._next_cost = (passed + 1) * self.every_epochs
+        return True
 
 
 def _observe(problem: Problem, state: State) -> tuple[float, np.ndarray]:
@@ -219,7 +234,8 @@ def run_solver(
     schedule = LogSchedule(log, solver.stochastic)
     state = State(x=x_start)
     f, grad_norm, f_gap = math.nan, math.nan, math.nan
-    status, message = Status.RUNNING, ""
+    running = Status.RUNNING
+    status, message = running, ""
     compile_time = 0.0
 
     try:
@@ -242,15 +258,13 @@ def run_solver(
                 f_gap = f - f_star_or_nan
                 while pending_targets and f_gap <= pending_targets[0]:
                     hits[pending_targets.pop(0)] = TargetHit(iteration, oracle.cost, solver_time)
+                cost = oracle.cost
                 status, message = stop_test.check(
-                    state, iteration, oracle.cost, solver_time, f, grad_norm, f_gap
+                    state, iteration, cost, solver_time, f, grad_norm, f_gap
                 )
-                if schedule.due(iteration, oracle.cost) or status is not Status.RUNNING:
-                    recorder.append(
-                        iteration, solver_time, f, grad_norm, nan_if_none(state.step_size), oracle
-                    )
-                    schedule.advance(iteration, oracle.cost)
-                if status is not Status.RUNNING:
+                if schedule.take(iteration, cost) or status is not running:
+                    recorder.append(iteration, solver_time, f, grad_norm, state.step_size, oracle)
+                if status is not running:
                     break
             started = perf_counter()
             state = solver.step(oracle, state)
@@ -342,10 +356,10 @@ class StopTest:
     ) -> tuple[Status, str]:
         """``(RUNNING, "")`` while every test lets the run go on, else :meth:`reason`."""
         if (
-            -math.inf < f <= self.f_limit
-            and self.gtol < grad_norm < math.inf
+            -_INF < f <= self.f_limit
+            and self.gtol < grad_norm < _INF
             and not f_gap <= self.f_gap_tol
-            and state.status is not Status.FAILED
+            and state.status is not _FAILED
             and iteration < self.max_iter
             and cost < self.max_cost
             and solver_time < self.max_time

@@ -36,13 +36,14 @@ class ProblemSpec:
 
     ``title`` names a family instance that a suite lists under its own name
     (``mgh_01_rosenbrock_x10``); it is the label, and no part of the instance's identity.
+    The label and the key are computed once per spec (``params`` is never changed).
     """
 
     name: str
     params: dict[str, Any] = field(default_factory=dict)
     title: str | None = field(default=None, compare=False)
 
-    @property
+    @cached_property
     def label(self) -> str:
         """A readable, unique label, e.g. ``rosenbrock[dim=100,variant=chained]``."""
         return self.title or labelled(self.name, self.params)
@@ -52,7 +53,7 @@ class ProblemSpec:
         return self._key
 
     @cached_property
-    def _key(self) -> str:  # computed once: the executor asks for it at every run
+    def _key(self) -> str:
         return _digest({"problem": self.name, "params": self.params})
 
     def build(self) -> Problem:
@@ -70,7 +71,8 @@ class RunSpec:
     :math:`x_0 + 0.1\\,(1 + |x_0|) \\odot \\xi`, :math:`\\xi \\sim N(0, I)` drawn from
     ``numpy.random.default_rng(s)``. Seeds never change a problem's data: to repeat a
     benchmark over data sets, sweep the family's own ``seed`` parameter, which makes
-    distinct problem instances.
+    distinct problem instances. ``run_id`` and ``solver_label`` are computed once per
+    spec (its fields are never changed).
     """
 
     problem: ProblemSpec
@@ -83,7 +85,7 @@ class RunSpec:
     #: Times the run is executed (for timing only; not part of ``run_id``).
     repeat: int = 1
 
-    @property
+    @cached_property
     def solver_label(self) -> str:
         """E.g. ``gd[step_size=0.01]``."""
         return labelled(self.solver, self.solver_params)
