@@ -269,9 +269,9 @@ class TaskPlanner:
     tasks that ended (:meth:`finished`): tiny runs travel by the hundred, so a task's
     fixed cost (sending it, one batch of files written) is small beside its work,
     while long runs go one or a few at a time, so results stream back and a dead worker
-    loses little. Before any task of an instance has ended, tasks are small: one round
-    of ``workers`` tasks of :data:`FIRST_TASK_RUNS` runs, then rounds of twice as
-    many; near the end, no task takes more than a
+    loses little. Before any task of an instance has ended, tasks are
+    :data:`FIRST_TASK_RUNS` runs (growing them blind put a few long runs into one
+    task, and the workers ended apart); near the end, no task takes more than a
     share of the runs left (:data:`TASKS_PER_WORKER_AT_THE_END` per worker), so the
     workers finish together. Iterating it yields the tasks; a backend that runs tasks
     in other processes reports each task's seconds from there.
@@ -302,12 +302,11 @@ class TaskPlanner:
             groups.setdefault(spec.problem.key(), []).append(spec)
         left = len(self.specs)
         for key, group in groups.items():
-            start, blind = 0, 0
+            start = 0
             while start < len(group):
                 per_run = self._seconds_per_run.get(key)
-                if per_run is None:  # nothing learnt yet: small tasks, doubling per round
-                    size = FIRST_TASK_RUNS * 2 ** (blind // self.workers)
-                    blind += 1
+                if per_run is None:  # nothing learnt yet: small tasks
+                    size = FIRST_TASK_RUNS
                 else:
                     size = int(TASK_SECONDS / per_run) if per_run > 0 else MAX_TASK_RUNS
                 if self.workers > 1:  # the last tasks shared out, so workers end together
