@@ -26,7 +26,7 @@ from optbench.analysis.profiles import (
     tuned_envelope,
 )
 from optbench.analysis.report_blocks import Block, FigureRef, Section, Table, Text
-from optbench.analysis.tables import MAX_SETTINGS, target_text
+from optbench.analysis.tables import MAX_SETTINGS, settings_left_out, target_text
 from optbench.analysis.targets import results_hit_table
 
 #: Where the report tables read the profiles.
@@ -100,12 +100,10 @@ def best_rows(
     keep[settings["position"].to_numpy()[rank.to_numpy() < max_settings]] = True
     if keep.all():
         return wide, None
-    counts = settings["family"].value_counts(sort=False)
-    cut = [f"{family} {max_settings} of {n}" for family, n in counts.items() if n > max_settings]
     note = (
         f"Shown per solver: the {max_settings} settings with the largest fractions (their "
         f"sum over the columns) and the tuned envelope, {int((~keep).sum())} more left out "
-        f"({', '.join(cut)})."
+        f"({settings_left_out(settings['family'], max_settings)})."
     )
     return wide[keep], note
 

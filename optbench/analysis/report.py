@@ -41,6 +41,7 @@ from optbench.analysis.tables import (
     aggregate,
     results_best_settings,
     setting_ranks,
+    settings_left_out,
     summary_targets,
     target_column,
     target_text,
@@ -284,12 +285,10 @@ def shown_settings(context: ReportContext, problem: str) -> tuple[pd.DataFrame, 
     shown = table[ranks < cap]
     if len(shown) == len(table):
         return table, None
-    counts = table["family"].value_counts(sort=False)
-    cut = [f"{family} {cap} of {n}" for family, n in counts.items() if n > cap]
     note = (
         f"Shown per solver: the {cap} best settings (least median cost to the tightest "
         f"target any of its settings reached, then final f − f*), {len(table) - len(shown)} "
-        f"more left out ({', '.join(cut)}); `summary.csv` has every run."
+        f"more left out ({settings_left_out(table['family'], cap)}); `summary.csv` has every run."
     )
     return shown, note
 

@@ -102,6 +102,13 @@ METRICS = ("iters", *COUNT_COLUMNS, "cost", "time", "f_gap_final", "grad_norm_fi
 OPTIONAL_COUNTS = LATER_COUNT_COLUMNS
 
 
+def settings_left_out(family: pd.Series, cap: int) -> str:
+    """``"gd 20 of 10000, ..."``: the solver families of ``family`` (one per setting)
+    with more than ``cap`` settings, for the line under a capped table."""
+    counts = family.value_counts(sort=False)
+    return ", ".join(f"{name} {cap} of {n}" for name, n in counts.items() if n > cap)
+
+
 def summary_targets(summary: pd.DataFrame) -> list[float]:
     """The targets ε present as ``iters_to_<eps>`` columns of ``summary``, loosest first."""
     return format_summary_targets(summary.columns)
