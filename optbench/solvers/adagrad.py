@@ -30,7 +30,6 @@ from optbench.solvers.stochastic import (
     minibatch_gradient,
     moved,
     resolve_base_step,
-    run_generator,
 )
 
 
@@ -74,7 +73,7 @@ class Adagrad(ScheduleOptions, MinibatchOptions, StepSizeOption, StochasticSolve
         """Zero sums; resolve the base step and start the sampler (no oracle call)."""
         return AdagradState(
             x=np.array(x0, dtype=float),
-            sampler=self.sampler(oracle, run_generator(0) if rng is None else rng),
+            sampler=self.sampler(oracle, rng),
             base_step=resolve_base_step(self.step_size, oracle),
             squares=np.zeros(len(x0)),
         )

@@ -37,7 +37,6 @@ from optbench.solvers.stochastic import (
     minibatch_gradient,
     moved,
     resolve_base_step,
-    run_generator,
 )
 
 
@@ -94,7 +93,7 @@ class Adam(ScheduleOptions, MinibatchOptions, StepSizeOption, StochasticSolver[A
         """Zero moments; resolve the base step and start the sampler (no oracle call)."""
         return AdamState(
             x=np.array(x0, dtype=float),
-            sampler=self.sampler(oracle, run_generator(0) if rng is None else rng),
+            sampler=self.sampler(oracle, rng),
             base_step=resolve_base_step(self.step_size, oracle),
             first_moment=np.zeros(len(x0)),
             second_moment=np.zeros(len(x0)),

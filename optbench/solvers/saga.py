@@ -40,7 +40,6 @@ from optbench.solvers.stochastic import (
     StepSizeOption,
     StochasticSolver,
     StochasticState,
-    run_generator,
 )
 
 
@@ -92,7 +91,7 @@ class SAGA(MinibatchOptions, StepSizeOption, StochasticSolver[SAGAState]):
     ) -> SAGAState:
         """Resolve the step and fill the table at :math:`x_0` (one data pass)."""
         step_size = resolve_step(self.step_size, oracle)
-        sampler = self.sampler(oracle, run_generator(0) if rng is None else rng)
+        sampler = self.sampler(oracle, rng)
         x = np.array(x0, dtype=float)
         rows = np.arange(sampler.n_samples)
         table = np.array(oracle.sample_derivatives(x, rows), dtype=float)

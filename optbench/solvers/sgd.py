@@ -30,7 +30,6 @@ from optbench.solvers.stochastic import (
     minibatch_gradient,
     moved,
     resolve_base_step,
-    run_generator,
 )
 
 
@@ -68,7 +67,7 @@ class SGD(ScheduleOptions, MinibatchOptions, StepSizeOption, StochasticSolver[SG
         self, oracle: Oracle, x0: np.ndarray, rng: np.random.Generator | None = None
     ) -> SGDState:
         """Resolve the base step and start the sampler; no oracle call."""
-        sampler = self.sampler(oracle, run_generator(0) if rng is None else rng)
+        sampler = self.sampler(oracle, rng)
         base_step = resolve_base_step(self.step_size, oracle)
         return SGDState(x=np.array(x0, dtype=float), sampler=sampler, base_step=base_step)
 

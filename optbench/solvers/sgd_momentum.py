@@ -34,7 +34,6 @@ from optbench.solvers.stochastic import (
     check_base_step,
     moved,
     resolve_base_step,
-    run_generator,
 )
 
 
@@ -84,7 +83,7 @@ class SGDMomentum(
         """Zero velocity; resolve the base step and start the sampler (no oracle call)."""
         return MomentumState(
             x=np.array(x0, dtype=float),
-            sampler=self.sampler(oracle, run_generator(0) if rng is None else rng),
+            sampler=self.sampler(oracle, rng),
             base_step=resolve_base_step(self.step_size, oracle),
             velocity=np.zeros(len(x0)),
         )

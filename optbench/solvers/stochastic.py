@@ -168,11 +168,13 @@ class MinibatchOptions:
         if not isinstance(self.replacement, bool):
             raise ValueError(f"replacement: must be True or False, got {self.replacement!r}")
 
-    def sampler(self, oracle: Oracle, rng: np.random.Generator) -> BatchSampler:
-        """A :class:`BatchSampler` over the oracle's samples drawing from ``rng``."""
+    def sampler(self, oracle: Oracle, rng: np.random.Generator | None) -> BatchSampler:
+        """A :class:`BatchSampler` over the oracle's samples drawing from ``rng`` (``None``:
+        the generator of seed 0, for a solver called outside the runner)."""
         n_samples = oracle.n_samples
         if n_samples is None:
             raise ValueError(f"problem {oracle.problem.name!r} is not a finite sum")
+        rng = run_generator(0) if rng is None else rng
         return BatchSampler(n_samples, int(self.batch_size), self.replacement, rng)
 
 

@@ -32,7 +32,6 @@ from optbench.solvers.stochastic import (
     StepSizeOption,
     StochasticSolver,
     StochasticState,
-    run_generator,
 )
 
 
@@ -90,7 +89,7 @@ class SVRG(MinibatchOptions, StepSizeOption, StochasticSolver[SVRGState]):
         self, oracle: Oracle, x0: np.ndarray, rng: np.random.Generator | None = None
     ) -> SVRGState:
         """Resolve the step; the first step takes the first snapshot."""
-        sampler = self.sampler(oracle, run_generator(0) if rng is None else rng)
+        sampler = self.sampler(oracle, rng)
         return SVRGState(
             x=np.array(x0, dtype=float),
             step_size=resolve_step(self.step_size, oracle),
