@@ -25,7 +25,6 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from optbench.problems.base import Problem
-from optbench.results_format import TRACE_COLUMNS
 from optbench.run.records import RunRecord, combine_repeats, error_record, summary_row
 from optbench.run.runner import run_solver
 from optbench.run.spec import ProblemSpec, RunSpec
@@ -132,7 +131,7 @@ def execute_run(spec: RunSpec, problem: Problem) -> RunRecord:
         "run_id": [spec.run_id] * rows,
         "problem": [spec.problem.label] * rows,
         "optimizer": [spec.solver] * rows,
-        **{name: list(columns[name]) for name in TRACE_COLUMNS[2:]},
+        **columns,  # fresh lists, in TRACE_COLUMNS order
     }
     row = summary_row(spec, result, dim=dim, f0=f0, repeats=repeats)
     return RunRecord(spec.run_id, row, trace)
