@@ -12,7 +12,11 @@ Prints tables (no assertions) with the project's targets beside them:
     with the order alternating, so a change in machine load hits both alike. The
     overhead per iteration is the paired difference, in microseconds and in per cent
     of the hand loop: median and interquartile range over the repeats. Targets: at
-    most 2 us; at most 1 % on logistic and 15 % on Rosenbrock.
+    most 2 us; at most 1 % on logistic and 15 % on Rosenbrock. Beside it, the floor:
+    the hand loop with the runner's bookkeeping written inline (a clock read around
+    the step, counters, the gradient norm, the stopping comparisons, one packed trace
+    row; :func:`bookkeeping_loop`), timed in the same repeats: what any Python loop
+    doing that work costs, with no function call but the step's own.
 ``recorder``
     bytes per trace row held by the run's :class:`~optbench.run.result.TraceRecorder`
     after a 100,000-iteration run (target <= 80), the peak of the run's traced
