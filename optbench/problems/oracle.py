@@ -1,9 +1,7 @@
-"""The counted, timed view of a :class:`~optbench.problems.base.Problem`."""
+"""The counted view of a :class:`~optbench.problems.base.Problem`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from time import perf_counter
 from typing import Any
 
 import numpy as np
@@ -21,7 +19,7 @@ COUNTERS = ("n_f", "n_g", "n_hvp", "n_hess", "n_r", "n_J", "n_sample_g", "n_samp
 
 
 class Oracle:
-    """What a solver sees of a problem: every call counted and timed.
+    """What a solver sees of a problem: every call counted.
 
     A fused :meth:`value_and_grad` counts one value and one gradient. Least-squares-shaped
     problems (:class:`~optbench.problems.base.LeastSquaresShaped`) also offer
@@ -31,8 +29,11 @@ class Oracle:
     adds up the work in gradient-equivalents with the problem family's
     :class:`~optbench.problems.base.CostWeights`; a sample gradient costs
     ``1/n_samples`` of a gradient and a sample HVP ``1/n_samples`` of an HVP, so one data
-    pass of sample gradients costs as one full gradient (1). ``time`` is the wall time spent
-    inside oracle calls. Use one fresh Oracle per run.
+    pass of sample gradients costs as one full gradient (1). Use one fresh Oracle per run.
+
+    The Oracle does not time its calls: the runner times the solver's ``init`` and
+    ``step`` (:func:`~optbench.run.runner.run_solver`), which is what results report;
+    timing every call as well cost two clock reads per call and was reported nowhere.
 
     Parameters
     ----------
@@ -51,7 +52,6 @@ class Oracle:
         self.n_sample_g = 0
         self.n_sample_hvp = 0
         self.cost = 0.0
-        self.time = 0.0
         weights = problem.cost_weights
         self._w_value = weights.value
         self._w_grad = weights.grad
@@ -90,42 +90,23 @@ class Oracle:
         (free: not an oracle call)."""
         return self.problem.smoothness()
 
-    def _timed(self, method: Callable[..., Any], *args: np.ndarray) -> Any:
-        """Call ``method(*args)`` and add its wall time to :attr:`time`.
-
-        :meth:`value`, :meth:`grad`, :meth:`value_and_grad` and :meth:`hvp` do the same
-        inline: one of them runs in every iteration of every deterministic solver, and
-        the extra call costs about 0.1 us, a twentieth of the runner's whole
-        per-iteration budget.
-        """
-        start = perf_counter()
-        out = method(*args)
-        self.time += perf_counter() - start
-        return out
-
     def value(self, x: np.ndarray) -> float:
         """:math:`f(x)`; counts one f."""
-        start = perf_counter()
         out = self.problem.value(x)
-        self.time += perf_counter() - start
         self.n_f += 1
         self.cost += self._w_value
         return out
 
     def grad(self, x: np.ndarray) -> np.ndarray:
         """:math:`\\nabla f(x)`; counts one g."""
-        start = perf_counter()
         out = self.problem.grad(x)
-        self.time += perf_counter() - start
         self.n_g += 1
         self.cost += self._w_grad
         return out
 
     def value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         """:math:`(f(x), \\nabla f(x))` fused; counts one f and one g."""
-        start = perf_counter()
         out = self.problem.value_and_grad(x)
-        self.time += perf_counter() - start
         self.n_f += 1
         self.n_g += 1
         self.cost += self._w_value_and_grad
@@ -133,16 +114,14 @@ class Oracle:
 
     def hvp(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
         """:math:`\\nabla^2 f(x)\\,v`; counts one Hv."""
-        start = perf_counter()
         out = self.problem.hvp(x, v)
-        self.time += perf_counter() - start
         self.n_hvp += 1
         self.cost += self._w_hvp
         return out
 
     def hess(self, x: np.ndarray) -> np.ndarray:
         """Dense :math:`\\nabla^2 f(x)`; counts one H."""
-        out = self._timed(self.problem.hess, x)
+        out = self.problem.hess(x)
         self.n_hess += 1
         self.cost += self._w_hess
         return out
@@ -150,7 +129,7 @@ class Oracle:
     def residuals(self, x: np.ndarray) -> np.ndarray:
         """The residuals :math:`r(x)` of a least-squares-shaped problem; counts one r."""
         self._require_least_squares("residuals")
-        out = self._timed(self.problem.residuals, x)  # type: ignore[attr-defined]
+        out = self.problem.residuals(x)  # type: ignore[attr-defined]
         self.n_r += 1
         self.cost += self._w_residuals
         return out
@@ -158,7 +137,7 @@ class Oracle:
     def jacobian(self, x: np.ndarray) -> Any:
         """The Jacobian :math:`J(x)` of a least-squares-shaped problem; counts one J."""
         self._require_least_squares("jacobian")
-        out = self._timed(self.problem.jacobian, x)  # type: ignore[attr-defined]
+        out = self.problem.jacobian(x)  # type: ignore[attr-defined]
         self.n_J += 1
         self.cost += self._w_jacobian
         return out
@@ -167,7 +146,7 @@ class Oracle:
         """Mean value and gradient over the rows ``idx`` plus the ridge term; counts
         ``len(idx)`` sample gradients."""
         problem = self._finite_sum("value_and_grad_batch")
-        out = self._timed(problem.value_and_grad_batch, x, idx)
+        out = problem.value_and_grad_batch(x, idx)
         self._count_sample_grads(len(idx))
         return out
 
@@ -175,7 +154,7 @@ class Oracle:
         """Mean gradient over the rows ``idx`` plus the ridge term; counts ``len(idx)``
         sample gradients."""
         problem = self._finite_sum("grad_batch")
-        out = self._timed(problem.grad_batch, x, idx)
+        out = problem.grad_batch(x, idx)
         self._count_sample_grads(len(idx))
         return out
 
@@ -183,7 +162,7 @@ class Oracle:
         """Mean Hessian-vector product over the rows ``idx`` plus the ridge term; counts
         ``len(idx)`` sample HVPs."""
         problem = self._finite_sum("hvp_batch")
-        out = self._timed(problem.hvp_batch, x, v, idx)
+        out = problem.hvp_batch(x, v, idx)
         self.n_sample_hvp += len(idx)
         self.cost += len(idx) * self._w_sample_hvp
         return out
@@ -192,7 +171,7 @@ class Oracle:
         """The loss derivatives of the rows ``idx`` (each a compressed sample gradient);
         counts ``len(idx)`` sample gradients."""
         problem = self._finite_sum("sample_derivatives")
-        out = self._timed(problem.sample_derivatives, x, idx)
+        out = problem.sample_derivatives(x, idx)
         self._count_sample_grads(len(idx))
         return out
 
@@ -203,7 +182,7 @@ class Oracle:
         already holds, and reveals nothing new about :math:`f`.
         """
         problem = self._finite_sum("grad_from_derivatives")
-        return self._timed(problem.grad_from_derivatives, idx, derivatives)
+        return problem.grad_from_derivatives(idx, derivatives)
 
     def ridge_grad(self, x: np.ndarray) -> np.ndarray:
         """The ridge term's gradient (free: not an oracle call)."""
