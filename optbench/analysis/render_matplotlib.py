@@ -5,6 +5,8 @@ atomically) and :func:`svg_markup` returns it as an ``<svg>`` element ready to b
 inlined in an HTML page: text kept as text (``svg.fonttype: none``, so the file stays
 small and the browser's sans-serif font draws it), no XML prolog, no DOCTYPE, no
 metadata, and every ``id`` prefixed so that several figures on one page never share one.
+An SVG file (:func:`svg_document`) is the same drawing with its XML prolog: the report
+inlines a file's own ``<svg>`` element (:func:`save_all`), so each figure is drawn once.
 
 Cheap by construction: the layout is chosen once from the figure data (fixed margins
 in inches, legends in reserved space), log-axis tick labels and every title are plain
