@@ -5,10 +5,12 @@ Prints tables (no assertions) with the targets beside them:
 ``quickstart``
     CPU time of the runs of ``configs/quickstart.yaml`` (``jobs=1``, no figures, in this
     process's children) against the CPU time of its figures at ``--plots summary``
-    (the default) and ``--plots all``: computing the figure data once, drawing every
-    PNG and keeping each SVG for ``report.html``. Each step runs in a fresh interpreter
-    that has already imported what ``optbench run`` imports before that step, so the
-    figures pay for importing matplotlib as they do in a run. Target: the default
+    (the default) and ``--plots all``: computing the figure data once, then drawing
+    every file of ``plots/`` in ``--figure-format`` and keeping each SVG for
+    ``report.html`` (the default, SVG: one drawing per figure, the file's text kept;
+    PNG or PDF: the file, then the same figure drawn again as SVG). Each step runs in
+    a fresh interpreter that has already imported what ``optbench run`` imports before
+    that step, so the figures pay for importing matplotlib as they do in a run. Target: the default
     figures cost less than the runs.
 ``scale``
     Sweeps of tiny runs (``rosenbrock_2d``, gd, n step sizes, ``max_iter: 10``), run
@@ -21,6 +23,7 @@ to read on a shared machine; the load average is printed. Medians over ``--repea
 Run from the repository root::
 
     PYTHONPATH=. python benchmarks/figures.py [--repeats 3] [--runs 1000,10000]
+        [--figure-format png]
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from optbench.analysis.plot_kinds import DEFAULT_FIGURE_FORMAT
+from optbench.analysis.style import FORMATS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,7 +65,7 @@ start = time.process_time()
 results = load(sys.argv[1])
 figure_set = compute_figures(results, level=sys.argv[2], strict=False)
 data = time.process_time()
-paths = render_figures(figure_set, sys.argv[3], svg=True)
+paths = render_figures(figure_set, sys.argv[3], sys.argv[4], svg=True)
 end = time.process_time()
 print(json.dumps({"data": data - start, "draw": end - data, "total": end - start,
                   "figures": len(paths)}))
@@ -78,14 +84,16 @@ def _median(samples: list[dict[str, float]], key: str) -> float:
     return statistics.median(s[key] for s in samples)
 
 
-def _figures(results: Path, level: str, repeats: int, scratch: Path) -> list[dict[str, float]]:
+def _figures(
+    results: Path, level: str, repeats: int, scratch: Path, fmt: str
+) -> list[dict[str, float]]:
     return [
-        _step(FIGURES_STEP, str(results), level, str(scratch / f"plots_{level}_{i}"))
+        _step(FIGURES_STEP, str(results), level, str(scratch / f"plots_{level}_{i}"), fmt)
         for i in range(repeats)
     ]
 
 
-def quickstart(repeats: int, scratch: Path) -> None:
+def quickstart(repeats: int, scratch: Path, fmt: str) -> None:
     """Runs of the quick start against its figures, per level."""
     out = scratch / "quickstart"
     config = str(ROOT / "configs" / "quickstart.yaml")
@@ -94,7 +102,7 @@ def quickstart(repeats: int, scratch: Path) -> None:
     print(f"{'--plots':>8} {'figures':>8} {'data s':>7} {'draw s':>7} {'total s':>8} "
           f"{'/ runs':>7}")  # fmt: skip
     for level in ("summary", "all"):
-        found = _figures(out, level, repeats, scratch)
+        found = _figures(out, level, repeats, scratch, fmt)
         total = _median(found, "total")
         print(
             f"{level:>8} {int(found[0]['figures']):>8} {_median(found, 'data'):>7.2f} "
@@ -104,7 +112,7 @@ def quickstart(repeats: int, scratch: Path) -> None:
     print("target: the default (summary) figures cost less than the runs (/ runs < 1)")
 
 
-def scale(counts: list[int], repeats: int, scratch: Path) -> None:
+def scale(counts: list[int], repeats: int, scratch: Path, fmt: str) -> None:
     """Figures of tiny sweeps of growing size, per run."""
     print(f"{'runs':>7} {'--plots':>8} {'figures':>8} {'data s':>7} {'draw s':>7} "
           f"{'total s':>8} {'ms/run':>7}")  # fmt: skip
@@ -135,7 +143,7 @@ def scale(counts: list[int], repeats: int, scratch: Path) -> None:
             stdout=subprocess.DEVNULL,
         )
         for level in ("summary", "all"):
-            found = _figures(out, level, repeats, scratch)
+            found = _figures(out, level, repeats, scratch, fmt)
             total = _median(found, "total")
             print(
                 f"{count:>7} {level:>8} {int(found[0]['figures']):>8} "
@@ -150,16 +158,24 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--runs", default="1000,10000", help="sweep sizes of the scale table")
     parser.add_argument("--sections", default="quickstart,scale")
+    parser.add_argument(
+        "--figure-format",
+        default=DEFAULT_FIGURE_FORMAT,
+        choices=FORMATS,
+        help=f"file format of the figures (default {DEFAULT_FIGURE_FORMAT}, as optbench run)",
+    )
     args = parser.parse_args()
     print(f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}, "
-          f"{os.cpu_count()} CPUs, BLAS 1 thread, CPU time, median of {args.repeats}")  # fmt: skip
+          f"{os.cpu_count()} CPUs, BLAS 1 thread, CPU time, median of {args.repeats}, "
+          f"figures as {args.figure_format}")  # fmt: skip
     sections = args.sections.split(",")
     with tempfile.TemporaryDirectory() as directory:
         scratch = Path(directory)
         if "quickstart" in sections:
-            quickstart(args.repeats, scratch)
+            quickstart(args.repeats, scratch, args.figure_format)
         if "scale" in sections:
-            scale([int(n) for n in args.runs.split(",")], args.repeats, scratch)
+            counts = [int(n) for n in args.runs.split(",")]
+            scale(counts, args.repeats, scratch, args.figure_format)
     print(f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())} at the end")
 
 

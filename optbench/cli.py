@@ -217,6 +217,7 @@ def _add_run_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
         f"(default {DEFAULT_MAX_RUNS})",
     )
     _add_plots_option(parser, "DIR/plots/ and report.html")
+    _add_figure_format_option(parser)
     output = parser.add_mutually_exclusive_group()
     output.add_argument(
         "--print-report",
@@ -242,6 +243,31 @@ def _add_plots_option(parser: argparse.ArgumentParser, where: str) -> None:
     )
 
 
+def _add_figure_format_option(parser: argparse.ArgumentParser) -> None:
+    """``--figure-format FORMAT`` (read by :func:`_figure_format_option`)."""
+    from optbench.analysis.plot_kinds import DEFAULT_FIGURE_FORMAT
+    from optbench.analysis.style import FORMATS
+
+    parser.add_argument(
+        "--figure-format",
+        metavar="FORMAT",
+        default=DEFAULT_FIGURE_FORMAT,
+        help=f"file format of the figures in DIR/plots/: {', '.join(FORMATS)} (default "
+        f"{DEFAULT_FIGURE_FORMAT}: each figure is drawn once, and report.html inlines the "
+        "same SVG; png and pdf cost a second drawing, as SVG, for report.html)",
+    )
+
+
+def _figure_format_option(args: argparse.Namespace) -> str:
+    """``--figure-format``; ``UsageError`` for a bad value."""
+    from optbench.analysis.style import check_format
+
+    try:
+        return check_format(args.figure_format, "--figure-format")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def _plots_option(args: argparse.Namespace) -> str:
     """``--plots`` (``--no-plots`` is ``--plots none``); ``UsageError`` for a bad value."""
     from optbench.analysis.plot_kinds import DEFAULT_PLOTS, PLOT_LEVELS
@@ -262,6 +288,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.max_runs < 1:
         return _fail(f"--max-runs: must be an integer >= 1, got {args.max_runs}")
     plots = _plots_option(args)
+    figure_format = _figure_format_option(args)
     config = load_config(args.config, plugins=args.plugin, max_runs=args.max_runs)
     if args.dry_run:
         print(describe(config.runs))
@@ -296,6 +323,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             force=args.force,
             progress=not args.quiet,
             plot=plots,
+            figure_format=figure_format,
             dask_address=args.dask,
             max_runs=args.max_runs,
         )
@@ -373,6 +401,7 @@ def _add_report_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
         "print its tables",
         description=f"Write the report into DIR ({files}) and print the markdown tables. "
         "report.html is one self-contained file (inline SVG figures, no network request); "
+        "its figures are also written into DIR/plots/ (--figure-format). "
         "report.tex holds booktabs tables for a paper.",
     )
     parser.add_argument("dir", help="a results directory")
@@ -383,19 +412,21 @@ def _add_report_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
         help=f"a format to write (repeatable; default: {' and '.join(DEFAULT_FORMATS)})",
     )
     parser.add_argument("--quiet", action="store_true", help="do not print the tables")
-    _add_plots_option(parser, "report.html")
+    _add_plots_option(parser, "DIR/plots/ and report.html (drawn when report.html is written)")
+    _add_figure_format_option(parser)
     return parser
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from optbench.analysis.plot_kinds import compute_figures
     from optbench.analysis.report import build_sections, print_report, write_reports
     from optbench.analysis.report_formats import DEFAULT_FORMATS
+    from optbench.run.experiment import draw_figures
 
     plots = _plots_option(args)
+    figure_format = _figure_format_option(args)
     results = _load_verified(args.dir)
     drawn = "html" in (args.format or DEFAULT_FORMATS) and plots != "none"  # only HTML draws
-    shown = drawn and compute_figures(results, level=plots, strict=False)
+    shown = drawn and draw_figures(results, plots, fmt=figure_format)  # plots/ and HTML
     sections = build_sections(results)  # once: written, then printed
     paths = write_reports(results, args.format, figures=shown, sections=sections)
     if not args.quiet:

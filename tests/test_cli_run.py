@@ -18,6 +18,7 @@ from optbench.registry import SOLVERS
 from optbench.solvers.base import Solver, State
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+SVG_START = b'<?xml version="1.0" encoding="utf-8" standalone="no"?>\n<!DOCTYPE svg'
 TINY = {
     "name": "cli_tiny",
     "problems": ["rosenbrock_2d", "logistic_small"],
@@ -54,16 +55,26 @@ def test_run_writes_results_report_and_figures(finished):
     names = ("config.yaml", "runs.csv", "summary.csv", "traces.parquet", "report.md", "report.html")
     for name in names:
         assert (finished / name).is_file(), name
-    figures = {path.name: path for path in (finished / "plots").glob("*.png")}
-    for name in ("convergence_grid.png", "performance_profile.png", "data_profile.png", "ecdf.png"):
-        assert figures[name].read_bytes()[:8] == PNG_MAGIC
+    figures = {path.name: path for path in (finished / "plots").iterdir()}
+    for name in ("convergence_grid", "performance_profile", "data_profile", "ecdf"):
+        assert figures[f"{name}.svg"].read_bytes().startswith(SVG_START)  # the default format
+    assert all(name.endswith(".svg") for name in figures)
+    page = (finished / "report.html").read_text()  # the files' own <svg>, ids prefixed
+    grid = (finished / "plots" / "convergence_grid.svg").read_text()
+    inlined = re.search(r'<figure id="figure-convergence_grid"[^>]*>(<svg.*?</svg>)', page, re.S)
+    assert inlined is not None
+    unprefixed = re.sub(r'(\bid="|href="#|url\(#)f[0-9]+-', r"\1", inlined.group(1))
+    assert unprefixed == grid[grid.index("<svg") :].strip()
     report = (finished / "report.md").read_text()
     assert "rosenbrock_2d" in report and "logistic_small" in report and "Profiles" in report
 
 
 def test_report_plot_and_list(finished, capsys):
+    before = {p.name: p.read_bytes() for p in (finished / "plots").iterdir()}
     assert main(["report", str(finished)]) == 0
     assert "newton_cg" in capsys.readouterr().out
+    after = {p.name: p.read_bytes() for p in (finished / "plots").iterdir()}
+    assert after == before  # the same figures, drawn again byte for byte
     assert main(["plot", str(finished), "--kind", "ecdf", "--x", "iter", "--format", "svg"]) == 0
     assert capsys.readouterr().out.strip().endswith(".svg")
     assert main(["list", "solvers"]) == 0
@@ -190,3 +201,40 @@ def test_print_report_prints_the_whole_report(tmp_path, capsys):
     assert main(["run", str(config), "--out", str(out), "--no-plots", "--print-report"]) == 0
     printed = capsys.readouterr().out
     assert printed == (out / "report.md").read_text() + f"results written to {out}\n"
+
+
+def test_figure_format_png_and_pdf_still_write_their_files(tmp_path, capsys):
+    config = write_config(tmp_path / "c.yaml", TINY)
+    out = tmp_path / "out"
+    assert main(["run", str(config), "--out", str(out), "--quiet", "--figure-format", "png"]) == 0
+    pngs = sorted((out / "plots").iterdir())
+    assert {p.stem for p in pngs} >= {"convergence_grid", "performance_profile", "ecdf"}
+    assert all(p.suffix == ".png" and p.read_bytes()[:8] == PNG_MAGIC for p in pngs)
+    page = (out / "report.html").read_text()  # the report's SVG drawn from the same figures
+    assert page.count("<svg") == len(pngs)
+    assert main(["report", str(out), "--quiet", "--figure-format", "pdf"]) == 0
+    pdfs = sorted((out / "plots").glob("*.pdf"))
+    assert [p.stem for p in pdfs] == [p.stem for p in pngs]
+    assert all(p.read_bytes()[:4] == b"%PDF" for p in pdfs)
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("command", ["run", "report"])
+def test_bad_figure_format_exits_2_before_anything_is_written(tmp_path, capsys, command):
+    config = write_config(tmp_path / "c.yaml", TINY)
+    out = tmp_path / "out"
+    if command == "report":
+        assert main(["run", str(config), "--out", str(out), "--quiet", "--no-plots"]) == 0
+        capsys.readouterr()
+        before = sorted(p.relative_to(out) for p in out.rglob("*"))
+        argv = ["report", str(out), "--figure-format", "jpg"]
+    else:
+        argv = ["run", str(config), "--out", str(out), "--figure-format", "jpg"]
+    assert main(argv) == 2
+    assert error_line(capsys) == (
+        "optbench: error: --figure-format: must be one of png, pdf, svg, got 'jpg'\n"
+    )
+    if command == "report":
+        assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+    else:
+        assert not out.exists()

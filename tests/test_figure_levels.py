@@ -215,7 +215,8 @@ def test_run_plots_option(tmp_path, options, expected):
     config.write_text(yaml.safe_dump(TINY))
     out = tmp_path / "out"
     assert main(["run", str(config), "--out", str(out), "--quiet", *options]) == 0
-    drawn = {p.stem for p in (out / "plots").glob("*.png")}
+    drawn = {p.stem for p in (out / "plots").glob("*.svg")}
+    assert drawn == {p.stem for p in (out / "plots").glob("*")}  # SVG only, by default
     assert expected <= drawn
     if not expected:
         assert not drawn
@@ -287,3 +288,17 @@ def test_report_plots_option(tmp_path, capsys):
     capsys.readouterr()
     assert main(["report", str(out), "--plots", "every"]) == 2
     assert "--plots: must be one of none, summary, all" in capsys.readouterr().err
+
+
+def test_python_figure_format_is_checked_as_the_command_line_does(tmp_path):
+    from optbench.run.experiment import run_experiment
+
+    out = tmp_path / "out"
+    message = "^figure_format: must be one of png, pdf, svg, got 'gif'$"
+    with pytest.raises(ValueError, match=message):
+        run_experiment(TINY, out=out, progress=False, figure_format="gif")
+    assert not out.exists()  # nothing written
+    results = run_experiment(TINY, out=out, progress=False, figure_format="pdf")
+    files = sorted((out / "plots").iterdir())
+    assert {p.stem for p in files} == set(results.figures.svg)  # the report's SVG, kept
+    assert all(p.suffix == ".pdf" and p.read_bytes()[:4] == b"%PDF" for p in files)

@@ -27,10 +27,13 @@ def test_shipped_config_runs_reports_and_plots(name, tmp_path):
     report = build_report(results)
     for problem in results.summary["problem"].unique():
         assert problem in report
-    files = list((tmp_path / name / "plots").glob("*.png"))
+    drawn = list((tmp_path / name / "plots").iterdir())  # the default figures, as SVG
+    assert {"convergence_grid.svg", "performance_profile.svg"} <= {p.name for p in drawn}
+    for path in drawn:
+        assert path.suffix == ".svg" and path.read_bytes()[:5] == b"<?xml", path
+    files = []
     for kind in ("profile", "data-profile", "ecdf", "sensitivity"):
-        files += write_plots(results, kind)
-    assert any(path.name.startswith("convergence_grid") for path in files)
-    assert any(path.name.startswith("performance_profile") for path in files)
+        files += write_plots(results, kind)  # optbench plot: PNG by default
+    assert any(path.name == "performance_profile.png" for path in files)
     for path in files:
         assert path.read_bytes()[:8] == PNG_MAGIC, path

@@ -9,7 +9,9 @@ its ``--kind`` choices from :data:`PLOT_KINDS`.
 The figure data of one results directory is computed once, into a :class:`FigureSet`
 (:func:`compute_figures`), and handed to every renderer: :func:`render_figures` writes
 the files (in worker processes when there are many) and keeps each figure's SVG, which
-the HTML report inlines without drawing again. :func:`write_plots` is both steps.
+the HTML report inlines without drawing again. In the default file format of ``optbench
+run`` and ``optbench report`` (:data:`DEFAULT_FIGURE_FORMAT`, SVG) that is the file's
+own text: each figure is drawn once. :func:`write_plots` is both steps.
 
 How many figures (:data:`PLOT_LEVELS`): ``"none"``; ``"summary"``, the suite-level
 figures only (profiles, data profiles, ECDF, the sweep fractions and one grid of
@@ -42,6 +44,10 @@ PLOT_LEVELS = ("none", "summary", "all")
 #: The default of ``--plots``: the summary figures cost less than the runs of the quick
 #: start (README, "Figures"), the per-problem ones grow with the number of problems.
 DEFAULT_PLOTS = "summary"
+#: The file format of the figures of ``optbench run`` and ``optbench report``
+#: (``--figure-format``): SVG is drawn once for both ``plots/`` and the HTML report,
+#: which inlines it; PNG and PDF files cost a second drawing (:func:`render_figures`).
+DEFAULT_FIGURE_FORMAT = "svg"
 #: Render in worker processes when there are more figures than this (and jobs > 1).
 PARALLEL_MIN_FIGURES = 8
 
@@ -289,7 +295,9 @@ def render_figures(
     fmt : {"png", "pdf", "svg"}
         File format.
     svg : bool
-        Also keep each figure as SVG in ``figure_set.svg`` (for the HTML report).
+        Also keep each figure as SVG in ``figure_set.svg`` (for the HTML report): with
+        ``fmt="svg"`` the ``<svg>`` element of the file itself (one drawing per figure),
+        else the same matplotlib figure drawn again as SVG.
     jobs : int
         Worker processes allowed.
 

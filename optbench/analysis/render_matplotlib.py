@@ -5,6 +5,8 @@ atomically) and :func:`svg_markup` returns it as an ``<svg>`` element ready to b
 inlined in an HTML page: text kept as text (``svg.fonttype: none``, so the file stays
 small and the browser's sans-serif font draws it), no XML prolog, no DOCTYPE, no
 metadata, and every ``id`` prefixed so that several figures on one page never share one.
+An SVG file (:func:`svg_document`) is the same drawing with its XML prolog: the report
+inlines a file's own ``<svg>`` element (:func:`save_all`), so each figure is drawn once.
 
 Cheap by construction: the layout is chosen once from the figure data (fixed margins
 in inches, legends in reserved space), log-axis tick labels and every title are plain
@@ -29,6 +31,7 @@ from matplotlib.ticker import Formatter
 
 from optbench.analysis import style
 from optbench.analysis.figure_data import Curve, FigureData, LegendEntry, Panel
+from optbench.results_format import atomic_write_text
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -413,34 +416,54 @@ def to_figure(data: FigureData) -> Figure:
     return fig
 
 
-def _save_figure(fig: Figure, path: Path) -> Path:
+def _save_figure(fig: Figure, path: Path) -> tuple[Path, str | None]:
+    """Write ``fig`` to ``path`` (format from the suffix); an SVG file also returns its
+    text (:func:`svg_document`), the one drawing of the figure as SVG."""
     if Path(path).suffix == ".svg":
-        with _svg_settings():
-            return style.save_figure(fig, path)
-    return style.save_figure(fig, path)
+        document = svg_document(fig)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return atomic_write_text(path, document), document
+    return style.save_figure(fig, path), None
 
 
 def save(data: FigureData, path: Path) -> Path:
     """Draw ``data`` and write it to ``path`` (format from the suffix), atomically."""
-    return _save_figure(to_figure(data), path)
+    return _save_figure(to_figure(data), path)[0]
 
 
 def save_all(data: FigureData, path: Path, *, svg: bool = False) -> tuple[Path, str | None]:
-    """Draw ``data`` once: write ``path`` and, with ``svg``, also return its SVG text
-    (:func:`raw_svg`) from the same matplotlib figure."""
+    """Draw ``data`` once: write ``path`` and, with ``svg``, also return its ``<svg>``
+    element for the HTML report.
+
+    An SVG ``path`` is drawn once: the file holds :func:`svg_document` and the element
+    returned is the same text without its XML prolog and DOCTYPE. A PNG or PDF ``path``
+    is written, then the same matplotlib figure is drawn again as SVG (:func:`raw_svg`).
+    """
     fig = to_figure(data)
-    written = _save_figure(fig, path)
-    return written, raw_svg(fig) if svg else None
+    written, document = _save_figure(fig, path)
+    if not svg:
+        return written, None
+    return written, svg_element(document) if document is not None else raw_svg(fig)
+
+
+def svg_document(fig: Figure) -> str:
+    """``fig`` as an SVG file: text kept as text, stable ids, no date or other metadata,
+    so that the same figure gives the same bytes."""
+    buffer = io.StringIO()
+    with _svg_settings():
+        fig.savefig(buffer, format="svg", metadata=_SVG_METADATA)
+    return buffer.getvalue()
+
+
+def svg_element(document: str) -> str:
+    """The ``<svg>`` element of an SVG file's text (no XML prolog, no DOCTYPE)."""
+    start = _SVG_START.search(document)
+    return (document[start.start() :] if start else document).strip()
 
 
 def raw_svg(fig: Figure) -> str:
     """``fig`` as an ``<svg>`` element: no prolog, DOCTYPE or metadata, ids as drawn."""
-    buffer = io.StringIO()
-    with _svg_settings():
-        fig.savefig(buffer, format="svg", metadata=_SVG_METADATA)
-    text = buffer.getvalue()
-    start = _SVG_START.search(text)
-    return (text[start.start() :] if start else text).strip()
+    return svg_element(svg_document(fig))
 
 
 def prefix_ids(svg: str, id_prefix: str) -> str:

@@ -203,10 +203,15 @@ def save_figure(fig: Figure, path: Path) -> Path:
     return atomic_write(path, lambda tmp: fig.savefig(tmp, **options))
 
 
-def check_format(fmt: str) -> None:
-    """Raise ``ValueError`` unless ``fmt`` is one of :data:`FORMATS`."""
+def check_format(fmt: str, name: str = "format") -> str:
+    """``fmt`` if it is one of :data:`FORMATS`; else ``ValueError`` starting ``<name>:``.
+
+    The one check of a figure file format, for ``optbench plot --format``, ``optbench
+    run|report --figure-format`` and their Python keywords (``name`` says which).
+    """
     if fmt not in FORMATS:
-        raise ValueError(f"format: must be one of {', '.join(FORMATS)}, got {fmt!r}")
+        raise ValueError(f"{name}: must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    return fmt
 
 
 def figure_dir(results_path: Any, out_dir: str | Path | None, caller: str) -> Path:

@@ -19,6 +19,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from optbench.analysis.plot_kinds import DEFAULT_FIGURE_FORMAT
+from optbench.analysis.style import check_format
 from optbench.run.config import DEFAULT_MAX_RUNS
 from optbench.run.environment import collect_environment
 from optbench.run.executor import execute, open_backend
@@ -71,6 +73,7 @@ def run_experiment(
     blas_threads: int | None = 1,
     dask_address: str | None = None,
     max_runs: int | None = DEFAULT_MAX_RUNS,
+    figure_format: str = DEFAULT_FIGURE_FORMAT,
 ) -> Results:
     """Run every run of an experiment config and write its results directory.
 
@@ -98,6 +101,12 @@ def run_experiment(
         ``True``, the default) the suite-level figures, ``"all"`` also the figures of
         each problem, ``"none"`` (also ``False``) none. Their data and SVG are kept as
         ``results.figures`` for the HTML report.
+    figure_format : {"svg", "png", "pdf"}
+        The file format of the figures in ``out/plots/`` (``optbench run
+        --figure-format``; :data:`~optbench.analysis.style.FORMATS`). ``"svg"`` (the
+        default, :data:`~optbench.analysis.plot_kinds.DEFAULT_FIGURE_FORMAT`) draws each
+        figure once, for its file and for the HTML report; PNG or PDF files cost a
+        second drawing, as SVG, for the report.
     blas_threads : int or None
         BLAS threads per worker during runs (``None``: not limited).
     dask_address : str, optional
@@ -115,6 +124,8 @@ def run_experiment(
 
     Raises
     ------
+    ValueError
+        ``plot`` or ``figure_format`` is not one of its values (before anything runs).
     ConfigError
         The config is invalid (one line naming the path and the rule), including a
         problem parameter that its family refuses, or ``out`` cannot be a results
@@ -137,6 +148,7 @@ def run_experiment(
             "resume and force exclude each other: resume keeps results, force deletes them"
         )
     plots = plot_level(plot)
+    check_format(figure_format, "figure_format")
     config = load_config(config_or_path, max_runs=max_runs)
     specs = list(config.runs)
     out = default_output(config) if out is None else Path(out)
@@ -176,7 +188,7 @@ def run_experiment(
                 store.finalize()
             results = load(out)
             if plots != "none" and errors_only(results) is None:  # else nothing to draw
-                results.figures = draw_figures(results, plots, jobs=jobs)
+                results.figures = draw_figures(results, plots, jobs=jobs, fmt=figure_format)
         except KeyboardInterrupt:
             kept = len(store.completed_run_ids() & {spec.run_id for spec in specs})
             raise RunInterrupted(out, kept, len(specs) - kept) from None
@@ -193,14 +205,17 @@ def plot_level(plot: bool | str) -> str:
     return check_plots(plot)
 
 
-def draw_figures(results: Results, level: str, jobs: int = 1) -> FigureSet:
+def draw_figures(
+    results: Results, level: str, jobs: int = 1, fmt: str = DEFAULT_FIGURE_FORMAT
+) -> FigureSet:
     """Compute the figure data of ``results`` at ``level`` once, draw it into
-    ``plots/`` (PNG, and SVG kept for the HTML report) and return it."""
+    ``plots/<stem>.<fmt>`` (the SVG kept for the HTML report: with ``fmt="svg"`` the
+    files' own text, else a second drawing of each figure) and return it."""
     from optbench.analysis.plot_kinds import compute_figures, render_figures
     from optbench.results_format import PLOTS_DIR
 
     figure_set = compute_figures(results, level=level, strict=False)
-    render_figures(figure_set, results.path / PLOTS_DIR, svg=True, jobs=jobs)
+    render_figures(figure_set, results.path / PLOTS_DIR, fmt, svg=True, jobs=jobs)
     return figure_set
 
 
