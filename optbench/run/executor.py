@@ -201,17 +201,18 @@ def _auto_backend(
     probe, the runs finished here are yielded before the interrupt goes on.
     """
     import_plugins(plugins)
+    workers, tasks.workers = tasks.workers, 1  # one process runs the probe's tasks
     try:
-        if tasks.workers > 1:
+        if workers > 1:
             probe = _Probe()
             with blas_limit(blas_threads):
                 yield from _run_here(tasks, probe)
-            if tasks.runs_left and probe.worth_workers(tasks.runs_left, tasks.workers):
+            if tasks.runs_left and probe.worth_workers(tasks.runs_left, workers):
+                tasks.workers = workers  # the last tasks shared out between them
                 clear_problem_cache()  # the workers build their own instances
                 yield from _joblib_backend(tasks, jobs, blas_threads, plugins, **options)
                 return
-        tasks.workers = 1  # finished here: no sharing out of the last tasks
-        with blas_limit(blas_threads):
+        with blas_limit(blas_threads):  # finished here
             yield from _run_here(tasks)
     finally:
         clear_problem_cache()
