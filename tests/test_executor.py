@@ -433,7 +433,7 @@ def assert_same_counts(records: dict, reference: dict) -> None:
 def test_two_jobs_on_tiny_runs_finish_here_without_starting_workers(monkeypatch):
     monkeypatch.setattr(executor, "WORKER_START_SECONDS", 1e6)  # never worth it
     spy = JoblibSpy(monkeypatch)
-    specs = sweep(40)
+    specs = sweep(2 * executor.PROBE_MIN_RUNS)
     handed, records = run_ids_handed(specs, jobs=2)
     assert spy.calls == []  # no worker started
     assert sorted(handed) == sorted(s.run_id for s in specs)  # every run exactly once
@@ -442,9 +442,9 @@ def test_two_jobs_on_tiny_runs_finish_here_without_starting_workers(monkeypatch)
 
 
 def test_the_probe_decides_serial_for_a_tiny_config(monkeypatch):
-    """With the shipped constants: 40 runs of 10 gd steps are far below a worker's start."""
+    """With the shipped constants: 128 runs of 10 gd steps are far below a worker's start."""
     spy = JoblibSpy(monkeypatch)
-    specs = sweep(40)
+    specs = sweep(2 * executor.PROBE_MIN_RUNS)
     handed, _ = run_ids_handed(specs, jobs=2)
     assert spy.calls == []
     assert sorted(handed) == sorted(s.run_id for s in specs)
@@ -454,7 +454,7 @@ def test_two_jobs_hand_the_runs_left_to_workers_when_worth_it(monkeypatch):
     monkeypatch.setattr(executor, "PROBE_SECONDS", 0.0)  # one task here, then decide
     monkeypatch.setattr(executor, "WORKER_START_SECONDS", 0.0)  # any work is worth it
     spy = JoblibSpy(monkeypatch)
-    specs = sweep(40)
+    specs = sweep(2 * executor.PROBE_MIN_RUNS)
     handed, records = run_ids_handed(specs, jobs=2)
     assert len(spy.calls) == 1 and 0 < spy.calls[0] < len(specs)  # after a probe here
     assert spy.runs == spy.calls[0]  # the workers ran exactly the runs left
@@ -463,6 +463,17 @@ def test_two_jobs_hand_the_runs_left_to_workers_when_worth_it(monkeypatch):
     _, serial = run_ids_handed(specs, jobs=1)
     assert_same_counts(records, serial)
     assert tasks._problem_cache == {}  # cleared when this process handed over
+
+
+def test_two_jobs_on_few_runs_start_the_workers_at_once(monkeypatch):
+    """At most PROBE_MIN_RUNS runs: no probe (one long run would be a large share)."""
+    spy = JoblibSpy(monkeypatch)
+    specs = sweep(executor.PROBE_MIN_RUNS)
+    handed, records = run_ids_handed(specs, jobs=2)
+    assert spy.calls == [len(specs)] and spy.runs == len(specs)
+    assert sorted(handed) == sorted(s.run_id for s in specs)
+    _, serial = run_ids_handed(specs, jobs=1)
+    assert_same_counts(records, serial)
 
 
 def test_the_decision_weighs_the_work_left_against_the_workers_start(monkeypatch):
@@ -491,6 +502,7 @@ def test_ctrl_c_in_the_probe_hands_over_the_runs_it_finished(monkeypatch):
 
     monkeypatch.setattr(executor, "execute_spec", interrupted_at_the_third)
     monkeypatch.setattr(executor, "PROBE_SECONDS", 1e6)  # still probing at the interrupt
+    monkeypatch.setattr(executor, "PROBE_MIN_RUNS", 0)  # four runs probed
     spy = JoblibSpy(monkeypatch)
     handed: list[str] = []
     with pytest.raises(KeyboardInterrupt):

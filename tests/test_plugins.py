@@ -156,6 +156,7 @@ def test_two_jobs_start_workers_only_for_work_worth_their_start(
     workers only when the probe judged the runs left worth starting them."""
     from optbench.run import executor
 
+    monkeypatch.setattr(executor, "PROBE_MIN_RUNS", 0)  # its 12 runs are probed
     if worth_workers:  # any work is worth it, after one task here
         monkeypatch.setattr(executor, "PROBE_SECONDS", 0.0)
         monkeypatch.setattr(executor, "WORKER_START_SECONDS", 0.0)

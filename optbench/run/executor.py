@@ -62,6 +62,7 @@ from optbench.scalars import is_integer
 __all__ = [
     "BACKENDS",
     "FLUSH_SECONDS",
+    "PROBE_MIN_RUNS",
     "PROBE_SECONDS",
     "WORKER_START_SECONDS",
     "execute",
@@ -99,6 +100,12 @@ PROBE_SECONDS = 0.25
 #: each in a fresh process: 0.65–0.80 s with the second core free, 1.5–1.9 s with
 #: another process busy on it. One second is between the two.
 WORKER_START_SECONDS = 1.0
+#: The automatic backend probes only experiments of more runs than this; it starts the
+#: workers at once for fewer. A probe may hold back one run's time (a first run is a
+#: task of its own): 1/8 of the parallel time of 16 runs on two workers, at most
+#: jobs/64 of it above this bound; starting the workers for few tiny runs wastes at most
+#: their start (:data:`WORKER_START_SECONDS`).
+PROBE_MIN_RUNS = 64
 
 
 def _serial_backend(
@@ -191,7 +198,8 @@ def _auto_backend(
 ) -> Iterator[list[RunRecord]]:
     """The backend when none is named and ``jobs > 1``: serial first, joblib if worth it.
 
-    This process runs tasks itself, as the serial backend does, for about
+    With at most :data:`PROBE_MIN_RUNS` runs it is the joblib backend. Otherwise this
+    process runs tasks itself, as the serial backend does, for about
     :data:`PROBE_SECONDS`; then, with the seconds per run measured and the runs left
     (:attr:`TaskPlanner.runs_left`), it starts ``tasks.workers`` joblib workers only
     when the work left is more than :data:`WORKER_START_SECONDS` × workers /
@@ -200,6 +208,9 @@ def _auto_backend(
     this process's problem cache is cleared before they start. After Ctrl-C in the
     probe, the runs finished here are yielded before the interrupt goes on.
     """
+    if tasks.runs_left <= PROBE_MIN_RUNS:
+        yield from _joblib_backend(tasks, jobs, blas_threads, plugins, **options)
+        return
     import_plugins(plugins)
     workers, tasks.workers = tasks.workers, 1  # one process runs the probe's tasks
     try:
@@ -348,7 +359,8 @@ def execute(
     jobs : int
         Worker processes (joblib semantics: ``-1`` means one per CPU).
     backend : {"serial", "joblib", "dask"} or None
-        Where runs execute. ``None`` picks ``serial`` for ``jobs == 1``; else this
+        Where runs execute. ``None`` picks ``serial`` for ``jobs == 1``; else, with
+        more than :data:`PROBE_MIN_RUNS` runs (``joblib`` with fewer), this
         process runs tasks itself for about :data:`PROBE_SECONDS`, then starts
         ``jobs`` joblib workers for the runs left only when their estimated work
         (seconds per run so far × runs left) exceeds :data:`WORKER_START_SECONDS` ×
