@@ -194,7 +194,13 @@ def test_joblib_gives_the_serial_records():
     ]
     serial, parallel = {}, {}
     execute(specs, lambda rs: serial.update((r.run_id, r) for r in rs), jobs=1, progress=False)
-    execute(specs, lambda rs: parallel.update((r.run_id, r) for r in rs), jobs=2, progress=False)
+    execute(
+        specs,
+        lambda rs: parallel.update((r.run_id, r) for r in rs),
+        jobs=2,
+        backend="joblib",  # workers from the start (jobs=2 alone would probe first)
+        progress=False,
+    )
     assert serial.keys() == parallel.keys() == {s.run_id for s in specs}
     for run_id, record in serial.items():
         other = parallel[run_id]
@@ -374,3 +380,143 @@ def test_task_sizes_follow_the_time_a_run_takes():
         tasks.TASK_SECONDS / 0.2
     )
     assert sizes[-1] == 1  # the last runs shared out between the workers
+
+
+class JoblibSpy:
+    """Stands in for the joblib backend: counts its calls and the runs it returns."""
+
+    def __init__(self, monkeypatch):
+        self.calls: list[int] = []  # runs left in the planner at each call
+        self.runs = 0
+        original = executor._joblib_backend
+
+        def spy(tasks, *args, **kwargs):
+            self.calls.append(tasks.runs_left)
+            for records in original(tasks, *args, **kwargs):
+                self.runs += len(records)
+                yield records
+
+        monkeypatch.setattr(executor, "_joblib_backend", spy)
+
+
+def sweep(runs: int) -> list[RunSpec]:
+    """Tiny deterministic runs on two instances (the second after the first's)."""
+    steps = [1e-4 * (1 + k / runs) for k in range(runs // 2)]
+    return [
+        make_spec(problem, params={"step_size": step}, max_iter=10)
+        for problem in (ROSENBROCK_2, ROSENBROCK_4)
+        for step in steps
+    ]
+
+
+def run_ids_handed(specs, **kwargs) -> tuple[list[str], dict[str, RunRecord]]:
+    handed: list[str] = []
+    records: dict[str, RunRecord] = {}
+
+    def collect(batch):
+        handed.extend(r.run_id for r in batch)
+        records.update((r.run_id, r) for r in batch)
+
+    execute(specs, collect, progress=False, **kwargs)
+    return handed, records
+
+
+def assert_same_counts(records: dict, reference: dict) -> None:
+    assert records.keys() == reference.keys()
+    for run_id, record in reference.items():
+        assert without_time(records[run_id].summary) == pytest.approx(
+            without_time(record.summary), nan_ok=True
+        )
+        assert records[run_id].trace["f"] == record.trace["f"]
+
+
+def test_two_jobs_on_tiny_runs_finish_here_without_starting_workers(monkeypatch):
+    monkeypatch.setattr(executor, "WORKER_START_SECONDS", 1e6)  # never worth it
+    spy = JoblibSpy(monkeypatch)
+    specs = sweep(2 * executor.PROBE_MIN_RUNS)
+    handed, records = run_ids_handed(specs, jobs=2)
+    assert spy.calls == []  # no worker started
+    assert sorted(handed) == sorted(s.run_id for s in specs)  # every run exactly once
+    _, serial = run_ids_handed(specs, jobs=1)
+    assert_same_counts(records, serial)
+
+
+def test_the_probe_decides_serial_for_a_tiny_config(monkeypatch):
+    """With the shipped constants: 128 runs of 10 gd steps are far below a worker's start."""
+    spy = JoblibSpy(monkeypatch)
+    specs = sweep(2 * executor.PROBE_MIN_RUNS)
+    handed, _ = run_ids_handed(specs, jobs=2)
+    assert spy.calls == []
+    assert sorted(handed) == sorted(s.run_id for s in specs)
+
+
+def test_two_jobs_hand_the_runs_left_to_workers_when_worth_it(monkeypatch):
+    monkeypatch.setattr(executor, "PROBE_SECONDS", 0.0)  # one task here, then decide
+    monkeypatch.setattr(executor, "WORKER_START_SECONDS", 0.0)  # any work is worth it
+    spy = JoblibSpy(monkeypatch)
+    specs = sweep(2 * executor.PROBE_MIN_RUNS)
+    handed, records = run_ids_handed(specs, jobs=2)
+    assert len(spy.calls) == 1 and 0 < spy.calls[0] < len(specs)  # after a probe here
+    assert spy.runs == spy.calls[0]  # the workers ran exactly the runs left
+    assert len(handed) == len(set(handed)) == len(specs)  # nothing twice, nothing lost
+    assert set(handed) == {s.run_id for s in specs}
+    _, serial = run_ids_handed(specs, jobs=1)
+    assert_same_counts(records, serial)
+    assert tasks._problem_cache == {}  # cleared when this process handed over
+
+
+def test_two_jobs_on_few_runs_start_the_workers_at_once(monkeypatch):
+    """At most PROBE_MIN_RUNS runs: no probe (one long run would be a large share)."""
+    spy = JoblibSpy(monkeypatch)
+    specs = sweep(executor.PROBE_MIN_RUNS)
+    handed, records = run_ids_handed(specs, jobs=2)
+    assert spy.calls == [len(specs)] and spy.runs == len(specs)
+    assert sorted(handed) == sorted(s.run_id for s in specs)
+    _, serial = run_ids_handed(specs, jobs=1)
+    assert_same_counts(records, serial)
+
+
+def test_the_decision_weighs_the_work_left_against_the_workers_start(monkeypatch):
+    probe = executor._Probe()
+    probe.add(1, 5.0, first=True)  # imports and the instance build: not a run's time
+    probe.add(10, 0.1, first=False)
+    assert probe.done and probe.seconds_per_run() == pytest.approx(0.01)
+    monkeypatch.setattr(executor, "WORKER_START_SECONDS", 1.0)
+    assert not probe.worth_workers(199, workers=2)  # 1.99 s left < 1 s * 2 / 1
+    assert probe.worth_workers(201, workers=2)
+    assert probe.worth_workers(151, workers=4)  # 1.51 s left > 1 s * 4 / 3
+    only_first = executor._Probe()
+    only_first.add(1, 0.7, first=True)  # one long run: all there is to go by
+    assert only_first.seconds_per_run() == pytest.approx(0.7)
+
+
+def test_ctrl_c_in_the_probe_hands_over_the_runs_it_finished(monkeypatch):
+    specs = [make_spec(seed=seed) for seed in range(4)]
+    ran: list[str] = []
+
+    def interrupted_at_the_third(spec):
+        if len(ran) == 2:
+            raise KeyboardInterrupt
+        ran.append(spec.run_id)
+        return RunRecord(spec.run_id, {"status": "max_iter"}, {})
+
+    monkeypatch.setattr(executor, "execute_spec", interrupted_at_the_third)
+    monkeypatch.setattr(executor, "PROBE_SECONDS", 1e6)  # still probing at the interrupt
+    monkeypatch.setattr(executor, "PROBE_MIN_RUNS", 0)  # four runs probed
+    spy = JoblibSpy(monkeypatch)
+    handed: list[str] = []
+    with pytest.raises(KeyboardInterrupt):
+        execute(specs, lambda rs: handed.extend(r.run_id for r in rs), jobs=2, progress=False)
+    assert handed == ran == [s.run_id for s in specs[:2]]
+    assert spy.calls == []
+
+
+def test_a_planner_is_one_iterator_shared_by_its_loops():
+    specs = sweep(10)
+    planner = tasks.TaskPlanner(specs, workers=2)
+    assert planner.runs_left == len(specs)
+    first = next(iter(planner))
+    assert planner.runs_left == len(specs) - len(first)
+    rest = [task for task in planner]  # a second loop goes on where the first stopped
+    assert [s.run_id for t in [first, *rest] for s in t] == [s.run_id for s in specs]
+    assert planner.runs_left == 0 and list(planner) == []

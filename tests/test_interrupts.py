@@ -62,7 +62,10 @@ def finished_runs(out: Path) -> set[str]:
 
 
 def start_run(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen, Path, Path]:
-    """Start the gated runs (the gate closed) in their own process group."""
+    """Start the gated runs (the gate closed) in their own process group; with two
+    jobs, in joblib workers from the start (the automatic backend would run the first
+    runs in the parent and could wait at the gate there)."""
+    workers = "--jobs" not in extra
     plugin = tmp_path / "gated.py"
     plugin.write_text(GATED_SOLVER.format(gate=str(gate(tmp_path))))
     config = tmp_path / "gated.yaml"
@@ -79,6 +82,7 @@ def start_run(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen, Path, Path
                 "stop": {"gtol": 1e-12, "max_iter": 200},
                 "seeds": list(range(SEEDS)),
                 "jobs": 2,
+                **({"executor": {"backend": "joblib"}} if workers else {}),
             }
         )
     )

@@ -152,6 +152,7 @@ def test_in_a_config_with_workers(tmp_path) -> None:
         ],
         "stop": {"gtol": 1e-6, "max_iter": 200},
         "jobs": 2,
+        "executor": {"backend": "joblib"},  # workers from the start, whatever the work
     }
     results = optbench.run(config, out=tmp_path / "out", progress=False, plot=False)
     summary = results.summary.set_index(["problem", "solver_label"])

@@ -75,6 +75,11 @@ def write_solver_plugin(
     return path
 
 
+#: The executor of the tests that need workers: joblib's from the start (with ``jobs: 2``
+#: alone, the executor runs these few tiny runs in the main process).
+WORKERS = {"backend": "joblib"}
+
+
 def plugin_vs_gd_config(solver: str, plugin: str, **changes) -> dict:
     """The plugin solver and ``gd`` with the same fixed step, two instances, 3 seeds."""
     return {
@@ -109,7 +114,9 @@ def test_a_file_plugin_relative_to_the_config_runs_in_every_worker_once(
     plugin = write_solver_plugin(tmp_path / "plugins" / "my_solver.py", solver, log)
     config = tmp_path / "configs" / "experiment.yaml"
     config.parent.mkdir()
-    config.write_text(yaml.safe_dump(plugin_vs_gd_config(solver, "../plugins/my_solver.py")))
+    config.write_text(
+        yaml.safe_dump(plugin_vs_gd_config(solver, "../plugins/my_solver.py", executor=WORKERS))
+    )
     monkeypatch.chdir(tmp_path / "plugins")  # not the config's directory
     out = tmp_path / "out"
 
@@ -132,10 +139,39 @@ def test_the_python_api_takes_plugins_relative_to_the_current_directory(
     write_solver_plugin(tmp_path / "my_solver.py", solver)
     monkeypatch.chdir(tmp_path)
     results = optbench.run(
-        plugin_vs_gd_config(solver, "my_solver.py"), out="out", progress=False, plot=False
+        plugin_vs_gd_config(solver, "my_solver.py", executor=WORKERS),
+        out="out",
+        progress=False,
+        plot=False,
     )
     assert_plugin_equals_gd(results.summary, solver)
     assert results.config["plugins"] == [str(tmp_path.resolve() / "my_solver.py")]
+
+
+@pytest.mark.parametrize("worth_workers", [False, True])
+def test_two_jobs_start_workers_only_for_work_worth_their_start(
+    tmp_path, monkeypatch, isolated_plugins, worth_workers
+):
+    """The plugin's log names the processes that imported it: the main process, and
+    workers only when the probe judged the runs left worth starting them."""
+    from optbench.run import executor
+
+    monkeypatch.setattr(executor, "PROBE_MIN_RUNS", 0)  # its 12 runs are probed
+    if worth_workers:  # any work is worth it, after one task here
+        monkeypatch.setattr(executor, "PROBE_SECONDS", 0.0)
+        monkeypatch.setattr(executor, "WORKER_START_SECONDS", 0.0)
+    solver, log = unique("fixed_step"), tmp_path / "imports.log"
+    plugin = write_solver_plugin(tmp_path / "my_solver.py", solver, log)
+    results = optbench.run(
+        plugin_vs_gd_config(solver, str(plugin)), out=tmp_path / "out", progress=False, plot=False
+    )
+    assert_plugin_equals_gd(results.summary, solver)  # every run, once, as gd's
+    importers = log.read_text().split()
+    assert importers[0] == str(os.getpid()) and len(importers) == len(set(importers))
+    if worth_workers:
+        assert len(importers) >= 2  # a worker ran the runs left
+    else:
+        assert importers == [str(os.getpid())]  # 12 tiny runs: no worker started
 
 
 def test_a_module_plugin_is_imported_by_name(tmp_path, monkeypatch, isolated_plugins):
@@ -333,7 +369,10 @@ def test_a_plugin_that_fails_only_in_workers_stops_the_experiment_naming_it(
     path = write_solver_plugin(tmp_path / "local.py", solver, prelude=only_here)
     with pytest.raises(PluginError) as raised:
         optbench.run(
-            plugin_vs_gd_config(solver, str(path)), out=tmp_path / "out", progress=False, plot=False
+            plugin_vs_gd_config(solver, str(path), executor=WORKERS),
+            out=tmp_path / "out",
+            progress=False,
+            plot=False,
         )
     assert str(raised.value).startswith(f"plugin {path.resolve()} in process ")
     assert str(raised.value).endswith("failed: ImportError: not on this worker")
@@ -414,6 +453,7 @@ def test_entry_points_of_an_installed_package_work_in_every_worker_without_confi
         "stop": {"max_iter": 2000},
         "seeds": [0, 1],
         "jobs": 2,
+        "executor": WORKERS,
     }
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
 

@@ -111,6 +111,7 @@ def test_joblib_workers_record_warnings_and_print_nothing(tmp_path):
         "solvers": [{"name": "gd", "params": {"step_size": [1e100, 1e-3]}}],
         "stop": {"max_iter": 20},
         "jobs": 2,
+        "executor": {"backend": "joblib"},  # workers from the start, whatever the work
     }
     path = tmp_path / "warns.yaml"
     path.write_text(yaml.safe_dump(config))

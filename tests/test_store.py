@@ -146,8 +146,10 @@ def test_a_raising_solver_is_an_error_and_the_rest_finish(tmp_path, exploding_so
 
 def test_two_jobs_give_the_serial_results(tmp_path):
     run(tmp_path / "serial", jobs=1)
-    run(tmp_path / "parallel", jobs=2)
+    run(tmp_path / "parallel", jobs=2, cfg=config(executor={"backend": "joblib"}))
     assert_same_results(tmp_path / "parallel", tmp_path / "serial")
+    run(tmp_path / "probed", jobs=2)  # the executor decides: here, as the runs are few
+    assert_same_results(tmp_path / "probed", tmp_path / "serial")
 
 
 def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, monkeypatch):

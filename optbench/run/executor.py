@@ -1,7 +1,10 @@
 """Run many :class:`~optbench.run.spec.RunSpec` s: serially, in joblib processes or on Dask.
 
 :func:`execute` runs a list of specs on a backend and hands the records to a callback
-as soon as they are back, so the store can write them at once. Work goes out as tasks
+as soon as they are back, so the store can write them at once. With more than one job
+and no backend named, it first runs tasks in this process for :data:`PROBE_SECONDS`
+and starts the joblib workers only when the work left is worth their start
+(:data:`WORKER_START_SECONDS`); see :func:`execute`. Work goes out as tasks
 (:mod:`optbench.run.tasks`: runs of one problem instance, about half a second of work,
 sized by :class:`~optbench.run.tasks.TaskPlanner`), each run in a worker by
 :func:`~optbench.run.tasks.run_task`. A backend is a function
@@ -23,7 +26,7 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -42,6 +45,7 @@ from optbench.run.records import (
 )
 from optbench.run.spec import RunSpec
 from optbench.run.tasks import (
+    TASK_SECONDS,
     BackendError,
     TaskPlanner,
     blas_limit,
@@ -58,6 +62,9 @@ from optbench.scalars import is_integer
 __all__ = [
     "BACKENDS",
     "FLUSH_SECONDS",
+    "PROBE_MIN_RUNS",
+    "PROBE_SECONDS",
+    "WORKER_START_SECONDS",
     "execute",
     "open_backend",
     # defined in optbench.run.tasks (re-exported: the executor's public names before it)
@@ -84,6 +91,21 @@ __all__ = [
 
 #: Seconds after which the serial backend hands over the runs it finished in a task.
 FLUSH_SECONDS = 1.0
+#: Seconds of runs the automatic backend (no backend named, ``jobs > 1``) does in this
+#: process before it decides whether the joblib workers are worth starting.
+PROBE_SECONDS = 0.25
+#: Seconds the joblib (loky) workers cost to start (fresh interpreters importing numpy,
+#: scipy and optbench). Measured on the 2-core VM of 2026-12-04 as the wall time of
+#: ``execute`` of two tiny runs with ``backend="joblib", jobs=2`` less with ``jobs=1``,
+#: each in a fresh process: 0.65–0.80 s with the second core free, 1.5–1.9 s with
+#: another process busy on it. One second is between the two.
+WORKER_START_SECONDS = 1.0
+#: The automatic backend probes only experiments of more runs than this; it starts the
+#: workers at once for fewer. A probe may hold back one run's time (a first run is a
+#: task of its own): 1/8 of the parallel time of 16 runs on two workers, at most
+#: jobs/64 of it above this bound; starting the workers for few tiny runs wastes at most
+#: their start (:data:`WORKER_START_SECONDS`).
+PROBE_MIN_RUNS = 64
 
 
 def _serial_backend(
@@ -98,12 +120,111 @@ def _serial_backend(
     import_plugins(plugins)
     try:
         with blas_limit(blas_threads):
-            for task in tasks:
-                start, first = time.perf_counter(), first_task()
-                yield from _timed_batches(task)
-                if isinstance(tasks, TaskPlanner) and task:
-                    seconds = None if first else time.perf_counter() - start
-                    tasks.finished(task[0].problem.key(), len(task), seconds)
+            yield from _run_here(tasks)
+    finally:
+        clear_problem_cache()
+
+
+class _Probe:
+    """What the runs done in this process by the automatic backend cost so far.
+
+    A process's first task (imports, the first instance built) is counted in the
+    probe's time but not in the seconds per run when later tasks measured them.
+    """
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.runs = 0
+        self.timed_seconds = 0.0
+        self.timed_runs = 0
+
+    def add(self, runs: int, seconds: float, first: bool) -> None:
+        self.seconds += seconds
+        self.runs += runs
+        if not first:
+            self.timed_seconds += seconds
+            self.timed_runs += runs
+
+    @property
+    def done(self) -> bool:
+        return self.seconds >= PROBE_SECONDS
+
+    def seconds_per_run(self) -> float:
+        if self.timed_runs:
+            return self.timed_seconds / self.timed_runs
+        return self.seconds / max(1, self.runs)
+
+    def worth_workers(self, runs_left: int, workers: int) -> bool:
+        """Whether ``workers`` processes finish ``runs_left`` runs sooner than this one,
+        their start included: ``W / workers + start < W``, i.e.
+        ``W > start * workers / (workers - 1)``, with ``W`` the work left."""
+        work_left = self.seconds_per_run() * runs_left
+        return work_left > WORKER_START_SECONDS * workers / (workers - 1)
+
+
+def _run_here(
+    tasks: Iterable[list[RunSpec]], probe: _Probe | None = None
+) -> Generator[list[RunRecord], None, None]:
+    """Run tasks in this process (BLAS limited and plugins imported by the caller),
+    feeding a :class:`TaskPlanner` the seconds of each; with a ``probe``, stop once it
+    is :attr:`~_Probe.done`, the tasks left unrun in ``tasks``."""
+    planner = tasks if isinstance(tasks, TaskPlanner) else None
+    if probe is not None and planner is not None:
+        planner.task_seconds = min(TASK_SECONDS, PROBE_SECONDS)
+    try:
+        for task in tasks:
+            start, first = time.perf_counter(), first_task()
+            yield from _timed_batches(task)
+            seconds = time.perf_counter() - start
+            if planner is not None and task:
+                planner.finished(task[0].problem.key(), len(task), None if first else seconds)
+            if probe is not None:
+                probe.add(len(task), seconds, first)
+                if probe.done:
+                    return  # a for loop left by return does not close the planner
+                if planner is not None:  # the next task ends about when the probe does
+                    planner.task_seconds = min(TASK_SECONDS, PROBE_SECONDS - probe.seconds)
+    finally:
+        if planner is not None:
+            planner.task_seconds = TASK_SECONDS
+
+
+def _auto_backend(
+    tasks: TaskPlanner,
+    jobs: int,
+    blas_threads: int | None,
+    plugins: Sequence[str] = (),
+    **options: Any,
+) -> Iterator[list[RunRecord]]:
+    """The backend when none is named and ``jobs > 1``: serial first, joblib if worth it.
+
+    With at most :data:`PROBE_MIN_RUNS` runs it is the joblib backend. Otherwise this
+    process runs tasks itself, as the serial backend does, for about
+    :data:`PROBE_SECONDS`; then, with the seconds per run measured and the runs left
+    (:attr:`TaskPlanner.runs_left`), it starts ``tasks.workers`` joblib workers only
+    when the work left is more than :data:`WORKER_START_SECONDS` × workers /
+    (workers − 1) (:meth:`_Probe.worth_workers`), else it finishes the runs itself.
+    The workers take the tasks left from the same planner (nothing run twice), and
+    this process's problem cache is cleared before they start. After Ctrl-C in the
+    probe, the runs finished here are yielded before the interrupt goes on.
+    """
+    if tasks.runs_left <= PROBE_MIN_RUNS:
+        yield from _joblib_backend(tasks, jobs, blas_threads, plugins, **options)
+        return
+    import_plugins(plugins)
+    workers, tasks.workers = tasks.workers, 1  # one process runs the probe's tasks
+    try:
+        if workers > 1:
+            probe = _Probe()
+            with blas_limit(blas_threads):
+                yield from _run_here(tasks, probe)
+            if tasks.runs_left and probe.worth_workers(tasks.runs_left, workers):
+                tasks.workers = workers  # the last tasks shared out between them
+                clear_problem_cache()  # the workers build their own instances
+                yield from _joblib_backend(tasks, jobs, blas_threads, plugins, **options)
+                return
+        with blas_limit(blas_threads):  # finished here
+            yield from _run_here(tasks)
     finally:
         clear_problem_cache()
 
@@ -238,7 +359,13 @@ def execute(
     jobs : int
         Worker processes (joblib semantics: ``-1`` means one per CPU).
     backend : {"serial", "joblib", "dask"} or None
-        Where runs execute; ``None`` picks ``serial`` for ``jobs == 1``, else ``joblib``.
+        Where runs execute. ``None`` picks ``serial`` for ``jobs == 1``; else, with
+        more than :data:`PROBE_MIN_RUNS` runs (``joblib`` with fewer), this
+        process runs tasks itself for about :data:`PROBE_SECONDS`, then starts
+        ``jobs`` joblib workers for the runs left only when their estimated work
+        (seconds per run so far × runs left) exceeds :data:`WORKER_START_SECONDS` ×
+        jobs / (jobs − 1), what the workers' start costs against the time they save;
+        otherwise it finishes them itself. ``joblib`` starts the workers at once.
         ``dask`` sends tasks to a Dask cluster (options ``address`` or ``client``,
         see :mod:`optbench.run.dask_backend`); the cluster's threads, not ``jobs``,
         decide how many run at once.
@@ -260,14 +387,17 @@ def execute(
 
     if not is_integer(jobs) or jobs == 0 or jobs < -1:
         raise ValueError(f"jobs: must be a positive integer or -1, got {jobs!r}")
-    backend = backend or ("serial" if jobs == 1 else "joblib")
-    if backend not in BACKENDS:
+    if backend is not None and backend not in BACKENDS:
         raise ValueError(unknown_name_message("executor backend", backend, list(BACKENDS)))
     if not specs:
         return
     tasks = TaskPlanner(specs, jobs if jobs > 0 else os.cpu_count() or 1)
     options = {"plugins": tuple(plugins), **(backend_options or {})}
-    batches = BACKENDS[backend](tasks, jobs, blas_threads, **options)
+    if backend is None:
+        run = _serial_backend if jobs == 1 else _auto_backend
+    else:
+        run = BACKENDS[backend]
+    batches = run(tasks, jobs, blas_threads, **options)
     errors = 0
     try:
         with tqdm(

@@ -272,21 +272,38 @@ class TaskPlanner:
     :data:`FIRST_TASK_RUNS` runs (growing them blind put a few long runs into one
     task, and the workers ended apart); near the end, no task takes more than a
     share of the runs left (:data:`TASKS_PER_WORKER_AT_THE_END` per worker), so the
-    workers finish together. Iterating it yields the tasks; a backend that runs tasks
-    in other processes reports each task's seconds from there.
+    workers finish together. Iterating it yields the tasks, each run once: a planner is
+    one iterator, so a second loop over it goes on where the first stopped (the
+    automatic backend of :func:`~optbench.run.executor.execute` runs the first tasks in
+    its own process, then hands the same planner to the workers). A backend that runs
+    tasks in other processes reports each task's seconds from there.
 
     Parameters
     ----------
     specs : sequence of RunSpec
         The runs.
     workers : int
-        Tasks that run at once.
+        Tasks that run at once (an attribute: it may change between tasks).
+
+    Attributes
+    ----------
+    task_seconds : float
+        Seconds of work the next tasks aim at: :data:`TASK_SECONDS`, lowered by the
+        automatic backend while it probes, so that its probe ends on time.
     """
 
     def __init__(self, specs: Sequence[RunSpec], workers: int) -> None:
         self.specs = list(specs)
         self.workers = max(1, workers)
+        self.task_seconds = TASK_SECONDS
         self._seconds_per_run: dict[str, float] = {}
+        self._left = len(self.specs)
+        self._tasks = self._plan()
+
+    @property
+    def runs_left(self) -> int:
+        """Runs not handed out in a task yet."""
+        return self._left
 
     def finished(self, instance: str, runs: int, seconds: float | None) -> None:
         """Learn from a task of ``runs`` runs of ``instance`` (its :meth:`ProblemSpec.key`)
@@ -296,10 +313,12 @@ class TaskPlanner:
             self._seconds_per_run[instance] = seconds / runs
 
     def __iter__(self) -> Iterator[list[RunSpec]]:
+        return self._tasks
+
+    def _plan(self) -> Iterator[list[RunSpec]]:
         groups: dict[str, list[RunSpec]] = {}
         for spec in self.specs:
             groups.setdefault(spec.problem.key(), []).append(spec)
-        left = len(self.specs)
         for key, group in groups.items():
             start = 0
             while start < len(group):
@@ -307,13 +326,14 @@ class TaskPlanner:
                 if per_run is None:  # nothing learnt yet: small tasks
                     size = FIRST_TASK_RUNS
                 else:
-                    size = int(TASK_SECONDS / per_run) if per_run > 0 else MAX_TASK_RUNS
+                    size = int(self.task_seconds / per_run) if per_run > 0 else MAX_TASK_RUNS
                 if self.workers > 1:  # the last tasks shared out, so workers end together
-                    size = min(size, math.ceil(left / (TASKS_PER_WORKER_AT_THE_END * self.workers)))
+                    share = TASKS_PER_WORKER_AT_THE_END * self.workers
+                    size = min(size, math.ceil(self._left / share))
                 size = max(1, min(size, MAX_TASK_RUNS))
                 task = group[start : start + size]
                 start += len(task)
-                left -= len(task)
+                self._left -= len(task)
                 yield task
 
 
