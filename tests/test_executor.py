@@ -325,7 +325,9 @@ def test_blas_limit_holds_until_the_last_concurrent_task_ends(monkeypatch):
     assert RecordedLimits.current == "unlimited"  # restored once both have ended
 
 
-def test_ctrl_c_in_a_serial_task_hands_over_the_runs_it_finished(monkeypatch):
+def interrupted_at_the_third_run(monkeypatch) -> tuple[list[RunSpec], list[str]]:
+    """Four specs whose third run raises KeyboardInterrupt (``execute_spec`` replaced),
+    and the list of the run ids that ran before it."""
     specs = [make_spec(seed=seed) for seed in range(4)]
     ran: list[str] = []
 
@@ -336,6 +338,11 @@ def test_ctrl_c_in_a_serial_task_hands_over_the_runs_it_finished(monkeypatch):
         return RunRecord(spec.run_id, {"status": "max_iter"}, {})
 
     monkeypatch.setattr(executor, "execute_spec", interrupted_at_the_third)
+    return specs, ran
+
+
+def test_ctrl_c_in_a_serial_task_hands_over_the_runs_it_finished(monkeypatch):
+    specs, ran = interrupted_at_the_third_run(monkeypatch)
     monkeypatch.setattr(tasks, "FIRST_TASK_RUNS", 100)  # one task
     handed: list[list[str]] = []
     with pytest.raises(KeyboardInterrupt):
@@ -491,16 +498,7 @@ def test_the_decision_weighs_the_work_left_against_the_workers_start(monkeypatch
 
 
 def test_ctrl_c_in_the_probe_hands_over_the_runs_it_finished(monkeypatch):
-    specs = [make_spec(seed=seed) for seed in range(4)]
-    ran: list[str] = []
-
-    def interrupted_at_the_third(spec):
-        if len(ran) == 2:
-            raise KeyboardInterrupt
-        ran.append(spec.run_id)
-        return RunRecord(spec.run_id, {"status": "max_iter"}, {})
-
-    monkeypatch.setattr(executor, "execute_spec", interrupted_at_the_third)
+    specs, ran = interrupted_at_the_third_run(monkeypatch)
     monkeypatch.setattr(executor, "PROBE_SECONDS", 1e6)  # still probing at the interrupt
     monkeypatch.setattr(executor, "PROBE_MIN_RUNS", 0)  # four runs probed
     spy = JoblibSpy(monkeypatch)
