@@ -24,7 +24,10 @@ step sizes (``logspace [-6, -2, N]``), ``max_iter: 10``, one seed; N = 1,000 and
 then, per step, the milliseconds per run and the ratio of the times at 10,000 and
 1,000 runs, wall and CPU (linear is about 10; more means a step grows faster than the
 number of runs; on a shared machine the CPU ratio is the one to read, except for the
-runs with ``--jobs`` > 1, whose work is in other processes).
+runs with ``--jobs`` > 1, whose work is in other processes). Last, ``compare``:
+``optbench run`` end to end with ``jobs: 1`` and with ``--jobs``, alternated
+``--repeats`` times (default 3) at each size up to 10,000, the medians and their ratio
+(target at most 1: more jobs never slower on tiny runs).
 The first lines say which CPU (and its SIMD level), BLAS and load the numbers were
 measured with. BLAS is pinned to one thread. Run from the repository root::
 
@@ -36,6 +39,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -56,7 +60,7 @@ TARGET_SECONDS = 60.0
 #: Fixed cost per run allowed, all in.
 TARGET_MS_PER_RUN = 2.0
 STEPS = ("config", "runs", "writes", "finalize", "summary", "report", "figures")
-PARTS = ("e2e", "steps", *STEPS)
+PARTS = ("e2e", "steps", "compare", *STEPS)
 
 
 def tiny_config(runs: int, jobs: int) -> dict[str, Any]:
@@ -86,6 +90,31 @@ def end_to_end(config: Path, out: Path) -> tuple[float, float]:
         raise SystemExit(f"optbench run failed ({completed.returncode}): {completed.stderr}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return wall, cpu
+
+
+def compare_jobs(sizes: list[int], jobs: int, repeats: int, directory: Path) -> list[list[str]]:
+    """Rows of the jobs comparison: ``optbench run`` end to end with ``jobs: 1`` and with
+    ``jobs``, alternated ``repeats`` times per size; median wall seconds and their ratio
+    (target: at most 1, ``jobs`` at least as fast as one job on tiny runs)."""
+    rows = [["runs", "jobs 1: wall s", f"jobs {jobs}: wall s", "median ratio", "target", ""]]
+    for runs in sizes:
+        walls: dict[int, list[float]] = {1: [], jobs: []}
+        for repeat in range(repeats):
+            for n_jobs in (1, jobs) if repeat % 2 == 0 else (jobs, 1):
+                config = directory / f"compare{runs}_{n_jobs}.yaml"
+                config.write_text(yaml.safe_dump(tiny_config(runs, n_jobs), sort_keys=False))
+                out = directory / f"compare{runs}_{n_jobs}_{repeat}"
+                walls[n_jobs].append(end_to_end(config, out)[0])
+        ratio = statistics.median(walls[jobs]) / statistics.median(walls[1])
+        rows.append([
+            f"{runs:,}",
+            " ".join(f"{wall:.2f}" for wall in walls[1]),
+            " ".join(f"{wall:.2f}" for wall in walls[jobs]),
+            f"{ratio:.2f}",
+            "<= 1",
+            "ok" if ratio <= 1 else "MISSED",
+        ])  # fmt: skip
+    return rows
 
 
 def timed(function: Callable[[], Any]) -> tuple[Any, float, float]:
@@ -154,6 +183,9 @@ def main() -> None:
         "(e2e: the fresh processes; steps: the in-process steps)",
     )
     parser.add_argument("--sizes", default="", help="comma-separated run counts instead")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="end-to-end runs per jobs value in compare"
+    )
     args = parser.parse_args()
     skip = {part.strip() for part in args.skip.split(",") if part.strip()}
     unknown = sorted(skip - set(PARTS))
@@ -224,6 +256,12 @@ def main() -> None:
         wall = e2e[10_000][0]
         verdict = "ok" if wall <= TARGET_SECONDS else "MISSED"
         print(f"10,000 runs end to end: {wall:.1f} s, target {TARGET_SECONDS:.0f} s: {verdict}")
+    if "compare" not in skip and args.jobs != 1:
+        with tempfile.TemporaryDirectory() as directory:
+            rows = compare_jobs([n for n in sizes if n <= 10_000], args.jobs, args.repeats,
+                                Path(directory))  # fmt: skip
+        print(f"\njobs {args.jobs} against jobs 1, end to end, alternated ({args.repeats} each)")
+        print(table(rows))
     print(f"\n{machine_lines()[-1]} (at the end)")
 
 
