@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 
 from optbench.problems import list_problems
 from optbench.registry import failure, undone_on_error
-from optbench.run.sweeps import ConfigError
+from optbench.run.schema import ConfigError
 from optbench.solvers import list_solvers
 
 __all__ = [
