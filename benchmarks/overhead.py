@@ -33,9 +33,10 @@ Prints tables (no assertions) with the project's targets beside them:
     most 0.5 ms for 10 iterations), and of writing runs
     (``write_batch`` of a batch of :data:`BATCH_RUNS`, per run).
 ``jobs``
-    a sweep of 16 work-dominated runs with ``jobs=2`` against ``jobs=1`` in this
-    process (workers start cold) and in fresh interpreters, next to the ratio the
-    machine itself gives for the same work done by hand in two warm processes.
+    sweeps of 16 work-dominated runs (:data:`SWEEPS`: one bound by memory bandwidth,
+    one in the caches) with ``jobs=2`` against ``jobs=1`` in this process (workers
+    start cold) and in fresh interpreters, next to the ratio the machine itself gives
+    for the same work done by hand in two warm processes.
 
 BLAS is pinned to one thread (threadpoolctl) in this process and in the workers. The
 first lines say which CPU (and SIMD level), BLAS and load the numbers were measured
@@ -73,11 +74,14 @@ from optbench.run.store import ResultStore
 
 REPO = Path(__file__).resolve().parents[1]
 SECTIONS = ("iteration", "recorder", "startup", "run", "jobs")
-#: Iterations of each of the 16 runs of the sweep.
-SWEEP_ITERATIONS = 2000
 #: Dense logistic regression 10000×100 from the catalog (its certified f* is stored, so
 #: no process spends time certifying it).
 LOGISTIC = "logistic_corr"
+#: The sweeps of the ``jobs`` section: catalog instance → iterations of each of its 16
+#: runs (about 0.7 s a run here). The logistic instance streams an 8 MB matrix per
+#: product, so two processes share the memory bandwidth; ``least_squares_ill`` (2000×100,
+#: 1.6 MB) stays in the caches, where two processes come near half the time.
+SWEEPS = {LOGISTIC: 2000, "least_squares_ill": 8000}
 SWEEP_SCRIPT = (
     "import sys, yaml; from optbench.run.experiment import run_experiment; "
     "run_experiment(yaml.safe_load(sys.argv[1]), out=sys.argv[2], jobs=int(sys.argv[3]), "
@@ -367,23 +371,26 @@ def run_section(quick: bool) -> list[tuple[str, ...]]:
     return rows
 
 
-def sweep_config(iterations: int) -> dict:
-    """16 gd runs on the logistic instance, each doing ``iterations`` steps (gtol 0)."""
+def sweep_config(problem: str, iterations: int) -> dict:
+    """16 gd runs on ``problem``, each doing ``iterations`` steps (gtol 0)."""
     return {
         "name": "overhead_sweep",
-        "problems": [LOGISTIC],
+        "problems": [problem],
         "solvers": [{"name": "gd", "params": {"step_size": {"logspace": [-2, 0, 16]}}}],
         "stop": {"gtol": 0.0, "max_iter": iterations},
         "targets": [1e-4],
     }
 
 
-def sweep_in_process(iterations: int) -> tuple[float, float]:
+def sweep_in_process(problem: str, iterations: int) -> tuple[float, float]:
     """Seconds of the sweep through :func:`run_experiment` in this process, jobs=1
-    then jobs=2 (the first joblib call here: workers start cold)."""
+    then jobs=2 (workers start cold: the joblib executor is shut down first)."""
+    from joblib.externals.loky import get_reusable_executor
+
     from optbench.run.experiment import run_experiment
 
-    config = sweep_config(iterations)
+    get_reusable_executor().shutdown(wait=True)
+    config = sweep_config(problem, iterations)
     times = []
     with tempfile.TemporaryDirectory() as directory:
         for jobs in (1, 2):
@@ -393,12 +400,12 @@ def sweep_in_process(iterations: int) -> tuple[float, float]:
     return times[0], times[1]
 
 
-def sweep_fresh_processes(iterations: int, repeats: int) -> tuple[float, float]:
+def sweep_fresh_processes(problem: str, iterations: int, repeats: int) -> tuple[float, float]:
     """Median seconds of the sweep with jobs=1 and jobs=2, each in a fresh interpreter
     as one ``optbench run`` would: imports (about 1.5 s) and worker start-up included."""
     import yaml
 
-    config = yaml.safe_dump(sweep_config(iterations))
+    config = yaml.safe_dump(sweep_config(problem, iterations))
     environment = {**os.environ, "PYTHONPATH": str(REPO)}
     times: dict[int, list[float]] = {1: [], 2: []}
     with tempfile.TemporaryDirectory() as directory:
@@ -412,14 +419,14 @@ def sweep_fresh_processes(iterations: int, repeats: int) -> tuple[float, float]:
     return median(times[1]), median(times[2])
 
 
-def _hand_loop_task(iterations: int) -> float:
-    """Worker: the sweep's work by hand (gd on the logistic instance), BLAS pinned."""
+def _hand_loop_task(problem_name: str, iterations: int) -> float:
+    """Worker: a sweep's work by hand (gd on ``problem_name``), BLAS pinned."""
     with threadpool_limits(1, "blas"):
-        problem = optbench.make_problem(LOGISTIC)
+        problem = optbench.make_problem(problem_name)
         return seconds(lambda: hand_loop(problem, 0.1, iterations))
 
 
-def machine_parallel_ratio(iterations: int, repeats: int) -> float:
+def machine_parallel_ratio(problem: str, iterations: int, repeats: int) -> float:
     """Wall time of the sweep's work by hand in 2 warm processes over 1: what the
     machine allows under its current load (problem builds included, start-up not)."""
     from concurrent.futures import ProcessPoolExecutor
@@ -428,29 +435,33 @@ def machine_parallel_ratio(iterations: int, repeats: int) -> float:
     for _ in range(repeats):
         for workers in (1, 2):
             with ProcessPoolExecutor(workers) as pool:
-                list(pool.map(_hand_loop_task, [1] * workers))  # start and import
+                list(pool.map(_hand_loop_task, [problem] * workers, [1] * workers))  # start
                 start = time.perf_counter()
-                list(pool.map(_hand_loop_task, [iterations] * 16))
+                list(pool.map(_hand_loop_task, [problem] * 16, [iterations] * 16))
                 times[workers].append(time.perf_counter() - start)
     return median(times[2]) / median(times[1])
 
 
 def jobs_section(quick: bool) -> list[tuple[str, ...]]:
-    """Rows of the parallel-sweep table."""
-    serial, parallel = sweep_in_process(SWEEP_ITERATIONS)
-    fresh_serial, fresh_parallel = sweep_fresh_processes(SWEEP_ITERATIONS, 1 if quick else 2)
-    reference = machine_parallel_ratio(SWEEP_ITERATIONS, 1 if quick else 2)
-    return [
-        ("measurement", "value", "target", ""),
-        ("sweep of 16 runs, jobs=1", f"{serial:.2f} s", "", ""),
-        ("sweep of 16 runs, jobs=2 (workers cold)", f"{parallel:.2f} s", "", ""),
-        ("sweep: jobs=2 / jobs=1, one process", f"{parallel / serial:.2f}x", "<= 0.6x",
-         verdict(parallel / serial, 0.6)),
-        ("sweep: jobs=2 / jobs=1, fresh processes",
-         f"{fresh_parallel / fresh_serial:.2f}x ({fresh_parallel:.1f}/{fresh_serial:.1f} s)",
-         "", ""),
-        ("same work by hand, 2 processes / 1 (machine)", f"{reference:.2f}x", "", ""),
-    ]  # fmt: skip
+    """Rows of the parallel-sweep table, one block of rows per sweep of :data:`SWEEPS`."""
+    repeats = 1 if quick else 2
+    rows: list[tuple[str, ...]] = [("measurement", "value", "target", "")]
+    for problem, iterations in SWEEPS.items():
+        serial, parallel = sweep_in_process(problem, iterations)
+        fresh_serial, fresh_parallel = sweep_fresh_processes(problem, iterations, repeats)
+        reference = machine_parallel_ratio(problem, iterations, repeats)
+        rows += [
+            (f"{problem}: sweep of 16 runs, jobs=1", f"{serial:.2f} s", "", ""),
+            (f"{problem}: sweep of 16 runs, jobs=2 (workers cold)", f"{parallel:.2f} s", "", ""),
+            (f"{problem}: jobs=2 / jobs=1, one process", f"{parallel / serial:.2f}x", "<= 0.6x",
+             verdict(parallel / serial, 0.6)),
+            (f"{problem}: jobs=2 / jobs=1, fresh processes",
+             f"{fresh_parallel / fresh_serial:.2f}x ({fresh_parallel:.1f}/{fresh_serial:.1f} s)",
+             "", ""),
+            (f"{problem}: same work by hand, 2 processes / 1 (machine)", f"{reference:.2f}x",
+             "", ""),
+        ]  # fmt: skip
+    return rows
 
 
 def verdict(value: float | None, target: float) -> str:
