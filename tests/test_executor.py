@@ -279,6 +279,41 @@ def test_problem_cache_builds_once_for_concurrent_threads(monkeypatch):
     tasks.clear_problem_cache()
 
 
+def test_the_environment_pins_blas_only_when_every_thread_variable_says_so(monkeypatch):
+    for name in tasks.BLAS_THREAD_VARIABLES:
+        monkeypatch.setenv(name, "1")
+    assert tasks.environment_pins_blas(1)
+    assert not tasks.environment_pins_blas(2)
+    monkeypatch.delenv("MKL_NUM_THREADS")  # a BLAS reading it could load with any count
+    assert not tasks.environment_pins_blas(1)
+
+
+def test_joblib_workers_start_with_the_blas_limit_in_their_environment(monkeypatch):
+    """The loky workers get blas_threads as joblib's inner_max_num_threads (their BLAS
+    variables), so their blas_limit need not import scipy; not with a joblib backend
+    option of the caller's."""
+    import joblib
+
+    configs = []
+    real = joblib.parallel_config
+
+    def recording(*args, **kwargs):
+        configs.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(joblib, "parallel_config", recording)
+    records: list[RunRecord] = []
+    specs = [make_spec(seed=seed) for seed in range(2)]
+    execute(specs, records.extend, jobs=2, backend="joblib", progress=False, blas_threads=1)
+    assert len(records) == 2
+    assert configs == [{"backend": "loky", "inner_max_num_threads": 1}]
+    execute(
+        specs, records.extend, jobs=2, backend="joblib", progress=False,
+        backend_options={"backend": "loky"},
+    )  # fmt: skip
+    assert len(records) == 4 and len(configs) == 1
+
+
 def test_blas_limit_holds_until_the_last_concurrent_task_ends(monkeypatch):
     """A task ending in one thread does not lift the limit of a task still running.
 

@@ -257,16 +257,26 @@ def _joblib_backend(
 
     ``options`` go to :class:`joblib.Parallel` (e.g. ``backend="loky"``). Workers
     leave Ctrl-C to this process and exit within a second of its death
-    (:mod:`optbench.run.processes`).
+    (:mod:`optbench.run.processes`). Without a ``backend`` option the loky workers
+    start with their BLAS thread variables set to ``blas_threads`` (joblib's
+    ``inner_max_num_threads``), so every BLAS they load is limited from the start and
+    :func:`~optbench.run.tasks.blas_limit` need not import scipy's in each of them
+    (:func:`~optbench.run.tasks.environment_pins_blas`).
     """
-    from joblib import Parallel, delayed
+    from joblib import Parallel, delayed, parallel_config
 
     from optbench.run.processes import interrupts_ignored
 
-    parallel = Parallel(n_jobs=jobs, return_as="generator_unordered", batch_size=1, **options)
+    pinned = blas_threads is not None and "backend" not in options
+    config = (
+        parallel_config(backend="loky", inner_max_num_threads=blas_threads)
+        if pinned
+        else nullcontext()
+    )
     parent = os.getpid()
     task_in_worker = delayed(call_with_plugins)
-    with interrupts_ignored():  # the workers start here, and inherit it
+    with config, interrupts_ignored():  # the workers start here, and inherit both
+        parallel = Parallel(n_jobs=jobs, return_as="generator_unordered", batch_size=1, **options)
         outputs = parallel(
             task_in_worker(plugins, _worker_task, parent, task, blas_threads) for task in tasks
         )

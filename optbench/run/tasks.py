@@ -18,6 +18,7 @@ imports neither.
 from __future__ import annotations
 
 import math
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
@@ -36,11 +37,13 @@ __all__ = [
     "PLANNED_TASK_RUNS",
     "PROBLEM_CACHE_SIZE",
     "TASK_SECONDS",
+    "BLAS_THREAD_VARIABLES",
     "BackendError",
     "TaskPlanner",
     "blas_limit",
     "cached_problem",
     "clear_problem_cache",
+    "environment_pins_blas",
     "execute_run",
     "execute_spec",
     "first_task",
@@ -206,14 +209,28 @@ def blas_limit(blas_threads: int | None) -> AbstractContextManager[Any]:
     return _shared_blas_limit(blas_threads)
 
 
+#: The variables BLAS libraries read their thread count from when they load.
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")
+
+
+def environment_pins_blas(blas_threads: int) -> bool:
+    """Whether every BLAS loaded from now on starts with ``blas_threads`` threads: each
+    of :data:`BLAS_THREAD_VARIABLES` is set to it (joblib's workers get them from
+    :func:`~optbench.run.executor.execute`)."""
+    return all(os.environ.get(name) == str(blas_threads) for name in BLAS_THREAD_VARIABLES)
+
+
 @contextmanager
 def _shared_blas_limit(blas_threads: int) -> Iterator[None]:
     global _blas_users, _blas_limiter
     with _blas_lock:
         if _blas_users == 0:
             # threadpoolctl limits only the libraries already loaded: load scipy's BLAS
-            # (numpy's is loaded) so that a run's first scipy.linalg call is limited too
-            import scipy.linalg  # noqa: F401
+            # (numpy's is loaded) so that a run's first scipy.linalg call is limited too,
+            # unless the environment already gives any BLAS loaded later that limit (it
+            # costs a worker 0.12 s to import scipy.linalg before its first task)
+            if not environment_pins_blas(blas_threads):
+                import scipy.linalg  # noqa: F401
             from threadpoolctl import threadpool_limits
 
             _blas_limiter = threadpool_limits(blas_threads, "blas")
