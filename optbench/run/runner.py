@@ -277,9 +277,8 @@ def run_solver(
                 or schedule.due(iteration, oracle.cost)
                 or stop_test.budget_spent(state, iteration, oracle.cost, solver_time)
             )
-            if observed:  # _observe, inlined for a solver that gives f and g
-                f, g = state.f, state.g
-                f, g = _observe(problem, state) if f is None or g is None else (float(f), g)
+            if observed:
+                f, g = _observe(problem, state)
     except Exception as exc:  # noqa: BLE001 - a run that raises is recorded, not raised
         status, message = Status.ERROR, f"{type(exc).__name__}: {exc}"
     finally:
