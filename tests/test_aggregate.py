@@ -3,7 +3,9 @@
 The reference below computes every configuration's row with a boolean mask over the
 summary, as the aggregate was first written; the vectorised one must give the same
 frame, column for column and row for row, dtypes included, and so must the best
-settings chosen from it.
+settings chosen from it. Per configuration, the reference takes the censored target
+metrics from the scalar ``censored_median`` (tested on its own in
+``test_analysis_tables.py``), which the aggregate computes for every group at once.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from optbench.analysis.tables import (
     aggregate,
     aggregate_summary,
     best_settings,
+    censored_median,
     configurations,
     param_columns,
     solver_family,
@@ -76,15 +79,6 @@ def _spread(values: np.ndarray) -> tuple[float, float, float]:
     return (float(np.median(values)), float(values.min()), float(values.max()))
 
 
-def _censored(values: np.ndarray) -> tuple[float, float, float, int]:
-    reached = int(np.count_nonzero(~np.isnan(values)))
-    if reached == 0:
-        return (math.nan, math.nan, math.nan, 0)
-    filled = np.where(np.isnan(values), np.inf, values)
-    median = float(np.median(filled)) if 2 * reached > values.size else math.nan
-    return (median, float(filled.min()), float(filled.max()), reached)
-
-
 def _median_step(runs: pd.DataFrame) -> float:
     if USED_STEP not in runs:
         return math.nan
@@ -116,7 +110,7 @@ def reference_aggregate(summary: pd.DataFrame, targets: Sequence[float] | None =
             row[metric], row[f"{metric}_min"], row[f"{metric}_max"] = _spread(values)
         for column in target_columns:
             values = pd.to_numeric(runs[column], errors="coerce").to_numpy(dtype=float)
-            median, low, high, reached = _censored(values)
+            median, low, high, reached = censored_median(values)
             row[column], row[f"{column}_min"], row[f"{column}_max"] = median, low, high
             row[f"{column}_reached"] = reached
         rows.append(row)
