@@ -1,9 +1,12 @@
 """Shared pytest set-up: a non-interactive matplotlib backend for every test process,
-the ``--update-golden`` option of ``tests/test_golden_counts.py``, and the
-``certify_calls`` fixture that records every f* certification."""
+the ``--update-golden`` option of ``tests/test_golden_counts.py``, the
+``certify_calls`` fixture that records every f* certification, and the
+``workers_spy`` fixture that watches the workers of the automatic executor backend."""
 
+import functools
 import os
 import signal
+import time
 
 import pytest
 
@@ -67,3 +70,60 @@ def isolated_plugins(monkeypatch):
     for name in set(sys.modules) - modules:
         if name.startswith("_optbench_plugin_"):
             del sys.modules[name]
+
+
+class WorkersSpy:
+    """Watches the workers of the automatic backend: how many tasks they were handed.
+
+    ``up_after`` replaces the empty call a worker answers when it is up by a sleep of
+    that many seconds (it runs in the worker); ``wait_for_workers`` holds this process's
+    first task until a worker has been handed one. The workers are stopped at the end.
+    """
+
+    def __init__(self, monkeypatch, up_after: float = 0.0, wait_for_workers: bool = False):
+        from optbench.run import executor
+
+        self.handed: list[int] = []  # tasks handed to the workers, per experiment
+        self.instances: list = []
+        spy = self
+
+        class Spied(executor._Workers):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                spy.instances.append(self)
+
+            def close(self):
+                super().close()
+                spy.handed.append(self._handed)
+
+        monkeypatch.setattr(executor, "_Workers", Spied)
+        if up_after:
+            monkeypatch.setattr(executor, "_worker_up", functools.partial(time.sleep, up_after))
+        if wait_for_workers:
+            original = executor._timed_batches
+
+            def after_a_worker_task(*args):
+                deadline = time.monotonic() + 60
+                while spy.instances[-1]._handed == 0 and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                yield from original(*args)
+
+            monkeypatch.setattr(executor, "_timed_batches", after_a_worker_task)
+
+    def stop(self):
+        for workers in self.instances:
+            workers._executor.shutdown(wait=True, kill_workers=True)
+
+
+@pytest.fixture
+def workers_spy(monkeypatch):
+    """``workers_spy(up_after=..., wait_for_workers=...)``: a :class:`WorkersSpy`."""
+    spies: list[WorkersSpy] = []
+
+    def make(**kwargs):
+        spies.append(WorkersSpy(monkeypatch, **kwargs))
+        return spies[-1]
+
+    yield make
+    for spy in spies:
+        spy.stop()

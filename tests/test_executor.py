@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import math
+import os
 import sys
 from dataclasses import dataclass
 
@@ -424,23 +426,6 @@ def test_task_sizes_follow_the_time_a_run_takes():
     assert sizes[-1] == 1  # the last runs shared out between the workers
 
 
-class JoblibSpy:
-    """Stands in for the joblib backend: counts its calls and the runs it returns."""
-
-    def __init__(self, monkeypatch):
-        self.calls: list[int] = []  # runs left in the planner at each call
-        self.runs = 0
-        original = executor._joblib_backend
-
-        def spy(tasks, *args, **kwargs):
-            self.calls.append(tasks.runs_left)
-            for records in original(tasks, *args, **kwargs):
-                self.runs += len(records)
-                yield records
-
-        monkeypatch.setattr(executor, "_joblib_backend", spy)
-
-
 def sweep(runs: int) -> list[RunSpec]:
     """Tiny deterministic runs on two instances (the second after the first's)."""
     steps = [1e-4 * (1 + k / runs) for k in range(runs // 2)]
@@ -472,76 +457,78 @@ def assert_same_counts(records: dict, reference: dict) -> None:
         assert records[run_id].trace["f"] == record.trace["f"]
 
 
-def test_two_jobs_on_tiny_runs_finish_here_without_starting_workers(monkeypatch):
-    monkeypatch.setattr(executor, "WORKER_START_SECONDS", 1e6)  # never worth it
-    spy = JoblibSpy(monkeypatch)
-    specs = sweep(2 * executor.PROBE_MIN_RUNS)
+def test_two_jobs_finish_here_what_ends_before_the_workers_are_up(workers_spy):
+    """The workers start in the background; a short experiment never waits for them."""
+    spy = workers_spy(up_after=30.0)  # never up in this test
+    specs = sweep(128)
     handed, records = run_ids_handed(specs, jobs=2)
-    assert spy.calls == []  # no worker started
+    assert spy.handed == [0]  # no task handed to a worker: all ran here
     assert sorted(handed) == sorted(s.run_id for s in specs)  # every run exactly once
     _, serial = run_ids_handed(specs, jobs=1)
     assert_same_counts(records, serial)
 
 
-def test_the_probe_decides_serial_for_a_tiny_config(monkeypatch):
-    """With the shipped constants: 128 runs of 10 gd steps are far below a worker's start."""
-    spy = JoblibSpy(monkeypatch)
-    specs = sweep(2 * executor.PROBE_MIN_RUNS)
-    handed, _ = run_ids_handed(specs, jobs=2)
-    assert spy.calls == []
-    assert sorted(handed) == sorted(s.run_id for s in specs)
-
-
-def test_two_jobs_hand_the_runs_left_to_workers_when_worth_it(monkeypatch):
-    monkeypatch.setattr(executor, "PROBE_SECONDS", 0.0)  # one task here, then decide
-    monkeypatch.setattr(executor, "WORKER_START_SECONDS", 0.0)  # any work is worth it
-    spy = JoblibSpy(monkeypatch)
-    specs = sweep(2 * executor.PROBE_MIN_RUNS)
+def test_two_jobs_share_the_runs_between_this_process_and_a_worker(workers_spy):
+    spy = workers_spy(wait_for_workers=True)
+    specs = sweep(128)
     handed, records = run_ids_handed(specs, jobs=2)
-    assert len(spy.calls) == 1 and 0 < spy.calls[0] < len(specs)  # after a probe here
-    assert spy.runs == spy.calls[0]  # the workers ran exactly the runs left
+    assert spy.handed[0] > 0  # a worker ran tasks, and this process did too (it waited)
     assert len(handed) == len(set(handed)) == len(specs)  # nothing twice, nothing lost
     assert set(handed) == {s.run_id for s in specs}
     _, serial = run_ids_handed(specs, jobs=1)
     assert_same_counts(records, serial)
-    assert tasks._problem_cache == {}  # cleared when this process handed over
+    assert tasks._problem_cache == {}  # this process's instances dropped at the end
 
 
-def test_two_jobs_on_few_runs_start_the_workers_at_once(monkeypatch):
-    """At most PROBE_MIN_RUNS runs: no probe (one long run would be a large share)."""
-    spy = JoblibSpy(monkeypatch)
-    specs = sweep(executor.PROBE_MIN_RUNS)
-    handed, records = run_ids_handed(specs, jobs=2)
-    assert spy.calls == [len(specs)] and spy.runs == len(specs)
-    assert sorted(handed) == sorted(s.run_id for s in specs)
-    _, serial = run_ids_handed(specs, jobs=1)
-    assert_same_counts(records, serial)
+def test_a_worker_failure_stops_the_experiment(workers_spy, monkeypatch):
+    spy = workers_spy(wait_for_workers=True)
+    # what a worker calls, replaced by a builtin (pickled by reference) that raises there
+    monkeypatch.setattr(executor, "call_with_plugins", functools.partial(divmod, 1, 0))
+    with pytest.raises(TypeError):
+        run_ids_handed(sweep(128), jobs=2)
+    assert spy.handed[0] > 0
 
 
-def test_the_decision_weighs_the_work_left_against_the_workers_start(monkeypatch):
-    probe = executor._Probe()
-    probe.add(1, 5.0, first=True)  # imports and the instance build: not a run's time
-    probe.add(10, 0.1, first=False)
-    assert probe.done and probe.seconds_per_run() == pytest.approx(0.01)
-    monkeypatch.setattr(executor, "WORKER_START_SECONDS", 1.0)
-    assert not probe.worth_workers(199, workers=2)  # 1.99 s left < 1 s * 2 / 1
-    assert probe.worth_workers(201, workers=2)
-    assert probe.worth_workers(151, workers=4)  # 1.51 s left > 1 s * 4 / 3
-    only_first = executor._Probe()
-    only_first.add(1, 0.7, first=True)  # one long run: all there is to go by
-    assert only_first.seconds_per_run() == pytest.approx(0.7)
-
-
-def test_ctrl_c_in_the_probe_hands_over_the_runs_it_finished(monkeypatch):
+def test_ctrl_c_in_a_task_here_hands_over_the_runs_it_finished(monkeypatch, workers_spy):
     specs, ran = interrupted_at_the_third_run(monkeypatch)
-    monkeypatch.setattr(executor, "PROBE_SECONDS", 1e6)  # still probing at the interrupt
-    monkeypatch.setattr(executor, "PROBE_MIN_RUNS", 0)  # four runs probed
-    spy = JoblibSpy(monkeypatch)
+    monkeypatch.setattr(tasks, "FIRST_TASK_RUNS", 100)  # one task
+    spy = workers_spy(up_after=30.0)
     handed: list[str] = []
     with pytest.raises(KeyboardInterrupt):
         execute(specs, lambda rs: handed.extend(r.run_id for r in rs), jobs=2, progress=False)
     assert handed == ran == [s.run_id for s in specs[:2]]
-    assert spy.calls == []
+    assert spy.handed == [0]
+
+
+def test_workers_start_with_their_blas_threads_pinned():
+    pool, calls = executor._start_workers(1, blas_threads=3)
+    assert [call.result() != os.getpid() for call in calls] == [True]  # a worker is up
+    pinned = {name: pool.submit(os.getenv, name).result() for name in tasks.BLAS_THREAD_VARIABLES}
+    assert pinned == dict.fromkeys(tasks.BLAS_THREAD_VARIABLES, "3")
+    pool.shutdown(wait=True, kill_workers=True)
+
+
+def test_open_backend_starts_the_workers_that_execute_uses(monkeypatch):
+    pools = []
+    original = executor._start_workers
+
+    def recording(*args):
+        pools.append(original(*args))
+        return pools[-1]
+
+    monkeypatch.setattr(executor, "_start_workers", recording)
+    with executor.open_backend(None, None, jobs=2, blas_threads=1) as options:
+        assert options == {} and len(pools) == 1  # started before anything runs
+        handed, _ = run_ids_handed(sweep(8), jobs=2, blas_threads=1)
+    assert sorted(handed) == sorted(s.run_id for s in sweep(8))
+    assert len(pools) == 2 and pools[1][0] is pools[0][0]  # the same workers, reused
+    with executor.open_backend("serial", None, jobs=2):
+        assert len(pools) == 2  # a backend named: nothing started
+
+
+def test_backend_options_name_their_backend():
+    with pytest.raises(ValueError, match="backend_options: name the backend they are for"):
+        execute(sweep(2), print, jobs=2, backend_options={"backend": "loky"})
 
 
 def test_a_planner_is_one_iterator_shared_by_its_loops():

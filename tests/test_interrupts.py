@@ -1,9 +1,10 @@
 """``optbench run`` stopped from outside: Ctrl-C (SIGINT) and SIGKILL, in a subprocess.
 
 The runs are gated, not slow: a plugin solver runs freely on the 2-D instance and, on
-the 4-D one, waits in its first step until the test creates a gate file. The command
-is therefore interrupted, on any machine and under any load, after the 2-D runs are
-written and before any 4-D run is; a resume opens the gate first. Nothing here times
+the 4-D one, waits in its first step until the test creates a gate file (and says it
+waits in a file of its own). The command is therefore interrupted, on any machine and
+under any load, after the 2-D runs are done and before any 4-D run is; a resume opens
+the gate first. Nothing here times
 the command: every wait polls with a generous deadline.
 """
 
@@ -42,6 +43,8 @@ class Gated(Solver):
     step_size: float = 1e-4
 
     def init(self, oracle, x0):
+        if oracle.dim != 2 and not os.path.exists({gate!r}):
+            open({gate!r} + f".waiting.{{os.getpid()}}", "w").close()  # this process waits
         while oracle.dim != 2 and not os.path.exists({gate!r}):
             time.sleep(0.02)
         f, g = oracle.value_and_grad(x0)
@@ -61,11 +64,12 @@ def finished_runs(out: Path) -> set[str]:
     return set(finished_run_ids(out))
 
 
-def start_run(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen, Path, Path]:
+def start_run(
+    tmp_path: Path, *extra: str, backend: str | None = "joblib"
+) -> tuple[subprocess.Popen, Path, Path]:
     """Start the gated runs (the gate closed) in their own process group; with two
-    jobs, in joblib workers from the start (the automatic backend would run the first
-    runs in the parent and could wait at the gate there)."""
-    workers = "--jobs" not in extra
+    jobs, on ``backend`` (joblib: in workers only; None: the automatic backend, in this
+    process and a worker)."""
     plugin = tmp_path / "gated.py"
     plugin.write_text(GATED_SOLVER.format(gate=str(gate(tmp_path))))
     config = tmp_path / "gated.yaml"
@@ -82,7 +86,7 @@ def start_run(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen, Path, Path
                 "stop": {"gtol": 1e-12, "max_iter": 200},
                 "seeds": list(range(SEEDS)),
                 "jobs": 2,
-                **({"executor": {"backend": "joblib"}} if workers else {}),
+                **({"executor": {"backend": backend}} if backend else {}),
             }
         )
     )
@@ -111,6 +115,18 @@ def wait_for_free_runs(process: subprocess.Popen, out: Path) -> None:
         return len(finished_runs(out)) == FREE_RUNS
 
     wait_for(ready, "the runs before the gate")
+
+
+def wait_at_the_gate(process: subprocess.Popen, tmp_path: Path, processes: int) -> None:
+    """Wait until ``processes`` processes wait at the gate: every free run is done then
+    (the planner hands out the free instance's runs first)."""
+
+    def ready() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"the run ended early: {process.communicate()}")
+        return len(list(tmp_path.glob(gate(tmp_path).name + ".waiting.*"))) >= processes
+
+    wait_for(ready, f"{processes} processes at the gate")
 
 
 def wait_for(condition, what: str) -> None:
@@ -151,9 +167,10 @@ pytestmark = [
 ]
 
 
-def test_ctrl_c_keeps_the_finished_runs_says_so_in_one_line_and_resume_completes(tmp_path):
-    process, config, out = start_run(tmp_path)
-    wait_for_free_runs(process, out)
+@pytest.mark.parametrize("backend", ["joblib", None])
+def test_ctrl_c_keeps_the_finished_runs_says_so_in_one_line_and_resume_completes(tmp_path, backend):
+    process, config, out = start_run(tmp_path, backend=backend)
+    wait_at_the_gate(process, tmp_path, processes=2)  # two workers, or this one and one
     workers = children(process.pid)
     os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
     stdout, stderr = process.communicate(timeout=DEADLINE)
@@ -202,7 +219,7 @@ def test_sigkill_of_the_parent_ends_its_workers_and_nothing_is_written_after(tmp
 
 
 def test_a_run_left_behind_by_sigkill_is_resumed(tmp_path):
-    process, config, out = start_run(tmp_path, "--jobs", "1")
+    process, config, out = start_run(tmp_path, "--jobs", "1", backend=None)
     wait_for_free_runs(process, out)
     process.kill()
     process.communicate(timeout=DEADLINE)

@@ -148,18 +148,16 @@ def test_the_python_api_takes_plugins_relative_to_the_current_directory(
     assert results.config["plugins"] == [str(tmp_path.resolve() / "my_solver.py")]
 
 
-@pytest.mark.parametrize("worth_workers", [False, True])
-def test_two_jobs_start_workers_only_for_work_worth_their_start(
-    tmp_path, monkeypatch, isolated_plugins, worth_workers
+@pytest.mark.parametrize("workers_up", [False, True])
+def test_two_jobs_import_plugins_in_the_workers_that_take_a_task(
+    tmp_path, monkeypatch, isolated_plugins, workers_spy, workers_up
 ):
-    """The plugin's log names the processes that imported it: the main process, and
-    workers only when the probe judged the runs left worth starting them."""
-    from optbench.run import executor
-
-    monkeypatch.setattr(executor, "PROBE_MIN_RUNS", 0)  # its 12 runs are probed
-    if worth_workers:  # any work is worth it, after one task here
-        monkeypatch.setattr(executor, "PROBE_SECONDS", 0.0)
-        monkeypatch.setattr(executor, "WORKER_START_SECONDS", 0.0)
+    """The plugin's log names the processes that imported it: the main process, and a
+    worker only when it took a task (a worker that is not up yet takes none)."""
+    if workers_up:
+        workers_spy(wait_for_workers=True)
+    else:
+        workers_spy(up_after=30.0)
     solver, log = unique("fixed_step"), tmp_path / "imports.log"
     plugin = write_solver_plugin(tmp_path / "my_solver.py", solver, log)
     results = optbench.run(
@@ -168,10 +166,10 @@ def test_two_jobs_start_workers_only_for_work_worth_their_start(
     assert_plugin_equals_gd(results.summary, solver)  # every run, once, as gd's
     importers = log.read_text().split()
     assert importers[0] == str(os.getpid()) and len(importers) == len(set(importers))
-    if worth_workers:
-        assert len(importers) >= 2  # a worker ran the runs left
+    if workers_up:
+        assert len(importers) == 2  # the worker ran tasks
     else:
-        assert importers == [str(os.getpid())]  # 12 tiny runs: no worker started
+        assert importers == [str(os.getpid())]  # no worker took a task
 
 
 def test_a_module_plugin_is_imported_by_name(tmp_path, monkeypatch, isolated_plugins):

@@ -2,12 +2,11 @@
 
 :func:`execute` runs a list of specs on a backend and hands the records to a callback
 as soon as they are back, so the store can write them at once. With more than one job
-and no backend named, it first runs tasks in this process for :data:`PROBE_SECONDS`
-and starts the joblib workers only when the work left is worth their start
-(:data:`WORKER_START_SECONDS`); see :func:`execute`. Work goes out as tasks
-(:mod:`optbench.run.tasks`: runs of one problem instance, about half a second of work,
-sized by :class:`~optbench.run.tasks.TaskPlanner`), each run in a worker by
-:func:`~optbench.run.tasks.run_task`. A backend is a function
+and no backend named, this process runs tasks itself while ``jobs - 1`` loky workers
+start in the background and take tasks once they are up (:func:`_auto_backend`). Work
+goes out as tasks (:mod:`optbench.run.tasks`: runs of one problem instance, about half
+a second of work, sized by :class:`~optbench.run.tasks.TaskPlanner`), each run in a
+worker by :func:`~optbench.run.tasks.run_task`. A backend is a function
 ``(tasks, jobs, blas_threads, **options) -> iterator of list[RunRecord]`` (``tasks`` an
 iterable of lists of specs, a :class:`~optbench.run.tasks.TaskPlanner` from
 :func:`execute`) registered in :data:`BACKENDS`; the Dask backend
@@ -23,10 +22,13 @@ users register run in workers as they do in this process.
 from __future__ import annotations
 
 import os
+import queue
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -45,9 +47,9 @@ from optbench.run.records import (
 )
 from optbench.run.spec import RunSpec
 from optbench.run.tasks import (
-    TASK_SECONDS,
     BackendError,
     TaskPlanner,
+    blas_environment,
     blas_limit,
     cached_problem,
     clear_problem_cache,
@@ -62,9 +64,7 @@ from optbench.scalars import is_integer
 __all__ = [
     "BACKENDS",
     "FLUSH_SECONDS",
-    "PROBE_MIN_RUNS",
-    "PROBE_SECONDS",
-    "WORKER_START_SECONDS",
+    "WORKER_IDLE_SECONDS",
     "execute",
     "open_backend",
     # defined in optbench.run.tasks (re-exported: the executor's public names before it)
@@ -89,23 +89,11 @@ __all__ = [
     "target_column",
 ]
 
-#: Seconds after which the serial backend hands over the runs it finished in a task.
+#: Seconds after which a task run in this process hands over the runs it finished.
 FLUSH_SECONDS = 1.0
-#: Seconds of runs the automatic backend (no backend named, ``jobs > 1``) does in this
-#: process before it decides whether the joblib workers are worth starting.
-PROBE_SECONDS = 0.25
-#: Seconds the joblib (loky) workers cost to start (fresh interpreters importing numpy,
-#: scipy and optbench). Measured on the 2-core VM of 2026-12-04 as the wall time of
-#: ``execute`` of two tiny runs with ``backend="joblib", jobs=2`` less with ``jobs=1``,
-#: each in a fresh process: 0.65–0.80 s with the second core free, 1.5–1.9 s with
-#: another process busy on it. One second is between the two.
-WORKER_START_SECONDS = 1.0
-#: The automatic backend probes only experiments of more runs than this; it starts the
-#: workers at once for fewer. A probe may hold back one run's time (a first run is a
-#: task of its own): 1/8 of the parallel time of 16 runs on two workers, at most
-#: jobs/64 of it above this bound; starting the workers for few tiny runs wastes at most
-#: their start (:data:`WORKER_START_SECONDS`).
-PROBE_MIN_RUNS = 64
+#: Seconds an idle worker of the automatic backend waits for the next experiment
+#: (joblib's default): workers started once serve the experiments of one session.
+WORKER_IDLE_SECONDS = 300.0
 
 
 def _serial_backend(
@@ -120,73 +108,24 @@ def _serial_backend(
     import_plugins(plugins)
     try:
         with blas_limit(blas_threads):
-            yield from _run_here(tasks)
+            for task in tasks:
+                yield from _run_task_here(tasks, task)
     finally:
         clear_problem_cache()
 
 
-class _Probe:
-    """What the runs done in this process by the automatic backend cost so far.
-
-    A process's first task (imports, the first instance built) is counted in the
-    probe's time but not in the seconds per run when later tasks measured them.
-    """
-
-    def __init__(self) -> None:
-        self.seconds = 0.0
-        self.runs = 0
-        self.timed_seconds = 0.0
-        self.timed_runs = 0
-
-    def add(self, runs: int, seconds: float, first: bool) -> None:
-        self.seconds += seconds
-        self.runs += runs
-        if not first:
-            self.timed_seconds += seconds
-            self.timed_runs += runs
-
-    @property
-    def done(self) -> bool:
-        return self.seconds >= PROBE_SECONDS
-
-    def seconds_per_run(self) -> float:
-        if self.timed_runs:
-            return self.timed_seconds / self.timed_runs
-        return self.seconds / max(1, self.runs)
-
-    def worth_workers(self, runs_left: int, workers: int) -> bool:
-        """Whether ``workers`` processes finish ``runs_left`` runs sooner than this one,
-        their start included: ``W / workers + start < W``, i.e.
-        ``W > start * workers / (workers - 1)``, with ``W`` the work left."""
-        work_left = self.seconds_per_run() * runs_left
-        return work_left > WORKER_START_SECONDS * workers / (workers - 1)
-
-
-def _run_here(
-    tasks: Iterable[list[RunSpec]], probe: _Probe | None = None
+def _run_task_here(
+    tasks: Iterable[list[RunSpec]],
+    task: Sequence[RunSpec],
+    returned: Callable[[], Iterator[list[RunRecord]]] | None = None,
 ) -> Generator[list[RunRecord], None, None]:
-    """Run tasks in this process (BLAS limited and plugins imported by the caller),
-    feeding a :class:`TaskPlanner` the seconds of each; with a ``probe``, stop once it
-    is :attr:`~_Probe.done`, the tasks left unrun in ``tasks``."""
-    planner = tasks if isinstance(tasks, TaskPlanner) else None
-    if probe is not None and planner is not None:
-        planner.task_seconds = min(TASK_SECONDS, PROBE_SECONDS)
-    try:
-        for task in tasks:
-            start, first = time.perf_counter(), first_task()
-            yield from _timed_batches(task)
-            seconds = time.perf_counter() - start
-            if planner is not None and task:
-                planner.finished(task[0].problem.key(), len(task), None if first else seconds)
-            if probe is not None:
-                probe.add(len(task), seconds, first)
-                if probe.done:
-                    return  # a for loop left by return does not close the planner
-                if planner is not None:  # the next task ends about when the probe does
-                    planner.task_seconds = min(TASK_SECONDS, PROBE_SECONDS - probe.seconds)
-    finally:
-        if planner is not None:
-            planner.task_seconds = TASK_SECONDS
+    """Run one task in this process (:func:`_timed_batches`), telling a
+    :class:`TaskPlanner` ``tasks`` its seconds."""
+    start, first = time.perf_counter(), first_task()
+    yield from _timed_batches(task, returned)
+    if isinstance(tasks, TaskPlanner) and task:
+        seconds = time.perf_counter() - start
+        tasks.finished(task[0].problem.key(), len(task), None if first else seconds)
 
 
 def _auto_backend(
@@ -194,47 +133,170 @@ def _auto_backend(
     jobs: int,
     blas_threads: int | None,
     plugins: Sequence[str] = (),
-    **options: Any,
 ) -> Iterator[list[RunRecord]]:
-    """The backend when none is named and ``jobs > 1``: serial first, joblib if worth it.
+    """The backend when none is named and ``jobs > 1``: this process and ``jobs - 1``
+    loky workers, all taking tasks from the one planner.
 
-    With at most :data:`PROBE_MIN_RUNS` runs it is the joblib backend. Otherwise this
-    process runs tasks itself, as the serial backend does, for about
-    :data:`PROBE_SECONDS`; then, with the seconds per run measured and the runs left
-    (:attr:`TaskPlanner.runs_left`), it starts ``tasks.workers`` joblib workers only
-    when the work left is more than :data:`WORKER_START_SECONDS` × workers /
-    (workers − 1) (:meth:`_Probe.worth_workers`), else it finishes the runs itself.
-    The workers take the tasks left from the same planner (nothing run twice), and
-    this process's problem cache is cleared before they start. After Ctrl-C in the
-    probe, the runs finished here are yielded before the interrupt goes on.
+    This process runs tasks at once, as the serial backend does, while the workers
+    start in the background (:class:`_Workers`); a worker gets its first task only once
+    it is up, so an experiment this process finishes before then never waits for them.
+    The records of the workers' tasks are handed over between two runs of this
+    process, and at the end. After Ctrl-C, the runs finished here and the workers'
+    tasks already back are yielded before the interrupt goes on; the workers' tasks in
+    flight are lost, and the workers stopped.
     """
-    if tasks.runs_left <= PROBE_MIN_RUNS:
-        yield from _joblib_backend(tasks, jobs, blas_threads, plugins, **options)
-        return
     import_plugins(plugins)
-    workers, tasks.workers = tasks.workers, 1  # one process runs the probe's tasks
+    workers = _Workers(tasks, tasks.workers - 1, blas_threads, plugins)
     try:
-        if workers > 1:
-            probe = _Probe()
-            with blas_limit(blas_threads):
-                yield from _run_here(tasks, probe)
-            if tasks.runs_left and probe.worth_workers(tasks.runs_left, workers):
-                tasks.workers = workers  # the last tasks shared out between them
-                clear_problem_cache()  # the workers build their own instances
-                yield from _joblib_backend(tasks, jobs, blas_threads, plugins, **options)
-                return
-        with blas_limit(blas_threads):  # finished here
-            yield from _run_here(tasks)
+        with blas_limit(blas_threads):
+            while (task := workers.next_task()) is not None:
+                yield from _run_task_here(tasks, task, workers.returned)
+        yield from workers.returned(wait=True)
+    except KeyboardInterrupt:
+        yield from workers.returned()  # the workers' finished tasks are kept too
+        raise
     finally:
+        workers.close()
         clear_problem_cache()
 
 
-def _timed_batches(task: Sequence[RunSpec]) -> Iterator[list[RunRecord]]:
+#: What a worker's callback says when the worker is up (it has answered an empty call).
+_UP = "up"
+#: The empty call a worker answers when it is up.
+_worker_up = os.getpid
+
+
+def _start_workers(count: int, blas_threads: int | None) -> tuple[Any, list[Future[Any]]]:
+    """joblib's reusable loky executor with ``count`` workers, and one empty call per
+    worker, done when a worker is up.
+
+    The workers start in the background (or are those already started with the same
+    settings: :func:`open_backend` starts them early), with SIGINT ignored and their
+    BLAS thread variables at ``blas_threads``
+    (:func:`~optbench.run.tasks.blas_environment`). It is the executor
+    :class:`joblib.Parallel` uses, which may then reuse the workers.
+    """
+    from joblib.executor import get_memmapping_executor
+
+    from optbench.run.processes import interrupts_ignored
+
+    variables = None if blas_threads is None else blas_environment(blas_threads)
+    with interrupts_ignored():  # the workers start here, and inherit it
+        executor = get_memmapping_executor(count, timeout=WORKER_IDLE_SECONDS, env=variables)
+        return executor, [executor.submit(_worker_up) for _ in range(count)]
+
+
+def _processes(jobs: int) -> int:
+    """Processes that run tasks at once for ``jobs`` (joblib semantics: -1, one per CPU)."""
+    return jobs if jobs > 0 else os.cpu_count() or 1
+
+
+class _Workers:
+    """Loky worker processes that share a :class:`TaskPlanner` with this process.
+
+    They start in the background, each with its BLAS thread variables at
+    ``blas_threads`` (:func:`~optbench.run.tasks.environment_pins_blas`). A worker is
+    handed a task only once it is up (it has answered an empty call), then one more each
+    time it hands one back: a feeder thread here takes the task from the planner and
+    submits it, so a worker never waits for this process to end a task of its own.
+    Taking a task, here or for a worker, holds one lock, so once :meth:`next_task`
+    finds the planner empty the tasks handed to workers are all known.
+
+    Parameters
+    ----------
+    tasks : TaskPlanner
+        The planner this process takes its own tasks from as well.
+    count : int
+        Worker processes.
+    blas_threads : int or None
+        BLAS threads in the workers (``None``: as this process's environment says).
+    plugins : sequence of str
+        Imported by each worker before its first task.
+    """
+
+    def __init__(
+        self, tasks: TaskPlanner, count: int, blas_threads: int | None, plugins: Sequence[str]
+    ) -> None:
+        self._planner = tasks
+        self._tasks = iter(tasks)
+        self._closed = False
+        self._call = (plugins, _worker_task, os.getpid())
+        self._blas_threads = blas_threads
+        self._lock = threading.Lock()
+        self._handed = 0  # tasks taken for workers
+        self._collected = 0  # of those, handed back here
+        self._events: queue.SimpleQueue[Future[Any] | str | None] = queue.SimpleQueue()
+        self._returned: queue.SimpleQueue[Future[Any]] = queue.SimpleQueue()
+        self._executor, calls = _start_workers(count, blas_threads)
+        self._feeder = threading.Thread(target=self._feed, name="optbench-feeder", daemon=True)
+        self._feeder.start()
+        for call in calls:
+            call.add_done_callback(lambda _: self._events.put(_UP))
+
+    def next_task(self) -> list[RunSpec] | None:
+        """The next task for this process, or ``None`` when the planner has no more."""
+        with self._lock:
+            return next(self._tasks, None)
+
+    def returned(self, wait: bool = False) -> Iterator[list[RunRecord]]:
+        """The records of the tasks workers have handed back (teaching the planner their
+        seconds); with ``wait``, of all the tasks handed to them (once this process
+        has found the planner empty). A worker's failure is raised here."""
+        while True:
+            with self._lock:
+                if self._collected == self._handed:
+                    return
+            try:
+                future = self._returned.get(block=wait)
+            except queue.Empty:
+                return
+            self._collected += 1
+            instance, records, seconds = future.result()
+            self._planner.finished(instance, len(records), seconds)
+            yield records
+
+    def close(self) -> None:
+        """Stop feeding the workers; stop them at once if tasks handed to them are not
+        back (an interrupt or an error here). Idle workers are kept for the next use."""
+        with self._lock:
+            self._closed = True
+        self._events.put(None)
+        self._feeder.join()
+        if self._collected != self._handed:
+            self._executor.shutdown(wait=False, kill_workers=True)
+
+    def _feed(self) -> None:
+        """Hand a task to each worker that is up or has handed one back (feeder thread)."""
+        while (event := self._events.get()) is not None:
+            if not isinstance(event, str):
+                self._returned.put(event)
+            with self._lock:
+                task = None if self._closed else next(self._tasks, None)
+                if task is None:
+                    continue
+                self._handed += 1
+            try:
+                future = self._executor.submit(
+                    call_with_plugins, *self._call, task, self._blas_threads
+                )
+            except Exception as exc:  # noqa: BLE001 - raised where the records are collected
+                future = Future()
+                future.set_exception(exc)
+            future.add_done_callback(self._events.put)
+
+
+def _timed_batches(
+    task: Sequence[RunSpec], returned: Callable[[], Iterator[list[RunRecord]]] | None = None
+) -> Iterator[list[RunRecord]]:
+    """Run ``task`` here, yielding its records every :data:`FLUSH_SECONDS` and at its end,
+    and between two runs the records ``returned()`` has (those of workers' tasks)."""
     held: list[RunRecord] = []
     since = time.monotonic()
     try:
         for spec in task:
             held.append(execute_spec(spec))
+            if returned is not None:
+                yield from returned()
             if time.monotonic() - since >= FLUSH_SECONDS:
                 yield held
                 held, since = [], time.monotonic()
@@ -323,20 +385,28 @@ BACKENDS: dict[str, Callable[..., Iterator[list[RunRecord]]]] = {
 
 
 def open_backend(
-    backend: str | None, options: dict[str, Any] | None = None
+    backend: str | None,
+    options: dict[str, Any] | None = None,
+    jobs: int = 1,
+    blas_threads: int | None = 1,
 ) -> AbstractContextManager[dict[str, Any]]:
     """Context that starts a backend's session and yields its options for :func:`execute`.
 
     For ``dask`` it connects to the scheduler at ``options["address"]`` (raising
     :class:`BackendError` at once when dask is not installed or the scheduler cannot
-    be reached) and yields ``{"client": client}``; the client is closed on exit. Other
-    backends need no session: their options are yielded as they are. Opening the
-    session before writing anything lets a bad address fail before any file exists.
+    be reached) and yields ``{"client": client}``; the client is closed on exit. With
+    no backend named and ``jobs > 1``, it starts the workers that :func:`execute` will
+    use (with the same ``jobs`` and ``blas_threads``) in the background, so that they
+    start while the caller prepares the experiment. Other backends need no session:
+    their options are yielded as they are. Opening the session before writing anything
+    lets a bad address fail before any file exists.
     """
     if backend == "dask":
         from optbench.run.dask_backend import dask_session
 
         return dask_session(**(options or {}))
+    if backend is None and _processes(jobs) > 1:
+        _start_workers(_processes(jobs) - 1, blas_threads)
     return nullcontext(dict(options or {}))
 
 
@@ -369,16 +439,13 @@ def execute(
     jobs : int
         Worker processes (joblib semantics: ``-1`` means one per CPU).
     backend : {"serial", "joblib", "dask"} or None
-        Where runs execute. ``None`` picks ``serial`` for ``jobs == 1``; else, with
-        more than :data:`PROBE_MIN_RUNS` runs (``joblib`` with fewer), this
-        process runs tasks itself for about :data:`PROBE_SECONDS`, then starts
-        ``jobs`` joblib workers for the runs left only when their estimated work
-        (seconds per run so far × runs left) exceeds :data:`WORKER_START_SECONDS` ×
-        jobs / (jobs − 1), what the workers' start costs against the time they save;
-        otherwise it finishes them itself. ``joblib`` starts the workers at once.
-        ``dask`` sends tasks to a Dask cluster (options ``address`` or ``client``,
-        see :mod:`optbench.run.dask_backend`); the cluster's threads, not ``jobs``,
-        decide how many run at once.
+        Where runs execute. ``None`` picks ``serial`` for ``jobs == 1``; else this
+        process runs tasks itself while ``jobs - 1`` loky workers start in the
+        background, each taking tasks once it is up, so a short experiment never waits
+        for them (:func:`_auto_backend`). ``joblib`` starts ``jobs`` workers and waits
+        for them. ``dask`` sends tasks to a Dask cluster (options ``address`` or
+        ``client``, see :mod:`optbench.run.dask_backend`); the cluster's threads, not
+        ``jobs``, decide how many run at once.
     progress : bool
         Show a progress bar (runs done, total, ETA) on stderr; it is shown only when
         stderr is a terminal.
@@ -386,7 +453,7 @@ def execute(
         BLAS threads per worker during runs (``None``: leave as is). Pinning to 1
         keeps runs independent of the number of workers and timings comparable.
     backend_options : dict, optional
-        Extra keyword arguments of the backend.
+        Extra keyword arguments of the backend (only with a ``backend`` named).
     plugins : sequence of str
         Resolved plugins (module names, absolute ``.py`` paths; see
         :func:`~optbench.run.plugins.load_plugins`) that every worker process imports
@@ -399,12 +466,17 @@ def execute(
         raise ValueError(f"jobs: must be a positive integer or -1, got {jobs!r}")
     if backend is not None and backend not in BACKENDS:
         raise ValueError(unknown_name_message("executor backend", backend, list(BACKENDS)))
+    if backend is None and backend_options:
+        raise ValueError(
+            f"backend_options: name the backend they are for ({', '.join(BACKENDS)}), "
+            f"got options {sorted(backend_options)} and no backend"
+        )
     if not specs:
         return
-    tasks = TaskPlanner(specs, jobs if jobs > 0 else os.cpu_count() or 1)
+    tasks = TaskPlanner(specs, _processes(jobs))
     options = {"plugins": tuple(plugins), **(backend_options or {})}
     if backend is None:
-        run = _serial_backend if jobs == 1 else _auto_backend
+        run = _serial_backend if tasks.workers == 1 else _auto_backend
     else:
         run = BACKENDS[backend]
     batches = run(tasks, jobs, blas_threads, **options)

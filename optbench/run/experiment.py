@@ -160,7 +160,7 @@ def run_experiment(
         raise ConfigError(f"out: {exc}") from None
     jobs = config.jobs if jobs is None else jobs
     backend, options = _backend(config, jobs, dask_address)
-    with open_backend(backend, options) as options, ResultsLock(out):
+    with open_backend(backend, options, jobs, blas_threads) as options, ResultsLock(out):
         environment = collect_environment(blas_threads)
         if backend == "dask":
             from optbench.run.dask_backend import cluster_description

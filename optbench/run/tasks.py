@@ -43,6 +43,7 @@ __all__ = [
     "blas_limit",
     "cached_problem",
     "clear_problem_cache",
+    "blas_environment",
     "environment_pins_blas",
     "execute_run",
     "execute_spec",
@@ -213,11 +214,18 @@ def blas_limit(blas_threads: int | None) -> AbstractContextManager[Any]:
 BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")
 
 
+def blas_environment(blas_threads: int) -> dict[str, str]:
+    """Each of :data:`BLAS_THREAD_VARIABLES` set to ``blas_threads``: the environment
+    of a worker process whose every BLAS starts with that many threads."""
+    return dict.fromkeys(BLAS_THREAD_VARIABLES, str(blas_threads))
+
+
 def environment_pins_blas(blas_threads: int) -> bool:
-    """Whether every BLAS loaded from now on starts with ``blas_threads`` threads: each
-    of :data:`BLAS_THREAD_VARIABLES` is set to it (joblib's workers get them from
-    :func:`~optbench.run.executor.execute`)."""
-    return all(os.environ.get(name) == str(blas_threads) for name in BLAS_THREAD_VARIABLES)
+    """Whether every BLAS loaded from now on starts with ``blas_threads`` threads: this
+    process's environment holds :func:`blas_environment` (the workers of
+    :func:`~optbench.run.executor.execute` start with it)."""
+    pinned = blas_environment(blas_threads).items()
+    return all(os.environ.get(name) == value for name, value in pinned)
 
 
 @contextmanager
@@ -291,8 +299,8 @@ class TaskPlanner:
     share of the runs left (:data:`TASKS_PER_WORKER_AT_THE_END` per worker), so the
     workers finish together. Iterating it yields the tasks, each run once: a planner is
     one iterator, so a second loop over it goes on where the first stopped (the
-    automatic backend of :func:`~optbench.run.executor.execute` runs the first tasks in
-    its own process, then hands the same planner to the workers). A backend that runs
+    automatic backend of :func:`~optbench.run.executor.execute` takes tasks from one
+    planner for its own process and for its workers, under a lock). A backend that runs
     tasks in other processes reports each task's seconds from there.
 
     Parameters
@@ -300,19 +308,13 @@ class TaskPlanner:
     specs : sequence of RunSpec
         The runs.
     workers : int
-        Tasks that run at once (an attribute: it may change between tasks).
+        Tasks that run at once.
 
-    Attributes
-    ----------
-    task_seconds : float
-        Seconds of work the next tasks aim at: :data:`TASK_SECONDS`, lowered by the
-        automatic backend while it probes, so that its probe ends on time.
     """
 
     def __init__(self, specs: Sequence[RunSpec], workers: int) -> None:
         self.specs = list(specs)
         self.workers = max(1, workers)
-        self.task_seconds = TASK_SECONDS
         self._seconds_per_run: dict[str, float] = {}
         self._left = len(self.specs)
         self._tasks = self._plan()
@@ -343,7 +345,7 @@ class TaskPlanner:
                 if per_run is None:  # nothing learnt yet: small tasks
                     size = FIRST_TASK_RUNS
                 else:
-                    size = int(self.task_seconds / per_run) if per_run > 0 else MAX_TASK_RUNS
+                    size = int(TASK_SECONDS / per_run) if per_run > 0 else MAX_TASK_RUNS
                 if self.workers > 1:  # the last tasks shared out, so workers end together
                     share = TASKS_PER_WORKER_AT_THE_END * self.workers
                     size = min(size, math.ceil(self._left / share))
