@@ -10,6 +10,7 @@ the command: every wait polls with a generous deadline.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import signal
@@ -98,7 +99,23 @@ def start_run(
         text=True,
         start_new_session=True,  # its own process group, as a terminal's foreground job
     )
+    _started.append(process)
     return process, config, out
+
+
+#: The processes :func:`start_run` started, killed with their groups after each test.
+_started: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_process_left_behind():
+    """Whatever a test's outcome, its ``optbench run`` and workers end with it."""
+    yield
+    while _started:
+        process = _started.pop()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # its group: the workers too
+        process.communicate()
 
 
 def gate(tmp_path: Path) -> Path:
