@@ -91,8 +91,8 @@ __all__ = [
 
 #: Seconds after which a task run in this process hands over the runs it finished.
 FLUSH_SECONDS = 1.0
-#: Seconds an idle worker of the automatic backend waits for the next experiment
-#: (joblib's default): workers started once serve the experiments of one session.
+#: Seconds an idle worker of the automatic backend lives (joblib's default): workers
+#: that :func:`open_backend` started for an experiment that then never runs exit then.
 WORKER_IDLE_SECONDS = 300.0
 
 
@@ -256,14 +256,15 @@ class _Workers:
             yield records
 
     def close(self) -> None:
-        """Stop feeding the workers; stop them at once if tasks handed to them are not
-        back (an interrupt or an error here). Idle workers are kept for the next use."""
+        """Stop feeding the workers and stop them at once (tasks in flight, after an
+        interrupt or an error here, are lost): idle, they would only make this
+        process's exit wait for theirs (0.1 s), and the next experiment starts its own
+        while it prepares (:func:`open_backend`)."""
         with self._lock:
             self._closed = True
         self._events.put(None)
         self._feeder.join()
-        if self._collected != self._handed:
-            self._executor.shutdown(wait=False, kill_workers=True)
+        self._executor.shutdown(wait=False, kill_workers=True)
 
     def _feed(self) -> None:
         """Hand a task to each worker that is up or has handed one back (feeder thread)."""
