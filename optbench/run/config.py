@@ -100,9 +100,9 @@ _DIRECTORY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 # ------------------------------------------------------------------------------ schema
 class ExecutorConfig(StrictModel):
-    """How runs execute; ``backend`` None means serial when jobs is 1, else joblib workers
-    started after a probe in the main process, only if the work left is worth their start
-    (:func:`~optbench.run.executor.execute`); ``joblib`` starts them at once."""
+    """How runs execute; ``backend`` None means serial when jobs is 1, else this process
+    runs tasks beside jobs - 1 joblib (loky) workers that start in the background
+    (:func:`~optbench.run.executor.execute`); ``joblib`` starts jobs workers and waits."""
 
     backend: Literal["serial", "joblib", "dask"] | None = None
     address: str | None = None
@@ -184,8 +184,8 @@ class ExperimentConfig(StrictModel):
     @property
     def backend(self) -> str:
         """The executor backend, with the default resolved from ``jobs`` (``joblib`` for
-        more than one job: the workers then start after the executor's probe, when worth
-        it; see :func:`~optbench.run.executor.execute`)."""
+        more than one job: joblib's workers, beside this process when none is named; see
+        :func:`~optbench.run.executor.execute`)."""
         return self.executor.backend or ("joblib" if self.jobs > 1 else "serial")
 
 

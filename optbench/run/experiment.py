@@ -84,10 +84,10 @@ def run_experiment(
     out : path, optional
         The results directory (default ``results/<name>/`` in the current directory).
     jobs : int, optional
-        Worker processes (default: the config's ``jobs``); more than one runs in
-        joblib processes (unless the config names another backend, they start after
-        a short probe in this process, and only when the runs left are worth their
-        start: see :func:`~optbench.run.executor.execute`).
+        Tasks run at once (default: the config's ``jobs``); with more than one and
+        no backend named in the config, this process runs tasks beside ``jobs - 1``
+        joblib (loky) workers that start in the background while the experiment is
+        prepared (see :func:`~optbench.run.executor.execute`).
     resume : bool
         Continue an interrupted experiment in ``out``: only runs without results
         are executed. The directory must hold the same runs (same problems, solver
