@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import subprocess
 import sys
 import threading
@@ -16,9 +17,9 @@ import yaml
 from optbench.problems.rosenbrock import Rosenbrock
 from optbench.run.executor import execute_run
 from optbench.run.records import format_warnings
-from optbench.run.run_warnings import recording_warnings
 from optbench.run.runner import StopCriteria, minimize, run_solver
 from optbench.run.spec import ProblemSpec, RunSpec
+from optbench.run_warnings import in_this_run, recording_warnings
 from optbench.solvers.base import Solver, State
 
 
@@ -65,6 +66,36 @@ def test_warnings_raised_in_the_scipy_thread_belong_to_the_run(capfd):
     result = minimize(WarningRosenbrock(2), "scipy", method="L-BFGS-B", max_iter=5)
     assert result.warnings["RuntimeWarning: warned by the problem"] >= 5
     assert capfd.readouterr().err == ""
+
+
+def test_a_run_sets_no_context_variable():
+    """numpy looks its error state and allocator up in a thread's context, uncached
+    once the thread has set any context variable: a run must not set one."""
+    seen = []
+
+    @dataclass(frozen=True)
+    class LooksAtTheContext(WarnsInStep):
+        def step(self, oracle, state):
+            seen.append(dict(contextvars.copy_context()))
+            return super().step(oracle, state)
+
+    outside = dict(contextvars.copy_context())
+    result = run_solver(Rosenbrock(2), LooksAtTheContext(), StopCriteria(max_iter=2))
+    assert result.warnings["UserWarning: planted warning"] == 4  # still counted
+    assert seen == [outside, outside]
+
+
+def test_a_thread_in_this_run_counts_in_it_and_others_do_not():
+    def warn(text):
+        warnings.warn(text, UserWarning, stacklevel=1)
+
+    with warnings.catch_warnings(record=True) as shown, recording_warnings() as counts:
+        for target, text in ((in_this_run(warn), "in the run"), (warn, "outside")):
+            thread = threading.Thread(target=target, args=(text,))
+            thread.start()
+            thread.join()
+    assert dict(counts) == {"UserWarning: in the run": 1}
+    assert [str(w.message) for w in shown] == ["outside"]  # shown as usual
 
 
 def test_concurrent_runs_in_threads_each_count_their_own():

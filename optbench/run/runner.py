@@ -22,7 +22,6 @@ from optbench.numerics import norm2
 from optbench.problems.base import Problem
 from optbench.problems.oracle import Oracle
 from optbench.run.result import OptimizeResult, TargetHit, TraceRecorder
-from optbench.run.run_warnings import records_warnings
 from optbench.run.schema import (
     NonNegativeFloat,
     NonNegativeInt,
@@ -31,6 +30,7 @@ from optbench.run.schema import (
     SettingsModel,
     check_targets,
 )
+from optbench.run_warnings import records_warnings
 from optbench.solvers import make_solver
 from optbench.solvers.base import COMPILE_SECONDS, Solver, State, Status
 from optbench.solvers.stochastic import StochasticSolver, run_generator
@@ -193,7 +193,7 @@ def run_solver(
 
     Warnings raised during the run (numpy's floating-point warnings included) are
     counted in ``result.warnings`` and not shown
-    (:mod:`optbench.run.run_warnings`).
+    (:mod:`optbench.run_warnings`).
 
     Parameters
     ----------

@@ -31,6 +31,7 @@ import numpy as np
 from optbench.numerics import norm2
 from optbench.problems.oracle import Oracle
 from optbench.registry import SOLVERS, did_you_mean
+from optbench.run_warnings import in_this_run
 from optbench.solvers.base import Solver, State
 
 if TYPE_CHECKING:
@@ -120,12 +121,11 @@ class ScipyWorker:
         self._x0 = x0
         self._commands: queue.Queue[str] = queue.Queue()
         self._events: queue.Queue[tuple[str, Any]] = queue.Queue()
-        # In a copy of the caller's context, so that what is scoped to the run there
-        # (numpy's floating-point error state, the runner's record of warnings) holds
-        # in scipy's thread too.
+        # In a copy of the caller's context, so that numpy's floating-point error state
+        # there holds in scipy's thread too, and in the run (its record of warnings).
         self.thread = threading.Thread(
             target=contextvars.copy_context().run,
-            args=(self._run,),
+            args=(in_this_run(self._run),),
             name=f"optbench-scipy-{method}",
             daemon=True,
         )
