@@ -35,8 +35,9 @@ Prints tables (no assertions) with the project's targets beside them:
 ``jobs``
     sweeps of 16 work-dominated runs (:data:`SWEEPS`: one bound by memory bandwidth,
     one in the caches) with ``jobs=2`` against ``jobs=1`` in this process (workers
-    start cold) and in fresh interpreters, next to the ratio the machine itself gives
-    for the same work done by hand in two warm processes.
+    start cold; pairs in alternating order, the median of their ratios) and in fresh
+    interpreters, next to the ratio the machine itself gives for the same work done by
+    hand in two warm processes.
 
 BLAS is pinned to one thread (threadpoolctl) in this process and in the workers. The
 first lines say which CPU (and SIMD level), BLAS and load the numbers were measured
@@ -382,22 +383,25 @@ def sweep_config(problem: str, iterations: int) -> dict:
     }
 
 
-def sweep_in_process(problem: str, iterations: int) -> tuple[float, float]:
-    """Seconds of the sweep through :func:`run_experiment` in this process, jobs=1
-    then jobs=2 (workers start cold: the joblib executor is shut down first)."""
+def sweep_in_process(problem: str, iterations: int, repeats: int) -> tuple[float, float, float]:
+    """Median seconds of the sweep through :func:`run_experiment` in this process with
+    jobs=1 and jobs=2 (workers cold: the joblib executor is shut down first), in pairs
+    of alternating order, and the median of the pairs' ratios."""
     from joblib.externals.loky import get_reusable_executor
 
     from optbench.run.experiment import run_experiment
 
-    get_reusable_executor().shutdown(wait=True)
     config = sweep_config(problem, iterations)
-    times = []
+    times: dict[int, list[float]] = {1: [], 2: []}
     with tempfile.TemporaryDirectory() as directory:
-        for jobs in (1, 2):
-            out = Path(directory) / f"jobs{jobs}"
-            times.append(seconds(lambda: run_experiment(config, out=out, jobs=jobs,  # noqa: B023
-                                                        progress=False, plot=False)))  # fmt: skip
-    return times[0], times[1]
+        for repeat in range(repeats):
+            for jobs in (1, 2) if repeat % 2 == 0 else (2, 1):
+                get_reusable_executor().shutdown(wait=True)
+                out = Path(directory) / f"jobs{jobs}_{repeat}"
+                times[jobs].append(seconds(lambda: run_experiment(  # noqa: B023
+                    config, out=out, jobs=jobs, progress=False, plot=False)))  # noqa: B023  # fmt: skip
+    ratio = median(two / one for one, two in zip(times[1], times[2], strict=True))
+    return median(times[1]), median(times[2]), ratio
 
 
 def sweep_fresh_processes(problem: str, iterations: int, repeats: int) -> tuple[float, float]:
@@ -444,17 +448,18 @@ def machine_parallel_ratio(problem: str, iterations: int, repeats: int) -> float
 
 def jobs_section(quick: bool) -> list[tuple[str, ...]]:
     """Rows of the parallel-sweep table, one block of rows per sweep of :data:`SWEEPS`."""
-    repeats = 1 if quick else 2
+    repeats = 1 if quick else 3
     rows: list[tuple[str, ...]] = [("measurement", "value", "target", "")]
     for problem, iterations in SWEEPS.items():
-        serial, parallel = sweep_in_process(problem, iterations)
+        serial, parallel, ratio = sweep_in_process(problem, iterations, repeats)
         fresh_serial, fresh_parallel = sweep_fresh_processes(problem, iterations, repeats)
         reference = machine_parallel_ratio(problem, iterations, repeats)
         rows += [
-            (f"{problem}: sweep of 16 runs, jobs=1", f"{serial:.2f} s", "", ""),
+            (f"{problem}: sweep of 16 runs, jobs=1 (median of {repeats})", f"{serial:.2f} s",
+             "", ""),
             (f"{problem}: sweep of 16 runs, jobs=2 (workers cold)", f"{parallel:.2f} s", "", ""),
-            (f"{problem}: jobs=2 / jobs=1, one process", f"{parallel / serial:.2f}x", "<= 0.6x",
-             verdict(parallel / serial, 0.6)),
+            (f"{problem}: jobs=2 / jobs=1, one process (median of pairs)", f"{ratio:.2f}x",
+             "<= 0.6x", verdict(ratio, 0.6)),
             (f"{problem}: jobs=2 / jobs=1, fresh processes",
              f"{fresh_parallel / fresh_serial:.2f}x ({fresh_parallel:.1f}/{fresh_serial:.1f} s)",
              "", ""),

@@ -162,8 +162,13 @@ def _auto_backend(
 
 #: What a worker's callback says when the worker is up (it has answered an empty call).
 _UP = "up"
-#: The empty call a worker answers when it is up.
-_worker_up = os.getpid
+
+
+def _worker_up() -> int:
+    """The empty call a worker answers when it is up: unpickling it imports this module,
+    so the worker has imported what a task needs (optbench's runner, numpy) before it
+    takes one, and this process goes on with the runs meanwhile."""
+    return os.getpid()
 
 
 def _start_workers(count: int, blas_threads: int | None) -> tuple[Any, list[Future[Any]]]:
