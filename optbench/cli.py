@@ -197,7 +197,9 @@ def _add_run_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     )
     parser.add_argument("config", help="an experiment config (YAML)")
     parser.add_argument("--out", metavar="DIR", help="results directory (default results/<name>)")
-    parser.add_argument("--jobs", type=int, metavar="N", help="worker processes (default: config)")
+    parser.add_argument(
+        "--jobs", type=int, metavar="N", help="runs N tasks at once (default: the config's jobs)"
+    )
     parser.add_argument(
         "--dask",
         metavar="ADDRESS",
