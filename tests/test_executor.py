@@ -200,7 +200,7 @@ def test_joblib_gives_the_serial_records():
         specs,
         lambda rs: parallel.update((r.run_id, r) for r in rs),
         jobs=2,
-        backend="joblib",  # workers from the start (jobs=2 alone would probe first)
+        backend="joblib",  # workers only (jobs=2 alone also runs tasks in this process)
         progress=False,
     )
     assert serial.keys() == parallel.keys() == {s.run_id for s in specs}

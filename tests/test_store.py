@@ -148,8 +148,8 @@ def test_two_jobs_give_the_serial_results(tmp_path):
     run(tmp_path / "serial", jobs=1)
     run(tmp_path / "parallel", jobs=2, cfg=config(executor={"backend": "joblib"}))
     assert_same_results(tmp_path / "parallel", tmp_path / "serial")
-    run(tmp_path / "probed", jobs=2)  # the executor decides: here, as the runs are few
-    assert_same_results(tmp_path / "probed", tmp_path / "serial")
+    run(tmp_path / "shared", jobs=2)  # the automatic backend: this process and a worker
+    assert_same_results(tmp_path / "shared", tmp_path / "serial")
 
 
 def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, monkeypatch):

@@ -411,8 +411,9 @@ def open_backend(
         from optbench.run.dask_backend import dask_session
 
         return dask_session(**(options or {}))
-    if backend is None and _processes(jobs) > 1:
-        _start_workers(_processes(jobs) - 1, blas_threads)
+    processes = _processes(jobs)
+    if backend is None and processes > 1:
+        _start_workers(processes - 1, blas_threads)
     return nullcontext(dict(options or {}))
 
 
@@ -443,7 +444,7 @@ def execute(
         completion order: the records of one task, or (serial backend) of the runs
         finished in about :data:`FLUSH_SECONDS`. The store writes each list as a batch.
     jobs : int
-        Worker processes (joblib semantics: ``-1`` means one per CPU).
+        Tasks run at once (joblib semantics: ``-1`` means one per CPU).
     backend : {"serial", "joblib", "dask"} or None
         Where runs execute. ``None`` picks ``serial`` for ``jobs == 1``; else this
         process runs tasks itself while ``jobs - 1`` loky workers start in the

@@ -309,7 +309,6 @@ class TaskPlanner:
         The runs.
     workers : int
         Tasks that run at once.
-
     """
 
     def __init__(self, specs: Sequence[RunSpec], workers: int) -> None:
