@@ -67,6 +67,7 @@ from machine import machine_lines
 from threadpoolctl import threadpool_limits
 
 import optbench
+from optbench.numerics import SHORT_VECTOR
 from optbench.run.executor import cached_problem, execute_run, execute_spec
 from optbench.run.result import TraceRecorder
 from optbench.run.runner import StopCriteria, run_solver
@@ -124,21 +125,23 @@ def hand_loop(problem: optbench.Problem, step_size: float, iterations: int) -> N
 def bookkeeping_loop(problem: optbench.Problem, step_size: float, iterations: int) -> None:
     """The hand loop plus, written inline, what the runner must do each iteration: the
     solver time read around the step, three counters and the cost, the gradient norm
-    (one ``np.vdot``), the stopping comparisons and a packed trace row of the
+    (``math.hypot`` of the entries up to ``SHORT_VECTOR`` of them, as ``norm2``, else
+    one ``np.vdot``), the stopping comparisons and a packed trace row of the
     recorder's layout. No function call but the step's own: the floor of any
     Python loop that counts, times, checks and records an iteration."""
     recorder = TraceRecorder(problem.f_star)
     pack = recorder._pack  # noqa: SLF001 - the recorder's own row packer
     rows = np.empty(iterations + 1, recorder._rows.dtype)  # noqa: SLF001
     row_bytes = rows.dtype.itemsize
-    vdot, sqrt, clock = np.vdot, math.sqrt, time.perf_counter
+    vdot, sqrt, hypot, clock = np.vdot, math.sqrt, math.hypot, time.perf_counter
+    short = problem.dim <= SHORT_VECTOR
     n_f = n_g = 0
     cost, solver_time, f_limit, max_iter = 0.0, 0.0, math.inf, iterations
     x = problem.x0.copy()
     f, g = problem.value_and_grad(x)
     iteration = 0
     while True:
-        grad_norm = sqrt(vdot(g, g))
+        grad_norm = hypot(*g.tolist()) if short else sqrt(vdot(g, g))
         go_on = -math.inf < f <= f_limit and 0.0 < grad_norm < math.inf and iteration < max_iter
         pack(rows, iteration * row_bytes, iteration, solver_time, f, grad_norm, n_f, n_g,
              0, 0, 0, 0, 0, 0, cost, step_size)  # fmt: skip

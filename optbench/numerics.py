@@ -22,9 +22,14 @@ _SMALLEST_NORMAL = float(np.finfo(np.float64).tiny)
 #: function without the dispatch, which is a third of the call's cost on a short
 #: vector. norm2 converts any input to a numpy array anyway, so nothing is lost.
 _vdot = getattr(np.vdot, "_implementation", np.vdot)
-_FLOAT64 = np.float64
 _INF = math.inf
 _sqrt = math.sqrt
+_hypot = math.hypot
+_NDARRAY = np.ndarray
+_FLOAT64 = np.float64
+#: Up to this length :func:`norm2` is ``math.hypot`` of the entries as Python floats:
+#: 0.15 us for 2 entries against 0.4 us for one BLAS call (``np.vdot``), even at 10.
+SHORT_VECTOR = 8
 
 
 def _sum_of_squares(v: np.ndarray) -> float:
@@ -42,25 +47,32 @@ def _sum_of_squares(v: np.ndarray) -> float:
 def norm2(v: np.ndarray) -> float:
     r"""The Euclidean norm :math:`\|v\|_2`, exact to rounding over the whole float range.
 
-    When the plain sum of squares :math:`s = v^\top v` (one BLAS dot) is a finite
-    normal number, the result is :math:`\sqrt{s}`, bit for bit what
-    ``np.linalg.norm(v)`` returns: no partial sum of non-negative terms exceeds the
-    finite total, and squares lost below the normal range sum to at most
+    Anything but a float64 vector (a list, float32 or integer entries, another shape)
+    is first converted to one. A vector of at most :data:`SHORT_VECTOR` entries (the
+    gradients of most of the classic test problems) takes ``math.hypot`` of its
+    entries instead: scaled, so exact over the whole range, with an error under one
+    ulp and almost always correctly rounded (CPython 3.10 and later), so it may differ
+    from ``np.linalg.norm`` in the last bit; the same on every CPU (no SIMD reduction
+    order); and less than half the BLAS call's cost on a 2-vector, which matters as
+    this function runs once per iteration of every run.
+
+    A longer vector: when the plain sum of squares :math:`s = v^\top v` (one BLAS dot,
+    ``np.vdot``) is a finite normal number, the common case, the result is
+    :math:`\sqrt{s}`, bit for bit what ``np.linalg.norm(v)`` returns: no partial sum
+    of non-negative terms exceeds the finite total, and squares lost below the normal
+    range sum to at most
     :math:`n \cdot 2^{-1075}`, within the dot product's own rounding error
     :math:`O(n \epsilon)\, s`. Otherwise (overflow to ``inf``, or :math:`s` zero or
     subnormal) it is recomputed scaled by :math:`m = \max_i |v_i|`:
 
     .. math:: \|v\|_2 = m \, \bigl\|v / m\bigr\|_2 ,
 
-    whose sum of squares lies in :math:`[1, n]`. Any NaN entry gives NaN; otherwise
-    any infinite entry gives ``inf``; a zero vector gives 0. A norm within rounding
-    of the largest float may come out as ``inf``. No floating-point
-    warning is raised for the overflow or underflow it handles.
+    whose sum of squares lies in :math:`[1, n]`. A norm within rounding of the largest
+    float may come out as ``inf``.
 
-    The common case, a float64 array, costs one ``np.vdot`` call, whose result is then
-    a ``numpy.float64`` (it runs once per iteration of every run); anything else (a
-    list, float32 or integer entries) takes the general path, converted to float64
-    first.
+    Either way, any NaN entry gives NaN; otherwise any infinite entry gives ``inf``; a
+    zero vector gives 0; no floating-point warning is raised for an overflow or
+    underflow.
 
     Parameters
     ----------
@@ -71,17 +83,24 @@ def norm2(v: np.ndarray) -> float:
     -------
     float
     """
+    if type(v) is not _NDARRAY or v.ndim != 1:
+        v = np.asarray(v, dtype=np.float64).ravel()
+    if v.size <= SHORT_VECTOR:
+        entries = v.tolist()  # Python numbers of any real dtype: hypot takes them as floats
+        norm = _hypot(*entries)  # inf for any inf entry, even beside a NaN
+        if norm < _INF or not any(x != x for x in entries):
+            return norm
+        return math.nan
     sum_of_squares = _vdot(v, v)
     if type(sum_of_squares) is _FLOAT64 and _SMALLEST_NORMAL <= sum_of_squares < _INF:
-        # v was float64 (vdot flattens it as ravel does): the common case, one call.
-        return _sqrt(sum_of_squares)
-    v = np.asarray(v, dtype=np.float64).ravel()
+        return _sqrt(sum_of_squares)  # v was float64: the common case, one call
+    v = np.asarray(v, dtype=np.float64)
     sum_of_squares = _sum_of_squares(v)
-    if _SMALLEST_NORMAL <= sum_of_squares < math.inf:
-        return math.sqrt(sum_of_squares)
+    if _SMALLEST_NORMAL <= sum_of_squares < _INF:
+        return _sqrt(sum_of_squares)
     if math.isnan(sum_of_squares):  # NaN entries only: squares are never negative
         return math.nan
-    scale = float(np.max(np.abs(v))) if v.size else 0.0
+    scale = float(np.max(np.abs(v)))
     if scale == 0.0 or not math.isfinite(scale):
         return scale  # 0, inf, or NaN
     return scale * math.sqrt(_sum_of_squares(v / scale))

@@ -1,4 +1,5 @@
-"""The scaled 2-norm: exact over the whole float range, identical to numpy in the normal range."""
+"""The scaled 2-norm: exact over the whole float range; ``math.hypot`` on short vectors,
+identical to numpy in the normal range on longer ones."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from optbench.numerics import norm2
+from optbench.numerics import SHORT_VECTOR, norm2
 
 
 def exact_norm(values: list[float]) -> float:
@@ -67,7 +68,15 @@ def test_norm2_matches_the_exact_norm_anywhere_in_range(values):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.floats(-1e100, 1e100), min_size=1, max_size=50))
+@given(st.lists(finite, min_size=0, max_size=SHORT_VECTOR))
+def test_norm2_of_a_short_vector_is_hypot_of_its_entries(values):
+    """Up to SHORT_VECTOR entries, whatever their range: math.hypot (or inf beyond the
+    largest float, where hypot says inf too)."""
+    assert norm2(np.array(values, dtype=float)) == math.hypot(*values)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.floats(-1e100, 1e100), min_size=SHORT_VECTOR + 1, max_size=50))
 def test_norm2_is_numpys_norm_bit_for_bit_in_the_normal_range(values):
     v = np.array(values)
     sum_of_squares = float(v @ v)
@@ -97,6 +106,7 @@ def test_norm2_raises_nothing_whatever_numpy_is_told_to_do_on_errors(values):
     ],
 )
 def test_norm2_of_any_input_is_that_of_its_float64_vector(values):
-    """Only a float64 array takes the one-vdot path; others are converted first."""
-    vector = np.asarray(values, dtype=np.float64).ravel()
-    assert norm2(values) == math.sqrt(float(vector @ vector))
+    """Lists, other dtypes, other shapes and strided views give the norm of the
+    contiguous float64 vector of their entries."""
+    vector = np.array(values, dtype=np.float64).ravel()
+    assert norm2(values) == norm2(vector) == pytest.approx(exact_norm(vector.tolist()), rel=4e-16)
