@@ -37,10 +37,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from machine import REPO, fresh_environment
+
 from optbench.analysis.plot_kinds import DEFAULT_FIGURE_FORMAT
 from optbench.analysis.style import FORMATS
-
-ROOT = Path(__file__).resolve().parent.parent
 
 RUNS_STEP = """
 import json, sys, time
@@ -73,7 +73,7 @@ print(json.dumps({"data": data - start, "draw": end - data, "total": end - start
 
 
 def _step(code: str, *args: str) -> dict[str, float]:
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    env = fresh_environment(OPENBLAS_NUM_THREADS="1")
     done = subprocess.run(
         [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=True
     )
@@ -96,7 +96,7 @@ def _figures(
 def quickstart(repeats: int, scratch: Path, fmt: str) -> None:
     """Runs of the quick start against its figures, per level."""
     out = scratch / "quickstart"
-    config = str(ROOT / "configs" / "quickstart.yaml")
+    config = str(REPO / "configs" / "quickstart.yaml")
     runs = [_step(RUNS_STEP, config, str(out)) for _ in range(repeats)]
     print(f"quickstart: runs (jobs 1, no figures) {_median(runs, 'runs'):.2f} s CPU")
     print(f"{'--plots':>8} {'figures':>8} {'data s':>7} {'draw s':>7} {'total s':>8} "
@@ -124,7 +124,7 @@ def scale(counts: list[int], repeats: int, scratch: Path, fmt: str) -> None:
             "stop: {max_iter: 10}\nseeds: [0]\njobs: 2\n"
         )
         out = scratch / f"tiny{count}"
-        env = dict(os.environ, OPENBLAS_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+        env = fresh_environment(OPENBLAS_NUM_THREADS="1")
         subprocess.run(
             [
                 sys.executable,

@@ -3,7 +3,8 @@
 Kernel timings depend on the CPU's SIMD level (numpy's float64 ``exp`` and ``log1p``
 are vectorised only with AVX-512), on the BLAS library, its kernel and its threads, and
 on what else the machine is doing; every benchmark prints these lines beside its
-numbers so that a ratio is never quoted without the machine it holds on.
+numbers so that a ratio is never quoted without the machine it holds on. The fresh
+processes a benchmark times get their environment here too (:func:`fresh_environment`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ import numpy as np
 import threadpoolctl
 
 from optbench.stack import numpy_simd
+
+#: The repository (``benchmarks/..``): fresh processes import optbench from here.
+REPO = Path(__file__).resolve().parents[1]
 
 
 def cpu_model() -> str:
@@ -65,3 +69,14 @@ def machine_lines() -> list[str]:
         f"python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}",
         load_line(),
     ]
+
+
+def fresh_environment(**extra: str) -> dict[str, str]:
+    """The environment of a fresh interpreter a benchmark times: this one's, with the
+    repository on ``PYTHONPATH`` and ``extra`` set, and without
+    ``PYTHONDONTWRITEBYTECODE``, so that the children write bytecode caches and load
+    them from then on, as an installed package does (else every child would compile
+    each module changed since its cache was written)."""
+    environment = {**os.environ, "PYTHONPATH": str(REPO), **extra}
+    environment.pop("PYTHONDONTWRITEBYTECODE", None)
+    return environment

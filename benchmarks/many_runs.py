@@ -37,7 +37,6 @@ measured with. BLAS is pinned to one thread. Run from the repository root::
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import statistics
 import subprocess
@@ -49,10 +48,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from machine import machine_lines
+from machine import fresh_environment, machine_lines
 from threadpoolctl import threadpool_limits
 
-REPO = Path(__file__).resolve().parents[1]
 SIZES = (1_000, 10_000)
 LARGE = 100_000
 #: Seconds allowed for the experiment of 10,000 tiny runs end to end (2 cores).
@@ -79,7 +77,7 @@ def end_to_end(config: Path, out: Path) -> tuple[float, float]:
     """Wall and CPU seconds (children: the command and its workers) of ``optbench run``."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    environment = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    environment = fresh_environment(OPENBLAS_NUM_THREADS="1")
     command = [sys.executable, "-m", "optbench.cli", "run", str(config), "--out", str(out)]
     completed = subprocess.run(
         command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True

@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import resource
 import subprocess
 import sys
@@ -63,7 +62,7 @@ from pathlib import Path
 from statistics import median, quantiles
 
 import numpy as np
-from machine import machine_lines
+from machine import fresh_environment, machine_lines
 from threadpoolctl import threadpool_limits
 
 import optbench
@@ -74,7 +73,6 @@ from optbench.run.runner import StopCriteria, run_solver
 from optbench.run.spec import ProblemSpec, RunSpec
 from optbench.run.store import ResultStore
 
-REPO = Path(__file__).resolve().parents[1]
 SECTIONS = ("iteration", "recorder", "startup", "run", "jobs")
 #: Dense logistic regression 10000×100 from the catalog (its certified f* is stored, so
 #: no process spends time certifying it).
@@ -273,12 +271,10 @@ def startup_times(command: list[str], repeats: int) -> tuple[list[float], list[f
     """Wall and CPU seconds (user + system of the child) of ``command`` as a whole
     process, per repeat, after one warm-up run; None if it fails.
 
-    The children may write bytecode caches (``PYTHONDONTWRITEBYTECODE`` is dropped from
-    their environment), so the warm-up compiles and the timed runs load ``.pyc`` files,
-    as an installed package does.
+    The children may write bytecode caches (:func:`machine.fresh_environment`), so the
+    warm-up compiles and the timed runs load ``.pyc`` files, as an installed package does.
     """
-    environment = {**os.environ, "PYTHONPATH": str(REPO)}
-    environment.pop("PYTHONDONTWRITEBYTECODE", None)
+    environment = fresh_environment()
     walls, cpus = [], []
     for repeat in range(repeats + 1):
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -413,7 +409,7 @@ def sweep_fresh_processes(problem: str, iterations: int, repeats: int) -> tuple[
     import yaml
 
     config = yaml.safe_dump(sweep_config(problem, iterations))
-    environment = {**os.environ, "PYTHONPATH": str(REPO)}
+    environment = fresh_environment()
     times: dict[int, list[float]] = {1: [], 2: []}
     with tempfile.TemporaryDirectory() as directory:
         for repeat in range(repeats):
