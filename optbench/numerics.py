@@ -49,20 +49,19 @@ def norm2(v: np.ndarray) -> float:
 
     Anything but a float64 vector (a list, float32 or integer entries, another shape)
     is first converted to one. A vector of at most :data:`SHORT_VECTOR` entries (the
-    gradients of most of the classic test problems) takes ``math.hypot`` of its
-    entries instead: scaled, so exact over the whole range, with an error under one
-    ulp and almost always correctly rounded (CPython 3.10 and later), so it may differ
-    from ``np.linalg.norm`` in the last bit; the same on every CPU (no SIMD reduction
-    order); and less than half the BLAS call's cost on a 2-vector, which matters as
-    this function runs once per iteration of every run.
+    gradients of most of the classic test problems) gives ``math.hypot`` of its
+    entries: scaled, so exact over the whole range, with an error under one ulp and
+    almost always correctly rounded (CPython 3.10 and later), so it may differ from
+    ``np.linalg.norm`` in the last bit; the same on every CPU (no SIMD reduction
+    order); and less than half the cost of the BLAS call below on a 2-vector, which
+    matters as this function runs once per iteration of every run.
 
     A longer vector: when the plain sum of squares :math:`s = v^\top v` (one BLAS dot,
     ``np.vdot``) is a finite normal number, the common case, the result is
     :math:`\sqrt{s}`, bit for bit what ``np.linalg.norm(v)`` returns: no partial sum
     of non-negative terms exceeds the finite total, and squares lost below the normal
-    range sum to at most
-    :math:`n \cdot 2^{-1075}`, within the dot product's own rounding error
-    :math:`O(n \epsilon)\, s`. Otherwise (overflow to ``inf``, or :math:`s` zero or
+    range sum to at most :math:`n \cdot 2^{-1075}`, within the dot product's own
+    rounding error :math:`O(n \epsilon)\, s`. Otherwise (overflow to ``inf``, or :math:`s` zero or
     subnormal) it is recomputed scaled by :math:`m = \max_i |v_i|`:
 
     .. math:: \|v\|_2 = m \, \bigl\|v / m\bigr\|_2 ,
