@@ -16,11 +16,14 @@ import numpy as np
 
 #: Smallest positive normal float64; a sum of squares below it may have lost digits.
 _SMALLEST_NORMAL = float(np.finfo(np.float64).tiny)
-#: Bound once: :func:`norm2`'s common case runs once per iteration of every run, where
-#: a module attribute lookup per name is a measurable part of its cost. ``np.vdot`` is
-#: an ``__array_function__`` dispatcher (NEP 18); its ``_implementation`` is the same C
-#: function without the dispatch, which is a third of the call's cost on a short
-#: vector. norm2 converts any input to a numpy array anyway, so nothing is lost.
+#: The sum of squares ``v @ v`` (the kernel ``v.dot(v)`` and ``np.linalg.norm`` run, bit
+#: for bit), without the floating-point status check after it: an overflow raises no
+#: warning (nor an error under ``np.errstate(over="raise")``) and needs no
+#: ``np.errstate`` around it. Bound once: :func:`norm2` runs once per iteration of every
+#: run, where a module attribute lookup per name is a measurable part of its cost.
+#: ``np.vdot`` is an ``__array_function__`` dispatcher (NEP 18); its ``_implementation``
+#: is the same C function without the dispatch, a third of the call's cost on a short
+#: vector (norm2 has a numpy array by then anyway).
 _vdot = getattr(np.vdot, "_implementation", np.vdot)
 _INF = math.inf
 _sqrt = math.sqrt
@@ -30,18 +33,6 @@ _FLOAT64 = np.float64
 #: Up to this length :func:`norm2` is ``math.hypot`` of the entries as Python floats:
 #: 0.15 us for 2 entries against 0.4 us for one BLAS call (``np.vdot``), even at 10.
 SHORT_VECTOR = 8
-
-
-def _sum_of_squares(v: np.ndarray) -> float:
-    """:math:`v^\\top v` by one BLAS dot, overflowing to ``inf`` without a warning.
-
-    ``np.vdot`` runs the kernel ``v @ v``, ``v.dot(v)`` and ``np.linalg.norm`` run (its
-    results are theirs bit for bit) but does not check the floating-point status flags
-    afterwards, so an overflow raises no warning (nor an error under
-    ``np.errstate(over="raise")``) and costs no ``np.errstate`` around it, which
-    matters once per iteration of every run.
-    """
-    return float(np.vdot(v, v))
 
 
 def norm2(v: np.ndarray) -> float:
@@ -91,15 +82,15 @@ def norm2(v: np.ndarray) -> float:
             return norm
         return math.nan
     sum_of_squares = _vdot(v, v)
-    if type(sum_of_squares) is _FLOAT64 and _SMALLEST_NORMAL <= sum_of_squares < _INF:
-        return _sqrt(sum_of_squares)  # v was float64: the common case, one call
-    v = np.asarray(v, dtype=np.float64)
-    sum_of_squares = _sum_of_squares(v)
+    if type(sum_of_squares) is not _FLOAT64:  # float32 or integer entries: as float64
+        v = np.asarray(v, dtype=np.float64)
+        sum_of_squares = _vdot(v, v)
     if _SMALLEST_NORMAL <= sum_of_squares < _INF:
-        return _sqrt(sum_of_squares)
+        return _sqrt(sum_of_squares)  # the common case: one call
     if math.isnan(sum_of_squares):  # NaN entries only: squares are never negative
         return math.nan
     scale = float(np.max(np.abs(v)))
     if scale == 0.0 or not math.isfinite(scale):
         return scale  # 0, inf, or NaN
-    return scale * math.sqrt(_sum_of_squares(v / scale))
+    scaled = v / scale
+    return scale * _sqrt(_vdot(scaled, scaled))

@@ -84,7 +84,18 @@ def test_norm2_is_numpys_norm_bit_for_bit_in_the_normal_range(values):
         assert norm2(v) == np.linalg.norm(v)
 
 
-@pytest.mark.parametrize("values", [[4e155, 2e153], [1e200, 1.0], [1.6e-162, 0.0], [1e-170] * 3])
+@pytest.mark.parametrize(
+    "values",
+    [
+        [4e155, 2e153],
+        [1e200, 1.0],
+        [1.6e-162, 0.0],
+        [1e-170] * 3,
+        [4e155, 2e153] + [0.0] * SHORT_VECTOR,  # longer vectors: the BLAS dot, rescaled
+        [1e200, 1.0] * SHORT_VECTOR,
+        [1e-170] * (SHORT_VECTOR + 1),
+    ],
+)
 def test_norm2_raises_nothing_whatever_numpy_is_told_to_do_on_errors(values):
     """The sum of squares that overflows or underflows is handled, so no error setting
     (here: raise on everything) turns it into an exception or a warning."""
